@@ -1,0 +1,129 @@
+"""Sign-in state: who the caller is (session cookie or bearer token), sign-in and sign-out.
+
+The browser session is Flask's signed cookie holding the user id (HttpOnly, SameSite=Lax,
+Secure when ``AGNES_BASE_URL`` is https). Scripts send ``Authorization: Bearer <PAT>``.
+"""
+
+from __future__ import annotations
+
+import logging
+from urllib.parse import urlsplit
+
+from flask import current_app, g, request, session
+
+from agnes.access import AuthMethod, Principal
+from agnes.models import groups, tokens, users
+from agnes.state import state_store
+
+log = logging.getLogger(__name__)
+
+SESSION_USER_KEY = "uid"
+
+
+def bearer_token() -> str | None:
+    """The token of an ``Authorization: Bearer`` header, if any."""
+    header = request.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    return None
+
+
+def client_ip() -> str | None:
+    return request.remote_addr
+
+
+def load_principal() -> None:
+    """Resolve ``g.principal`` for this request (None when anonymous).
+
+    A bearer token that is unknown, revoked or expired, or belongs to a deactivated user,
+    leaves the caller anonymous and records why in ``g.auth_error`` (shown in the 401).
+    """
+    g.principal = None
+    g.auth_error = None
+    raw = bearer_token()
+    if raw:
+        g.principal = resolve_token(raw, client_ip())
+        return
+    user_id = session.get(SESSION_USER_KEY)
+    if not user_id:
+        return
+    with state_store().read() as con:
+        user = users.get_user(con, user_id)
+        if user is None or not user.active:
+            session.pop(SESSION_USER_KEY, None)
+            return
+        group_ids = groups.list_user_group_ids(con, user.id)
+    g.principal = Principal(user=user, group_ids=tuple(group_ids), method=AuthMethod.SESSION)
+
+
+def resolve_token(raw: str, ip: str | None) -> Principal | None:
+    """Principal for a raw PAT, recording its use; None (with ``g.auth_error``) if unusable."""
+    from agnes.audit import write_audit
+
+    with state_store().read() as con:
+        token = tokens.lookup_token(con, raw)
+        user = users.get_user(con, token.user_id) if token else None
+        group_ids = groups.list_user_group_ids(con, token.user_id) if token else []
+    if token is None or user is None:
+        g.auth_error = "Access token unknown."
+        return None
+    if token.status == "revoked":
+        g.auth_error = "Access token revoked."
+        return None
+    if token.status == "expired":
+        g.auth_error = "Access token expired."
+        return None
+    if not user.active:
+        g.auth_error = "Account deactivated."
+        return None
+    try:
+        with state_store().write() as con:
+            new_ip = tokens.touch_token(con, token, ip)
+    except Exception:  # a busy store must not fail an authenticated read
+        log.warning("could not record use of token %s", token.id, exc_info=True)
+        new_ip = False
+    if new_ip:
+        write_audit(
+            "token.first_use_new_ip",
+            user_id=user.id,
+            resource=f"token:{token.id}",
+            params={"previous_ip": token.last_used_ip, "ip": ip},
+        )
+    return Principal(user=user, group_ids=tuple(group_ids), method=AuthMethod.PAT, token_id=token.id)
+
+
+def login_user(user_id: str) -> None:
+    """Start a browser session for a user (rotating the session to avoid fixation)."""
+    session.clear()
+    session.permanent = True
+    session[SESSION_USER_KEY] = user_id
+    with state_store().write() as con:
+        users.record_login(con, user_id)
+
+
+def logout_user() -> None:
+    session.clear()
+
+
+def safe_next_path(target: str | None, default: str = "/") -> str:
+    """Return ``target`` when it is a local path on this site, else ``default``.
+
+    Rejects absolute URLs, scheme-relative ``//host`` forms, backslash tricks and anything
+    with a scheme (``javascript:``), so a ``next=`` parameter can never redirect off-site.
+    """
+    if not target:
+        return default
+    target = target.strip()
+    if not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    if any(ord(ch) < 32 for ch in target):
+        return default
+    return target
+
+
+def session_cookie_secure() -> bool:
+    return str(current_app.config["AGNES_BASE_URL"]).startswith("https://")

@@ -1,0 +1,164 @@
+"""Agnes settings: every key, its default and what it does, documented once.
+
+Values come from (in order of precedence) the ``config`` mapping passed to
+``create_app``, the process environment, and the secrets overlay file
+``<AGNES_DATA_DIR>/state/.env_overlay`` written by the admin UI. ``docs/configuration.md``
+is checked against :data:`SETTINGS` by ``tests/test_docs.py``.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One configuration key.
+
+    Attributes:
+        name: environment variable name, also the Flask config key.
+        default: value used when the variable is unset (``None`` = unset).
+        doc: one line shown in docs/configuration.md.
+        kind: ``str``, ``int``, ``bool`` or ``list`` (comma separated).
+        secret: never printed, logged or stored in the database.
+    """
+
+    name: str
+    default: Any
+    doc: str
+    kind: str = "str"
+    secret: bool = False
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("AGNES_DATA_DIR", "./agnes-data", "Directory holding all state (state store, clones, extracts, sessions)."),
+    Setting(
+        "AGNES_SECRET_KEY",
+        None,
+        "Key that signs session cookies and sign-in links; generated once into state/secret_key"
+        " (mode 600) when unset.",
+        secret=True,
+    ),
+    Setting("AGNES_BASE_URL", "http://127.0.0.1:5000", "Public URL of this server, used in emailed links and CLI hints."),
+    Setting("REDIS_URL", "", "Redis for RQ jobs; empty runs jobs in-process (embedded mode)."),
+    Setting("AGNES_QUEUE", "agnes", "Name of the RQ queue jobs are sent to."),
+    Setting("AGNES_SEED_ADMIN_EMAIL", "", "Email of a user created at start-up and put in the Admin group."),
+    Setting("AGNES_LOG_LEVEL", "INFO", "Python logging level of the server and worker."),
+    Setting(
+        "AGNES_PROXY_HOPS",
+        0,
+        "Reverse proxies in front of Agnes whose X-Forwarded-For/-Proto/-Host headers are trusted.",
+        kind="int",
+    ),
+    Setting("AGNES_MAX_UPLOAD_MB", 200, "Largest request body accepted, in megabytes.", kind="int"),
+    Setting("AGNES_SESSION_HOURS", 336, "Lifetime of a browser session cookie, in hours.", kind="int"),
+    Setting("AGNES_MAGIC_LINK_TTL", 3600, "Seconds a sign-in link stays valid (single use).", kind="int"),
+    Setting("AGNES_PAT_DEFAULT_DAYS", 90, "Default lifetime of a new personal access token, in days.", kind="int"),
+    Setting("AGNES_PAT_MAX_DAYS", 3650, "Longest lifetime an access token may be given, in days.", kind="int"),
+    Setting("AGNES_JOB_TIMEOUT", 1800, "Default job timeout, in seconds.", kind="int"),
+    Setting("SMTP_HOST", "", "SMTP server for sign-in emails; empty writes the link to the server log instead."),
+    Setting("SMTP_PORT", 587, "SMTP port.", kind="int"),
+    Setting("SMTP_USER", "", "SMTP user name (optional)."),
+    Setting("SMTP_PASSWORD", "", "SMTP password (optional).", secret=True),
+    Setting("SMTP_FROM", "agnes@localhost", "Sender address of sign-in emails."),
+    Setting("SMTP_STARTTLS", True, "Use STARTTLS when talking to the SMTP server.", kind="bool"),
+    Setting("GOOGLE_CLIENT_ID", "", "OAuth client id; Google sign-in is offered when id and secret are set."),
+    Setting("GOOGLE_CLIENT_SECRET", "", "OAuth client secret.", secret=True),
+    Setting(
+        "AGNES_GOOGLE_DOMAINS",
+        [],
+        "Comma-separated email domains allowed to sign in with Google (empty allows any verified address).",
+        kind="list",
+    ),
+    Setting(
+        "AGNES_GOOGLE_AUTHORIZE_URL",
+        "https://accounts.google.com/o/oauth2/v2/auth",
+        "OAuth authorization endpoint (override only for testing).",
+    ),
+    Setting("AGNES_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token", "OAuth token endpoint."),
+    Setting(
+        "AGNES_GOOGLE_USERINFO_URL",
+        "https://openidconnect.googleapis.com/v1/userinfo",
+        "OpenID Connect userinfo endpoint.",
+    ),
+)
+
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def _coerce(setting: Setting, raw: Any) -> Any:
+    if not isinstance(raw, str):
+        return raw
+    if setting.kind == "int":
+        return int(raw)
+    if setting.kind == "bool":
+        return raw.strip().lower() in {"1", "true", "yes", "on"}
+    if setting.kind == "list":
+        return [item.strip() for item in raw.split(",") if item.strip()]
+    return raw
+
+
+def read_env_overlay(path: Path) -> dict[str, str]:
+    """Parse a ``KEY=value`` overlay file (no quoting, ``#`` comments). Missing file → ``{}``."""
+    values: dict[str, str] = {}
+    try:
+        text = path.read_text()
+    except FileNotFoundError:
+        return values
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        values[key.strip()] = value
+    return values
+
+
+def load_settings(overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Resolve every setting from overrides, then the environment, then defaults.
+
+    Returns a dict suitable for ``app.config.update``. The data directory is made absolute
+    and the secret key is generated on first use (``state/secret_key``, mode 600).
+    """
+    overrides = overrides or {}
+    values: dict[str, Any] = {}
+    for setting in SETTINGS:
+        if setting.name in overrides:
+            raw = overrides[setting.name]
+        elif setting.name in os.environ:
+            raw = os.environ[setting.name]
+        else:
+            raw = setting.default
+        values[setting.name] = _coerce(setting, raw)
+    data_dir = Path(values["AGNES_DATA_DIR"]).expanduser().resolve()
+    values["AGNES_DATA_DIR"] = str(data_dir)
+    (data_dir / "state").mkdir(parents=True, exist_ok=True)
+    if not values["AGNES_SECRET_KEY"]:
+        values["AGNES_SECRET_KEY"] = _stored_secret_key(data_dir / "state" / "secret_key")
+    values["AGNES_BASE_URL"] = str(values["AGNES_BASE_URL"]).rstrip("/")
+    return values
+
+
+def _stored_secret_key(path: Path) -> str:
+    """Read the generated secret key, creating it atomically (mode 600) on first call."""
+    try:
+        return path.read_text().strip()
+    except FileNotFoundError:
+        pass
+    key = secrets.token_urlsafe(48)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    try:
+        # link() fails if another process won the race; then use theirs.
+        os.link(tmp, path)
+    except FileExistsError:
+        pass
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path.read_text().strip()

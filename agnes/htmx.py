@@ -1,0 +1,49 @@
+"""The one place that decides between a full page and an HTMX fragment.
+
+A request gets the fragment only when htmx sent it (``HX-Request: true``) and it is neither a
+boosted navigation nor a history restore, both of which need the whole page. Every response
+rendered here carries ``Vary: HX-Request`` so caches keep the two apart.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Response, make_response, render_template, request
+
+
+def wants_fragment() -> bool:
+    htmx = request.htmx  # type: ignore[attr-defined]
+    return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
+
+
+def render(page: str, fragment: str | None = None, *, status: int = 200, **context: Any) -> Response:
+    """Render ``fragment`` for an HTMX partial request, else the full ``page``."""
+    template = fragment if fragment and wants_fragment() else page
+    response = make_response(render_template(template, **context), status)
+    response.headers.add("Vary", "HX-Request")
+    return response
+
+
+def hx_redirect(response: Response, url: str) -> Response:
+    """Ask htmx to navigate the whole page (used after deletes from a fragment)."""
+    response.headers["HX-Redirect"] = url
+    return response
+
+
+def hx_trigger(response: Response, event: str) -> Response:
+    """Fire a client-side event after the swap (other fragments listen with hx-trigger)."""
+    existing = response.headers.get("HX-Trigger")
+    response.headers["HX-Trigger"] = f"{existing}, {event}" if existing else event
+    return response
+
+
+def fragment_or_redirect(fragment: str, url: str, **context: Any) -> Response:
+    """After a POST: the updated fragment for htmx, a 303 redirect for a plain form."""
+    from flask import redirect
+
+    if wants_fragment():
+        response = make_response(render_template(fragment, **context))
+        response.headers.add("Vary", "HX-Request")
+        return response
+    return redirect(url, code=303)  # type: ignore[return-value]

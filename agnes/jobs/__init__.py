@@ -1,0 +1,465 @@
+"""Background jobs: the one enqueue path, job status, progress, and the two backends.
+
+Every job is a plain importable function ``agnes.jobs.<name>.run_<thing>(ids...)``: it takes
+ids, is idempotent and safe to retry. It is enqueued only through :func:`enqueue`, after the
+write it depends on is committed.
+
+Backends (chosen by ``REDIS_URL``):
+
+* **RQ**: jobs go to Redis and run in ``worker.py`` processes (possibly on other machines).
+* **Embedded** (no ``REDIS_URL``): jobs run on a small thread pool inside the web process; their
+  status is kept in memory, so the same status fragment and API work.
+
+A ``job_id`` makes a job one-in-flight: enqueueing while a job with that id is queued or
+running returns the existing job instead of a second one (``sync-marketplace:<id>``).
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from flask import Flask, current_app
+
+from agnes.models import new_id, utcnow
+
+log = logging.getLogger(__name__)
+
+# Finished jobs' results are kept this long (seconds), failed ones longer for the retry button.
+RESULT_TTL = 24 * 3600
+FAILURE_TTL = 7 * 24 * 3600
+# How long a queued job may wait before RQ drops it (seconds).
+QUEUED_TTL = 24 * 3600
+# Embedded mode keeps at most this many finished job records in memory.
+EMBEDDED_HISTORY = 500
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+    @property
+    def active(self) -> bool:
+        return self in (JobState.QUEUED, JobState.RUNNING)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """What a page or the API shows about one job.
+
+    Attributes:
+        progress: ``{"done": int, "total": int | None, "message": str}`` or None.
+        error: short failure text (exception type and message) when failed.
+        owner_id: the user who started it (may see its status), None for system jobs.
+    """
+
+    id: str
+    state: JobState
+    description: str
+    owner_id: str | None = None
+    progress: dict[str, Any] | None = None
+    error: str | None = None
+    result: Any = None
+    enqueued_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    @property
+    def percent(self) -> int | None:
+        p = self.progress or {}
+        if p.get("total"):
+            return max(0, min(100, int(100 * p.get("done", 0) / p["total"])))
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": self.state.value,
+            "description": self.description,
+            "progress": self.progress,
+            "error": self.error,
+            "result": self.result if _jsonable(self.result) else repr(self.result),
+            "enqueued_at": self.enqueued_at.isoformat() if self.enqueued_at else None,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+        }
+
+
+def _jsonable(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool | list | dict)
+
+
+class JobNotFound(LookupError):
+    pass
+
+
+# -- public API ----------------------------------------------------------------------------
+
+
+def enqueue(
+    func: Callable[..., Any],
+    *args: Any,
+    job_id: str | None = None,
+    description: str = "",
+    owner_id: str | None = None,
+    timeout: int | None = None,
+    retries: int = 0,
+    retry_intervals: list[int] | None = None,
+    **kwargs: Any,
+) -> JobStatus:
+    """Queue ``func(*args, **kwargs)`` as a job; the only way Agnes starts background work.
+
+    Args:
+        func: a module-level function (importable by the worker).
+        job_id: deterministic id for one-in-flight jobs; a random id when None.
+        description: shown in the UI ("Sync marketplace acme").
+        owner_id: user allowed to watch the job besides admins.
+        timeout: seconds before the job is killed (``AGNES_JOB_TIMEOUT`` by default).
+        retries: automatic retries after a failure (RQ ``Retry``), with ``retry_intervals`` seconds.
+
+    Returns:
+        The status of the new job, or of the job already in flight under ``job_id``.
+    """
+    backend: JobBackend = current_app.extensions["agnes_jobs"]
+    return backend.enqueue(
+        func,
+        args,
+        kwargs,
+        job_id=job_id or f"job:{new_id()}",
+        description=description or func.__name__.removeprefix("run_").replace("_", " "),
+        owner_id=owner_id,
+        timeout=timeout or int(current_app.config["AGNES_JOB_TIMEOUT"]),
+        retries=retries,
+        retry_intervals=retry_intervals or [10, 60, 300],
+    )
+
+
+def get_job(job_id: str) -> JobStatus:
+    """Current status of a job. Raises :class:`JobNotFound` when unknown or expired."""
+    return current_app.extensions["agnes_jobs"].get(job_id)
+
+
+def retry_job(job_id: str) -> JobStatus:
+    """Run a failed job again with the same arguments (same id). Raises JobNotFound."""
+    return current_app.extensions["agnes_jobs"].retry(job_id)
+
+
+def set_progress(done: int, total: int | None = None, message: str = "") -> None:
+    """Report progress of the running job (no-op outside a job). Pages poll and show it."""
+    progress = {"done": int(done), "total": int(total) if total is not None else None, "message": message}
+    embedded = _current_embedded.get()
+    if embedded is not None:
+        embedded.update_progress(progress)
+        return
+    try:
+        from rq import get_current_job
+    except ImportError:  # pragma: no cover - rq is a dependency
+        return
+    job = get_current_job()
+    if job is not None:
+        job.meta["progress"] = progress
+        job.save_meta()
+
+
+# -- backends ------------------------------------------------------------------------------
+
+
+class JobBackend:
+    def enqueue(
+        self,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        job_id: str,
+        description: str,
+        owner_id: str | None,
+        timeout: int,
+        retries: int,
+        retry_intervals: list[int],
+    ) -> JobStatus:
+        raise NotImplementedError
+
+    def get(self, job_id: str) -> JobStatus:
+        raise NotImplementedError
+
+    def retry(self, job_id: str) -> JobStatus:
+        raise NotImplementedError
+
+    def ping(self) -> None:
+        """Raise if the backend cannot take jobs (used by /readyz)."""
+
+
+class RQBackend(JobBackend):
+    """Jobs on Redis through RQ."""
+
+    def __init__(self, redis_url: str, queue_name: str) -> None:
+        from redis import Redis
+        from rq import Queue
+
+        self.connection = Redis.from_url(redis_url)
+        self.queue = Queue(queue_name, connection=self.connection)
+
+    def ping(self) -> None:
+        self.connection.ping()
+
+    def enqueue(self, func, args, kwargs, *, job_id, description, owner_id, timeout, retries, retry_intervals):
+        from rq import Retry
+        from rq.job import Callback
+
+        # A short Redis lock closes the race between "is it in flight?" and "enqueue it".
+        with self.connection.lock(f"agnes:enqueue:{job_id}", timeout=10, blocking_timeout=10):
+            try:
+                existing = self.get(job_id)
+            except JobNotFound:
+                existing = None
+            if existing is not None and existing.state.active:
+                return existing
+            self.queue.enqueue(
+                func,
+                args=args,
+                kwargs=kwargs,
+                job_id=job_id,
+                description=description,
+                job_timeout=timeout,
+                result_ttl=RESULT_TTL,
+                failure_ttl=FAILURE_TTL,
+                ttl=QUEUED_TTL,
+                retry=Retry(max=retries, interval=retry_intervals) if retries else None,
+                meta={"owner_id": owner_id, "enqueued_by": "agnes"},
+                on_success=Callback(_audit_success),
+                on_failure=Callback(_audit_failure),
+            )
+        return self.get(job_id)
+
+    def get(self, job_id: str) -> JobStatus:
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        try:
+            job = Job.fetch(job_id, connection=self.connection)
+        except NoSuchJobError:
+            raise JobNotFound(job_id) from None
+        return _rq_status(job)
+
+    def retry(self, job_id: str) -> JobStatus:
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        try:
+            job = Job.fetch(job_id, connection=self.connection)
+        except NoSuchJobError:
+            raise JobNotFound(job_id) from None
+        if job.is_failed:
+            job.meta.pop("progress", None)
+            job.save_meta()
+            job.requeue()
+        return _rq_status(job)
+
+
+def _rq_status(job: Any) -> JobStatus:
+    status = str(job.get_status(refresh=True) or "queued")
+    state = {
+        "queued": JobState.QUEUED,
+        "deferred": JobState.QUEUED,
+        "scheduled": JobState.QUEUED,
+        "started": JobState.RUNNING,
+        "finished": JobState.FINISHED,
+        "failed": JobState.FAILED,
+        "stopped": JobState.FAILED,
+        "canceled": JobState.FAILED,
+    }.get(status, JobState.QUEUED)
+    error = None
+    result = None
+    if state is JobState.FAILED:
+        error = _short_error(job.latest_result().exc_string if job.latest_result() else "") or status
+    elif state is JobState.FINISHED:
+        latest = job.latest_result()
+        result = latest.return_value if latest else None
+    return JobStatus(
+        id=job.id,
+        state=state,
+        description=job.description or job.func_name,
+        owner_id=job.meta.get("owner_id"),
+        progress=job.meta.get("progress"),
+        error=error,
+        result=result,
+        enqueued_at=job.enqueued_at,
+        started_at=job.started_at,
+        ended_at=job.ended_at,
+    )
+
+
+def _short_error(exc_string: str | None) -> str:
+    """Last line of a traceback (``ValueError: bad slug``), secrets masked."""
+    from agnes.audit import redact_text
+
+    lines = [ln for ln in (exc_string or "").strip().splitlines() if ln.strip()]
+    return redact_text(lines[-1].strip())[:500] if lines else ""
+
+
+def _audit_job(job: Any, result: str, error: str | None = None) -> None:
+    from agnes.audit import write_audit
+
+    duration = None
+    if job.started_at:
+        duration = round((utcnow() - job.started_at.replace(tzinfo=None)).total_seconds() * 1000, 2)
+    write_audit(
+        f"job.{job.func_name.rsplit('.', 1)[-1]}",
+        user_id=job.meta.get("owner_id"),
+        resource=f"job:{job.id}",
+        params={"args": list(job.args), "error": error} if error else {"args": list(job.args)},
+        result=result,
+        duration_ms=duration,
+        client_kind="job",
+        correlation_id=job.id,
+    )
+
+
+def _audit_success(job: Any, connection: Any, result: Any, *args: Any, **kwargs: Any) -> None:
+    _audit_job(job, "finished")
+
+
+def _audit_failure(job: Any, connection: Any, type: Any, value: Any, tb: Any) -> None:
+    _audit_job(job, "failed", f"{getattr(type, '__name__', type)}: {value}")
+
+
+@dataclass
+class _EmbeddedRecord:
+    status: JobStatus
+    func: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    retries: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def update_progress(self, progress: dict[str, Any]) -> None:
+        with self.lock:
+            self.status = replace(self.status, progress=progress)
+
+
+_current_embedded: contextvars.ContextVar[_EmbeddedRecord | None] = contextvars.ContextVar(
+    "agnes_embedded_job", default=None
+)
+
+
+class EmbeddedBackend(JobBackend):
+    """Jobs on a thread pool in this process; status kept in memory (single-process mode)."""
+
+    def __init__(self, app: Flask, workers: int = 2) -> None:
+        self.app = app
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="agnes-job")
+        self.records: dict[str, _EmbeddedRecord] = {}
+        self.lock = threading.Lock()
+
+    def enqueue(self, func, args, kwargs, *, job_id, description, owner_id, timeout, retries, retry_intervals):
+        with self.lock:
+            existing = self.records.get(job_id)
+            if existing is not None and existing.status.state.active:
+                return existing.status
+            record = _EmbeddedRecord(
+                status=JobStatus(job_id, JobState.QUEUED, description, owner_id, enqueued_at=utcnow()),
+                func=func,
+                args=tuple(args),
+                kwargs=dict(kwargs),
+                retries=retries,
+            )
+            self.records[job_id] = record
+            self._trim()
+        self.pool.submit(self._run, record)
+        return record.status
+
+    def _trim(self) -> None:
+        if len(self.records) <= EMBEDDED_HISTORY:
+            return
+        done = [k for k, r in self.records.items() if not r.status.state.active]
+        for key in done[: len(self.records) - EMBEDDED_HISTORY]:
+            del self.records[key]
+
+    def _run(self, record: _EmbeddedRecord) -> None:
+        from agnes.audit import write_audit
+
+        token = _current_embedded.set(record)
+        started = time.perf_counter()
+        try:
+            with self.app.app_context():
+                attempts = record.retries + 1
+                for attempt in range(attempts):
+                    with record.lock:
+                        record.status = replace(
+                            record.status, state=JobState.RUNNING, started_at=utcnow(), error=None
+                        )
+                    try:
+                        result = record.func(*record.args, **record.kwargs)
+                    except Exception as exc:
+                        log.error("job %s failed (attempt %d): %s", record.status.id, attempt + 1,
+                                  "".join(traceback.format_exception_only(type(exc), exc)).strip())
+                        if attempt + 1 < attempts:
+                            continue
+                        error = _short_error("".join(traceback.format_exception_only(type(exc), exc)))
+                        with record.lock:
+                            record.status = replace(
+                                record.status, state=JobState.FAILED, error=error, ended_at=utcnow()
+                            )
+                        break
+                    with record.lock:
+                        record.status = replace(
+                            record.status, state=JobState.FINISHED, result=result, ended_at=utcnow()
+                        )
+                    break
+                write_audit(
+                    f"job.{record.func.__name__}",
+                    user_id=record.status.owner_id,
+                    resource=f"job:{record.status.id}",
+                    params={"args": list(record.args), "error": record.status.error},
+                    result=record.status.state.value,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    client_kind="job",
+                    correlation_id=record.status.id,
+                )
+        finally:
+            _current_embedded.reset(token)
+
+    def get(self, job_id: str) -> JobStatus:
+        record = self.records.get(job_id)
+        if record is None:
+            raise JobNotFound(job_id)
+        return record.status
+
+    def retry(self, job_id: str) -> JobStatus:
+        record = self.records.get(job_id)
+        if record is None:
+            raise JobNotFound(job_id)
+        if record.status.state is not JobState.FAILED:
+            return record.status
+        return self.enqueue(
+            record.func, record.args, record.kwargs, job_id=job_id, description=record.status.description,
+            owner_id=record.status.owner_id, timeout=0, retries=record.retries, retry_intervals=[],
+        )
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Block until no embedded job is queued or running (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while any(r.status.state.active for r in list(self.records.values())):
+            if time.monotonic() > deadline:
+                raise TimeoutError("embedded jobs still running")
+            time.sleep(0.02)
+
+
+def init_app(app: Flask) -> None:
+    """Choose the backend from ``REDIS_URL``."""
+    if app.config["REDIS_URL"]:
+        app.extensions["agnes_jobs"] = RQBackend(app.config["REDIS_URL"], app.config["AGNES_QUEUE"])
+    else:
+        app.extensions["agnes_jobs"] = EmbeddedBackend(app)

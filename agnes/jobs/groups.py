@@ -1,0 +1,26 @@
+"""Group housekeeping jobs."""
+
+from __future__ import annotations
+
+from agnes.jobs import set_progress
+from agnes.models import groups
+from agnes.state import state_store
+
+
+def run_recompute_group_member_counts() -> dict[str, int]:
+    """Count each group's members and store the figure with the time it was taken.
+
+    Idempotent. Returns ``{group_name: members}``. One short unit of work per group, so a
+    large directory never holds the state store for long.
+    """
+    with state_store().read() as con:
+        all_groups = groups.list_groups(con)
+    counts: dict[str, int] = {}
+    for index, group in enumerate(all_groups):
+        set_progress(index, len(all_groups), f"Counting {group.name}")
+        with state_store().write() as con:
+            members = len(groups.list_members(con, group.id))
+            groups.record_member_count(con, group.id, members)
+        counts[group.name] = members
+    set_progress(len(all_groups), len(all_groups), "Done")
+    return counts

@@ -1,0 +1,109 @@
+"""Periodic jobs: one table, run by RQ's cron (``worker.py --cron``) or, in embedded mode,
+by a scheduler thread in the web process.
+
+Each entry fires :func:`run_periodic`, which enqueues the target through
+:func:`agnes.jobs.enqueue` with the deterministic id ``periodic:<name>``, so a slow run is
+never doubled by the next tick. Cron expressions are evaluated in UTC.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from importlib import import_module
+from typing import Any
+
+from flask import Flask
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Periodic:
+    """A job run on a schedule.
+
+    Attributes:
+        name: stable name (job id ``periodic:<name>``).
+        target: dotted path of the job function (``agnes.jobs.maintenance.run_prune_magic_links``).
+        cron: five-field cron expression, UTC.
+        timeout: job timeout in seconds.
+    """
+
+    name: str
+    target: str
+    cron: str
+    timeout: int = 1800
+    description: str = ""
+
+
+PERIODIC: list[Periodic] = [
+    Periodic(
+        "prune-magic-links",
+        "agnes.jobs.maintenance.run_prune_magic_links",
+        "17 * * * *",
+        timeout=300,
+        description="Delete expired sign-in links",
+    ),
+]
+
+
+def resolve(target: str) -> Callable[..., Any]:
+    module, _, name = target.rpartition(".")
+    return getattr(import_module(module), name)
+
+
+def run_periodic(name: str) -> str:
+    """Enqueue the periodic job ``name`` (one in flight). Runs inside a worker or the scheduler."""
+    from agnes.jobs import enqueue
+
+    entry = next((p for p in PERIODIC if p.name == name), None)
+    if entry is None:
+        raise LookupError(f"no periodic job named {name!r}")
+    status = enqueue(
+        resolve(entry.target),
+        job_id=f"periodic:{name}",
+        description=entry.description or name,
+        timeout=entry.timeout,
+    )
+    return status.id
+
+
+def register_rq_cron(scheduler: Any, queue_name: str) -> None:
+    """Register every periodic job with an ``rq.cron.CronScheduler``."""
+    for entry in PERIODIC:
+        scheduler.register(run_periodic, queue_name, args=(entry.name,), cron=entry.cron, job_timeout=60,
+                           name=f"agnes:{entry.name}")
+
+
+class EmbeddedScheduler:
+    """Evaluates :data:`PERIODIC` every ``tick`` seconds in a daemon thread (embedded mode)."""
+
+    def __init__(self, app: Flask, tick: float = 30.0) -> None:
+        from croniter import croniter
+
+        self.app = app
+        self.tick = tick
+        self.stop_event = threading.Event()
+        now = datetime.now(UTC)
+        self.next_run = {p.name: croniter(p.cron, now).get_next(datetime) for p in PERIODIC}
+        self.thread = threading.Thread(target=self._loop, name="agnes-cron", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def _loop(self) -> None:
+        from croniter import croniter
+
+        while not self.stop_event.wait(self.tick):
+            now = datetime.now(UTC)
+            for entry in PERIODIC:
+                if self.next_run.get(entry.name, now) <= now:
+                    self.next_run[entry.name] = croniter(entry.cron, now).get_next(datetime)
+                    try:
+                        with self.app.app_context():
+                            run_periodic(entry.name)
+                    except Exception:
+                        log.exception("periodic job %s could not be started", entry.name)

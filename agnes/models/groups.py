@@ -1,0 +1,194 @@
+"""``user_groups`` and ``user_group_members``.
+
+Two system groups are seeded by migration 0001 with fixed ids: ``admin`` (passes every
+app-level authorization check) and ``everyone`` (every active user, implicitly: there are no
+member rows for it, so it cannot drift).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+from duckdb import DuckDBPyConnection
+
+from agnes.models import new_id, utcnow
+
+ADMIN_GROUP_ID = "admin"
+EVERYONE_GROUP_ID = "everyone"
+
+
+class MembershipSource(StrEnum):
+    """Who wrote a membership row; each writer only touches its own rows."""
+
+    ADMIN = "admin"
+    GOOGLE_SYNC = "google_sync"
+    SYSTEM_SEED = "system_seed"
+
+
+@dataclass(frozen=True)
+class Group:
+    id: str
+    name: str
+    description: str
+    is_system: bool
+    member_count: int
+    grant_count: int
+    counted_member_count: int | None
+    counted_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True)
+class Member:
+    user_id: str
+    email: str
+    name: str
+    active: bool
+    sources: tuple[str, ...]
+    added_at: datetime | None
+
+
+_GROUP_SELECT = """
+SELECT g.id, g.name, g.description, g.is_system,
+       CASE WHEN g.id = 'everyone' THEN (SELECT count(*) FROM users WHERE active)
+            ELSE (SELECT count(DISTINCT m.user_id) FROM user_group_members m WHERE m.group_id = g.id)
+       END AS member_count,
+       (SELECT count(*) FROM resource_grants r WHERE r.group_id = g.id) AS grant_count,
+       g.member_count, g.counted_at, g.created_at
+FROM user_groups g
+"""
+
+
+def list_groups(con: DuckDBPyConnection) -> list[Group]:
+    """All groups, system groups first, then by name (case-insensitive)."""
+    rows = con.execute(_GROUP_SELECT + " ORDER BY g.is_system DESC, lower(g.name)").fetchall()
+    return [Group(*r) for r in rows]
+
+
+def get_group(con: DuckDBPyConnection, group_id: str) -> Group | None:
+    row = con.execute(_GROUP_SELECT + " WHERE g.id = ?", [group_id]).fetchone()
+    return Group(*row) if row else None
+
+
+def get_group_by_name(con: DuckDBPyConnection, name: str) -> Group | None:
+    row = con.execute(_GROUP_SELECT + " WHERE lower(g.name) = lower(?)", [name.strip()]).fetchone()
+    return Group(*row) if row else None
+
+
+def create_group(
+    con: DuckDBPyConnection, name: str, description: str = "", *, created_by: str | None = None
+) -> Group:
+    """Insert a group. Raises ``duckdb.ConstraintException`` when the name is taken."""
+    group_id = new_id()
+    con.execute(
+        "INSERT INTO user_groups (id, name, description, created_by) VALUES (?, ?, ?, ?)",
+        [group_id, name.strip(), description.strip(), created_by],
+    )
+    group = get_group(con, group_id)
+    assert group is not None
+    return group
+
+
+def update_group(
+    con: DuckDBPyConnection, group_id: str, *, name: str | None = None, description: str | None = None
+) -> None:
+    if name is not None:
+        con.execute("UPDATE user_groups SET name = ? WHERE id = ?", [name.strip(), group_id])
+    if description is not None:
+        con.execute("UPDATE user_groups SET description = ? WHERE id = ?", [description.strip(), group_id])
+
+
+def delete_group(con: DuckDBPyConnection, group_id: str) -> None:
+    """Delete a group with its memberships and grants (DuckDB has no ON DELETE CASCADE)."""
+    con.execute("DELETE FROM user_group_members WHERE group_id = ?", [group_id])
+    con.execute("DELETE FROM resource_grants WHERE group_id = ?", [group_id])
+    con.execute("DELETE FROM user_groups WHERE id = ?", [group_id])
+
+
+def list_members(con: DuckDBPyConnection, group_id: str) -> list[Member]:
+    """Members of a group ordered by email; for Everyone, every active user."""
+    if group_id == EVERYONE_GROUP_ID:
+        rows = con.execute(
+            "SELECT id, email, name, active, [] AS sources, NULL FROM users WHERE active ORDER BY email"
+        ).fetchall()
+    else:
+        rows = con.execute(
+            """
+            SELECT u.id, u.email, u.name, u.active, list(m.source ORDER BY m.source), min(m.added_at)
+            FROM user_group_members m JOIN users u ON u.id = m.user_id
+            WHERE m.group_id = ?
+            GROUP BY u.id, u.email, u.name, u.active
+            ORDER BY u.email
+            """,
+            [group_id],
+        ).fetchall()
+    return [Member(r[0], r[1], r[2], r[3], tuple(r[4]), r[5]) for r in rows]
+
+
+def is_member(con: DuckDBPyConnection, user_id: str, group_id: str) -> bool:
+    if group_id == EVERYONE_GROUP_ID:
+        return True
+    row = con.execute(
+        "SELECT 1 FROM user_group_members WHERE user_id = ? AND group_id = ? LIMIT 1", [user_id, group_id]
+    ).fetchone()
+    return row is not None
+
+
+def add_member(
+    con: DuckDBPyConnection,
+    group_id: str,
+    user_id: str,
+    *,
+    source: MembershipSource = MembershipSource.ADMIN,
+    added_by: str | None = None,
+) -> bool:
+    """Add a membership row for ``source``; returns False if that row already existed."""
+    row = con.execute(
+        "INSERT INTO user_group_members (user_id, group_id, source, added_by) VALUES (?, ?, ?, ?)"
+        " ON CONFLICT DO NOTHING RETURNING user_id",
+        [user_id, group_id, str(source), added_by],
+    ).fetchone()
+    return row is not None
+
+
+def remove_member(
+    con: DuckDBPyConnection, group_id: str, user_id: str, *, sources: tuple[MembershipSource, ...]
+) -> int:
+    """Delete the membership rows written by ``sources``; returns how many went."""
+    placeholders = ", ".join("?" for _ in sources)
+    rows = con.execute(
+        f"DELETE FROM user_group_members WHERE group_id = ? AND user_id = ? AND source IN ({placeholders})"
+        " RETURNING user_id",
+        [group_id, user_id, *[str(s) for s in sources]],
+    ).fetchall()
+    return len(rows)
+
+
+def list_user_group_ids(con: DuckDBPyConnection, user_id: str) -> list[str]:
+    """Ids of every group the user is in, Everyone included."""
+    rows = con.execute(
+        "SELECT DISTINCT group_id FROM user_group_members WHERE user_id = ? ORDER BY group_id", [user_id]
+    ).fetchall()
+    return [EVERYONE_GROUP_ID, *[r[0] for r in rows if r[0] != EVERYONE_GROUP_ID]]
+
+
+def list_user_groups(con: DuckDBPyConnection, user_id: str) -> list[Group]:
+    ids = list_user_group_ids(con, user_id)
+    return [g for g in list_groups(con) if g.id in ids]
+
+
+def count_active_admins(con: DuckDBPyConnection) -> int:
+    row = con.execute(
+        "SELECT count(DISTINCT m.user_id) FROM user_group_members m JOIN users u ON u.id = m.user_id"
+        " WHERE m.group_id = ? AND u.active",
+        [ADMIN_GROUP_ID],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def record_member_count(con: DuckDBPyConnection, group_id: str, count: int) -> None:
+    con.execute(
+        "UPDATE user_groups SET member_count = ?, counted_at = ? WHERE id = ?", [count, utcnow(), group_id]
+    )

@@ -1,0 +1,271 @@
+"""Operations on users, groups, memberships and grants, with the guards users expect.
+
+Each function is one unit of work on the state store and raises :class:`agnes.errors.AppError`
+subclasses with the status, code and message a client sees. Views and the JSON API call these,
+never the models directly, so the pages and the API enforce the same rules.
+"""
+
+from __future__ import annotations
+
+import re
+
+import duckdb
+
+from agnes import signals
+from agnes.access import ResourceType, parse_resource_type, validate_resource_id
+from agnes.errors import Conflict, Invalid, NotFound
+from agnes.models import grants, groups, users
+from agnes.models.grants import Grant
+from agnes.models.groups import ADMIN_GROUP_ID, EVERYONE_GROUP_ID, Group, MembershipSource
+from agnes.models.users import User
+from agnes.state import state_store
+
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s.]+$")
+# Longest group name accepted (characters).
+GROUP_NAME_MAX = 80
+
+
+def validate_email(email: str, *, field: str = "email") -> str:
+    email = users.normalize_email(email or "")
+    if not email:
+        raise Invalid("email_required", "An email address is required.", field=field)
+    if not EMAIL_RE.match(email) or len(email) > 254:
+        raise Invalid("invalid_email", f"'{email}' is not a valid email address.", field=field)
+    return email
+
+
+def on_user_created(user_id: str) -> None:
+    """Run ``user_created`` receivers for a user created outside :func:`create_user`."""
+    with state_store().write() as con:
+        signals.user_created.send(None, con=con, user_id=user_id)
+
+
+# -- users -------------------------------------------------------------------------------
+
+
+def create_user(email: str, name: str = "") -> User:
+    """Raises Invalid (bad email) or Conflict (``user_exists``)."""
+    email = validate_email(email)
+    with state_store().write() as con:
+        if users.get_user_by_email(con, email):
+            raise Conflict("user_exists", f"A user with email {email} already exists.", field="email")
+        user = users.create_user(con, email, name)
+        signals.user_created.send(None, con=con, user_id=user.id)
+    return user
+
+
+def ensure_seed_admin(email: str) -> User:
+    """Create (if needed) the seed admin and make them an Admin member (source system_seed)."""
+    email = validate_email(email, field="AGNES_SEED_ADMIN_EMAIL")
+    with state_store().write() as con:
+        user, created = users.get_or_create_user(con, email)
+        if created:
+            signals.user_created.send(None, con=con, user_id=user.id)
+        groups.add_member(con, ADMIN_GROUP_ID, user.id, source=MembershipSource.SYSTEM_SEED, added_by="system:seed")
+        if not user.active:
+            users.set_user_active(con, user.id, True)
+    return user
+
+
+def set_user_active(user_id: str, active: bool, *, actor_id: str) -> User:
+    """Activate or deactivate a user. 409 for deactivating yourself or the last active admin."""
+    with state_store().write() as con:
+        user = users.get_user(con, user_id)
+        if user is None:
+            raise NotFound("user_not_found", "No such user.")
+        if not active and user.active:
+            if user_id == actor_id:
+                raise Conflict("cannot_deactivate_self", "You cannot deactivate your own account.")
+            if groups.is_member(con, user_id, ADMIN_GROUP_ID) and groups.count_active_admins(con) <= 1:
+                raise Conflict("last_admin", "This is the last active administrator; make someone else an admin first.")
+        users.set_user_active(con, user_id, active)
+        updated = users.get_user(con, user_id)
+    assert updated is not None
+    return updated
+
+
+def resolve_user(ref: str) -> User:
+    """A user by id or email (404 ``user_not_found``)."""
+    with state_store().read() as con:
+        user = users.get_user(con, ref) or users.get_user_by_email(con, ref)
+    if user is None:
+        raise NotFound("user_not_found", f"No user '{ref}'.")
+    return user
+
+
+# -- groups ------------------------------------------------------------------------------
+
+
+def _validate_group_name(name: str) -> str:
+    name = (name or "").strip()
+    if not name:
+        raise Invalid("name_required", "Group name is required.", field="name")
+    if len(name) > GROUP_NAME_MAX:
+        raise Invalid("name_too_long", f"Group name must be at most {GROUP_NAME_MAX} characters.", field="name")
+    return name
+
+
+def get_group(group_id: str) -> Group:
+    with state_store().read() as con:
+        group = groups.get_group(con, group_id)
+    if group is None:
+        raise NotFound("group_not_found", "No such group.")
+    return group
+
+
+def resolve_group(ref: str) -> Group:
+    """A group by id or (case-insensitive) name."""
+    with state_store().read() as con:
+        group = groups.get_group(con, ref) or groups.get_group_by_name(con, ref)
+    if group is None:
+        raise NotFound("group_not_found", f"No group '{ref}'.")
+    return group
+
+
+def create_group(name: str, description: str = "", *, actor_id: str | None) -> Group:
+    name = _validate_group_name(name)
+    with state_store().write() as con:
+        if groups.get_group_by_name(con, name):
+            raise Conflict("group_exists", f"A group named '{name}' already exists.", field="name")
+        group = groups.create_group(con, name, description or "", created_by=actor_id)
+        signals.group_created.send(None, con=con, group_id=group.id)
+    return group
+
+
+def update_group(group_id: str, *, name: str | None = None, description: str | None = None) -> Group:
+    """Rename or re-describe a group. System groups keep their names (409)."""
+    with state_store().write() as con:
+        group = groups.get_group(con, group_id)
+        if group is None:
+            raise NotFound("group_not_found", "No such group.")
+        if name is not None:
+            name = _validate_group_name(name)
+            if name != group.name:
+                if group.is_system:
+                    raise Conflict("system_group", "System groups cannot be renamed.", field="name")
+                other = groups.get_group_by_name(con, name)
+                if other and other.id != group_id:
+                    raise Conflict("group_exists", f"A group named '{name}' already exists.", field="name")
+            else:
+                name = None
+        groups.update_group(con, group_id, name=name, description=description)
+        updated = groups.get_group(con, group_id)
+    assert updated is not None
+    return updated
+
+
+def delete_group(group_id: str) -> Group:
+    """Delete a group with its memberships and grants. System groups cannot be deleted (409)."""
+    with state_store().write() as con:
+        group = groups.get_group(con, group_id)
+        if group is None:
+            raise NotFound("group_not_found", "No such group.")
+        if group.is_system:
+            raise Conflict("system_group", f"'{group.name}' is a system group and cannot be deleted.")
+        for grant in grants.list_grants(con, group_id=group_id):
+            grants.delete_grant(con, grant.id)
+            signals.grant_revoked.send(
+                None, con=con, group_id=group_id, resource_type=grant.resource_type, resource_id=grant.resource_id
+            )
+        members = groups.list_members(con, group_id)
+        groups.delete_group(con, group_id)
+        for member in members:
+            signals.membership_changed.send(None, con=con, user_id=member.user_id, group_id=group_id)
+    return group
+
+
+def list_members(group_id: str) -> list[groups.Member]:
+    with state_store().read() as con:
+        if groups.get_group(con, group_id) is None:
+            raise NotFound("group_not_found", "No such group.")
+        return groups.list_members(con, group_id)
+
+
+def add_member(group_id: str, email: str, *, actor_id: str | None) -> User:
+    """Add an existing user (by email) to a group as an admin-managed member.
+
+    Raises NotFound (group, user), Invalid (bad email), Conflict (Everyone, already a member).
+    """
+    email = validate_email(email)
+    with state_store().write() as con:
+        group = groups.get_group(con, group_id)
+        if group is None:
+            raise NotFound("group_not_found", "No such group.")
+        if group_id == EVERYONE_GROUP_ID:
+            raise Conflict("implicit_group", "Everyone already includes every user.")
+        user = users.get_user_by_email(con, email)
+        if user is None:
+            raise NotFound("user_not_found", f"No user with email {email}; add the user first.")
+        if groups.is_member(con, user.id, group_id):
+            raise Conflict("already_member", f"{email} is already a member of {group.name}.", field="email")
+        groups.add_member(con, group_id, user.id, source=MembershipSource.ADMIN, added_by=actor_id)
+        signals.membership_changed.send(None, con=con, user_id=user.id, group_id=group_id)
+    return user
+
+
+def remove_member(group_id: str, user_id: str) -> None:
+    """Remove a user's admin-managed (and seed) membership rows.
+
+    Raises NotFound, Conflict (Everyone; the last active admin; membership managed by Google).
+    """
+    with state_store().write() as con:
+        group = groups.get_group(con, group_id)
+        if group is None:
+            raise NotFound("group_not_found", "No such group.")
+        if group_id == EVERYONE_GROUP_ID:
+            raise Conflict("implicit_group", "Everyone includes every user; deactivate the user instead.")
+        user = users.get_user(con, user_id)
+        if user is None or not groups.is_member(con, user_id, group_id):
+            raise NotFound("not_a_member", "That user is not a member of this group.")
+        if group_id == ADMIN_GROUP_ID and user.active and groups.count_active_admins(con) <= 1:
+            raise Conflict("last_admin", "You cannot remove the last administrator.")
+        removed = groups.remove_member(
+            con, group_id, user_id, sources=(MembershipSource.ADMIN, MembershipSource.SYSTEM_SEED)
+        )
+        if removed == 0:
+            raise Conflict("managed_membership", "This membership comes from Google Workspace; change it there.")
+        signals.membership_changed.send(None, con=con, user_id=user_id, group_id=group_id)
+
+
+# -- grants ------------------------------------------------------------------------------
+
+
+def list_grants(*, resource_type: str | None = None, group_id: str | None = None) -> list[Grant]:
+    if resource_type:
+        parse_resource_type(resource_type)
+    with state_store().read() as con:
+        return grants.list_grants(con, resource_type=resource_type, group_id=group_id)
+
+
+def create_grant(group_ref: str, resource_type: str, resource_id: str, *, actor_id: str | None) -> Grant:
+    """Grant a resource to a group. Raises Invalid, NotFound (group), Conflict (exists)."""
+    rtype = parse_resource_type(resource_type)
+    resource_id = validate_resource_id(rtype, resource_id)
+    with state_store().write() as con:
+        group = groups.get_group(con, group_ref) or groups.get_group_by_name(con, group_ref)
+        if group is None:
+            raise NotFound("group_not_found", f"No group '{group_ref}'.")
+        if grants.find_grant(con, group.id, rtype, resource_id):
+            raise Conflict("grant_exists", f"{group.name} already has {rtype.value} '{resource_id}'.")
+        try:
+            grant = grants.create_grant(con, group.id, rtype, resource_id, assigned_by=actor_id)
+        except duckdb.ConstraintException:
+            raise Conflict("grant_exists", f"{group.name} already has {rtype.value} '{resource_id}'.") from None
+        signals.grant_created.send(None, con=con, group_id=group.id, resource_type=rtype, resource_id=resource_id)
+    return grant
+
+
+def delete_grant(grant_id: str) -> Grant:
+    with state_store().write() as con:
+        grant = grants.get_grant(con, grant_id)
+        if grant is None:
+            raise NotFound("grant_not_found", "No such grant.")
+        grants.delete_grant(con, grant_id)
+        signals.grant_revoked.send(
+            None,
+            con=con,
+            group_id=grant.group_id,
+            resource_type=ResourceType(grant.resource_type),
+            resource_id=grant.resource_id,
+        )
+    return grant

@@ -1,0 +1,23 @@
+"""Domain events other features subscribe to (blinker signals, as Flask uses).
+
+Receivers are called synchronously inside the write unit that caused the event, with the
+cursor as ``con``, so their changes commit or roll back together with it.
+
+* ``user_created``: kwargs ``con``, ``user_id``.
+* ``group_created``: kwargs ``con``, ``group_id``.
+* ``grant_revoked``: kwargs ``con``, ``group_id``, ``resource_type``, ``resource_id``.
+* ``grant_created``: kwargs ``con``, ``group_id``, ``resource_type``, ``resource_id``.
+* ``membership_changed``: kwargs ``con``, ``user_id``, ``group_id`` (after add or remove).
+"""
+
+from __future__ import annotations
+
+from blinker import Namespace
+
+_signals = Namespace()
+
+user_created = _signals.signal("user-created")
+group_created = _signals.signal("group-created")
+grant_created = _signals.signal("grant-created")
+grant_revoked = _signals.signal("grant-revoked")
+membership_changed = _signals.signal("membership-changed")

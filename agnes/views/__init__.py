@@ -1,0 +1,28 @@
+"""Blueprint registry: one Blueprint per surface."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_blueprints(app: Flask) -> None:
+    from agnes.auth.google import make_google_blueprint
+    from agnes.views import auth, health, home, jobs, me
+    from agnes.views.admin import groups as admin_groups
+    from agnes.views.admin import tokens as admin_tokens
+    from agnes.views.admin import users as admin_users
+    from agnes.views.api import bp as api_bp
+
+    for blueprint in (
+        health.bp,
+        auth.bp,
+        home.bp,
+        me.bp,
+        jobs.bp,
+        admin_groups.bp,
+        admin_users.bp,
+        admin_tokens.bp,
+        api_bp,
+    ):
+        app.register_blueprint(blueprint)
+    app.register_blueprint(make_google_blueprint(app))

@@ -1,0 +1,1 @@
+"""Admin pages (HTMX): groups, users, tokens."""

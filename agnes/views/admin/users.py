@@ -1,0 +1,75 @@
+"""Admin page for users: list, add, deactivate and reactivate."""
+
+from __future__ import annotations
+
+from flask import Blueprint, flash, g, redirect, request, url_for
+
+from agnes import audit, people
+from agnes.access import admin_required
+from agnes.errors import AppError
+from agnes.htmx import render
+from agnes.models import groups, users
+from agnes.state import state_store
+
+bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
+
+
+def users_data(**extra: object) -> dict[str, object]:
+    """Context of the users page: users with their groups, filtered by ``q``."""
+    query = request.args.get("q", "")
+    with state_store().read() as con:
+        rows = users.list_users(con, query=query)
+        all_groups = {grp.id: grp.name for grp in groups.list_groups(con)}
+        memberships = {
+            u.id: [all_groups[gid] for gid in groups.list_user_group_ids(con, u.id) if gid in all_groups]
+            for u in rows
+        }
+    return {
+        "users": rows,
+        "memberships": memberships,
+        "q": query,
+        "form": {"email": "", "name": ""},
+        "errors": {},
+        **extra,
+    }
+
+
+@bp.get("")
+@admin_required
+def list_users():  # type: ignore[no-untyped-def]
+    """Every user with status and groups; the search box swaps the table only."""
+    return render("admin/users.html", "admin/_users_table.html", **users_data())
+
+
+@bp.post("")
+@admin_required
+def create_user_post():  # type: ignore[no-untyped-def]
+    """Add a user who can then sign in with an email link."""
+    form = {"email": request.form.get("email", ""), "name": request.form.get("name", "")}
+    try:
+        user = people.create_user(form["email"], form["name"])
+    except AppError as exc:
+        return render(
+            "admin/users.html", status=422 if exc.status == 400 else exc.status,
+            **users_data(form=form, errors={exc.field or "email": exc.message}),
+        )
+    audit.describe("user.create", f"user:{user.id}", email=user.email)
+    flash(f"{user.email} added. They can sign in with an email link.", "success")
+    return redirect(url_for("admin_users.list_users"), code=303)
+
+
+@bp.post("/<user_id>/active")
+@admin_required
+def set_active_post(user_id: str):  # type: ignore[no-untyped-def]
+    """Deactivate (``active=0``) or reactivate (``active=1``) a user."""
+    active = request.form.get("active") == "1"
+    try:
+        user = people.set_user_active(user_id, active, actor_id=g.principal.user.id)
+    except AppError as exc:
+        if exc.status == 404:
+            raise
+        flash(exc.message, "error")
+        return redirect(url_for("admin_users.list_users"), code=303)
+    audit.describe("user.activate" if active else "user.deactivate", f"user:{user_id}")
+    flash(f"{user.email} {'reactivated' if active else 'deactivated'}.", "success")
+    return redirect(url_for("admin_users.list_users"), code=303)

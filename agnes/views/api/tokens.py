@@ -1,0 +1,68 @@
+"""``/api/tokens`` (your own) and ``/api/admin/tokens`` (everyone's)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, jsonify
+
+from agnes import audit
+from agnes.access import admin_required, login_required, session_required
+from agnes.auth.pat import create_pat, list_pats, parse_expires_days, revoke_pat
+from agnes.models.tokens import AccessToken
+from agnes.views.api import json_body
+
+bp = Blueprint("tokens", __name__)
+
+
+def token_json(token: AccessToken) -> dict[str, object]:
+    return {
+        "id": token.id,
+        "name": token.name,
+        "prefix": token.prefix,
+        "user_id": token.user_id,
+        "user_email": token.user_email,
+        "status": token.status,
+        "created_at": token.created_at.isoformat(),
+        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
+        "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
+        "last_used_ip": token.last_used_ip,
+        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
+    }
+
+
+@bp.get("/tokens")
+@login_required
+def list_tokens():  # type: ignore[no-untyped-def]
+    return jsonify(tokens=[token_json(t) for t in list_pats(g.principal.user.id)])
+
+
+@bp.post("/tokens")
+@session_required
+def create_token():  # type: ignore[no-untyped-def]
+    """Create a token for the signed-in user; ``token`` appears in this response only."""
+    body = json_body()
+    days = parse_expires_days(body.get("expires_days", 90))
+    record, raw = create_pat(g.principal.user.id, str(body.get("name", "")), days)
+    audit.describe("token.create", f"token:{record.id}", name=record.name, expires_days=days)
+    return jsonify(token=raw, **token_json(record)), 201
+
+
+@bp.delete("/tokens/<token_id>")
+@login_required
+def revoke_token(token_id: str):  # type: ignore[no-untyped-def]
+    token = revoke_pat(token_id, owner_id=g.principal.user.id)
+    audit.describe("token.revoke", f"token:{token_id}")
+    return jsonify(token_json(token))
+
+
+@bp.get("/admin/tokens")
+@admin_required
+def admin_list_tokens():  # type: ignore[no-untyped-def]
+    return jsonify(tokens=[token_json(t) for t in list_pats(None)])
+
+
+@bp.delete("/admin/tokens/<token_id>")
+@admin_required
+def admin_revoke_token(token_id: str):  # type: ignore[no-untyped-def]
+    token = revoke_pat(token_id, owner_id=None)
+    audit.describe("token.admin_revoke", f"token:{token_id}", owner=token.user_email)
+    return jsonify(token_json(token))

@@ -1,0 +1,67 @@
+"""The signed-in user's profile: groups and personal access tokens."""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, request
+
+from agnes import audit
+from agnes.access import login_required, session_required
+from agnes.auth.pat import create_pat, list_pats, parse_expires_days, revoke_pat
+from agnes.errors import Invalid
+from agnes.htmx import render
+from agnes.models import groups
+from agnes.state import state_store
+
+bp = Blueprint("me", __name__)
+
+EXPIRY_CHOICES = [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365", "1 year"), ("never", "Never")]
+
+
+def profile_data(**extra: object) -> dict[str, object]:
+    """Context of the profile page and its token fragment."""
+    principal = g.principal
+    with state_store().read() as con:
+        my_groups = groups.list_user_groups(con, principal.user.id)
+    return {
+        "user": principal.user,
+        "groups": my_groups,
+        "tokens": list_pats(principal.user.id),
+        "expiry_choices": EXPIRY_CHOICES,
+        "new_token": None,
+        "form": {"name": "", "expires_days": "90"},
+        "errors": {},
+        **extra,
+    }
+
+
+@bp.get("/me")
+@login_required
+def profile():  # type: ignore[no-untyped-def]
+    """Your account, groups and access tokens."""
+    return render("me/profile.html", "me/_tokens.html", **profile_data())
+
+
+@bp.post("/me/tokens")
+@session_required
+def create_token_post():  # type: ignore[no-untyped-def]
+    """Create a token and show it once."""
+    form = {"name": request.form.get("name", ""), "expires_days": request.form.get("expires_days", "90")}
+    try:
+        days = parse_expires_days(form["expires_days"])
+        record, raw = create_pat(g.principal.user.id, form["name"], days)
+    except Invalid as exc:
+        return render(
+            "me/profile.html", "me/_tokens.html", status=422,
+            **profile_data(form=form, errors={exc.field or "name": exc.message}),
+        )
+    audit.describe("token.create", f"token:{record.id}", name=record.name, expires_days=days)
+    return render("me/profile.html", "me/_tokens.html", status=201, **profile_data(new_token=raw))
+
+
+@bp.post("/me/tokens/<token_id>/revoke")
+@login_required
+def revoke_token_post(token_id: str):  # type: ignore[no-untyped-def]
+    """Revoke one of your tokens."""
+    revoke_pat(token_id, owner_id=g.principal.user.id)
+    audit.describe("token.revoke", f"token:{token_id}")
+    return render("me/profile.html", "me/_tokens.html", **profile_data())

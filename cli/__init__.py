@@ -1,0 +1,1 @@
+"""The ``agnes`` command-line client (runs on analysts' laptops)."""

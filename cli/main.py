@@ -1,0 +1,48 @@
+"""Entry point of the ``agnes`` command. Subcommands load lazily, so ``agnes pull`` in a
+SessionStart hook does not pay for modules it does not use."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from cli.lazy import LazyGroup
+
+COMMANDS = {
+    "login": "cli.commands.auth:login",
+    "logout": "cli.commands.auth:logout",
+    "whoami": "cli.commands.auth:whoami",
+    "admin": "cli.commands.admin:admin",
+}
+
+
+@click.group(cls=LazyGroup, lazy_subcommands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="agnes", prog_name="agnes")
+def cli() -> None:
+    """Agnes: your organization's Claude Code marketplace, data tables and telemetry."""
+
+
+def main() -> None:
+    from cli.client import ApiError, ConfigError
+
+    try:
+        cli.main(standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("Aborted.", err=True)
+        sys.exit(1)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except (ApiError, ConfigError) as exc:
+        click.echo(f"error: {exc}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("Interrupted.", err=True)
+        sys.exit(130)
+    except SystemExit:
+        raise
+
+
+if __name__ == "__main__":
+    main()

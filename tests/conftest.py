@@ -1,0 +1,147 @@
+"""Shared fixtures: a migrated app on a temp data dir, clients, sign-in helpers, real Redis."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from agnes import create_app
+
+# Redis database index the tests own (flushed around each test that uses it). Override when
+# several checkouts run their suites at once on one machine.
+TEST_REDIS_DB = int(os.environ.get("AGNES_TEST_REDIS_DB", "13"))
+REDIS_BASE = os.environ.get("AGNES_TEST_REDIS", "redis://127.0.0.1:6379")
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+
+
+def redis_url() -> str:
+    return f"{REDIS_BASE}/{TEST_REDIS_DB}"
+
+
+@pytest.fixture
+def app_config(tmp_path: Path) -> dict[str, object]:
+    """Settings for the test app; tests override keys before ``app`` is built."""
+    return {
+        "TESTING": True,
+        "AGNES_DATA_DIR": str(tmp_path / "data"),
+        "AGNES_SEED_ADMIN_EMAIL": "admin@example.com",
+        "AGNES_BASE_URL": "http://localhost",
+        "REDIS_URL": "",
+        "AGNES_LOG_LEVEL": "WARNING",
+    }
+
+
+@pytest.fixture
+def app(app_config: dict[str, object]) -> Iterator[Flask]:
+    application = create_app(dict(app_config))
+    ctx = application.app_context()
+    ctx.push()
+    yield application
+    ctx.pop()
+    backend = application.extensions["agnes_jobs"]
+    if hasattr(backend, "wait_idle"):
+        backend.wait_idle()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+@pytest.fixture
+def redis_conn():  # type: ignore[no-untyped-def]
+    """A real Redis connection on the tests' own database index, flushed before and after."""
+    from redis import Redis
+
+    conn = Redis.from_url(redis_url())
+    try:
+        conn.ping()
+    except Exception as exc:  # pragma: no cover - CI starts Redis
+        pytest.fail(f"Redis is not reachable at {redis_url()}: {exc}")
+    conn.flushdb()
+    yield conn
+    conn.flushdb()
+
+
+@pytest.fixture
+def rq_app(app_config: dict[str, object], redis_conn) -> Iterator[Flask]:  # type: ignore[no-untyped-def]
+    """Like ``app`` but with jobs on the real Redis (RQ backend)."""
+    application = create_app({**app_config, "REDIS_URL": redis_url()})
+    ctx = application.app_context()
+    ctx.push()
+    yield application
+    ctx.pop()
+
+
+def run_rq_jobs(application: Flask) -> None:
+    """Run every queued RQ job in-process (SimpleWorker, burst) inside the app context."""
+    from rq import SimpleWorker
+
+    backend = application.extensions["agnes_jobs"]
+    SimpleWorker([backend.queue], connection=backend.connection).work(burst=True)
+
+
+class Auth:
+    """Sign-in helper for the test client (``auth.login(email)``, ``auth.token(email)``)."""
+
+    def __init__(self, app: Flask, client: FlaskClient) -> None:
+        self.app = app
+        self.client = client
+
+    def user(self, email: str, *, admin: bool = False, name: str = "") -> str:
+        """Create (or reuse) a user; returns the id."""
+        from agnes import people
+        from agnes.models import users
+        from agnes.state import state_store
+
+        with state_store().read() as con:
+            existing = users.get_user_by_email(con, email)
+        user_id = existing.id if existing else people.create_user(email, name).id
+        if admin:
+            from agnes.models import groups
+
+            with state_store().write() as con:
+                groups.add_member(con, "admin", user_id)
+        return user_id
+
+    def login(self, email: str = "analyst@example.com", *, admin: bool = False) -> str:
+        user_id = self.user(email, admin=admin)
+        with self.client.session_transaction() as sess:
+            sess["uid"] = user_id
+        return user_id
+
+    def logout(self) -> None:
+        with self.client.session_transaction() as sess:
+            sess.clear()
+
+    def token(self, email: str = "analyst@example.com", *, admin: bool = False, days: int | None = 30) -> str:
+        """A fresh PAT for the user (created directly in the state store)."""
+        from agnes.auth.pat import create_pat
+
+        user_id = self.user(email, admin=admin)
+        _, raw = create_pat(user_id, "test", days)
+        return raw
+
+
+@pytest.fixture
+def auth(app: Flask, client: FlaskClient) -> Auth:
+    return Auth(app, client)
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def csrf_token(client: FlaskClient, path: str = "/login") -> str:
+    """Fetch a page and return the CSRF token embedded in it."""
+    from bs4 import BeautifulSoup
+
+    html = client.get(path).data
+    field = BeautifulSoup(html, "html.parser").find("input", {"name": "csrf_token"})
+    assert field is not None, f"no csrf_token on {path}"
+    return str(field["value"])

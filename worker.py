@@ -1,0 +1,49 @@
+"""RQ worker for Agnes jobs, inside an app context.
+
+    python worker.py            # work the queue (forks a work-horse per job)
+    python worker.py --burst    # work until the queue is empty, then exit
+    python worker.py --cron     # run the periodic-job scheduler (RQ cron) instead
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from agnes import create_app
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--cron", action="store_true", help="run the periodic-job scheduler")
+    parser.add_argument("--burst", action="store_true", help="exit when the queue is empty")
+    parser.add_argument("--name", default=None, help="worker name (default: host and pid)")
+    args = parser.parse_args(argv)
+
+    app = create_app()
+    if not app.config["REDIS_URL"]:
+        logging.getLogger("agnes.worker").error(
+            "REDIS_URL is not set: jobs run inside the web process (embedded mode); no worker is needed."
+        )
+        return 2
+    backend = app.extensions["agnes_jobs"]
+    with app.app_context():
+        if args.cron:
+            from rq.cron import CronScheduler
+
+            from agnes.jobs.schedule import register_rq_cron
+
+            scheduler = CronScheduler(connection=backend.connection)
+            register_rq_cron(scheduler, backend.queue.name)
+            scheduler.start()
+            return 0
+        from rq import Worker
+
+        worker = Worker([backend.queue], connection=backend.connection, name=args.name)
+        worker.work(burst=args.burst, with_scheduler=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
