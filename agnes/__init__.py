@@ -17,6 +17,9 @@ __version__ = "0.1.0"
 # A request id from a client is echoed only if it looks like one (no header injection).
 _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
+# Feature areas: each module has init_app(app) (signals, resource-type listers, jinja globals).
+DOMAINS: tuple[str, ...] = ()
+
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'self'; "
@@ -76,8 +79,12 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     cli_server.init_app(app)
     _register_request_hooks(app)
 
+    from importlib import import_module
+
     from agnes.views import register_blueprints
 
+    for domain in DOMAINS:
+        import_module(domain).init_app(app)
     register_blueprints(app)
 
     with app.app_context():

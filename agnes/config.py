@@ -71,7 +71,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "AGNES_GOOGLE_DOMAINS",
         [],
-        "Comma-separated email domains allowed to sign in with Google (empty allows any verified address).",
+        "Comma-separated email domains allowed to sign in with Google"
+        " (empty allows any verified address).",
         kind="list",
     ),
     Setting(
