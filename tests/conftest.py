@@ -145,3 +145,65 @@ def csrf_token(client: FlaskClient, path: str = "/login") -> str:
     field = BeautifulSoup(html, "html.parser").find("input", {"name": "csrf_token"})
     assert field is not None, f"no csrf_token on {path}"
     return str(field["value"])
+
+
+class LiveServer:
+    """An app served on a loopback port by a threaded werkzeug server (for real clients)."""
+
+    def __init__(self, application: Flask) -> None:
+        import threading
+
+        from werkzeug.serving import make_server
+
+        self.app = application
+        self.server = make_server("127.0.0.1", 0, application, threaded=True)
+        self.port = self.server.server_port
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.thread.join(10)
+
+
+@pytest.fixture
+def live_server(app: Flask) -> Iterator[LiveServer]:
+    """The ``app`` fixture served on http://127.0.0.1:<port> (``live_server.url``)."""
+    server = LiveServer(app)
+    app.config["AGNES_BASE_URL"] = server.url
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def rq_live_server(rq_app: Flask) -> Iterator[LiveServer]:
+    """The ``rq_app`` fixture (jobs on real Redis) served on a loopback port."""
+    server = LiveServer(rq_app)
+    rq_app.config["AGNES_BASE_URL"] = server.url
+    yield server
+    server.stop()
+
+
+def cli_env(server_url: str, token: str, home: Path) -> dict[str, str]:
+    """Environment for running ``python -m cli.main`` against a live server from a temp HOME."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AGNES_")}
+    env.update(
+        HOME=str(home),
+        AGNES_CONFIG_DIR=str(home / ".config" / "agnes"),
+        AGNES_URL=server_url,
+        AGNES_TOKEN=token,
+        PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+        PYTHONIOENCODING="utf-8",
+    )
+    return env
+
+
+def run_cli(args: list[str], env: dict[str, str], *, cwd: Path | None = None, timeout: float = 120):  # type: ignore[no-untyped-def]
+    """Run the agnes CLI of this checkout as a subprocess; returns CompletedProcess (text)."""
+    import subprocess
+    import sys
+
+    return subprocess.run(
+        [sys.executable, "-m", "cli.main", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
