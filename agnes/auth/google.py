@@ -12,6 +12,8 @@ from typing import Any
 
 from flask import Flask, current_app, redirect, session, url_for
 from flask_dance.consumer import OAuth2ConsumerBlueprint, oauth_authorized, oauth_error
+from oauthlib.oauth2 import OAuth2Error
+from requests import RequestException
 
 from agnes.auth import login_user, safe_next_path
 from agnes.models import users
@@ -42,6 +44,10 @@ def make_google_blueprint(app: Flask) -> OAuth2ConsumerBlueprint:
     bp.from_config["client_secret"] = "GOOGLE_CLIENT_SECRET"
     oauth_authorized.connect_via(bp)(_on_authorized)
     oauth_error.connect_via(bp)(_on_error)
+    # A forged or stale state, a refused code or an unreachable provider: back to the login
+    # page with an explanation instead of a 500.
+    bp.register_error_handler(OAuth2Error, _on_exchange_failed)
+    bp.register_error_handler(RequestException, _on_exchange_failed)
     return bp
 
 
@@ -49,8 +55,15 @@ def _fail(code: str) -> Any:
     return redirect(url_for("auth.login", error=code))
 
 
-def _on_error(blueprint: OAuth2ConsumerBlueprint, message: str | None = None, **_: Any) -> None:
-    log.warning("Google sign-in returned an error: %s", message)
+def _on_error(blueprint: OAuth2ConsumerBlueprint, error: Any = None, **_: Any) -> Any:
+    """The provider sent the user back with ``?error=`` (e.g. they cancelled)."""
+    log.warning("Google sign-in returned an error: %s", error)
+    return _fail("oauth_failed")
+
+
+def _on_exchange_failed(exc: Exception) -> Any:
+    log.warning("Google sign-in failed: %s: %s", type(exc).__name__, exc)
+    return _fail("oauth_failed")
 
 
 def _on_authorized(blueprint: OAuth2ConsumerBlueprint, token: dict[str, Any] | None) -> Any:
