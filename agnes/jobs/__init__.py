@@ -269,7 +269,8 @@ class RQBackend(JobBackend):
 
 
 def _rq_status(job: Any) -> JobStatus:
-    status = str(job.get_status(refresh=True) or "queued")
+    raw = job.get_status(refresh=True)
+    status = str(getattr(raw, "value", raw) or "queued")  # rq's JobStatus is a str Enum
     state = {
         "queued": JobState.QUEUED,
         "deferred": JobState.QUEUED,
