@@ -39,11 +39,12 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "AGNES_SECRET_KEY",
         None,
-        "Key that signs session cookies and sign-in links; generated once into state/secret_key"
-        " (mode 600) when unset.",
+        "Key that signs session cookies and sign-in links; generated once into state/secret_key (mode 600) when unset.",
         secret=True,
     ),
-    Setting("AGNES_BASE_URL", "http://127.0.0.1:5000", "Public URL of this server, used in emailed links and CLI hints."),
+    Setting(
+        "AGNES_BASE_URL", "http://127.0.0.1:5000", "Public URL of this server, used in emailed links and CLI hints."
+    ),
     Setting("REDIS_URL", "", "Redis for RQ jobs; empty runs jobs in-process (embedded mode)."),
     Setting("AGNES_QUEUE", "agnes", "Name of the RQ queue jobs are sent to."),
     Setting("AGNES_SEED_ADMIN_EMAIL", "", "Email of a user created at start-up and put in the Admin group."),
@@ -71,8 +72,7 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "AGNES_GOOGLE_DOMAINS",
         [],
-        "Comma-separated email domains allowed to sign in with Google"
-        " (empty allows any verified address).",
+        "Comma-separated email domains allowed to sign in with Google (empty allows any verified address).",
         kind="list",
     ),
     Setting(

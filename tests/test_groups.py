@@ -45,7 +45,9 @@ def test_create_rename_delete_group(admin: FlaskClient) -> None:
     page = soup(admin.get(f"/admin/groups/{group_id}"))
     assert page.select_one("#group-page h1").text.strip() == "Finance"
     token = csrf_token(admin, f"/admin/groups/{group_id}")
-    renamed = admin.post(f"/admin/groups/{group_id}", data={"name": "Finance EU", "description": "d", "csrf_token": token})
+    renamed = admin.post(
+        f"/admin/groups/{group_id}", data={"name": "Finance EU", "description": "d", "csrf_token": token}
+    )
     assert renamed.status_code == 303
     assert soup(admin.get(f"/admin/groups/{group_id}")).select_one("#group-page h1").text.strip() == "Finance EU"
     deleted = admin.post(f"/admin/groups/{group_id}/delete", data={"csrf_token": token}, headers={"HX-Request": "true"})
@@ -79,22 +81,32 @@ def test_add_and_remove_member_through_fragment(admin: FlaskClient, auth) -> Non
     auth.user("ana@example.com")
     group_id = create_group(admin, "Analysts")
     token = csrf_token(admin, f"/admin/groups/{group_id}")
-    added = admin.post(f"/admin/groups/{group_id}/members", data={"email": "ANA@example.com", "csrf_token": token},
-                       headers={"HX-Request": "true"})
+    added = admin.post(
+        f"/admin/groups/{group_id}/members",
+        data={"email": "ANA@example.com", "csrf_token": token},
+        headers={"HX-Request": "true"},
+    )
     assert added.status_code == 200
     fragment = soup(added)
     assert fragment.find("html") is None
     rows = fragment.select("section#members #member-table tbody tr[data-email]")
     assert [r["data-email"] for r in rows] == ["ana@example.com"]
     user_id = rows[0]["id"].removeprefix("member-")
-    again = admin.post(f"/admin/groups/{group_id}/members", data={"email": "ana@example.com", "csrf_token": token},
-                       headers={"HX-Request": "true"})
+    again = admin.post(
+        f"/admin/groups/{group_id}/members",
+        data={"email": "ana@example.com", "csrf_token": token},
+        headers={"HX-Request": "true"},
+    )
     assert again.status_code == 409 and "already a member" in soup(again).select_one("#f-email-error").text
-    unknown = admin.post(f"/admin/groups/{group_id}/members", data={"email": "ghost@example.com", "csrf_token": token},
-                         headers={"HX-Request": "true"})
+    unknown = admin.post(
+        f"/admin/groups/{group_id}/members",
+        data={"email": "ghost@example.com", "csrf_token": token},
+        headers={"HX-Request": "true"},
+    )
     assert unknown.status_code == 422 and "No user" in soup(unknown).select_one("#f-email-error").text
-    removed = admin.post(f"/admin/groups/{group_id}/members/{user_id}/remove", data={"csrf_token": token},
-                         headers={"HX-Request": "true"})
+    removed = admin.post(
+        f"/admin/groups/{group_id}/members/{user_id}/remove", data={"csrf_token": token}, headers={"HX-Request": "true"}
+    )
     assert soup(removed).select("#member-table tbody tr[data-email]") == []
     # Without htmx the same form redirects back to the page (works without JavaScript).
     plain = admin.post(f"/admin/groups/{group_id}/members", data={"email": "ana@example.com", "csrf_token": token})
@@ -107,8 +119,9 @@ def test_last_admin_cannot_be_removed(admin: FlaskClient, auth) -> None:  # type
     with state_store().read() as con:
         seed_id = users.get_user_by_email(con, "admin@example.com").id
     token = csrf_token(admin, "/admin/groups/admin")
-    response = admin.post(f"/admin/groups/admin/members/{seed_id}/remove", data={"csrf_token": token},
-                          headers={"HX-Request": "true"})
+    response = admin.post(
+        f"/admin/groups/admin/members/{seed_id}/remove", data={"csrf_token": token}, headers={"HX-Request": "true"}
+    )
     assert response.status_code == 409
     assert "last administrator" in soup(response).select_one("#member-error").text
     auth.user("second@example.com")
@@ -122,8 +135,11 @@ def test_everyone_membership_is_implicit(admin: FlaskClient, auth) -> None:  # t
     page = soup(admin.get("/admin/groups/everyone"))
     assert "new@example.com" in [r["data-email"] for r in page.select("#member-table tbody tr[data-email]")]
     assert page.select_one("form#member-add") is None
-    response = admin.post("/api/admin/groups/everyone/members", json={"email": "new@example.com"},
-                          headers={"X-CSRFToken": csrf_token(admin, "/admin/groups")})
+    response = admin.post(
+        "/api/admin/groups/everyone/members",
+        json={"email": "new@example.com"},
+        headers={"X-CSRFToken": csrf_token(admin, "/admin/groups")},
+    )
     assert response.status_code == 409
 
 
@@ -146,20 +162,28 @@ def test_api_groups_members_grants(client: FlaskClient, auth) -> None:  # type: 
     assert client.post("/api/admin/groups", json={"name": "data"}, headers=h).get_json()["error"] == "group_exists"
     missing_name = client.post("/api/admin/groups", json={}, headers=h)
     assert missing_name.status_code == 400 and missing_name.get_json()["field"] == "name"
-    assert client.post(f"/api/admin/groups/{gid}/members", json={"email": "ana@example.com"}, headers=h).status_code == 201
+    assert (
+        client.post(f"/api/admin/groups/{gid}/members", json={"email": "ana@example.com"}, headers=h).status_code == 201
+    )
     members = client.get(f"/api/admin/groups/{gid}/members", headers=h).get_json()["members"]
     assert [(m["email"], m["sources"]) for m in members] == [("ana@example.com", ["admin"])]
-    grant = client.post("/api/admin/grants", json={"group_id": gid, "resource_type": "table", "resource_id": "orders"},
-                        headers=h)
+    grant = client.post(
+        "/api/admin/grants", json={"group_id": gid, "resource_type": "table", "resource_id": "orders"}, headers=h
+    )
     assert grant.status_code == 201
-    dup = client.post("/api/admin/grants", json={"group_id": gid, "resource_type": "table", "resource_id": "orders"},
-                      headers=h)
+    dup = client.post(
+        "/api/admin/grants", json={"group_id": gid, "resource_type": "table", "resource_id": "orders"}, headers=h
+    )
     assert dup.status_code == 409
-    bad_type = client.post("/api/admin/grants", json={"group_id": gid, "resource_type": "nope", "resource_id": "x"},
-                           headers=h)
+    bad_type = client.post(
+        "/api/admin/grants", json={"group_id": gid, "resource_type": "nope", "resource_id": "x"}, headers=h
+    )
     assert bad_type.status_code == 400 and bad_type.get_json()["field"] == "resource_type"
-    bad_id = client.post("/api/admin/grants", json={"group_id": gid, "resource_type": "marketplace_plugin",
-                                                    "resource_id": "../etc"}, headers=h)
+    bad_id = client.post(
+        "/api/admin/grants",
+        json={"group_id": gid, "resource_type": "marketplace_plugin", "resource_id": "../etc"},
+        headers=h,
+    )
     assert bad_id.status_code == 400 and bad_id.get_json()["field"] == "resource_id"
     ana = auth.token("ana@example.com")
     access = client.get("/api/me/effective-access", headers=bearer(ana)).get_json()["access"]
@@ -187,8 +211,9 @@ def test_deleting_group_removes_its_grants_and_memberships(client: FlaskClient, 
 
 def test_state_changes_are_audited_without_secrets(client: FlaskClient, auth) -> None:  # type: ignore[no-untyped-def]
     raw = auth.token("admin@example.com")
-    client.post("/api/admin/groups", json={"name": "Audited", "api_key": "sk-123",
-                                           "note": f"Bearer {raw}"}, headers=bearer(raw))
+    client.post(
+        "/api/admin/groups", json={"name": "Audited", "api_key": "sk-123", "note": f"Bearer {raw}"}, headers=bearer(raw)
+    )
     with state_store().read() as con:
         entries = audit_model.list_audit(con, action_prefix="group.create")
     assert len(entries) == 1
@@ -203,13 +228,18 @@ def test_audit_failure_never_breaks_the_request(client: FlaskClient, auth, monke
         raise RuntimeError("disk full")
 
     monkeypatch.setattr("agnes.models.audit.insert_audit", broken)
-    response = client.post("/api/admin/groups", json={"name": "Still works"}, headers=bearer(auth.token("admin@example.com")))
+    response = client.post(
+        "/api/admin/groups", json={"name": "Still works"}, headers=bearer(auth.token("admin@example.com"))
+    )
     assert response.status_code == 201
 
 
 def test_users_page_add_and_deactivate(admin: FlaskClient) -> None:
     token = csrf_token(admin, "/admin/users")
-    assert admin.post("/admin/users", data={"email": "new@example.com", "name": "New", "csrf_token": token}).status_code == 303
+    assert (
+        admin.post("/admin/users", data={"email": "new@example.com", "name": "New", "csrf_token": token}).status_code
+        == 303
+    )
     page = soup(admin.get("/admin/users?q=new"))
     rows = page.select("#users-table tbody tr[id]")
     assert len(rows) == 1

@@ -48,7 +48,9 @@ def test_recount_job_on_rq_with_simpleworker(rq_app: Flask) -> None:
     api = client.get(f"/api/jobs/{job_id}").get_json()
     assert api["state"] == "finished" and api["result"] == {"Admin": 1, "Everyone": 2}
     with state_store().read() as con:
-        row = con.execute("SELECT result, client_kind FROM audit_log WHERE action = 'job.run_recompute_group_member_counts'").fetchone()
+        row = con.execute(
+            "SELECT result, client_kind FROM audit_log WHERE action = 'job.run_recompute_group_member_counts'"
+        ).fetchone()
     assert row == ("finished", "job")
 
 
@@ -64,8 +66,9 @@ def test_failed_job_shows_error_and_retry(rq_app: Flask, tmp_path: Path) -> None
     assert failed["data-state"] == "failed" and failed.get("hx-trigger") is None
     assert "first attempt fails" in failed.select_one(".job-error").text
     retry_form = failed.select_one("form")
-    response = client.post(retry_form["action"], data={"csrf_token": csrf_token(client, "/admin/groups")},
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        retry_form["action"], data={"csrf_token": csrf_token(client, "/admin/groups")}, headers={"HX-Request": "true"}
+    )
     assert BeautifulSoup(response.data, "html.parser").select_one(".job-status")["data-state"] == "queued"
     run_rq_jobs(rq_app)
     assert get_job("flaky").state is JobState.FINISHED

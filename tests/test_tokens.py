@@ -17,8 +17,9 @@ from .conftest import bearer, csrf_token
 
 def test_create_on_profile_shows_token_once_and_stores_only_hash(client: FlaskClient, auth) -> None:  # type: ignore[no-untyped-def]
     auth.login("analyst@example.com")
-    response = client.post("/me/tokens", data={"name": "laptop", "expires_days": "30",
-                                               "csrf_token": csrf_token(client, "/me")})
+    response = client.post(
+        "/me/tokens", data={"name": "laptop", "expires_days": "30", "csrf_token": csrf_token(client, "/me")}
+    )
     assert response.status_code == 201
     soup = BeautifulSoup(response.data, "html.parser")
     raw = soup.select_one("#new-token-value")["value"]
@@ -59,8 +60,9 @@ def test_profile_page_and_fragment(client: FlaskClient, auth) -> None:  # type: 
 
 def test_api_lifecycle_and_pat_cannot_mint_pat(client: FlaskClient, auth) -> None:  # type: ignore[no-untyped-def]
     auth.login("analyst@example.com")
-    created = client.post("/api/tokens", json={"name": "ci", "expires_days": 7},
-                          headers={"X-CSRFToken": csrf_token(client, "/me")})
+    created = client.post(
+        "/api/tokens", json={"name": "ci", "expires_days": 7}, headers={"X-CSRFToken": csrf_token(client, "/me")}
+    )
     assert created.status_code == 201
     body = created.get_json()
     raw = body["token"]
@@ -72,7 +74,10 @@ def test_api_lifecycle_and_pat_cannot_mint_pat(client: FlaskClient, auth) -> Non
     assert [t["name"] for t in listed] == ["ci"] and "token" not in listed[0]
     assert client.delete(f"/api/tokens/{body['id']}", headers=bearer(raw)).get_json()["status"] == "revoked"
     after = client.get("/api/me", headers=bearer(raw))
-    assert after.status_code == 401 and after.get_json() == {"error": "invalid_token", "message": "Access token revoked."}
+    assert after.status_code == 401 and after.get_json() == {
+        "error": "invalid_token",
+        "message": "Access token revoked.",
+    }
 
 
 def test_expired_and_unknown_tokens(client: FlaskClient, auth) -> None:  # type: ignore[no-untyped-def]
@@ -121,8 +126,11 @@ def test_admin_lists_and_revokes_any_token(client: FlaskClient, auth) -> None:  
     rows = page.select("#admin-token-table tbody tr[data-status]")
     assert len(rows) == 1 and rows[0].td.text == "analyst@example.com"
     token_id = rows[0]["id"].removeprefix("admin-token-")
-    response = client.post(f"/admin/tokens/{token_id}/revoke", data={"csrf_token": csrf_token(client, "/admin/tokens")},
-                           headers={"HX-Request": "true"})
+    response = client.post(
+        f"/admin/tokens/{token_id}/revoke",
+        data={"csrf_token": csrf_token(client, "/admin/tokens")},
+        headers={"HX-Request": "true"},
+    )
     fragment = BeautifulSoup(response.data, "html.parser")
     assert fragment.find("html") is None
     assert fragment.select_one(f"#admin-token-{token_id}")["data-status"] == "revoked"
