@@ -92,7 +92,19 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
 
         if app.config["AGNES_SEED_ADMIN_EMAIL"]:
             ensure_seed_admin(app.config["AGNES_SEED_ADMIN_EMAIL"])
+        else:
+            _warn_without_admin(store)
     return app
+
+
+def _warn_without_admin(store: Any) -> None:
+    from agnes.models.groups import count_active_admins
+
+    with store.read() as con:
+        if count_active_admins(con) == 0:
+            logging.getLogger("agnes").warning(
+                "No active administrator exists: set AGNES_SEED_ADMIN_EMAIL=<your email> and restart to create one."
+            )
 
 
 def _register_request_hooks(app: Flask) -> None:
