@@ -13,7 +13,10 @@ from .conftest import LiveServer, cli_env, run_cli
 
 
 def test_login_stores_config_with_mode_600_and_rejects_bad_token(
-    app: Flask, live_server: LiveServer, auth, tmp_path: Path  # type: ignore[no-untyped-def]
+    app: Flask,
+    live_server: LiveServer,
+    auth,
+    tmp_path: Path,  # type: ignore[no-untyped-def]
 ) -> None:
     token = auth.token("admin@example.com")
     env = cli_env(live_server.url, token, tmp_path)
@@ -69,7 +72,10 @@ def test_admin_group_and_grant_commands(app: Flask, live_server: LiveServer, aut
 def test_errors_are_one_readable_line(app: Flask, live_server: LiveServer, auth, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     env = cli_env(live_server.url, auth.token("admin@example.com"), tmp_path)
     missing = run_cli(["admin", "group", "members", "nope"], env)
-    assert missing.returncode == 1 and missing.stderr.strip() == "Error: no group named 'nope' (see 'agnes admin group list')"
+    assert (
+        missing.returncode == 1
+        and missing.stderr.strip() == "Error: no group named 'nope' (see 'agnes admin group list')"
+    )
     dup = run_cli(["admin", "group", "create", "Admin"], env)
     assert dup.returncode == 1
     assert dup.stderr.strip() == "error: A group named 'Admin' already exists. (field: name)"
