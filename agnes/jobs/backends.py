@@ -1,0 +1,316 @@
+"""The two job backends: RQ on Redis, and an in-process thread pool (embedded mode)."""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from flask import Flask
+
+from agnes.jobs.status import JobNotFound, JobState, JobStatus
+from agnes.models import utcnow
+
+log = logging.getLogger(__name__)
+
+# Finished jobs' results are kept this long (seconds), failed ones longer for the retry button.
+RESULT_TTL = 24 * 3600
+FAILURE_TTL = 7 * 24 * 3600
+# How long a queued job may wait before RQ drops it (seconds).
+QUEUED_TTL = 24 * 3600
+# Embedded mode keeps at most this many finished job records in memory.
+EMBEDDED_HISTORY = 500
+
+
+class JobBackend:
+    def enqueue(
+        self,
+        func: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        *,
+        job_id: str,
+        description: str,
+        owner_id: str | None,
+        timeout: int,
+        retries: int,
+        retry_intervals: list[int],
+    ) -> JobStatus:
+        raise NotImplementedError
+
+    def get(self, job_id: str) -> JobStatus:
+        raise NotImplementedError
+
+    def retry(self, job_id: str) -> JobStatus:
+        raise NotImplementedError
+
+    def ping(self) -> None:
+        """Raise if the backend cannot take jobs (used by /readyz)."""
+
+
+class RQBackend(JobBackend):
+    """Jobs on Redis through RQ."""
+
+    def __init__(self, redis_url: str, queue_name: str) -> None:
+        from redis import Redis
+        from rq import Queue
+
+        self.connection = Redis.from_url(redis_url)
+        self.queue = Queue(queue_name, connection=self.connection)
+
+    def ping(self) -> None:
+        self.connection.ping()
+
+    def enqueue(self, func, args, kwargs, *, job_id, description, owner_id, timeout, retries, retry_intervals):
+        from rq import Retry
+        from rq.job import Callback
+
+        # A short Redis lock closes the race between "is it in flight?" and "enqueue it".
+        with self.connection.lock(f"agnes:enqueue:{job_id}", timeout=10, blocking_timeout=10):
+            try:
+                existing = self.get(job_id)
+            except JobNotFound:
+                existing = None
+            if existing is not None and existing.state.active:
+                return existing
+            self.queue.enqueue(
+                func,
+                args=args,
+                kwargs=kwargs,
+                job_id=job_id,
+                description=description,
+                job_timeout=timeout,
+                result_ttl=RESULT_TTL,
+                failure_ttl=FAILURE_TTL,
+                ttl=QUEUED_TTL,
+                retry=Retry(max=retries, interval=retry_intervals) if retries else None,
+                meta={"owner_id": owner_id, "enqueued_by": "agnes"},
+                on_success=Callback(_audit_success),
+                on_failure=Callback(_audit_failure),
+            )
+        return self.get(job_id)
+
+    def get(self, job_id: str) -> JobStatus:
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        try:
+            job = Job.fetch(job_id, connection=self.connection)
+        except NoSuchJobError:
+            raise JobNotFound(job_id) from None
+        return _rq_status(job)
+
+    def retry(self, job_id: str) -> JobStatus:
+        from rq.exceptions import NoSuchJobError
+        from rq.job import Job
+
+        try:
+            job = Job.fetch(job_id, connection=self.connection)
+        except NoSuchJobError:
+            raise JobNotFound(job_id) from None
+        if job.is_failed:
+            job.meta.pop("progress", None)
+            job.save_meta()
+            job.requeue()
+        return _rq_status(job)
+
+
+def _rq_status(job: Any) -> JobStatus:
+    raw = job.get_status(refresh=True)
+    status = str(getattr(raw, "value", raw) or "queued")  # rq's JobStatus is a str Enum
+    state = {
+        "queued": JobState.QUEUED,
+        "deferred": JobState.QUEUED,
+        "scheduled": JobState.QUEUED,
+        "started": JobState.RUNNING,
+        "finished": JobState.FINISHED,
+        "failed": JobState.FAILED,
+        "stopped": JobState.FAILED,
+        "canceled": JobState.FAILED,
+    }.get(status, JobState.QUEUED)
+    error = None
+    result = None
+    if state is JobState.FAILED:
+        error = _short_error(job.latest_result().exc_string if job.latest_result() else "") or status
+    elif state is JobState.FINISHED:
+        latest = job.latest_result()
+        result = latest.return_value if latest else None
+    return JobStatus(
+        id=job.id,
+        state=state,
+        description=job.description or job.func_name,
+        owner_id=job.meta.get("owner_id"),
+        progress=job.meta.get("progress"),
+        error=error,
+        result=result,
+        enqueued_at=job.enqueued_at,
+        started_at=job.started_at,
+        ended_at=job.ended_at,
+    )
+
+
+def _short_error(exc_string: str | None) -> str:
+    """Last line of a traceback (``ValueError: bad slug``), secrets masked."""
+    from agnes.audit import redact_text
+
+    lines = [ln for ln in (exc_string or "").strip().splitlines() if ln.strip()]
+    return redact_text(lines[-1].strip())[:500] if lines else ""
+
+
+def _audit_job(job: Any, result: str, error: str | None = None) -> None:
+    from agnes.audit import write_audit
+
+    duration = None
+    if job.started_at:
+        duration = round((utcnow() - job.started_at.replace(tzinfo=None)).total_seconds() * 1000, 2)
+    write_audit(
+        f"job.{job.func_name.rsplit('.', 1)[-1]}",
+        user_id=job.meta.get("owner_id"),
+        resource=f"job:{job.id}",
+        params={"args": list(job.args), "error": error} if error else {"args": list(job.args)},
+        result=result,
+        duration_ms=duration,
+        client_kind="job",
+        correlation_id=job.id,
+    )
+
+
+def _audit_success(job: Any, connection: Any, result: Any, *args: Any, **kwargs: Any) -> None:
+    _audit_job(job, "finished")
+
+
+def _audit_failure(job: Any, connection: Any, type: Any, value: Any, tb: Any) -> None:
+    _audit_job(job, "failed", f"{getattr(type, '__name__', type)}: {value}")
+
+
+@dataclass
+class _EmbeddedRecord:
+    status: JobStatus
+    func: Callable[..., Any]
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    retries: int
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def update_progress(self, progress: dict[str, Any]) -> None:
+        with self.lock:
+            self.status = replace(self.status, progress=progress)
+
+
+_current_embedded: contextvars.ContextVar[_EmbeddedRecord | None] = contextvars.ContextVar(
+    "agnes_embedded_job", default=None
+)
+
+
+class EmbeddedBackend(JobBackend):
+    """Jobs on a thread pool in this process; status kept in memory (single-process mode)."""
+
+    def __init__(self, app: Flask, workers: int = 2) -> None:
+        self.app = app
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="agnes-job")
+        self.records: dict[str, _EmbeddedRecord] = {}
+        self.lock = threading.Lock()
+
+    def enqueue(self, func, args, kwargs, *, job_id, description, owner_id, timeout, retries, retry_intervals):
+        with self.lock:
+            existing = self.records.get(job_id)
+            if existing is not None and existing.status.state.active:
+                return existing.status
+            record = _EmbeddedRecord(
+                status=JobStatus(job_id, JobState.QUEUED, description, owner_id, enqueued_at=utcnow()),
+                func=func,
+                args=tuple(args),
+                kwargs=dict(kwargs),
+                retries=retries,
+            )
+            self.records[job_id] = record
+            self._trim()
+        self.pool.submit(self._run, record)
+        return record.status
+
+    def _trim(self) -> None:
+        if len(self.records) <= EMBEDDED_HISTORY:
+            return
+        done = [k for k, r in self.records.items() if not r.status.state.active]
+        for key in done[: len(self.records) - EMBEDDED_HISTORY]:
+            del self.records[key]
+
+    def _run(self, record: _EmbeddedRecord) -> None:
+        from agnes.audit import write_audit
+
+        token = _current_embedded.set(record)
+        started = time.perf_counter()
+        try:
+            with self.app.app_context():
+                attempts = record.retries + 1
+                for attempt in range(attempts):
+                    with record.lock:
+                        record.status = replace(
+                            record.status, state=JobState.RUNNING, started_at=utcnow(), error=None
+                        )
+                    try:
+                        result = record.func(*record.args, **record.kwargs)
+                    except Exception as exc:
+                        log.error("job %s failed (attempt %d): %s", record.status.id, attempt + 1,
+                                  "".join(traceback.format_exception_only(type(exc), exc)).strip())
+                        if attempt + 1 < attempts:
+                            continue
+                        error = _short_error("".join(traceback.format_exception_only(type(exc), exc)))
+                        with record.lock:
+                            record.status = replace(
+                                record.status, state=JobState.FAILED, error=error, ended_at=utcnow()
+                            )
+                        break
+                    with record.lock:
+                        record.status = replace(
+                            record.status, state=JobState.FINISHED, result=result, ended_at=utcnow()
+                        )
+                    break
+                write_audit(
+                    f"job.{record.func.__name__}",
+                    user_id=record.status.owner_id,
+                    resource=f"job:{record.status.id}",
+                    params={"args": list(record.args), "error": record.status.error},
+                    result=record.status.state.value,
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                    client_kind="job",
+                    correlation_id=record.status.id,
+                )
+        finally:
+            _current_embedded.reset(token)
+
+    def get(self, job_id: str) -> JobStatus:
+        record = self.records.get(job_id)
+        if record is None:
+            raise JobNotFound(job_id)
+        return record.status
+
+    def retry(self, job_id: str) -> JobStatus:
+        record = self.records.get(job_id)
+        if record is None:
+            raise JobNotFound(job_id)
+        if record.status.state is not JobState.FAILED:
+            return record.status
+        return self.enqueue(
+            record.func, record.args, record.kwargs, job_id=job_id, description=record.status.description,
+            owner_id=record.status.owner_id, timeout=0, retries=record.retries, retry_intervals=[],
+        )
+
+    def wait_idle(self, timeout: float = 30.0) -> None:
+        """Block until no embedded job is queued or running (tests, shutdown)."""
+        deadline = time.monotonic() + timeout
+        while any(r.status.state.active for r in list(self.records.values())):
+            if time.monotonic() > deadline:
+                raise TimeoutError("embedded jobs still running")
+            time.sleep(0.02)
+
+
+def current_embedded_job() -> _EmbeddedRecord | None:
+    """The embedded job running in this thread, if any (for progress reports)."""
+    return _current_embedded.get()

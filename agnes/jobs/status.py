@@ -1,0 +1,69 @@
+"""Job status as pages and the API show it, the same for both backends."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+
+class JobState(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    FINISHED = "finished"
+    FAILED = "failed"
+
+    @property
+    def active(self) -> bool:
+        return self in (JobState.QUEUED, JobState.RUNNING)
+
+
+@dataclass(frozen=True)
+class JobStatus:
+    """What a page or the API shows about one job.
+
+    Attributes:
+        progress: ``{"done": int, "total": int | None, "message": str}`` or None.
+        error: short failure text (exception type and message) when failed.
+        owner_id: the user who started it (may see its status), None for system jobs.
+    """
+
+    id: str
+    state: JobState
+    description: str
+    owner_id: str | None = None
+    progress: dict[str, Any] | None = None
+    error: str | None = None
+    result: Any = None
+    enqueued_at: datetime | None = None
+    started_at: datetime | None = None
+    ended_at: datetime | None = None
+
+    @property
+    def percent(self) -> int | None:
+        p = self.progress or {}
+        if p.get("total"):
+            return max(0, min(100, int(100 * p.get("done", 0) / p["total"])))
+        return None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "state": self.state.value,
+            "description": self.description,
+            "progress": self.progress,
+            "error": self.error,
+            "result": self.result if _jsonable(self.result) else repr(self.result),
+            "enqueued_at": self.enqueued_at.isoformat() if self.enqueued_at else None,
+            "started_at": self.started_at.isoformat() if self.started_at else None,
+            "ended_at": self.ended_at.isoformat() if self.ended_at else None,
+        }
+
+
+def _jsonable(value: Any) -> bool:
+    return value is None or isinstance(value, str | int | float | bool | list | dict)
+
+
+class JobNotFound(LookupError):
+    pass
