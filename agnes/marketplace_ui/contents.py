@@ -1,0 +1,426 @@
+"""What a synced plugin ships: skills, agents, commands, hooks, MCP servers and its README.
+
+Read from the plugin's working copy (``<data dir>/<marketplace_plugins.content_dir>``, written by
+the sync) following Claude Code's plugin layout:
+
+* ``skills/<name>/SKILL.md`` (nested folders too), ``agents/*.md``, ``commands/**/*.md``,
+  ``hooks/hooks.json``, ``.mcp.json``;
+* ``plugin.json`` (or, for ``strict: false`` entries, the marketplace entry) may name extra
+  component paths (``"skills": ["./x"]``, ``"commands": "./cmds/"``), an inline ``hooks``
+  object or inline ``mcpServers``. Custom paths add to the default folders, as in Claude Code.
+
+Everything here is file IO and parsing, so it runs outside any state-store unit. Results are
+cached per plugin content hash (:func:`plugin_contents`), which the sync changes whenever a
+file changes, so pages never re-walk an unchanged plugin.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import OrderedDict
+from dataclasses import dataclass, field
+from pathlib import Path
+from threading import Lock
+from typing import Any
+
+from markupsafe import Markup
+
+from agnes.marketplace_ui.frontmatter import Frontmatter, display_value, parse_frontmatter
+from agnes.marketplace_ui.paths import is_inside, safe_join
+
+# Item kinds with their own page.
+KINDS = ("skill", "agent", "command")
+# Files read per component, in bytes; bigger files are cut (a prompt is not 1 MB).
+MAX_FILE_BYTES = 512 * 1024
+# Most files listed for one skill, and most entries walked in one plugin.
+MAX_SKILL_FILES = 200
+MAX_WALK = 20_000
+# Plugins whose parsed contents stay in memory per process.
+CACHE_SIZE = 256
+# Frontmatter keys shown as the summary line of an item.
+_DESCRIPTION_KEYS = ("description", "summary")
+
+
+@dataclass(frozen=True)
+class Item:
+    """A skill, agent or command of a plugin.
+
+    Attributes:
+        kind: ``skill``, ``agent`` or ``command``.
+        id: URL name: the path under the component folder, without ``.md`` (``meeting-sdk/web``).
+        name: display name (frontmatter ``name``, else the last path segment).
+        description: one line from the frontmatter ('' when none).
+        relpath: the item's file relative to the plugin root (``skills/x/SKILL.md``).
+    """
+
+    kind: str
+    id: str
+    name: str
+    description: str
+    relpath: str
+
+
+@dataclass(frozen=True)
+class Hook:
+    event: str
+    matcher: str
+    type: str
+    command: str
+
+
+@dataclass(frozen=True)
+class McpServer:
+    name: str
+    type: str
+    target: str  # url or command line; env and headers are never shown
+
+
+@dataclass(frozen=True)
+class PluginContents:
+    skills: tuple[Item, ...] = ()
+    agents: tuple[Item, ...] = ()
+    commands: tuple[Item, ...] = ()
+    hooks: tuple[Hook, ...] = ()
+    mcp_servers: tuple[McpServer, ...] = ()
+    readme: str | None = None  # raw markdown
+    readme_html: Markup = field(default_factory=Markup)
+    warnings: tuple[str, ...] = ()
+
+    def items(self, kind: str) -> tuple[Item, ...]:
+        return {"skill": self.skills, "agent": self.agents, "command": self.commands}.get(kind, ())
+
+    def find(self, kind: str, item_id: str) -> Item | None:
+        for item in self.items(kind):
+            if item.id == item_id:
+                return item
+        return None
+
+
+@dataclass(frozen=True)
+class ItemFile:
+    relpath: str  # relative to the item's folder
+    size: int
+
+
+@dataclass(frozen=True)
+class ItemDocument:
+    """One item's file, parsed: frontmatter, body and (for skills) the files it ships."""
+
+    item: Item
+    frontmatter: Frontmatter
+    body_html: Markup
+    files: tuple[ItemFile, ...]
+    truncated: bool
+
+
+# -- reading --------------------------------------------------------------------------------
+
+
+def _read_text(path: Path) -> tuple[str, bool]:
+    """File text (utf-8, undecodable bytes replaced) and whether it was cut at MAX_FILE_BYTES."""
+    with path.open("rb") as fh:
+        data = fh.read(MAX_FILE_BYTES + 1)
+    return data[:MAX_FILE_BYTES].decode("utf-8", errors="replace"), len(data) > MAX_FILE_BYTES
+
+
+def _load_json(path: Path | None) -> Any:
+    if path is None or not path.is_file():
+        return None
+    try:
+        return json.loads(_read_text(path)[0])
+    except (ValueError, OSError):
+        return None
+
+
+def _manifest(root: Path, entry: dict[str, Any]) -> dict[str, Any]:
+    """plugin.json merged over by the marketplace entry's component fields it lacks."""
+    manifest = _load_json(safe_join(root, ".claude-plugin/plugin.json"))
+    manifest = dict(manifest) if isinstance(manifest, dict) else {}
+    for key in ("skills", "agents", "commands", "hooks", "mcpServers"):
+        if key not in manifest and key in entry:
+            manifest[key] = entry[key]
+    return manifest
+
+
+def _paths(value: Any) -> list[str]:
+    """A component path field (string or list of strings) as a list."""
+    if isinstance(value, str):
+        return [value]
+    if isinstance(value, list):
+        return [v for v in value if isinstance(v, str)]
+    return []
+
+
+def _rel(root: Path, path: Path) -> str:
+    return path.relative_to(root).as_posix()
+
+
+def _walk_files(root: Path, start: Path, suffix: str, budget: list[int]) -> list[Path]:
+    """Files under ``start`` ending in ``suffix`` (no symlinked dirs followed, none escaping root)."""
+    found: list[Path] = []
+    for dirpath, dirnames, filenames in os.walk(start, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            budget[0] -= 1
+            if budget[0] < 0:
+                return found
+            if name.endswith(suffix):
+                path = Path(dirpath) / name
+                if is_inside(root, path) and path.is_file():
+                    found.append(path)
+    return found
+
+
+def _summary(doc: Frontmatter) -> str:
+    for key in _DESCRIPTION_KEYS:
+        if doc.fields.get(key):
+            return display_value(doc.fields[key])
+    return ""
+
+
+def _item(root: Path, kind: str, item_id: str, path: Path, fallback_name: str) -> Item:
+    try:
+        text, _ = _read_text(path)
+    except OSError:
+        text = ""
+    doc = parse_frontmatter(text)
+    name = doc.text("name") or fallback_name
+    return Item(kind=kind, id=item_id, name=name, description=_summary(doc), relpath=_rel(root, path))
+
+
+def _component_roots(root: Path, default: str, custom: list[str]) -> list[Path]:
+    roots = []
+    for relpath in [default, *custom]:
+        relpath = relpath.strip().removeprefix("./").rstrip("/") or "."
+        target = root if relpath == "." else safe_join(root, relpath)
+        if target is not None and target not in roots:
+            roots.append(target)
+    return roots
+
+
+def _item_id(root: Path, path: Path, folder: str) -> str:
+    """The URL name: the path relative to the plugin root, without the component folder prefix."""
+    rel = _rel(root, path)
+    prefix = folder + "/"
+    return rel[len(prefix) :] if rel.startswith(prefix) else rel
+
+
+def _skills(root: Path, manifest: dict[str, Any], budget: list[int]) -> list[Item]:
+    items: dict[Path, Item] = {}
+    for start in _component_roots(root, "skills", _paths(manifest.get("skills"))):
+        candidates = [start / "SKILL.md"] if (start / "SKILL.md").is_file() else []
+        if start.is_dir():
+            candidates += _walk_files(root, start, "SKILL.md", budget)
+        for skill_md in candidates:
+            folder = skill_md.parent
+            if skill_md.name != "SKILL.md" or folder in items or folder == root or not is_inside(root, skill_md):
+                continue
+            item_id = _item_id(root, folder, "skills")
+            items[folder] = _item(root, "skill", item_id, skill_md, folder.name)
+    return sorted(items.values(), key=lambda i: (i.name.lower(), i.id))
+
+
+def _markdown_items(root: Path, kind: str, folder: str, custom: list[str], budget: list[int]) -> list[Item]:
+    items: dict[Path, Item] = {}
+    for start in _component_roots(root, folder, custom):
+        if start.is_file() and start.suffix == ".md":
+            files = [start]
+        elif start.is_dir() and start != root:
+            files = _walk_files(root, start, ".md", budget)
+        else:
+            files = []
+        for path in files:
+            if path in items:
+                continue
+            item_id = _item_id(root, path, folder).removesuffix(".md")
+            items[path] = _item(root, kind, item_id, path, path.stem)
+    return sorted(items.values(), key=lambda i: (i.name.lower(), i.id))
+
+
+def _hooks(root: Path, manifest: dict[str, Any]) -> list[Hook]:
+    sources: list[Any] = []
+    default = _load_json(safe_join(root, "hooks/hooks.json"))
+    if default is not None:
+        sources.append(default)
+    declared = manifest.get("hooks")
+    for value in declared if isinstance(declared, list) else [declared]:
+        if isinstance(value, dict):
+            sources.append(value)
+        elif isinstance(value, str):
+            relpath = value.strip().removeprefix("./")
+            if relpath != "hooks/hooks.json":
+                loaded = _load_json(safe_join(root, relpath))
+                if loaded is not None:
+                    sources.append(loaded)
+    hooks: list[Hook] = []
+    for source in sources:
+        events = source.get("hooks", source) if isinstance(source, dict) else None
+        if not isinstance(events, dict):
+            continue
+        for event, groups in events.items():
+            for group in groups if isinstance(groups, list) else []:
+                if not isinstance(group, dict):
+                    continue
+                matcher = display_value(group.get("matcher"))
+                for hook in group.get("hooks") or []:
+                    if isinstance(hook, dict):
+                        hooks.append(
+                            Hook(
+                                event=str(event),
+                                matcher=matcher,
+                                type=display_value(hook.get("type")),
+                                command=display_value(hook.get("command") or hook.get("prompt") or ""),
+                            )
+                        )
+    return hooks
+
+
+def _mcp_servers(root: Path, manifest: dict[str, Any]) -> list[McpServer]:
+    sources: list[Any] = [_load_json(safe_join(root, ".mcp.json"))]
+    declared = manifest.get("mcpServers")
+    if isinstance(declared, dict):
+        sources.append(declared)
+    elif isinstance(declared, str):
+        sources.append(_load_json(safe_join(root, declared.strip().removeprefix("./"))))
+    servers: dict[str, McpServer] = {}
+    for source in sources:
+        if not isinstance(source, dict):
+            continue
+        entries = source.get("mcpServers", source)
+        if not isinstance(entries, dict):
+            continue
+        for name, spec in entries.items():
+            if not isinstance(spec, dict):
+                continue
+            if spec.get("url"):
+                kind, target = display_value(spec.get("type")) or "http", display_value(spec["url"])
+            else:
+                args = spec.get("args") if isinstance(spec.get("args"), list) else []
+                kind = display_value(spec.get("type")) or "stdio"
+                target = " ".join([display_value(spec.get("command")), *map(display_value, args)]).strip()
+            servers.setdefault(str(name), McpServer(name=str(name), type=kind, target=target))
+    return sorted(servers.values(), key=lambda s: s.name.lower())
+
+
+def _readme(root: Path) -> str | None:
+    try:
+        names = {p.name.lower(): p for p in root.iterdir() if p.is_file()}
+    except OSError:
+        return None
+    for candidate in ("readme.md", "readme.markdown", "readme.txt", "readme"):
+        path = names.get(candidate)
+        if path is not None and is_inside(root, path):
+            return _read_text(path)[0]
+    return None
+
+
+def read_plugin_contents(plugin_dir: str | os.PathLike[str], entry: dict[str, Any] | None = None) -> PluginContents:
+    """Walk a plugin directory (uncached). A missing directory gives empty contents.
+
+    Args:
+        plugin_dir: the plugin's working copy.
+        entry: the plugin's marketplace.json entry (``marketplace_plugins.raw``), consulted for
+            component paths when ``plugin.json`` does not declare them.
+    """
+    from agnes.markdown import render_markdown
+
+    try:
+        root = Path(plugin_dir).resolve(strict=True)
+    except OSError:
+        return PluginContents(warnings=("The plugin's files are not on this server yet (not synced).",))
+    if not root.is_dir():
+        return PluginContents(warnings=("The plugin's files are not on this server yet (not synced).",))
+    manifest = _manifest(root, entry or {})
+    budget = [MAX_WALK]
+    readme = _readme(root)
+    return PluginContents(
+        skills=tuple(_skills(root, manifest, budget)),
+        agents=tuple(_markdown_items(root, "agent", "agents", _paths(manifest.get("agents")), budget)),
+        commands=tuple(_markdown_items(root, "command", "commands", _paths(manifest.get("commands")), budget)),
+        hooks=tuple(_hooks(root, manifest)),
+        mcp_servers=tuple(_mcp_servers(root, manifest)),
+        readme=readme,
+        readme_html=render_markdown(readme),
+        warnings=("Only part of this plugin was read: it has too many files.",) if budget[0] < 0 else (),
+    )
+
+
+def read_item(plugin_dir: str | os.PathLike[str], item: Item) -> ItemDocument | None:
+    """Parse one item's file; None when it vanished or resolves outside the plugin."""
+    from agnes.markdown import render_markdown
+
+    path = safe_join(plugin_dir, item.relpath)
+    if path is None or not path.is_file():
+        return None
+    text, truncated = _read_text(path)
+    doc = parse_frontmatter(text)
+    files: list[ItemFile] = []
+    if item.kind == "skill":
+        root = Path(plugin_dir).resolve()
+        folder = path.parent
+        for file in _walk_files(root, folder, "", [MAX_SKILL_FILES * 20])[:MAX_SKILL_FILES]:
+            try:
+                files.append(ItemFile(relpath=file.relative_to(folder).as_posix(), size=file.stat().st_size))
+            except (OSError, ValueError):
+                continue
+    return ItemDocument(
+        item=item, frontmatter=doc, body_html=render_markdown(doc.body), files=tuple(files), truncated=truncated
+    )
+
+
+# -- cache ------------------------------------------------------------------------------------
+
+
+class _LRU:
+    """A small thread-safe LRU map (functools.lru_cache cannot key on a content hash alone)."""
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.data: OrderedDict[Any, Any] = OrderedDict()
+        self.lock = Lock()
+
+    def get(self, key: Any) -> Any:
+        with self.lock:
+            if key in self.data:
+                self.data.move_to_end(key)
+                return self.data[key]
+        return None
+
+    def put(self, key: Any, value: Any) -> None:
+        with self.lock:
+            self.data[key] = value
+            self.data.move_to_end(key)
+            while len(self.data) > self.size:
+                self.data.popitem(last=False)
+
+
+_CONTENTS = _LRU(CACHE_SIZE)
+_ITEMS = _LRU(CACHE_SIZE * 4)
+
+
+def plugin_contents(
+    plugin_dir: str | os.PathLike[str], content_hash: str | None, entry: dict[str, Any] | None = None
+) -> PluginContents:
+    """:func:`read_plugin_contents`, cached per (directory, content hash) when a hash is known."""
+    if not content_hash:
+        return read_plugin_contents(plugin_dir, entry)
+    key = (str(plugin_dir), content_hash)
+    cached = _CONTENTS.get(key)
+    if cached is None:
+        cached = read_plugin_contents(plugin_dir, entry)
+        _CONTENTS.put(key, cached)
+    return cached
+
+
+def item_document(plugin_dir: str | os.PathLike[str], content_hash: str | None, item: Item) -> ItemDocument | None:
+    """:func:`read_item`, cached per (directory, content hash, item) when a hash is known."""
+    if not content_hash:
+        return read_item(plugin_dir, item)
+    key = (str(plugin_dir), content_hash, item.kind, item.id)
+    cached = _ITEMS.get(key)
+    if cached is None:
+        cached = read_item(plugin_dir, item)
+        if cached is not None:
+            _ITEMS.put(key, cached)
+    return cached
