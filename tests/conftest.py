@@ -36,9 +36,23 @@ def app_config(tmp_path: Path) -> dict[str, object]:
     }
 
 
+class IsolatedClient(FlaskClient):
+    """A test client whose every request gets its own app context (and so its own ``g``).
+
+    The ``app`` fixture keeps an app context pushed so tests can use the state store; without
+    this, Flask would reuse that context for each request and ``g`` (principal, cached CSRF
+    token, audit fields) would leak from one request, or one client, into the next.
+    """
+
+    def open(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        with self.application.app_context():
+            return super().open(*args, **kwargs)
+
+
 @pytest.fixture
 def app(app_config: dict[str, object]) -> Iterator[Flask]:
     application = create_app(dict(app_config))
+    application.test_client_class = IsolatedClient
     ctx = application.app_context()
     ctx.push()
     yield application
@@ -72,6 +86,7 @@ def redis_conn():  # type: ignore[no-untyped-def]
 def rq_app(app_config: dict[str, object], redis_conn) -> Iterator[Flask]:  # type: ignore[no-untyped-def]
     """Like ``app`` but with jobs on the real Redis (RQ backend)."""
     application = create_app({**app_config, "REDIS_URL": redis_url()})
+    application.test_client_class = IsolatedClient
     ctx = application.app_context()
     ctx.push()
     yield application

@@ -261,6 +261,10 @@ def test_not_configured(app_config: dict[str, object], provider: FakeGoogle) -> 
     assert resp.status_code == 302
     assert error_of(resp.location) == "google_not_configured"
     assert provider.token_requests == requests_before
+    # Flask-Dance's own entry point does not send visitors off with client_id=None either.
+    resp = client.get("/auth/google")
+    assert resp.status_code == 302
+    assert error_of(resp.location) == "google_not_configured"
     # The login page does not offer the Google button.
     from bs4 import BeautifulSoup
 

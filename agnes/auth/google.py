@@ -48,7 +48,15 @@ def make_google_blueprint(app: Flask) -> OAuth2ConsumerBlueprint:
     # page with an explanation instead of a 500.
     bp.register_error_handler(OAuth2Error, _on_exchange_failed)
     bp.register_error_handler(RequestException, _on_exchange_failed)
+    bp.before_request(_require_configured)
     return bp
+
+
+def _require_configured() -> Any:
+    """Without a client id and secret, don't send visitors to Google with ``client_id=None``."""
+    if not google_configured():
+        return _fail("google_not_configured")
+    return None
 
 
 def _fail(code: str) -> Any:
