@@ -80,6 +80,15 @@ SETTINGS: tuple[Setting, ...] = (
         "https://accounts.google.com/o/oauth2/v2/auth",
         "OAuth authorization endpoint (override only for testing).",
     ),
+    Setting(
+        "AGNES_GIT_URL_REWRITES",
+        [],
+        "Comma-separated prefix=replacement rules applied to git URLs before fetching (like git's"
+        " url.<base>.insteadOf), e.g. https://github.com/=https://git.internal/mirror/ for mirrors.",
+        kind="list",
+    ),
+    Setting("AGNES_GIT_TIMEOUT", 120, "Network timeout of one git fetch during a marketplace sync, in seconds.",
+            kind="int"),
     Setting("AGNES_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token", "OAuth token endpoint."),
     Setting(
         "AGNES_GOOGLE_USERINFO_URL",

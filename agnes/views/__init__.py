@@ -7,8 +7,9 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from agnes.auth.google import make_google_blueprint
-    from agnes.views import auth, health, home, jobs, me
+    from agnes.views import auth, health, home, jobs, me, serve
     from agnes.views.admin import groups as admin_groups
+    from agnes.views.admin import marketplaces as admin_marketplaces
     from agnes.views.admin import tokens as admin_tokens
     from agnes.views.admin import users as admin_users
     from agnes.views.api import bp as api_bp
@@ -22,6 +23,8 @@ def register_blueprints(app: Flask) -> None:
         admin_groups.bp,
         admin_users.bp,
         admin_tokens.bp,
+        admin_marketplaces.bp,
+        serve.bp,
         api_bp,
     ):
         app.register_blueprint(blueprint)

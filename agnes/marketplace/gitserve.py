@@ -1,0 +1,235 @@
+"""``/marketplace.git``: the served marketplace over git smart HTTP (read-only).
+
+Mounted in front of Flask by :class:`MarketplaceDispatcher` (Flask still answers the exact
+path ``/marketplace.git/``, the form Claude Code fetches as a ``marketplace.json``). Auth is
+HTTP Basic with the PAT as password (the user name is ignored); push is refused with 403.
+
+The protocol runs on dulwich's ``HTTPGitApplication`` (request parsing, gzip bodies, chunked
+input, no-cache headers) with our own upload-pack handler. Every served repository holds
+exactly one root commit, so negotiation is trivial and the answer to any fetch is the stored
+pack, streamed as-is. That also avoids dulwich 1.2.21's generic handler failing on what
+Claude Code sends: ``deepen`` followed by ``filter`` (HTTP 500), ``shallow`` lines without
+``deepen`` from a fetch inside a shallow clone (HTTP 500), and lazy tree fetches by id after
+a ``filter=tree:0`` clone. We therefore do not advertise ``filter`` (git then warns and
+takes the full shallow pack) and answer ``deepen`` with our single commit as the boundary.
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs
+
+from dulwich.errors import HangupException
+from dulwich.server import DictBackend, UploadPackHandler
+from dulwich.web import GunzipFilter, HTTPGitApplication, LimitedInputFilter
+from flask import Flask, g
+
+log = logging.getLogger(__name__)
+
+GIT_PREFIX = "/marketplace.git"
+REALM = 'Basic realm="agnes-marketplace"'
+# Largest side-band-64k payload of one pkt-line (65520 - 4 length - 1 channel byte).
+SIDEBAND_64K = 65515
+SIDEBAND = 995
+READ_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class SnapshotRepo:
+    """An immutable single-commit repository from the git cache."""
+
+    path: str
+    head: bytes  # hex commit id
+    pack: str  # path of its only pack file
+
+    @classmethod
+    def load(cls, path: Path) -> SnapshotRepo:
+        cached = _REPOS.get(str(path))
+        if cached is not None:
+            return cached
+        head = (path / "packed-refs").read_bytes().splitlines()[-1].split(b" ")[0]
+        pack_dir = path / "objects" / "pack"
+        packs = [p for p in os.listdir(pack_dir) if p.endswith(".pack")]
+        repo = cls(str(path), head, str(pack_dir / packs[0]))
+        with _REPOS_LOCK:
+            if len(_REPOS) > 256:
+                _REPOS.clear()
+            _REPOS[str(path)] = repo
+        return repo
+
+
+_REPOS: dict[str, SnapshotRepo] = {}
+_REPOS_LOCK = threading.Lock()
+
+
+class SnapshotUploadPackHandler(UploadPackHandler):
+    """upload-pack (protocol v0/v1, stateless HTTP) for a repository of one root commit."""
+
+    repo: SnapshotRepo  # type: ignore[assignment]
+
+    def capabilities(self) -> list[bytes]:
+        return [
+            b"side-band-64k", b"side-band", b"ofs-delta", b"thin-pack", b"shallow", b"no-progress",
+            b"include-tag", b"symref=HEAD:refs/heads/main", b"object-format=sha1", b"agent=agnes",
+        ]
+
+    def handle(self) -> None:
+        head = self.repo.head
+        if self.advertise_refs:
+            self.proto.write_pkt_line(head + b" HEAD\x00" + b" ".join(self.capabilities()) + b"\n")
+            self.proto.write_pkt_line(head + b" refs/heads/main\n")
+            self.proto.write_pkt_line(None)
+            return
+        wants: list[bytes] = []
+        caps: set[bytes] = set()
+        shallow_request = False
+        depth = None
+        line = self._read()
+        while line is not None:  # wants, shallows and deepen lines up to a flush-pkt
+            words = line.rstrip(b"\n").split(b" ")
+            if words[0] == b"want" and len(words) > 1:
+                wants.append(words[1])
+                if len(wants) == 1:
+                    caps.update(words[2:])
+            elif words[0] == b"shallow":
+                shallow_request = True
+            elif words[0] == b"deepen" and len(words) > 1:
+                shallow_request = True
+                depth = int(words[1]) if words[1].isdigit() else 1
+            elif words[0] in (b"deepen-since", b"deepen-not"):
+                shallow_request = True
+                depth = depth or 1
+            # "filter" is not advertised; a client that sends it anyway gets the full pack.
+            line = self._read()
+        if not wants:
+            return
+        for want in wants:
+            if want != head:
+                # The served set changed between the ref advertisement and this request.
+                self.proto.write_pkt_line(b"ERR upload-pack: not our ref " + want + b"; retry the fetch")
+                return
+        if shallow_request:
+            if depth == 1:
+                self.proto.write_pkt_line(b"shallow " + head + b"\n")
+            self.proto.write_pkt_line(None)
+        while True:  # haves: none can be ours (other commits), so never common
+            try:
+                line = self.proto.read_pkt_line()
+            except HangupException:
+                return  # stateless: the client only wanted the shallow information
+            if line is None:
+                self.proto.write_pkt_line(b"NAK\n")
+                return
+            if line.rstrip(b"\n") == b"done":
+                self.proto.write_pkt_line(b"NAK\n")
+                break
+        self._send_pack(caps)
+
+    def _read(self) -> bytes | None:
+        try:
+            return self.proto.read_pkt_line()
+        except HangupException:
+            return None
+
+    def _send_pack(self, caps: set[bytes]) -> None:
+        if b"side-band-64k" in caps:
+            chunk = SIDEBAND_64K
+        elif b"side-band" in caps:
+            chunk = SIDEBAND
+        else:
+            chunk = 0
+        with open(self.repo.pack, "rb") as fh:
+            if not chunk:
+                while block := fh.read(READ_CHUNK):
+                    self.proto.write(block)
+                return
+            write = self.proto.write
+            while block := fh.read(READ_CHUNK):
+                parts = []
+                for start in range(0, len(block), chunk):
+                    piece = block[start:start + chunk]
+                    parts.append(b"%04x\x01" % (len(piece) + 5) + piece)
+                write(b"".join(parts))
+        self.proto.write_pkt_line(None)
+
+
+HANDLERS: dict[bytes, Any] = {b"git-upload-pack": SnapshotUploadPackHandler}
+
+
+def _plain(start_response: Any, status: str, text: str, extra: list[tuple[str, str]] | None = None) -> list[bytes]:
+    body = (text + "\n").encode()
+    start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))),
+                            ("Cache-Control", "no-store"), *(extra or [])])
+    return [body]
+
+
+def credentials_token(environ: dict[str, Any]) -> str | None:
+    """The PAT from ``Authorization: Basic`` (password) or ``Bearer``; None when absent."""
+    header = environ.get("HTTP_AUTHORIZATION", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if scheme.lower() == "basic" and value.strip():
+        try:
+            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
+        except (ValueError, UnicodeDecodeError):
+            return None
+        _, _, password = decoded.partition(":")
+        return password or None
+    return None
+
+
+class MarketplaceDispatcher:
+    """WSGI middleware: ``/marketplace.git/<anything but nothing>`` to git, the rest to Flask."""
+
+    def __init__(self, app: Flask, inner: Any) -> None:
+        self.app = app
+        self.inner = inner
+
+    def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
+        path = environ.get("PATH_INFO", "")
+        if path.startswith(GIT_PREFIX + "/") and path != GIT_PREFIX + "/":
+            return self.serve_git(environ, start_response, path[len(GIT_PREFIX):])
+        return self.inner(environ, start_response)
+
+    def serve_git(self, environ: dict[str, Any], start_response: Any, sub: str) -> Any:
+        method = environ.get("REQUEST_METHOD", "GET")
+        service = parse_qs(environ.get("QUERY_STRING", "")).get("service", [""])[0]
+        if sub.endswith("git-receive-pack") or service == "git-receive-pack":
+            return _plain(start_response, "403 Forbidden", "This marketplace is read-only: push is refused.")
+        smart = (method == "GET" and sub == "/info/refs" and service == "git-upload-pack") or (
+            method == "POST" and sub == "/git-upload-pack"
+        )
+        if not smart:
+            return _plain(start_response, "404 Not Found", "Only git smart HTTP (upload-pack) is served here.")
+        try:
+            with self.app.app_context():
+                repo = self._authorized_repo(environ)
+        except PermissionError as exc:
+            return _plain(start_response, "401 Unauthorized", str(exc), [("WWW-Authenticate", REALM)])
+        except Exception:
+            log.exception("marketplace.git: could not prepare the repository")
+            return _plain(start_response, "500 Internal Server Error", "The marketplace could not be built.")
+        git_app = HTTPGitApplication(DictBackend({"/": repo}), handlers=HANDLERS)
+        git_app.handlers = dict(HANDLERS)  # the constructor merges in dulwich's receive-pack; keep ours only
+        environ = dict(environ, SCRIPT_NAME=environ.get("SCRIPT_NAME", "") + GIT_PREFIX, PATH_INFO=sub)
+        return LimitedInputFilter(GunzipFilter(git_app))(environ, start_response)
+
+    def _authorized_repo(self, environ: dict[str, Any]) -> SnapshotRepo:
+        from agnes.auth import resolve_token
+        from agnes.marketplace import packager, resolver
+
+        raw = credentials_token(environ)
+        if not raw:
+            raise PermissionError("Authentication required: use your Agnes access token as the password.")
+        principal = resolve_token(raw, environ.get("REMOTE_ADDR"))
+        if principal is None:
+            raise PermissionError(g.get("auth_error") or "Access token unknown.")
+        served = resolver.resolve(principal.user.id, principal.group_ids)
+        return SnapshotRepo.load(packager.git_repo(served))

@@ -1,0 +1,314 @@
+"""The curated-marketplace registry: validation, create/update/delete, token handling.
+
+Each function is one short unit of work and raises :class:`agnes.errors.AppError`
+subclasses with the message a client sees, so the admin pages, the JSON API and the CLI
+enforce the same rules. Tokens go to the secrets overlay (:mod:`agnes.marketplace.overlay`),
+never into the database, logs, errors or pages.
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import duckdb
+from flask import current_app
+
+from agnes.errors import Conflict, Invalid, NotFound
+from agnes.jobs import JobStatus
+from agnes.marketplace import generation, overlay
+from agnes.models import marketplaces
+from agnes.models.marketplaces import Marketplace, Plugin, SyncRecord
+from agnes.state import state_store
+
+SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
+# Slugs with a meaning of their own (the flea market's sentinel, our served marketplace's name).
+RESERVED_SLUGS = frozenset({"store", "agnes"})
+BRANCH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
+CURATOR_EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
+# Longest display name and description (characters).
+NAME_MAX = 120
+DESCRIPTION_MAX = 2000
+
+
+# -- validation --------------------------------------------------------------------------------
+
+
+def validate_slug(value: Any) -> str:
+    slug = str(value or "").strip()
+    if not slug:
+        raise Invalid("slug_required", "A slug is required (e.g. acme-tools).", field="slug")
+    if not SLUG_RE.match(slug):
+        raise Invalid(
+            "invalid_slug",
+            "The slug must be 1-64 lowercase letters, digits, '-' or '_', starting with a letter or digit.",
+            field="slug",
+        )
+    if slug in RESERVED_SLUGS:
+        raise Invalid("reserved_slug", f"'{slug}' is reserved; choose another slug.", field="slug")
+    return slug
+
+
+def validate_url(value: Any) -> str:
+    """An ``https://`` git URL, or a local path / ``file://`` URL for an on-premise mirror."""
+    url = str(value or "").strip()
+    if not url:
+        raise Invalid("url_required", "The git URL of the marketplace repository is required.", field="url")
+    if url.startswith("/"):
+        return url.rstrip("/") or "/"
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
+            raise Invalid("invalid_url", "A file:// URL must name an absolute local path.", field="url")
+        return url
+    if parts.scheme != "https" or not parts.hostname:
+        raise Invalid(
+            "invalid_url",
+            "Use an https:// git URL, or a local path or file:// URL for an on-premise mirror.",
+            field="url",
+        )
+    if parts.username or parts.password:
+        raise Invalid(
+            "credentials_in_url",
+            "Do not put credentials in the URL; enter the access token in the token field.",
+            field="url",
+        )
+    if parts.query or parts.fragment:
+        raise Invalid("invalid_url", "The git URL must not have a query or fragment.", field="url")
+    return url
+
+
+def validate_branch(value: Any) -> str | None:
+    branch = str(value or "").strip()
+    if not branch:
+        return None
+    if not BRANCH_RE.match(branch) or ".." in branch or branch.endswith((".lock", "/")):
+        raise Invalid("invalid_branch", f"'{branch}' is not a valid branch name.", field="branch")
+    return branch
+
+
+def validate_name(value: Any) -> str:
+    name = str(value or "").strip()
+    if not name:
+        raise Invalid("name_required", "A display name is required.", field="name")
+    if len(name) > NAME_MAX:
+        raise Invalid("name_too_long", f"The name must be at most {NAME_MAX} characters.", field="name")
+    return name
+
+
+def validate_curator_email(value: Any) -> str:
+    email = str(value or "").strip()
+    if not CURATOR_EMAIL_RE.match(email):
+        raise Invalid("invalid_curator_email", f"'{email}' is not a valid email address.", field="curator_email")
+    return email
+
+
+def validate_token(value: Any) -> str:
+    token = str(value or "").strip()
+    if token and not overlay.valid_token(token):
+        raise Invalid("invalid_token", "The token must be one line of printable characters.", field="token")
+    return token
+
+
+def _description(value: Any) -> str:
+    text = str(value or "").strip()
+    if len(text) > DESCRIPTION_MAX:
+        raise Invalid("description_too_long", f"At most {DESCRIPTION_MAX} characters.", field="description")
+    return text
+
+
+# -- reads ------------------------------------------------------------------------------------
+
+
+def list_marketplaces() -> list[Marketplace]:
+    with state_store().read() as con:
+        return marketplaces.list_marketplaces(con)
+
+
+def get_marketplace(marketplace_id: str) -> Marketplace:
+    """Raises NotFound (``marketplace_not_found``)."""
+    with state_store().read() as con:
+        found = marketplaces.get_marketplace(con, marketplace_id)
+    if found is None:
+        raise NotFound("marketplace_not_found", f"No marketplace '{marketplace_id}'.")
+    return found
+
+
+def list_plugins(marketplace_id: str) -> list[Plugin]:
+    with state_store().read() as con:
+        if marketplaces.get_marketplace(con, marketplace_id) is None:
+            raise NotFound("marketplace_not_found", f"No marketplace '{marketplace_id}'.")
+        return marketplaces.list_plugins(con, marketplace_id)
+
+
+def sync_history(marketplace_id: str, limit: int = 20) -> list[SyncRecord]:
+    with state_store().read() as con:
+        return marketplaces.list_sync_history(con, marketplace_id, limit=limit)
+
+
+def has_token(marketplace: Marketplace) -> bool:
+    """True when a token variable is configured and holds a value."""
+    return bool(marketplace.token_env and overlay.read_secret(marketplace.token_env))
+
+
+# -- writes -----------------------------------------------------------------------------------
+
+
+def create_marketplace(data: dict[str, Any], *, actor_id: str | None, actor_email: str = "",
+                       actor_name: str = "") -> Marketplace:
+    """Register a marketplace. The curator defaults to the registering admin.
+
+    Raises Invalid (per field) or Conflict (``marketplace_exists``).
+    """
+    slug = validate_slug(data.get("slug"))
+    name = validate_name(data.get("name"))
+    url = validate_url(data.get("url"))
+    branch = validate_branch(data.get("branch"))
+    token = validate_token(data.get("token"))
+    curator_name = str(data.get("curator_name") or "").strip() or actor_name or actor_email
+    curator_email = validate_curator_email(str(data.get("curator_email") or "").strip() or actor_email)
+    description = _description(data.get("description"))
+    token_env = overlay.token_env_name(slug) if token else None
+    with state_store().write() as con:
+        if marketplaces.get_marketplace(con, slug):
+            raise Conflict("marketplace_exists", f"A marketplace with slug '{slug}' already exists.", field="slug")
+        try:
+            created = marketplaces.create_marketplace(
+                con, slug=slug, name=name, url=url, branch=branch, token_env=token_env, description=description,
+                curator_name=curator_name, curator_email=curator_email, registered_by=actor_id,
+            )
+        except duckdb.ConstraintException:
+            raise Conflict("marketplace_exists", f"A marketplace with slug '{slug}' already exists.",
+                           field="slug") from None
+        if token_env:
+            overlay.write_secret(token_env, token)
+    return created
+
+
+def update_marketplace(marketplace_id: str, data: dict[str, Any]) -> Marketplace:
+    """Partial update: a missing or ``None`` field is left untouched.
+
+    ``token``: ``""`` clears it, any other value rotates it. ``branch: ""`` means the
+    remote's default branch. Empty curator fields mean "no change". The slug cannot change.
+    """
+    changes: dict[str, Any] = {}
+    if data.get("slug") not in (None, "", marketplace_id):
+        raise Invalid("slug_immutable", "The slug cannot change; register a new marketplace instead.", field="slug")
+    if data.get("name") is not None:
+        changes["name"] = validate_name(data["name"])
+    if data.get("url") is not None:
+        changes["url"] = validate_url(data["url"])
+    if data.get("branch") is not None:
+        changes["branch"] = validate_branch(data["branch"])
+    if data.get("description") is not None:
+        changes["description"] = _description(data["description"])
+    if str(data.get("curator_name") or "").strip():
+        changes["curator_name"] = str(data["curator_name"]).strip()
+    if str(data.get("curator_email") or "").strip():
+        changes["curator_email"] = validate_curator_email(data["curator_email"])
+    token = data.get("token")
+    if token is not None:
+        token = validate_token(token)
+    with state_store().write() as con:
+        current = marketplaces.get_marketplace(con, marketplace_id)
+        if current is None:
+            raise NotFound("marketplace_not_found", f"No marketplace '{marketplace_id}'.")
+        if token is not None:
+            changes["token_env"] = overlay.token_env_name(marketplace_id) if token else None
+        if changes:
+            marketplaces.update_marketplace(con, marketplace_id, changes)
+        if token is not None:
+            overlay.write_secret(overlay.token_env_name(marketplace_id), token or None)
+        updated = marketplaces.get_marketplace(con, marketplace_id)
+    assert updated is not None
+    return updated
+
+
+def delete_marketplace(marketplace_id: str, *, purge: bool = False) -> dict[str, int]:
+    """Unregister a marketplace with its plugins, grants and subscriptions.
+
+    ``purge`` also deletes its working copy under ``marketplaces/<slug>/``. The token is
+    removed from the overlay. Returns the counts of deleted rows. Raises NotFound.
+    """
+    with state_store().write() as con:
+        current = marketplaces.get_marketplace(con, marketplace_id)
+        if current is None:
+            raise NotFound("marketplace_not_found", f"No marketplace '{marketplace_id}'.")
+        counts = marketplaces.delete_marketplace(con, marketplace_id)
+        generation.bump()
+    overlay.write_secret(overlay.token_env_name(marketplace_id), None)
+    if purge:
+        shutil.rmtree(working_dir(marketplace_id), ignore_errors=True)
+    return counts
+
+
+def working_dir(slug: str) -> Path:
+    """``<data>/marketplaces/<slug>``: the fetched repository and its snapshots."""
+    return Path(current_app.config["AGNES_DATA_DIR"]) / "marketplaces" / slug
+
+
+# -- jobs -------------------------------------------------------------------------------------
+
+
+def sync_job_id(marketplace_id: str) -> str:
+    return f"sync-marketplace:{marketplace_id}"
+
+
+SYNC_ALL_JOB_ID = "sync-all-marketplaces"
+
+
+def start_sync(marketplace_id: str, *, owner_id: str | None) -> JobStatus:
+    """Queue a sync (one in flight per marketplace). Raises NotFound."""
+    from agnes.jobs import enqueue
+    from agnes.jobs.marketplace import run_sync_marketplace
+
+    get_marketplace(marketplace_id)
+    return enqueue(run_sync_marketplace, marketplace_id, job_id=sync_job_id(marketplace_id),
+                   description=f"Sync marketplace {marketplace_id}", owner_id=owner_id)
+
+
+def start_sync_all(*, owner_id: str | None) -> JobStatus:
+    from agnes.jobs import enqueue
+    from agnes.jobs.marketplace import run_sync_all_marketplaces
+
+    return enqueue(run_sync_all_marketplaces, job_id=SYNC_ALL_JOB_ID, description="Sync all marketplaces",
+                   owner_id=owner_id)
+
+
+def current_sync_job(marketplace_id: str) -> JobStatus | None:
+    """The latest sync job of a marketplace, if the job backend still knows it."""
+    from agnes.jobs import JobNotFound, get_job
+
+    try:
+        return get_job(sync_job_id(marketplace_id))
+    except JobNotFound:
+        return None
+
+
+def set_system(marketplace_id: str, name: str, is_system: bool, *, actor_id: str | None) -> dict[str, int]:
+    """Mark (fan out grants to every group and subscriptions to every user) or unmark a plugin.
+
+    Unmarking only flips the flag. Returns ``{"groups": n, "users": n}`` newly granted or
+    subscribed. Raises NotFound.
+    """
+    from agnes.access import ResourceType
+    from agnes.models import grants, groups, subscriptions
+
+    added_groups = added_users = 0
+    with state_store().write() as con:
+        plugin = marketplaces.get_plugin(con, marketplace_id, name)
+        if plugin is None:
+            raise NotFound("plugin_not_found", f"No plugin '{marketplace_id}/{name}'.")
+        marketplaces.set_plugin_system(con, marketplace_id, name, is_system)
+        if is_system:
+            for group in groups.list_groups(con):
+                if not grants.find_grant(con, group.id, ResourceType.MARKETPLACE_PLUGIN, plugin.resource_id):
+                    grants.create_grant(con, group.id, ResourceType.MARKETPLACE_PLUGIN, plugin.resource_id,
+                                        assigned_by=actor_id or "system:marketplace")
+                    added_groups += 1
+            added_users = subscriptions.subscribe_all_users(con, marketplace_id, name)
+        generation.bump()
+    return {"groups": added_groups, "users": added_users}

@@ -1,0 +1,161 @@
+"""Which plugins a user is served, and the content ETag of that set.
+
+served set = (plugins granted to any of the user's groups ∩ the user's subscriptions)
+             ∪ system plugins          (DESIGN.md, "The served marketplace")
+
+The Admin group gets no shortcut. Unavailable plugins (a source that could not be fetched)
+are never served. The ETag is computed from what each sync recorded (per-plugin content
+hashes), so no file is read or hashed at request time; resolved sets are cached per process
+under the change marker of :mod:`agnes.marketplace.generation`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from duckdb import DuckDBPyConnection
+from flask import current_app
+
+from agnes.marketplace import generation
+from agnes.models.groups import EVERYONE_GROUP_ID
+from agnes.state import state_store
+
+# Bump when the served layout changes, so every ETag (and cached artifact) changes with it.
+LAYOUT_VERSION = "agnes-served-1"
+# Name of the merged marketplace as Claude Code sees it (``<plugin>@agnes``).
+MARKETPLACE_NAME = "agnes"
+# Resolved sets kept per process (distinct users × recent change markers).
+CACHE_SIZE = 2048
+
+
+@dataclass(frozen=True)
+class ServedPlugin:
+    """One plugin in a user's served marketplace.
+
+    Attributes:
+        prefixed_name: ``<slug>-<plugin>``, its directory under ``plugins/``.
+        served_name: the name in the merged marketplace.json: the plugin's own plugin.json
+            name, or ``prefixed_name`` when an earlier marketplace already serves that name.
+        renamed: True when ``served_name`` differs from plugin.json's name (the packager then
+            rewrites the served plugin.json so Claude Code links the two).
+        content_dir: absolute path of the plugin's files.
+    """
+
+    marketplace_id: str
+    name: str
+    manifest_name: str
+    served_name: str
+    prefixed_name: str
+    version: str | None
+    description: str
+    content_dir: str
+    content_hash: str
+    raw: dict[str, Any]
+    renamed: bool
+
+    def info(self) -> dict[str, Any]:
+        return {
+            "name": self.served_name,
+            "original_name": self.name,
+            "prefixed_name": self.prefixed_name,
+            "marketplace": self.marketplace_id,
+            "version": self.version,
+            "description": self.description,
+        }
+
+
+@dataclass(frozen=True)
+class ServedSet:
+    etag: str
+    plugins: tuple[ServedPlugin, ...]
+
+
+_SERVED_SQL = f"""
+SELECT p.marketplace_id, p.name, p.manifest_name, p.version, p.description, p.content_dir, p.content_hash, p.raw
+FROM marketplace_plugins p JOIN marketplace_registry m ON m.id = p.marketplace_id
+WHERE p.available AND p.content_dir IS NOT NULL
+  AND (p.is_system OR (
+        EXISTS (SELECT 1 FROM user_plugin_subscriptions s
+                WHERE s.user_id = ? AND s.marketplace_id = p.marketplace_id AND s.plugin_name = p.name)
+    AND EXISTS (SELECT 1 FROM resource_grants r
+                WHERE r.resource_type = 'marketplace_plugin'
+                  AND r.resource_id = p.marketplace_id || '/' || p.name
+                  AND (r.group_id = '{EVERYONE_GROUP_ID}' OR list_contains(?, r.group_id)))))
+ORDER BY m.registered_at, m.id, p.name
+"""
+
+
+def compute(con: DuckDBPyConnection, user_id: str, group_ids: list[str], data_dir: Path) -> ServedSet:
+    """Resolve a user's served set from the state store (no file access)."""
+    rows = con.execute(_SERVED_SQL, [user_id, list(group_ids)]).fetchall()
+    plugins: list[ServedPlugin] = []
+    used: set[str] = set()
+    for mp_id, name, manifest_name, version, description, content_dir, content_hash, raw in rows:
+        prefixed = f"{mp_id}-{name}"
+        served_name = manifest_name if manifest_name not in used else prefixed
+        used.add(served_name)
+        plugins.append(ServedPlugin(
+            marketplace_id=mp_id, name=name, manifest_name=manifest_name, served_name=served_name,
+            prefixed_name=prefixed, version=version, description=description or "",
+            content_dir=str(data_dir / content_dir), content_hash=content_hash or "",
+            raw=json.loads(raw) if isinstance(raw, str) else (raw or {}), renamed=served_name != manifest_name,
+        ))
+    return ServedSet(etag_of(plugins), tuple(plugins))
+
+
+def etag_of(plugins: list[ServedPlugin]) -> str:
+    """Content ETag: a hash of what would be served (names, versions, file hashes, entries)."""
+    payload = json.dumps(
+        [LAYOUT_VERSION, [[p.prefixed_name, p.served_name, p.version, p.content_hash, p.raw] for p in plugins]],
+        sort_keys=True, separators=(",", ":"), default=str,
+    )
+    return hashlib.sha256(payload.encode()).hexdigest()[:20]
+
+
+class _Cache:
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.entries: OrderedDict[tuple[Any, ...], ServedSet] = OrderedDict()
+
+    def get(self, key: tuple[Any, ...]) -> ServedSet | None:
+        with self.lock:
+            found = self.entries.get(key)
+            if found is not None:
+                self.entries.move_to_end(key)
+            return found
+
+    def put(self, key: tuple[Any, ...], value: ServedSet) -> None:
+        with self.lock:
+            self.entries[key] = value
+            while len(self.entries) > CACHE_SIZE:
+                self.entries.popitem(last=False)
+
+
+def resolve(user_id: str, group_ids: tuple[str, ...] | list[str]) -> ServedSet:
+    """The user's served set, from the per-process cache when nothing changed since."""
+    cache: _Cache = current_app.extensions.setdefault("agnes_served_cache", _Cache())
+    key = (user_id, tuple(sorted(group_ids)), generation.current())
+    found = cache.get(key)
+    if found is not None:
+        return found
+    data_dir = Path(current_app.config["AGNES_DATA_DIR"])
+    with state_store().read() as con:
+        served = compute(con, user_id, list(group_ids), data_dir)
+    cache.put(key, served)
+    return served
+
+
+def all_served_etags(con: DuckDBPyConnection, data_dir: Path) -> set[str]:
+    """ETags of every active user's served set right now (for pruning caches)."""
+    from agnes.models import groups
+
+    etags = set()
+    for (user_id,) in con.execute("SELECT id FROM users WHERE active").fetchall():
+        etags.add(compute(con, user_id, groups.list_user_group_ids(con, user_id), data_dir).etag)
+    return etags

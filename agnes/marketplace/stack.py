@@ -1,0 +1,150 @@
+"""An analyst's stack: curated plugins granted to them, and which ones they subscribed to.
+
+A grant (to any of the user's groups) makes a plugin *available*; a subscription puts it in
+the served marketplace. Admins get no shortcut here: they see what their groups are granted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from duckdb import DuckDBPyConnection
+
+from agnes.access import Principal, ResourceType
+from agnes.errors import Conflict, NotFound
+from agnes.marketplace import generation
+from agnes.models import grants, marketplaces, subscriptions
+from agnes.models.marketplaces import Plugin
+from agnes.state import state_store
+
+
+@dataclass(frozen=True)
+class StackEntry:
+    """One granted plugin as the analyst sees it."""
+
+    plugin: Plugin
+    marketplace_name: str
+    subscribed: bool
+
+    @property
+    def served(self) -> bool:
+        return self.plugin.available and (self.subscribed or self.plugin.is_system)
+
+    def to_dict(self) -> dict[str, Any]:
+        p = self.plugin
+        return {
+            "id": p.resource_id,
+            "marketplace": p.marketplace_id,
+            "marketplace_name": self.marketplace_name,
+            "name": p.name,
+            "manifest_name": p.manifest_name,
+            "description": p.description,
+            "version": p.version,
+            "category": p.category,
+            "skills": p.skill_count,
+            "agents": p.agent_count,
+            "commands": p.command_count,
+            "available": p.available,
+            "unavailable_reason": p.unavailable_reason,
+            "is_system": p.is_system,
+            "subscribed": self.subscribed or p.is_system,
+            "served": self.served,
+        }
+
+
+def granted_plugins(con: DuckDBPyConnection, group_ids: list[str]) -> list[Plugin]:
+    """Plugins granted to any of the groups (or marked system), in marketplace order."""
+    granted = grants.granted_resource_ids(con, group_ids, ResourceType.MARKETPLACE_PLUGIN)
+    return [p for p in marketplaces.list_plugins(con) if p.resource_id in granted or p.is_system]
+
+
+def my_stack(principal: Principal) -> list[StackEntry]:
+    with state_store().read() as con:
+        plugins = granted_plugins(con, list(principal.group_ids))
+        subscribed = {
+            (s.marketplace_id, s.plugin_name) for s in subscriptions.list_subscriptions(con, principal.user.id)
+        }
+        names = {m.id: m.name for m in marketplaces.list_marketplaces(con)}
+    return [
+        StackEntry(p, names.get(p.marketplace_id, p.marketplace_id), (p.marketplace_id, p.name) in subscribed)
+        for p in plugins
+    ]
+
+
+def _granted_plugin(con: DuckDBPyConnection, principal: Principal, slug: str, name: str) -> Plugin:
+    plugin = marketplaces.get_plugin(con, slug, name)
+    resource_id = f"{slug}/{name}"
+    if plugin is None or not (
+        plugin.is_system
+        or grants.has_grant(con, list(principal.group_ids), ResourceType.MARKETPLACE_PLUGIN, resource_id)
+    ):
+        raise NotFound("plugin_not_available", f"No plugin '{resource_id}' is available to you.")
+    return plugin
+
+
+def install(principal: Principal, slug: str, name: str) -> StackEntry:
+    """Subscribe the caller to a granted plugin (idempotent). Raises NotFound."""
+    with state_store().write() as con:
+        plugin = _granted_plugin(con, principal, slug, name)
+        if subscriptions.subscribe(con, principal.user.id, slug, name):
+            generation.bump()
+        mp = marketplaces.get_marketplace(con, slug)
+    return StackEntry(plugin, mp.name if mp else slug, True)
+
+
+def uninstall(principal: Principal, slug: str, name: str) -> bool:
+    """Unsubscribe the caller; returns False when they were not subscribed.
+
+    Raises Conflict (``cannot_uninstall_system_plugin``) for a system plugin.
+    """
+    with state_store().write() as con:
+        plugin = marketplaces.get_plugin(con, slug, name)
+        if plugin is not None and plugin.is_system:
+            raise Conflict("cannot_uninstall_system_plugin",
+                           f"'{slug}/{name}' is a system plugin; every user keeps it.")
+        removed = subscriptions.unsubscribe(con, principal.user.id, slug, name)
+        if removed:
+            generation.bump()
+    return removed
+
+
+# -- signal receivers (connected in agnes.marketplace.init_app) -------------------------------
+
+
+def on_grant_revoked(sender: Any, *, con: DuckDBPyConnection, group_id: str, resource_type: str,
+                     resource_id: str, **_: Any) -> None:
+    """Drop subscriptions only for users who lost *all* access to the plugin (not everyone's)."""
+    if str(resource_type) != ResourceType.MARKETPLACE_PLUGIN.value:
+        return
+    slug, _, name = resource_id.partition("/")
+    subscriptions.drop_without_access(con, marketplace_id=slug, plugin_name=name)
+    generation.bump()
+
+
+def on_grant_created(sender: Any, *, con: DuckDBPyConnection, resource_type: str, **_: Any) -> None:
+    if str(resource_type) == ResourceType.MARKETPLACE_PLUGIN.value:
+        generation.bump()
+
+
+def on_membership_changed(sender: Any, *, con: DuckDBPyConnection, user_id: str, **_: Any) -> None:
+    """A user left or joined a group: their served set may change; drop what they lost."""
+    subscriptions.drop_without_access(con, user_id=user_id)
+    generation.bump()
+
+
+def on_user_created(sender: Any, *, con: DuckDBPyConnection, user_id: str, **_: Any) -> None:
+    """New users get the system plugins (DESIGN.md, "The served marketplace")."""
+    for plugin in marketplaces.list_plugins(con):
+        if plugin.is_system:
+            subscriptions.subscribe(con, user_id, plugin.marketplace_id, plugin.name)
+
+
+def on_group_created(sender: Any, *, con: DuckDBPyConnection, group_id: str, **_: Any) -> None:
+    """New groups are granted the system plugins."""
+    for plugin in marketplaces.list_plugins(con):
+        if plugin.is_system and not grants.find_grant(
+            con, group_id, ResourceType.MARKETPLACE_PLUGIN, plugin.resource_id
+        ):
+            grants.create_grant(con, group_id, ResourceType.MARKETPLACE_PLUGIN, plugin.resource_id,
+                                assigned_by="system:marketplace")
