@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from conftest import SHARED
+from tests.conftest import SHARED
 
 FIXTURES = SHARED / "fixtures" / "marketplaces"
 GIT_ENV = {

@@ -169,6 +169,29 @@ class World:
             self.jobs[owner_id] = job.id
         return self.jobs[owner_id]
 
+    def marketplace(self, *, fresh: bool = False) -> str:
+        """A registered marketplace with one plugin, ``tool``, granted to Everyone (no files)."""
+        from agnes import people
+        from agnes.marketplace import registry
+        from agnes.models import marketplaces, utcnow
+        from agnes.models.marketplaces import PluginRecord
+        from agnes.state import state_store
+
+        if not fresh and getattr(self, "_marketplace", None):
+            return self._marketplace
+        slug = unique("mp")
+        registry.create_marketplace({"slug": slug, "name": slug, "url": "/nonexistent/authz-mp.git"},
+                                    actor_id=self.admin_id, actor_email=ADMIN_EMAIL)
+        record = PluginRecord(name="tool", manifest_name="tool", source_kind="path", source_spec="./tool",
+                              raw={"name": "tool", "source": "./tool"})
+        with state_store().write() as con:
+            marketplaces.apply_sync(con, slug, commit_sha="0" * 40, snapshot_dir="x", records=[record],
+                                    started_at=utcnow())
+        people.create_grant("everyone", "marketplace_plugin", f"{slug}/tool", actor_id=self.admin_id)
+        if not fresh:
+            self._marketplace = slug
+        return slug
+
     def new_sign_in_link(self) -> str:
         from agnes.auth.email import _serializer
         from agnes.models import tokens
@@ -216,6 +239,30 @@ def _new_group_body(w: World, c: Caller) -> dict[str, Any]:
     return {"name": unique("Created"), "description": "from the authz matrix"}
 
 
+def _marketplace(w: World, c: Caller) -> dict[str, Any]:
+    return {"marketplace_id": w.marketplace()}
+
+
+def _fresh_marketplace(w: World, c: Caller) -> dict[str, Any]:
+    return {"marketplace_id": w.marketplace(fresh=True)}
+
+
+def _plugin(w: World, c: Caller) -> dict[str, Any]:
+    return {"marketplace_id": w.marketplace(), "name": "tool"}
+
+
+def _curated(w: World, c: Caller) -> dict[str, Any]:
+    return {"slug": w.marketplace(), "plugin": "tool"}
+
+
+def _new_marketplace_body(w: World, c: Caller) -> dict[str, Any]:
+    return {"slug": unique("new-mp"), "name": "New", "url": "/nonexistent/authz-new.git"}
+
+
+# Served-marketplace downloads answer 401 (not a sign-in redirect): their clients are CLIs.
+_SERVED = {"anonymous": UNAUTHORIZED, "revoked_pat": UNAUTHORIZED}
+
+
 # Endpoint → rule. Keep sorted by URL prefix; every endpoint of the app must be here.
 RULES: dict[str, Rule] = {
     # public: probes, static files, sign-in
@@ -252,6 +299,20 @@ RULES: dict[str, Rule] = {
     "admin_users.set_active_post": Rule(ADMIN, values=_fresh_user, body=lambda w, c: {"active": "0"}),
     "admin_tokens.list_tokens": Rule(ADMIN),
     "admin_tokens.revoke_token_post": Rule(ADMIN, values=_any_token),
+    # curated marketplaces (admin pages)
+    "admin_marketplaces.list_marketplaces": Rule(ADMIN),
+    "admin_marketplaces.create_marketplace_post": Rule(ADMIN, body=_new_marketplace_body),
+    "admin_marketplaces.sync_all_post": Rule(ADMIN),
+    "admin_marketplaces.show_marketplace": Rule(ADMIN, values=_marketplace),
+    "admin_marketplaces.update_marketplace_post": Rule(ADMIN, values=_marketplace, body=lambda w, c: {"name": "R"}),
+    "admin_marketplaces.token_post": Rule(ADMIN, values=_marketplace, body=lambda w, c: {"action": "clear"}),
+    "admin_marketplaces.sync_post": Rule(ADMIN, values=_marketplace),
+    "admin_marketplaces.system_post": Rule(ADMIN, values=_plugin, body=lambda w, c: {"system": "0"}),
+    "admin_marketplaces.delete_post": Rule(ADMIN, values=_fresh_marketplace),
+    # the served marketplace (Claude Code, the CLI)
+    "serve.marketplace_zip": Rule(LOGIN, expect=_SERVED),
+    "serve.marketplace_info": Rule(LOGIN, expect=_SERVED),
+    "serve.marketplace_git_json": Rule(LOGIN, expect=_SERVED),
     # JSON API: the caller's own things
     "api.me.whoami": Rule(LOGIN),
     "api.me.my_effective_access": Rule(LOGIN),
@@ -259,6 +320,20 @@ RULES: dict[str, Rule] = {
     "api.tokens.create_token": Rule(SESSION, body=lambda w, c: {"name": unique("t"), "expires_days": 30}),
     "api.tokens.revoke_token": Rule(LOGIN, values=_own_token),
     "api.jobs.get_job": Rule(LOGIN, values=_own_job),
+    "api.marketplaces.my_stack": Rule(LOGIN),
+    "api.marketplaces.install_plugin": Rule(LOGIN, values=_curated),
+    "api.marketplaces.uninstall_plugin": Rule(LOGIN, values=_curated),
+    "api.marketplaces.list_marketplaces": Rule(ADMIN),
+    "api.marketplaces.create_marketplace": Rule(ADMIN, body=_new_marketplace_body),
+    "api.marketplaces.get_marketplace": Rule(ADMIN, values=_marketplace),
+    "api.marketplaces.update_marketplace": Rule(ADMIN, values=_marketplace, body=lambda w, c: {"description": "d"}),
+    "api.marketplaces.delete_marketplace": Rule(ADMIN, values=_fresh_marketplace),
+    "api.marketplaces.sync_marketplace": Rule(ADMIN, values=_marketplace),
+    "api.marketplaces.sync_all_marketplaces": Rule(ADMIN),
+    "api.marketplaces.list_plugins": Rule(ADMIN, values=_marketplace),
+    "api.marketplaces.sync_history": Rule(ADMIN, values=_marketplace),
+    "api.marketplaces.mark_system": Rule(ADMIN, values=_plugin),
+    "api.marketplaces.unmark_system": Rule(ADMIN, values=_plugin),
     # JSON API: administration
     "api.access.list_resource_types": Rule(ADMIN),
     "api.access.list_groups": Rule(ADMIN),

@@ -8,8 +8,9 @@ from pathlib import Path
 
 import pytest
 from bs4 import BeautifulSoup
-from conftest import bearer, csrf_token
-from mkt_helpers import register, small_marketplace, sync_now
+
+from tests.conftest import bearer, csrf_token
+from tests.mkt_helpers import register, small_marketplace, sync_now
 
 SECRET = "ghp_supersecretvalue1234567890"
 

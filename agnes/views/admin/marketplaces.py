@@ -135,7 +135,7 @@ def token_post(marketplace_id: str):  # type: ignore[no-untyped-def]
             raise
         return render("admin/marketplaces/show.html", status=422,
                       **marketplace_data(marketplace_id, token_errors={"token": exc.message}))
-    audit.describe("marketplace.token", f"marketplace:{marketplace_id}", action="clear" if clear else "rotate")
+    audit.describe("marketplace.token", f"marketplace:{marketplace_id}", change="clear" if clear else "rotate")
     flash("Access token cleared." if clear else "Access token saved.", "success")
     return redirect(url_for("admin_marketplaces.show_marketplace", marketplace_id=marketplace_id), code=303)
 
