@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
 # Feature areas: each module has init_app(app) (signals, resource-type listers, jinja globals).
-DOMAINS: tuple[str, ...] = ("agnes.marketplace",)
+DOMAINS: tuple[str, ...] = ("agnes.marketplace", "agnes.data")
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

@@ -61,6 +61,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AGNES_PAT_DEFAULT_DAYS", 90, "Default lifetime of a new personal access token, in days.", kind="int"),
     Setting("AGNES_PAT_MAX_DAYS", 3650, "Longest lifetime an access token may be given, in days.", kind="int"),
     Setting("AGNES_JOB_TIMEOUT", 1800, "Default job timeout, in seconds.", kind="int"),
+    Setting("AGNES_SYNC_TIMEOUT", 3600, "Longest a table sync job may run, in seconds.", kind="int"),
+    Setting(
+        "AGNES_DOWNLOAD_BLOCK_KB",
+        1024,
+        "Block size used when streaming a parquet download without sendfile, in KiB.",
+        kind="int",
+    ),
     Setting("SMTP_HOST", "", "SMTP server for sign-in emails; empty writes the link to the server log instead."),
     Setting("SMTP_PORT", 587, "SMTP port.", kind="int"),
     Setting("SMTP_USER", "", "SMTP user name (optional)."),

@@ -47,6 +47,13 @@ PERIODIC: list[Periodic] = [
         timeout=300,
         description="Delete expired sign-in links",
     ),
+    Periodic(
+        "table-syncs",
+        "agnes.jobs.tables.run_due_table_syncs",
+        "* * * * *",
+        timeout=120,
+        description="Start the table syncs whose schedule is due",
+    ),
 ]
 
 

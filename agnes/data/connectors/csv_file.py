@@ -1,0 +1,114 @@
+"""CSV files by path or URL, with the options real files need (delimiter, NA nulls, dates, renames)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from agnes.data.connectors import Connector, ExtractError, ExtractRequest, ExtractResult, Option
+from agnes.data.connectors import _files as files
+from agnes.data.modes import QueryMode
+
+
+def extract(request: ExtractRequest) -> ExtractResult:
+    spec = request.spec
+    path = files.resolve_location(request, ".csv")
+    args = files.options_sql(
+        {
+            "delim": spec.get("delimiter"),
+            "header": spec.get("header", True),
+            "nullstr": spec.get("null_strings"),
+            "dateformat": spec.get("date_format"),
+            "timestampformat": spec.get("timestamp_format"),
+            "quote": spec.get("quote"),
+            "escape": spec.get("escape"),
+            "skip": spec.get("skip_rows"),
+            "encoding": spec.get("encoding"),
+            "normalize_names": spec.get("normalize_names"),
+            "types": spec.get("types"),
+            "sample_size": -1,  # sniff types from every row, so a late odd value cannot break the load
+        }
+    )
+    source = f"read_csv({files.sql_string(path)}{args})"
+    what = files.display_location(spec)
+    try:
+        result = files.write_table(request, source, spec.get("rename"), what)
+    except ExtractError:
+        # DuckDB's sniffer error does not say which line is wrong; find it for the admin.
+        problem = diagnose(path, spec)
+        if problem:
+            raise ExtractError(f"cannot read {what}: {problem}") from None
+        raise
+    names = [c[0] for c in result.columns]
+    if len(names) == 1 and any(d in names[0] for d in DELIMITERS):
+        # The sniffer gave up on the dialect and read each line as one value.
+        problem = diagnose(path, spec)
+        request.output.unlink(missing_ok=True)
+        raise ExtractError(f"cannot read {what}: {problem or 'could not detect the delimiter; set it'}")
+    return result
+
+
+# Delimiters tried when none is configured.
+DELIMITERS = (",", ";", "\t", "|")
+# Lines checked when looking for the first malformed row.
+DIAGNOSE_LINES = 2_000_000
+
+
+def diagnose(path: str, spec: Mapping[str, Any]) -> str | None:
+    """The first line whose field count differs from the header's, as a sentence (None if none)."""
+    import csv
+    import glob
+
+    files_found = sorted(glob.glob(path)) if any(ch in path for ch in "*?[") else [path]
+    encoding = {"latin-1": "latin-1", "utf-16": "utf-16"}.get(str(spec.get("encoding") or ""), "utf-8")
+    skip = int(spec.get("skip_rows") or 0)
+    for name in files_found[:5]:
+        try:
+            with open(name, newline="", encoding=encoding, errors="replace") as fh:
+                for _ in range(skip):
+                    fh.readline()
+                first = fh.readline()
+                delimiter = spec.get("delimiter") or max(DELIMITERS, key=first.count)
+                delimiter = "\t" if delimiter in ("\\t", "tab") else delimiter
+                quote = spec.get("quote") or '"'
+                expected = len(next(csv.reader([first], delimiter=delimiter, quotechar=quote)))
+                reader = csv.reader(fh, delimiter=delimiter, quotechar=quote)
+                for index, row in enumerate(reader):
+                    if index > DIAGNOSE_LINES:
+                        break
+                    if row and len(row) != expected:
+                        line = skip + 2 + index
+                        return f"line {line} has {len(row)} fields where the header has {expected}"
+        except (OSError, csv.Error, StopIteration) as exc:
+            return f"{type(exc).__name__}: {exc}"
+    return None
+
+
+def _validate(spec: dict[str, Any]) -> dict[str, Any]:
+    return files.validate_location(spec)
+
+
+CONNECTOR = Connector(
+    type="csv",
+    label="CSV file",
+    description="A CSV file on the server or at an http(s) URL.",
+    options=(
+        files.LOCATION,
+        Option("delimiter", "Delimiter", help="Detected when empty (',', ';', '|', tab)."),
+        Option("header", "First row is a header", kind="bool", default=True),
+        Option("null_strings", "Null values", kind="list", help="Comma-separated strings read as NULL, e.g. NA,n/a."),
+        Option("date_format", "Date format", help="strptime format, e.g. %Y/%m/%d or %b %d %Y."),
+        Option("timestamp_format", "Timestamp format", help="strptime format, e.g. %Y/%m/%d %H:%M:%S."),
+        Option("quote", "Quote character"),
+        Option("escape", "Escape character"),
+        Option("skip_rows", "Skip lines at the top", kind="int"),
+        Option("encoding", "Encoding", choices=("utf-8", "utf-16", "latin-1")),
+        files.NORMALIZE,
+        files.RENAME,
+        Option("types", "Column types", kind="map", help="One 'column = TYPE' per line, e.g. 'zip = VARCHAR'."),
+    ),
+    query_modes=(QueryMode.LOCAL, QueryMode.REMOTE),
+    validate_spec=_validate,
+    extract=extract,
+    check_mode=files.check_mode,
+)

@@ -1,0 +1,208 @@
+"""Registering, changing and unregistering tables, with the guards admins and the API share.
+
+Every function is one or a few short units of work and raises :class:`agnes.errors.AppError`
+subclasses (the status, code and message a client sees).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import duckdb
+
+from agnes import signals
+from agnes.access import ResourceType
+from agnes.data import data_dir
+from agnes.data.connectors import get_connector
+from agnes.data.extracts import SOURCE_RE, TABLE_ID_RE
+from agnes.data.schedules import parse_schedule
+from agnes.errors import Conflict, Invalid, NotFound
+from agnes.models import grants, tables
+from agnes.models.tables import SyncState, TableEntry
+from agnes.state import state_store
+
+# Longest table name and description (characters).
+NAME_MAX = 120
+DESCRIPTION_MAX = 2000
+
+
+@dataclass(frozen=True)
+class TableView:
+    """A registered table with its latest sync state (pages and API)."""
+
+    table: TableEntry
+    state: SyncState | None
+
+
+def table_id_for(name: str) -> str:
+    """The id (view name) derived from a display name: lower case, runs of other characters → ``_``."""
+    slug = re.sub(r"[^a-z0-9]+", "_", (name or "").strip().lower()).strip("_")
+    return slug[:64]
+
+
+def _validate_id(table_id: str) -> str:
+    if not TABLE_ID_RE.match(table_id or ""):
+        raise Invalid(
+            "invalid_table_id",
+            "A table id is 1-64 lower-case letters, digits and underscores, starting with a letter or digit.",
+            field="id",
+        )
+    return table_id
+
+
+def _common(fields: Mapping[str, Any]) -> dict[str, Any]:
+    name = str(fields.get("name") or "").strip()
+    if not name:
+        raise Invalid("name_required", "A table name is required.", field="name")
+    if len(name) > NAME_MAX:
+        raise Invalid("name_too_long", f"Table names are at most {NAME_MAX} characters.", field="name")
+    description = str(fields.get("description") or "").strip()
+    if len(description) > DESCRIPTION_MAX:
+        raise Invalid("description_too_long", f"Descriptions are at most {DESCRIPTION_MAX} characters.",
+                      field="description")
+    schedule = parse_schedule(fields.get("schedule"))
+    primary_key = str(fields.get("primary_key") or "").strip() or None
+    return {"name": name, "description": description, "schedule": schedule.text if schedule else None,
+            "primary_key": primary_key}
+
+
+def register_table(fields: Mapping[str, Any], *, owner_id: str | None) -> TableEntry:
+    """Register a table.
+
+    Args:
+        fields: ``name`` (required), ``id`` (default: derived from the name), ``description``,
+            ``source_type``, ``source_name`` (default: the source type), ``source_spec`` (connector
+            options), ``query_mode`` (default: the connector's), ``schedule``, ``primary_key``.
+
+    Raises:
+        Invalid: a field is wrong (``field`` names it, ``spec.<option>`` for connector options).
+        Conflict: ``table_exists`` (the id is taken) or ``view_name_taken`` (another source owns the name).
+    """
+    common = _common(fields)
+    table_id = _validate_id(str(fields.get("id") or "").strip() or table_id_for(common["name"]))
+    connector = get_connector(str(fields.get("source_type") or ""))
+    source_name = str(fields.get("source_name") or "").strip() or connector.type
+    if not SOURCE_RE.match(source_name):
+        raise Invalid("invalid_source_name", "A source name is lower-case letters, digits, '-' and '_'.",
+                      field="source_name")
+    spec = connector.validate(fields.get("source_spec") or {})
+    mode = connector.validate_mode(spec, fields.get("query_mode"))
+    with state_store().write() as con:
+        if tables.get_table(con, table_id):
+            raise Conflict("table_exists", f"A table with id '{table_id}' is already registered.", field="id")
+        owner = tables.view_owners(con).get(table_id)
+        if owner and owner != source_name:
+            raise Conflict(
+                "view_name_taken",
+                f"The view name '{table_id}' is already provided by source '{owner}'; choose another id.",
+                field="id",
+            )
+        try:
+            return tables.create_table(
+                con, table_id=table_id, source_type=connector.type, source_name=source_name, source_spec=spec,
+                query_mode=mode.value, owner_id=owner_id, **common,
+            )
+        except duckdb.ConstraintException:
+            raise Conflict("table_exists", f"A table with id '{table_id}' is already registered.", field="id") from None
+
+
+def update_table(table_id: str, fields: Mapping[str, Any]) -> TableEntry:
+    """Change name, description, connector options, query mode, schedule or primary key.
+
+    Fields not given keep their values. The source type and source cannot change (unregister
+    and register again). Raises NotFound, Invalid.
+    """
+    current = get_table(table_id)
+    merged = {
+        "name": fields.get("name", current.name),
+        "description": fields.get("description", current.description),
+        "schedule": fields.get("schedule", current.schedule),
+        "primary_key": fields.get("primary_key", current.primary_key),
+    }
+    common = _common(merged)
+    connector = get_connector(current.source_type)
+    spec = connector.validate(fields["source_spec"]) if "source_spec" in fields else current.source_spec
+    mode = connector.validate_mode(spec, fields.get("query_mode") or current.query_mode)
+    for fixed in ("source_type", "source_name", "id"):
+        if fixed in fields and fields[fixed] not in (None, "", getattr(current, fixed)):
+            raise Invalid("immutable_field", f"{fixed} cannot change; unregister the table and register it again.",
+                          field=fixed)
+    with state_store().write() as con:
+        if tables.get_table(con, table_id) is None:
+            raise NotFound("table_not_found", f"No table '{table_id}'.")
+        tables.update_table(con, table_id, source_spec=spec, query_mode=mode.value, **common)
+        updated = tables.get_table(con, table_id)
+    assert updated is not None
+    return updated
+
+
+def unregister_table(table_id: str) -> TableEntry:
+    """Remove a table: its registry row, state, grants, extract files and master view. Raises NotFound."""
+    from agnes.data import extracts, orchestrator
+
+    with state_store().write() as con:
+        entry = tables.get_table(con, table_id)
+        if entry is None:
+            raise NotFound("table_not_found", f"No table '{table_id}'.")
+        for grant in grants.list_grants(con, resource_type=ResourceType.TABLE.value):
+            if grant.resource_id == table_id:
+                grants.delete_grant(con, grant.id)
+                signals.grant_revoked.send(None, con=con, group_id=grant.group_id,
+                                           resource_type=ResourceType.TABLE, resource_id=table_id)
+        tables.delete_table(con, table_id)
+    extracts.unpublish(data_dir(), entry.source_name, table_id)
+    orchestrator.rebuild(data_dir(), source=entry.source_name)
+    return entry
+
+
+def get_table(table_id: str) -> TableEntry:
+    with state_store().read() as con:
+        entry = tables.get_table(con, table_id)
+    if entry is None:
+        raise NotFound("table_not_found", f"No table '{table_id}'.")
+    return entry
+
+
+def list_tables() -> list[TableView]:
+    with state_store().read() as con:
+        states = tables.list_sync_states(con)
+        return [TableView(t, states.get(t.id)) for t in tables.list_tables(con)]
+
+
+def table_detail(table_id: str) -> tuple[TableView, list[tables.SyncRun]]:
+    with state_store().read() as con:
+        entry = tables.get_table(con, table_id)
+        if entry is None:
+            raise NotFound("table_not_found", f"No table '{table_id}'.")
+        return TableView(entry, tables.get_sync_state(con, table_id)), tables.list_history(con, table_id)
+
+
+def table_json(view: TableView) -> dict[str, Any]:
+    """The API shape of a table (never a secret: specs hold env-var names only)."""
+    t, s = view.table, view.state
+    return {
+        "id": t.id,
+        "name": t.name,
+        "description": t.description,
+        "source_type": t.source_type,
+        "source_name": t.source_name,
+        "source_spec": t.source_spec,
+        "query_mode": t.query_mode,
+        "schedule": t.schedule,
+        "primary_key": t.primary_key,
+        "owner_id": t.owner_id,
+        "created_at": t.created_at.isoformat(),
+        "updated_at": t.updated_at.isoformat(),
+        "sync": None if s is None else {
+            "status": s.status,
+            "last_attempt": s.last_attempt.isoformat() if s.last_attempt else None,
+            "last_success": s.last_success.isoformat() if s.last_success else None,
+            "rows": s.rows,
+            "size_bytes": s.size_bytes,
+            "hash": s.hash,
+            "error": s.error,
+        },
+    }

@@ -1,0 +1,177 @@
+"""Syncing one table: extract outside any lock, publish atomically, rebuild views, record the outcome.
+
+A failed extraction leaves the previous parquet and ``_meta`` in place (the new file is a temp
+file that is deleted), records ``sync_state.status = 'failed'`` with the error, and raises
+:class:`SyncFailed` so the job shows as failed with that message.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from agnes.data import data_dir, extracts, orchestrator, secrets_env
+from agnes.data.connectors import ExtractError, ExtractRequest, get_connector
+from agnes.data.modes import QueryMode
+from agnes.data.schedules import parse_schedule
+from agnes.errors import AppError, Invalid, NotFound
+from agnes.jobs import JobStatus, enqueue, set_progress
+from agnes.models import tables, utcnow
+from agnes.state import state_store
+
+log = logging.getLogger(__name__)
+
+
+class SyncFailed(RuntimeError):
+    """A table could not be synced; the message is safe to show (no secrets)."""
+
+
+def sync_job_id(table_id: str) -> str:
+    return f"sync-table:{table_id}"
+
+
+def _fail(table_id: str, started: Any, message: str, triggered_by: str | None) -> SyncFailed:
+    from agnes.audit import redact_text
+
+    message = redact_text(message)[:1000]
+    with state_store().write() as con:
+        tables.record_sync(con, table_id, status="failed", started_at=started, error=message,
+                           triggered_by=triggered_by)
+    log.warning("sync of table %s failed: %s", table_id, message)
+    return SyncFailed(message)
+
+
+def sync_table(table_id: str, *, triggered_by: str | None = None) -> dict[str, Any]:
+    """Extract, publish and record one table. Idempotent (a re-run writes the same file).
+
+    Returns ``{"table", "rows", "size_bytes", "hash", "query_mode"}``.
+
+    Raises:
+        NotFound: the table is not registered (any more).
+        SyncFailed: the connector failed or the view name collides; recorded in sync_state.
+    """
+    with state_store().read() as con:
+        entry = tables.get_table(con, table_id)
+        owner = tables.view_owners(con).get(table_id)
+    if entry is None:
+        raise NotFound("table_not_found", f"No table '{table_id}'.")
+    started = utcnow()
+    root = data_dir()
+    if owner and owner != entry.source_name:
+        source_extract = extracts.source_dir(root, owner) / extracts.EXTRACT_FILE
+        if source_extract.exists():
+            raise _fail(table_id, started, orchestrator.Collision(table_id, entry.source_name, owner).message,
+                        triggered_by)
+    set_progress(0, 3, f"Extracting {entry.name}")
+    mode = QueryMode(entry.query_mode)
+    directory = extracts.source_dir(root, entry.source_name)
+    (directory / "data").mkdir(parents=True, exist_ok=True)
+    workdir = Path(tempfile.mkdtemp(prefix=f".work-{table_id}-", dir=directory))
+    tmp = directory / "data" / f".{table_id}.{workdir.name[-8:]}.parquet.tmp"
+    try:
+        try:
+            connector = get_connector(entry.source_type)
+            result = connector.extract(  # type: ignore[misc]
+                ExtractRequest(
+                    table_id=table_id, spec=entry.source_spec, query_mode=mode, output=tmp, workdir=workdir,
+                    env=secrets_env(), analytics_path=orchestrator.analytics_path(root), data_dir=root,
+                )
+            )
+        except (ExtractError, AppError) as exc:
+            raise _fail(table_id, started, str(exc) if isinstance(exc, ExtractError) else exc.message,
+                        triggered_by) from None
+        except Exception as exc:
+            log.exception("connector %s crashed on table %s", entry.source_type, table_id)
+            raise _fail(table_id, started, f"{type(exc).__name__}: {exc}", triggered_by) from None
+        set_progress(1, 3, f"Publishing {entry.name}")
+        has_file = mode.has_file and result.view_sql is None
+        digest, size = "", 0
+        if has_file:
+            digest, size = extracts.file_md5(tmp), tmp.stat().st_size
+        meta = extracts.MetaRow(table_id, entry.description, result.rows, size, started, mode.value,
+                                None if has_file else result.view_sql)
+        published = extracts.publish(root, entry.source_name, meta, tmp if has_file else None)
+        mtime_ns = published.stat().st_mtime_ns if published else None
+    finally:
+        tmp.unlink(missing_ok=True)
+        shutil.rmtree(workdir, ignore_errors=True)
+    set_progress(2, 3, "Rebuilding views")
+    report = orchestrator.rebuild(root, source=entry.source_name)
+    collision = report.collision_for(table_id, entry.source_name)
+    if collision is not None:
+        raise _fail(table_id, started, collision.message, triggered_by)
+    with state_store().write() as con:
+        tables.record_sync(
+            con, table_id, status="ok", started_at=started, rows=result.rows, size_bytes=size, hash=digest,
+            file_mtime_ns=mtime_ns, columns=result.columns, triggered_by=triggered_by,
+        )
+    set_progress(3, 3, f"{result.rows} rows")
+    return {"table": table_id, "rows": result.rows, "size_bytes": size, "hash": digest, "query_mode": mode.value}
+
+
+def enqueue_sync(table_id: str, *, owner_id: str | None, triggered_by: str | None = None) -> JobStatus:
+    """Queue a sync of one table (one in flight per table: ``sync-table:<id>``)."""
+    from agnes.jobs.tables import run_sync_table
+
+    return enqueue(
+        run_sync_table, table_id, triggered_by, job_id=sync_job_id(table_id), description=f"Sync table {table_id}",
+        owner_id=owner_id, timeout=_sync_timeout(),
+    )
+
+
+def _sync_timeout() -> int:
+    from flask import current_app
+
+    return int(current_app.config["AGNES_SYNC_TIMEOUT"])
+
+
+def trigger_syncs(table_ids: list[str] | None, *, actor_id: str | None) -> tuple[list[JobStatus], list[str]]:
+    """Enqueue syncs now: the listed tables, or (no list) every table that is due or unscheduled.
+
+    Returns ``(jobs, skipped_ids)``. Raises Invalid for ids that are not registered.
+    """
+    now = utcnow()
+    with state_store().read() as con:
+        registered = {t.id: t for t in tables.list_tables(con)}
+        states = tables.list_sync_states(con)
+    if table_ids is not None:
+        unknown = [t for t in table_ids if t not in registered]
+        if unknown:
+            raise Invalid("unknown_table", f"No table '{unknown[0]}'.", field="tables")
+        chosen = list(dict.fromkeys(table_ids))
+        skipped: list[str] = []
+    else:
+        chosen, skipped = [], []
+        for table_id, entry in registered.items():
+            schedule = parse_schedule(entry.schedule) if entry.schedule else None
+            state = states.get(table_id)
+            if schedule is None or schedule.is_due(state.last_attempt if state else None, now):
+                chosen.append(table_id)
+            else:
+                skipped.append(table_id)
+    jobs = [enqueue_sync(t, owner_id=actor_id, triggered_by=actor_id) for t in chosen]
+    return jobs, skipped
+
+
+def due_table_ids(now: Any = None) -> list[str]:
+    """Tables with a schedule that is due now (the periodic tick syncs these)."""
+    now = now or utcnow()
+    with state_store().read() as con:
+        registered = tables.list_tables(con)
+        states = tables.list_sync_states(con)
+    due = []
+    for entry in registered:
+        if not entry.schedule:
+            continue
+        try:
+            schedule = parse_schedule(entry.schedule)
+        except Invalid:
+            log.warning("table %s has an unreadable schedule %r", entry.id, entry.schedule)
+            continue
+        state = states.get(entry.id)
+        if schedule is not None and schedule.is_due(state.last_attempt if state else None, now):
+            due.append(entry.id)
+    return due
