@@ -1,0 +1,127 @@
+"""What analysts fetch: the manifest of granted tables and the parquet files behind it.
+
+The manifest's ``hash`` is the MD5 of the published parquet (recorded when it was published),
+so ``agnes pull`` downloads only what changed. Downloads answer with ``ETag: "<md5>"`` when
+the file on disk is the one that hash belongs to, and support single byte ranges so an
+interrupted download resumes (RFC 9110 ``Range``/``If-Range``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from agnes.access import Principal
+from agnes.data import data_dir
+from agnes.data.extracts import TABLE_ID_RE, extracts_root, parquet_path
+from agnes.errors import AppError, NotFound
+from agnes.models import tables, utcnow
+from agnes.state import state_store
+
+RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
+
+
+def manifest(principal: Principal) -> dict[str, Any]:
+    """``{"tables": {id: {...}}, "server_time"}`` for the tables the caller may pull.
+
+    Admins see every table; others the tables granted to one of their groups. Tables that
+    never synced successfully are left out (there is nothing to fetch yet).
+    """
+    with state_store().read() as con:
+        rows = tables.manifest_rows(con, None if principal.is_admin else list(principal.group_ids))
+    listed: dict[str, Any] = {}
+    for row in rows:
+        if row.updated is None:
+            continue
+        listed[row.id] = {
+            "name": row.name,
+            "description": row.description,
+            "hash": row.hash or "",
+            "size_bytes": row.size_bytes or 0,
+            "rows": row.rows or 0,
+            "updated": row.updated.isoformat() + "Z",
+            "query_mode": row.query_mode,
+            "source_type": row.source_type,
+            "status": row.status,
+        }
+    return {"tables": listed, "server_time": utcnow().isoformat() + "Z"}
+
+
+@dataclass(frozen=True)
+class TableFile:
+    path: Path
+    size: int
+    etag: str
+    mtime: float
+
+
+def table_file(table_id: str) -> TableFile:
+    """The published parquet of a table. Raises NotFound (unknown, never synced) or AppError 409 (remote)."""
+    if not TABLE_ID_RE.match(table_id):
+        raise NotFound("table_not_found", "No such table.")
+    with state_store().read() as con:
+        entry = tables.get_table(con, table_id)
+        state = tables.get_sync_state(con, table_id)
+    if entry is None:
+        raise NotFound("table_not_found", f"No table '{table_id}'.")
+    if entry.query_mode == "remote":
+        raise AppError(409, "remote_table", f"'{table_id}' is a remote table: query it on the server, not locally.")
+    path = parquet_path(data_dir(), entry.source_name, table_id)
+    root = extracts_root(data_dir()).resolve()
+    try:
+        stat = path.stat()
+    except FileNotFoundError:
+        raise NotFound("not_synced", f"'{table_id}' has not been synced yet.") from None
+    if not path.resolve().is_relative_to(root):
+        raise NotFound("table_not_found", "No such table.")
+    if state is not None and state.hash and state.file_mtime_ns == stat.st_mtime_ns:
+        etag = state.hash
+    else:  # published after the state was read: still a validator, just not the MD5
+        etag = f"m{stat.st_mtime_ns:x}-{stat.st_size:x}"
+    return TableFile(path, stat.st_size, etag, stat.st_mtime)
+
+
+def parse_range(header: str | None, size: int) -> tuple[int, int] | None:
+    """``(start, end_inclusive)`` of a single satisfiable byte range; None when absent.
+
+    Raises AppError 416 for a malformed or unsatisfiable range (multiple ranges are refused too).
+    """
+    if not header:
+        return None
+    match = RANGE_RE.match(header.strip())
+    if not match or (not match.group(1) and not match.group(2)):
+        raise AppError(416, "range_not_satisfiable", "Only one byte range (bytes=start-end) is supported.")
+    first, last = match.group(1), match.group(2)
+    if first:
+        start = int(first)
+        end = min(int(last), size - 1) if last else size - 1
+    else:  # suffix: the last N bytes
+        start, end = max(0, size - int(last)), size - 1
+    if start >= size or end < start:
+        raise AppError(416, "range_not_satisfiable", f"The file has {size} bytes.")
+    return start, end
+
+
+def read_span(path: Path, start: int, length: int, block: int) -> Iterator[bytes]:
+    """Yield ``length`` bytes of ``path`` from ``start`` in blocks."""
+    with path.open("rb") as fh:
+        fh.seek(start)
+        remaining = length
+        while remaining > 0:
+            chunk = fh.read(min(block, remaining))
+            if not chunk:
+                break
+            remaining -= len(chunk)
+            yield chunk
+
+
+def open_at(path: Path, start: int):  # type: ignore[no-untyped-def]
+    """The file opened and positioned at ``start`` (for a body that runs to the end)."""
+    fh = path.open("rb")
+    if start:
+        os.lseek(fh.fileno(), start, os.SEEK_SET)
+    return fh

@@ -1,0 +1,260 @@
+"""``/api``: the table registry (admins), sync trigger, manifest, downloads, catalog and metrics."""
+
+from __future__ import annotations
+
+import time
+
+from flask import Blueprint, Response, current_app, g, jsonify, request
+from werkzeug.wsgi import wrap_file
+
+from agnes import audit
+from agnes.access import ResourceType, admin_required, can_access, login_required
+from agnes.data import distribution, registry
+from agnes.data.connectors import connectors
+from agnes.data.metrics import metric_json, parse_documents
+from agnes.data.sync import trigger_syncs
+from agnes.errors import Forbidden, Invalid, NotFound
+from agnes.models import tables
+from agnes.state import state_store
+from agnes.views.api import json_body
+
+bp = Blueprint("data", __name__)
+
+
+def _audit_writer(status: int, action: str, resource: str, params: dict[str, object]):  # type: ignore[no-untyped-def]
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    principal = g.principal
+    started = g.get("request_started")
+    ip = request.remote_addr
+    correlation = g.get("correlation_id")
+
+    def write() -> None:
+        with app.app_context():
+            audit.write_audit(
+                action, user_id=principal.user.id, resource=resource, params=params, result=str(status),
+                duration_ms=round((time.perf_counter() - started) * 1000, 2) if started else None,
+                client_ip=ip, client_kind=principal.client_kind, correlation_id=correlation,
+            )
+
+    return write
+
+
+def _audit_after(response: Response, action: str, resource: str, **params: object) -> None:
+    """Audit a GET once its body is sent (WSGI close), so the audit write never delays the answer."""
+    response.call_on_close(_audit_writer(response.status_code, action, resource, params))
+
+
+def _audit_now(status: int, action: str, resource: str, **params: object) -> None:
+    """Audit a GET right away (file bodies are passed straight to the server, which skips close hooks)."""
+    _audit_writer(status, action, resource, params)()
+
+
+# -- registry (admins) --------------------------------------------------------------------------
+
+
+@bp.get("/admin/connectors")
+@admin_required
+def list_connectors():  # type: ignore[no-untyped-def]
+    return jsonify(connectors=[
+        {"type": c.type, "label": c.label, "description": c.description, "available": c.available,
+         "query_modes": [m.value for m in c.query_modes],
+         "options": [{"name": o.name, "label": o.label, "kind": o.kind, "required": o.required, "help": o.help,
+                      "choices": list(o.choices)} for o in c.options]}
+        for c in connectors().values()
+    ])
+
+
+@bp.get("/admin/registry")
+@admin_required
+def list_registry():  # type: ignore[no-untyped-def]
+    return jsonify(tables=[registry.table_json(view) for view in registry.list_tables()])
+
+
+@bp.get("/admin/registry/<table_id>")
+@admin_required
+def get_registry_entry(table_id: str):  # type: ignore[no-untyped-def]
+    view, history = registry.table_detail(table_id)
+    body = registry.table_json(view)
+    body["history"] = [
+        {"started_at": h.started_at.isoformat(), "status": h.status, "rows": h.rows, "size_bytes": h.size_bytes,
+         "duration_ms": h.duration_ms, "error": h.error, "triggered_by": h.triggered_by}
+        for h in history
+    ]
+    return jsonify(body)
+
+
+@bp.post("/admin/register-table")
+@admin_required
+def register_table():  # type: ignore[no-untyped-def]
+    body = json_body()
+    entry = registry.register_table(body, owner_id=g.principal.user.id)
+    audit.describe("table.register", f"table:{entry.id}", name=entry.name, source_type=entry.source_type,
+                   source_spec=entry.source_spec, query_mode=entry.query_mode, schedule=entry.schedule)
+    return jsonify(registry.table_json(registry.TableView(entry, None))), 201
+
+
+@bp.put("/admin/registry/<table_id>")
+@admin_required
+def update_registry_entry(table_id: str):  # type: ignore[no-untyped-def]
+    entry = registry.update_table(table_id, json_body())
+    audit.describe("table.update", f"table:{table_id}", source_spec=entry.source_spec, query_mode=entry.query_mode,
+                   schedule=entry.schedule, name=entry.name)
+    view, _ = registry.table_detail(table_id)
+    return jsonify(registry.table_json(view))
+
+
+@bp.delete("/admin/registry/<table_id>")
+@admin_required
+def unregister_table(table_id: str):  # type: ignore[no-untyped-def]
+    entry = registry.unregister_table(table_id)
+    audit.describe("table.unregister", f"table:{table_id}", name=entry.name)
+    return "", 204
+
+
+# -- syncs --------------------------------------------------------------------------------------
+
+
+@bp.post("/sync/trigger")
+@admin_required
+def trigger_sync():  # type: ignore[no-untyped-def]
+    """Body: none, ``{"tables": [ids]}`` or ``[ids]``. Listed tables sync now; otherwise the due ones."""
+    body = request.get_json(silent=True)
+    if isinstance(body, dict):
+        ids = body.get("tables")
+    elif isinstance(body, list):
+        ids = body
+    elif body is None:
+        ids = None
+    else:
+        raise Invalid("invalid_body", "Send {\"tables\": [ids]} or nothing.", field="tables")
+    if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
+        raise Invalid("invalid_body", "tables must be a list of table ids.", field="tables")
+    jobs, skipped = trigger_syncs(ids, actor_id=g.principal.user.id)
+    audit.describe("sync.trigger", "tables", tables=ids, jobs=[j.id for j in jobs])
+    return jsonify(jobs=[{"table": j.id.removeprefix("sync-table:"), **j.to_dict()} for j in jobs],
+                   skipped=skipped), 202
+
+
+@bp.get("/sync/manifest")
+@login_required
+def sync_manifest():  # type: ignore[no-untyped-def]
+    body = distribution.manifest(g.principal)
+    response = jsonify(body)
+    response.headers["Cache-Control"] = "no-store"
+    _audit_after(response, "manifest.fetch", "manifest", tables=len(body["tables"]))
+    return response
+
+
+# -- downloads ----------------------------------------------------------------------------------
+
+
+@bp.get("/data/<table_id>/download")
+@login_required
+def download_table(table_id: str):  # type: ignore[no-untyped-def]
+    """The table's parquet, with ``ETag`` (its MD5), ``If-None-Match`` and single-range ``Range``."""
+    if not distribution.TABLE_ID_RE.match(table_id):
+        raise NotFound("table_not_found", "No such table.")
+    if not can_access(g.principal, ResourceType.TABLE, table_id):
+        raise Forbidden("access_denied", f"You have no access to table '{table_id}'.")
+    found = distribution.table_file(table_id)
+    etag = f'"{found.etag}"'
+    headers = {
+        "ETag": etag,
+        "Accept-Ranges": "bytes",
+        "Cache-Control": "private, no-cache",
+        "Content-Disposition": f'attachment; filename="{table_id}.parquet"',
+    }
+    if not found.etag.startswith("m"):  # an MD5 (hex never starts with 'm'), for clients that verify
+        headers["X-Content-MD5"] = found.etag
+    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+        response = Response(status=304, headers=headers)
+        _audit_after(response, "data.download", f"table:{table_id}", not_modified=True)
+        return response
+    if_range = request.headers.get("If-Range")
+    byte_range = None
+    if if_range is None or if_range.strip() == etag:
+        byte_range = distribution.parse_range(request.headers.get("Range"), found.size)
+    start, end = byte_range if byte_range else (0, found.size - 1)
+    length = max(0, end - start + 1)
+    block = int(current_app.config["AGNES_DOWNLOAD_BLOCK_KB"]) * 1024
+    if end == found.size - 1:
+        body = wrap_file(request.environ, distribution.open_at(found.path, start), buffer_size=block)
+    else:
+        body = distribution.read_span(found.path, start, length, block)
+    status = 206 if byte_range else 200
+    _audit_now(status, "data.download", f"table:{table_id}", bytes=length,
+               range=f"{start}-{end}" if byte_range else None)
+    # direct_passthrough hands the file wrapper to the server as is (gunicorn sends it with sendfile).
+    response = Response(body, status=status, headers=headers, mimetype="application/vnd.apache.parquet",
+                        direct_passthrough=True)
+    response.content_length = length
+    if byte_range:
+        response.headers["Content-Range"] = f"bytes {start}-{end}/{found.size}"
+    return response
+
+
+# -- catalog and metrics --------------------------------------------------------------------------
+
+
+@bp.get("/catalog")
+@login_required
+def catalog():  # type: ignore[no-untyped-def]
+    """The caller's tables with description, figures and columns (``agnes catalog``)."""
+    principal = g.principal
+    with state_store().read() as con:
+        rows = tables.manifest_rows(con, None if principal.is_admin else list(principal.group_ids))
+        states = tables.list_sync_states(con)
+        entries = {t.id: t for t in tables.list_tables(con)}
+    return jsonify(tables=[
+        {"id": r.id, "name": r.name, "description": r.description, "source_type": r.source_type,
+         "query_mode": r.query_mode, "rows": r.rows, "size_bytes": r.size_bytes,
+         "updated": r.updated.isoformat() + "Z" if r.updated else None, "status": r.status,
+         "schedule": entries[r.id].schedule if r.id in entries else None,
+         "primary_key": entries[r.id].primary_key if r.id in entries else None,
+         "columns": [{"name": c[0], "type": c[1]} for c in (states[r.id].columns if r.id in states else [])]}
+        for r in rows
+    ])
+
+
+@bp.get("/metrics")
+@login_required
+def list_metrics():  # type: ignore[no-untyped-def]
+    with state_store().read() as con:
+        found = tables.list_metrics(con, category=request.args.get("category") or None)
+    return jsonify(metrics=[metric_json(m) for m in found], count=len(found))
+
+
+@bp.get("/metrics/<path:metric_id>")
+@login_required
+def get_metric(metric_id: str):  # type: ignore[no-untyped-def]
+    with state_store().read() as con:
+        metric = tables.get_metric(con, metric_id)
+    if metric is None:
+        raise NotFound("metric_not_found", f"Metric '{metric_id}' not found.")
+    return jsonify(metric_json(metric))
+
+
+@bp.post("/admin/metrics/import")
+@admin_required
+def import_metrics():  # type: ignore[no-untyped-def]
+    """Body ``{"documents": [{"path", "text"}]}`` (YAML text); upserts every metric found."""
+    documents = json_body().get("documents")
+    if not isinstance(documents, list) or not all(isinstance(d, dict) for d in documents):
+        raise Invalid("invalid_body", "Send {\"documents\": [{\"path\": ..., \"text\": ...}]}.", field="documents")
+    metrics = parse_documents(documents)
+    with state_store().write() as con:
+        for metric in metrics:
+            tables.upsert_metric(con, metric)
+    audit.describe("metrics.import", "metrics", ids=[m["id"] for m in metrics])
+    return jsonify(imported=[m["id"] for m in metrics], count=len(metrics)), 201
+
+
+@bp.delete("/admin/metrics/<path:metric_id>")
+@admin_required
+def delete_metric(metric_id: str):  # type: ignore[no-untyped-def]
+    with state_store().write() as con:
+        found = tables.delete_metric(con, metric_id)
+    if not found:
+        raise NotFound("metric_not_found", f"Metric '{metric_id}' not found.")
+    audit.describe("metrics.delete", f"metric:{metric_id}")
+    return "", 204
