@@ -54,3 +54,54 @@ def write_overlay(data_dir: Path, values: dict[str, str]) -> None:
     path = data_dir / "state" / ".env_overlay"
     path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
     os.chmod(path, 0o600)
+
+
+# -- objects for the authorization matrix (tests/test_authz_matrix.py) ---------------------------
+
+_made = {"n": 0}
+
+
+def _next(prefix: str) -> str:
+    _made["n"] += 1
+    return f"{prefix}_{_made['n']}"
+
+
+def matrix_table(world: Any, *, synced: bool = False, granted: bool = False) -> str:
+    """A registered table (tiny CSV) for the matrix; ``synced`` publishes it, ``granted`` grants
+    it to the world's group (which has the analyst)."""
+    from flask import current_app
+
+    from agnes import people
+    from agnes.data.sync import sync_table
+
+    folder = Path(current_app.config["AGNES_DATA_DIR"]) / "matrix-files"
+    folder.mkdir(exist_ok=True)
+    table_id = _next("matrix")
+    (folder / f"{table_id}.csv").write_text("a,b\n1,x\n2,y\n")
+    register({"id": table_id, "name": table_id, "source_type": "csv",
+              "source_spec": {"location": str(folder / f"{table_id}.csv")}})
+    if synced:
+        sync_table(table_id)
+    if granted:
+        people.create_grant(world.group_id, "table", table_id, actor_id=world.admin_id)
+    return table_id
+
+
+def matrix_register_body(world: Any) -> dict[str, Any]:
+    from flask import current_app
+
+    folder = Path(current_app.config["AGNES_DATA_DIR"]) / "matrix-files"
+    folder.mkdir(exist_ok=True)
+    (folder / "body.csv").write_text("a\n1\n")
+    name = _next("registered")
+    return {"name": name, "source_type": "csv", "source_spec": {"location": str(folder / "body.csv")}}
+
+
+def matrix_metric() -> str:
+    from agnes.models import tables
+    from agnes.state import state_store
+
+    name = _next("metric")
+    with state_store().write() as con:
+        tables.upsert_metric(con, {"id": f"matrix/{name}", "name": name, "category": "matrix"})
+    return f"matrix/{name}"

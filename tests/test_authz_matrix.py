@@ -32,6 +32,8 @@ import pytest
 from bs4 import BeautifulSoup
 from flask import Flask
 
+from tests.data_helpers import matrix_metric, matrix_register_body, matrix_table
+
 # -- access levels and outcome classes ---------------------------------------------------
 
 PUBLIC = "public"  # anyone, no sign-in (health probes, sign-in pages, static files)
@@ -356,6 +358,27 @@ RULES: dict[str, Rule] = {
     "api.jobs.recount": Rule(ADMIN),
     "api.tokens.admin_list_tokens": Rule(ADMIN),
     "api.tokens.admin_revoke_token": Rule(ADMIN, values=_any_token),
+    # JSON API: data tables (helpers in tests/data_helpers.py)
+    "api.data.list_connectors": Rule(ADMIN),
+    "api.data.list_registry": Rule(ADMIN),
+    "api.data.get_registry_entry": Rule(ADMIN, values=lambda w, c: {"table_id": matrix_table(w)}),
+    "api.data.register_table": Rule(ADMIN, body=lambda w, c: matrix_register_body(w)),
+    "api.data.update_registry_entry": Rule(
+        ADMIN, values=lambda w, c: {"table_id": matrix_table(w)}, body=lambda w, c: {"description": "changed"}
+    ),
+    "api.data.unregister_table": Rule(ADMIN, values=lambda w, c: {"table_id": matrix_table(w)}),
+    "api.data.trigger_sync": Rule(ADMIN, body=lambda w, c: {"tables": [matrix_table(w)]}),
+    "api.data.sync_manifest": Rule(LOGIN),
+    "api.data.download_table": Rule(
+        LOGIN, values=lambda w, c: {"table_id": matrix_table(w, synced=True, granted=True)}
+    ),
+    "api.data.catalog": Rule(LOGIN),
+    "api.data.list_metrics": Rule(LOGIN),
+    "api.data.get_metric": Rule(LOGIN, values=lambda w, c: {"metric_id": matrix_metric()}),
+    "api.data.import_metrics": Rule(
+        ADMIN, body=lambda w, c: {"documents": [{"path": "matrix/m.yml", "text": f"name: {unique('m')}"}]}
+    ),
+    "api.data.delete_metric": Rule(ADMIN, values=lambda w, c: {"metric_id": matrix_metric()}),
 }
 
 ADD_A_RULE = (
