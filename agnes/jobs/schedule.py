@@ -54,6 +54,20 @@ PERIODIC: list[Periodic] = [
         timeout=120,
         description="Start the table syncs whose schedule is due",
     ),
+    Periodic(
+        "sync-all-marketplaces",
+        "agnes.jobs.marketplace.run_sync_all_marketplaces",
+        "0 3 * * *",
+        timeout=3600,
+        description="Sync all curated marketplaces",
+    ),
+    Periodic(
+        "prune-marketplace-caches",
+        "agnes.jobs.marketplace.run_prune_marketplace_caches",
+        "41 * * * *",
+        timeout=600,
+        description="Delete served marketplace artifacts nobody resolves to",
+    ),
 ]
 
 
