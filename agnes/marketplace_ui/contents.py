@@ -134,10 +134,16 @@ def _load_json(path: Path | None) -> Any:
 
 
 def _manifest(root: Path, entry: dict[str, Any]) -> dict[str, Any]:
-    """plugin.json merged over by the marketplace entry's component fields it lacks."""
+    """plugin.json with the marketplace entry's component fields merged in.
+
+    Component paths from both add up (as the sync counts them); an inline ``hooks`` or
+    ``mcpServers`` of the entry is used when plugin.json has none.
+    """
     manifest = _load_json(safe_join(root, ".claude-plugin/plugin.json"))
     manifest = dict(manifest) if isinstance(manifest, dict) else {}
-    for key in ("skills", "agents", "commands", "hooks", "mcpServers"):
+    for key in ("skills", "agents", "commands"):
+        manifest[key] = _paths(manifest.get(key)) + _paths(entry.get(key))
+    for key in ("hooks", "mcpServers"):
         if key not in manifest and key in entry:
             manifest[key] = entry[key]
     return manifest
@@ -160,7 +166,7 @@ def _walk_files(root: Path, start: Path, suffix: str, budget: list[int]) -> list
     """Files under ``start`` ending in ``suffix`` (no symlinked dirs followed, none escaping root)."""
     found: list[Path] = []
     for dirpath, dirnames, filenames in os.walk(start, followlinks=False):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        dirnames[:] = sorted(dirnames)
         for name in sorted(filenames):
             budget[0] -= 1
             if budget[0] < 0:

@@ -1,0 +1,178 @@
+"""Plugin and item pages: one data function each, shared by the HTML pages and the JSON twin.
+
+Access (issue 4): a viewer sees a plugin granted to one of their groups, or a system plugin;
+administrators may look at any plugin (they can only *add* what their groups are granted,
+like everyone else). Missing plugin → 404 ``plugin_not_found``; existing but not granted →
+403 ``access_denied``. The check happens inside the page's single state-store unit.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flask import current_app
+
+from agnes.access import Principal
+from agnes.errors import Forbidden, NotFound
+from agnes.marketplace_ui.contents import KINDS, Item, ItemDocument, PluginContents, item_document, plugin_contents
+from agnes.marketplace_ui.listing import Card, make_card
+
+# The command that makes Claude Code pick up a stack change (shown after every add/remove).
+REFRESH_COMMAND = "claude plugin marketplace update agnes"
+
+
+@dataclass(frozen=True)
+class PluginState:
+    """A plugin as one viewer sees it, without its files (enough for the install panel).
+
+    Attributes:
+        granted: a grant to one of the viewer's groups exists (or the plugin is a system plugin).
+        in_stack: the viewer subscribed (system plugins are always in everyone's stack).
+    """
+
+    card: Card
+    granted: bool
+    in_stack: bool
+    homepage: str
+    curator_email: str
+    unavailable_reason: str
+    content_dir: str | None
+    content_hash: str | None
+    raw: dict[str, Any]
+
+    @property
+    def can_add(self) -> bool:
+        return self.granted and self.card.available and not self.in_stack
+
+    @property
+    def can_remove(self) -> bool:
+        return self.in_stack and not self.card.is_system
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.card.to_dict(),
+            "homepage": self.homepage or None,
+            "curator_email": self.curator_email or None,
+            "unavailable_reason": self.unavailable_reason or None,
+            "granted": self.granted,
+            "in_stack": self.in_stack,
+        }
+
+
+def plugin_state(principal: Principal, slug: str, name: str) -> PluginState:
+    """Load one plugin for the viewer (one state-store unit). Raises NotFound or Forbidden."""
+    from agnes.access import ResourceType
+    from agnes.models import grants, marketplaces
+    from agnes.state import state_store
+
+    resource_id = f"{slug}/{name}"
+    with state_store().read() as con:
+        plugin = marketplaces.get_plugin(con, slug, name)
+        if plugin is None:
+            raise NotFound("plugin_not_found", f"There is no plugin '{resource_id}'.")
+        granted = plugin.is_system or grants.has_grant(
+            con, list(principal.group_ids), ResourceType.MARKETPLACE_PLUGIN, resource_id
+        )
+        if not granted and not principal.is_admin:
+            raise Forbidden("access_denied", f"None of your groups is granted the plugin '{resource_id}'.")
+        subscribed = con.execute(
+            "SELECT 1 FROM user_plugin_subscriptions WHERE user_id = ? AND marketplace_id = ? AND plugin_name = ?",
+            [principal.user.id, slug, name],
+        ).fetchone()
+        mp = marketplaces.get_marketplace(con, slug)
+    return PluginState(
+        card=make_card(plugin, mp.name if mp else slug, mp.curator_name if mp else ""),
+        granted=granted,
+        in_stack=plugin.is_system or (granted and subscribed is not None),
+        homepage=plugin.homepage or "",
+        curator_email=mp.curator_email if mp else "",
+        unavailable_reason=plugin.unavailable_reason or "",
+        content_dir=plugin.content_dir,
+        content_hash=plugin.content_hash,
+        raw=plugin.raw if isinstance(plugin.raw, dict) else {},
+    )
+
+
+def _plugin_dir(state: PluginState) -> Path | None:
+    if not state.content_dir:
+        return None
+    path = Path(state.content_dir)
+    return path if path.is_absolute() else Path(current_app.config["AGNES_DATA_DIR"]) / path
+
+
+def _contents(state: PluginState) -> PluginContents:
+    plugin_dir = _plugin_dir(state)
+    if plugin_dir is None:
+        reason = state.unavailable_reason or "its files have not been synced yet"
+        return PluginContents(warnings=(f"This plugin cannot be served: {reason}.",))
+    return plugin_contents(plugin_dir, state.content_hash, state.raw)
+
+
+def _item_json(slug: str, name: str, item: Item) -> dict[str, Any]:
+    return {"kind": item.kind, "id": item.id, "name": item.name, "description": item.description, "path": item.relpath}
+
+
+@dataclass(frozen=True)
+class PluginPage:
+    state: PluginState
+    contents: PluginContents
+
+    def to_dict(self) -> dict[str, Any]:
+        c = self.contents
+        slug, name = self.state.card.marketplace_id, self.state.card.name
+        return {
+            **self.state.to_dict(),
+            "skills": [_item_json(slug, name, i) for i in c.skills],
+            "agents": [_item_json(slug, name, i) for i in c.agents],
+            "commands": [_item_json(slug, name, i) for i in c.commands],
+            "hooks": [{"event": h.event, "matcher": h.matcher, "type": h.type, "command": h.command} for h in c.hooks],
+            "mcp_servers": [{"name": m.name, "type": m.type, "target": m.target} for m in c.mcp_servers],
+            "readme_html": str(c.readme_html) or None,
+            "warnings": list(c.warnings),
+            "refresh_command": REFRESH_COMMAND,
+        }
+
+
+def plugin_page(principal: Principal, slug: str, name: str) -> PluginPage:
+    """The plugin detail page's data. Raises NotFound (``plugin_not_found``) or Forbidden."""
+    state = plugin_state(principal, slug, name)
+    return PluginPage(state=state, contents=_contents(state))
+
+
+@dataclass(frozen=True)
+class ItemPage:
+    state: PluginState
+    document: ItemDocument
+
+    def to_dict(self) -> dict[str, Any]:
+        d = self.document
+        return {
+            **_item_json(self.state.card.marketplace_id, self.state.card.name, d.item),
+            "plugin": self.state.to_dict(),
+            "frontmatter": {k: v if isinstance(v, str | int | float | bool) or v is None else str(v)
+                            for k, v in d.frontmatter.fields.items()},
+            "frontmatter_error": d.frontmatter.error,
+            "body_html": str(d.body_html),
+            "files": [{"path": f.relpath, "size": f.size} for f in d.files],
+            "truncated": d.truncated,
+        }
+
+
+def item_page(principal: Principal, slug: str, name: str, kind: str, item_id: str) -> ItemPage:
+    """A skill, agent or command page's data.
+
+    Raises:
+        NotFound: ``plugin_not_found``, or ``<kind>_not_found`` when the plugin has no such item.
+        Forbidden: the viewer's groups are not granted the plugin.
+    """
+    if kind not in KINDS:
+        raise NotFound("not_found", "There is nothing at this address.")
+    state = plugin_state(principal, slug, name)
+    plugin_dir = _plugin_dir(state)
+    item = _contents(state).find(kind, item_id) if plugin_dir is not None else None
+    document = item_document(plugin_dir, state.content_hash, item) if item is not None and plugin_dir else None
+    if document is None:
+        raise NotFound(f"{kind}_not_found", f"The plugin '{slug}/{name}' has no {kind} '{item_id}'.")
+    return ItemPage(state=state, document=document)

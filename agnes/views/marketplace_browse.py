@@ -1,0 +1,102 @@
+"""Analysts' marketplace pages: ``/marketplace`` listing, plugin detail, skill/agent/command pages.
+
+Server-rendered with HTMX swaps (search as you type, tabs, pills and paging swap
+``#marketplace-results``; add/remove swaps ``#plugin-install``); every page also works as
+plain links and forms. Data comes from :mod:`agnes.marketplace_ui`, whose functions the JSON
+twins in :mod:`agnes.views.api.marketplace_browse` call too.
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, g, request, url_for
+
+from agnes import audit
+from agnes.access import login_required
+from agnes.errors import AppError
+from agnes.htmx import fragment_or_redirect, render
+from agnes.marketplace_ui.detail import REFRESH_COMMAND, item_page, plugin_page, plugin_state
+from agnes.marketplace_ui.frontmatter import display_value
+from agnes.marketplace_ui.listing import (
+    SORT_LABELS,
+    TAB_LABELS,
+    TYPE_LABELS,
+    listing_page,
+    parse_listing_query,
+)
+
+bp = Blueprint("marketplace_browse", __name__)
+bp.add_app_template_filter(display_value, "display_value")
+
+
+@bp.context_processor
+def _labels() -> dict[str, object]:
+    return {
+        "tab_labels": {t.value: label for t, label in TAB_LABELS.items()},
+        "sort_labels": {s.value: label for s, label in SORT_LABELS.items()},
+        "type_labels": {t.value: label for t, label in TYPE_LABELS.items()},
+        "refresh_command": REFRESH_COMMAND,
+    }
+
+
+@bp.get("/marketplace")
+@login_required
+def listing():  # type: ignore[no-untyped-def]
+    """Curated plugins or the viewer's stack, searchable; the fragment is ``#marketplace-results``."""
+    page = listing_page(g.principal, parse_listing_query(request.args))
+    return render("marketplace/listing.html", "marketplace/_results.html", page=page)
+
+
+@bp.get("/marketplace/curated/<slug>/<plugin>")
+@login_required
+def plugin_detail(slug: str, plugin: str):  # type: ignore[no-untyped-def]
+    """A plugin's hero, install panel, README and contents (403 without a grant, 404 if missing)."""
+    page = plugin_page(g.principal, slug, plugin)
+    changed = request.args.get("changed") if request.args.get("changed") in ("added", "removed") else None
+    return render("marketplace/plugin.html", page=page, changed=changed)
+
+
+def _change_stack(slug: str, plugin: str, *, add: bool):  # type: ignore[no-untyped-def]
+    from agnes.marketplace import stack
+
+    changed = "added" if add else "removed"
+    try:
+        if add:
+            stack.install(g.principal, slug, plugin)
+        else:
+            stack.uninstall(g.principal, slug, plugin)
+    except AppError as exc:
+        if exc.status != 409:
+            raise
+        state = plugin_state(g.principal, slug, plugin)
+        return render("marketplace/_install.html", status=409, state=state, changed=None, error=exc.message)
+    audit.describe("marketplace.subscribe" if add else "marketplace.unsubscribe", f"plugin:{slug}/{plugin}")
+    state = plugin_state(g.principal, slug, plugin)
+    return fragment_or_redirect(
+        "marketplace/_install.html",
+        url_for("marketplace_browse.plugin_detail", slug=slug, plugin=plugin, changed=changed),
+        state=state,
+        changed=changed,
+        error=None,
+    )
+
+
+@bp.post("/marketplace/curated/<slug>/<plugin>/install")
+@login_required
+def install_plugin(slug: str, plugin: str):  # type: ignore[no-untyped-def]
+    """Add the plugin to the viewer's stack; answers the install panel (htmx) or 303 to the page."""
+    return _change_stack(slug, plugin, add=True)
+
+
+@bp.post("/marketplace/curated/<slug>/<plugin>/remove")
+@login_required
+def remove_plugin(slug: str, plugin: str):  # type: ignore[no-untyped-def]
+    """Remove the plugin from the viewer's stack (409 for a plugin required by the organization)."""
+    return _change_stack(slug, plugin, add=False)
+
+
+@bp.get("/marketplace/curated/<slug>/<plugin>/<kind>/<path:item>")
+@login_required
+def item_detail(slug: str, plugin: str, kind: str, item: str):  # type: ignore[no-untyped-def]
+    """A skill, agent or command: frontmatter, rendered body, shipped files, link to the plugin."""
+    page = item_page(g.principal, slug, plugin, kind, item)
+    return render("marketplace/item.html", page=page)
