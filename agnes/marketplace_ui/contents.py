@@ -205,30 +205,33 @@ def _component_roots(root: Path, default: str, custom: list[str]) -> list[Path]:
     return roots
 
 
-def _item_id(root: Path, path: Path, folder: str) -> str:
-    """The URL name: the path relative to the plugin root, without the component folder prefix."""
-    rel = _rel(root, path)
-    prefix = folder + "/"
-    return rel[len(prefix) :] if rel.startswith(prefix) else rel
+def _item_id(start: Path, path: Path) -> str:
+    """The URL name: the path relative to the component folder it was found in (``meeting-sdk/web``).
+
+    A component path that names the item itself (``"skills": ["./my-skill"]``) gives its own name.
+    """
+    return path.name if path == start else path.relative_to(start).as_posix()
 
 
 def _skills(root: Path, manifest: dict[str, Any], budget: list[int]) -> list[Item]:
-    items: dict[Path, Item] = {}
+    items: dict[str, Item] = {}
+    seen: set[Path] = set()
     for start in _component_roots(root, "skills", _paths(manifest.get("skills"))):
-        candidates = [start / "SKILL.md"] if (start / "SKILL.md").is_file() else []
-        if start.is_dir():
-            candidates += _walk_files(root, start, "SKILL.md", budget)
-        for skill_md in candidates:
+        if not start.is_dir():
+            continue
+        for skill_md in _walk_files(root, start, "SKILL.md", budget):
             folder = skill_md.parent
-            if skill_md.name != "SKILL.md" or folder in items or folder == root or not is_inside(root, skill_md):
+            if skill_md.name != "SKILL.md" or folder in seen or folder == root:
                 continue
-            item_id = _item_id(root, folder, "skills")
-            items[folder] = _item(root, "skill", item_id, skill_md, folder.name)
+            seen.add(folder)
+            item_id = _item_id(start, folder)
+            items.setdefault(item_id, _item(root, "skill", item_id, skill_md, folder.name))
     return sorted(items.values(), key=lambda i: (i.name.lower(), i.id))
 
 
 def _markdown_items(root: Path, kind: str, folder: str, custom: list[str], budget: list[int]) -> list[Item]:
-    items: dict[Path, Item] = {}
+    items: dict[str, Item] = {}
+    seen: set[Path] = set()
     for start in _component_roots(root, folder, custom):
         if start.is_file() and start.suffix == ".md":
             files = [start]
@@ -237,10 +240,11 @@ def _markdown_items(root: Path, kind: str, folder: str, custom: list[str], budge
         else:
             files = []
         for path in files:
-            if path in items:
+            if path in seen:
                 continue
-            item_id = _item_id(root, path, folder).removesuffix(".md")
-            items[path] = _item(root, kind, item_id, path, path.stem)
+            seen.add(path)
+            item_id = _item_id(start, path).removesuffix(".md")
+            items.setdefault(item_id, _item(root, kind, item_id, path, path.stem))
     return sorted(items.values(), key=lambda i: (i.name.lower(), i.id))
 
 

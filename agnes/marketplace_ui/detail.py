@@ -151,8 +151,10 @@ class ItemPage:
         return {
             **_item_json(self.state.card.marketplace_id, self.state.card.name, d.item),
             "plugin": self.state.to_dict(),
-            "frontmatter": {k: v if isinstance(v, str | int | float | bool) or v is None else str(v)
-                            for k, v in d.frontmatter.fields.items()},
+            "frontmatter": {
+                k: v if isinstance(v, str | int | float | bool) or v is None else str(v)
+                for k, v in d.frontmatter.fields.items()
+            },
             "frontmatter_error": d.frontmatter.error,
             "body_html": str(d.body_html),
             "files": [{"path": f.relpath, "size": f.size} for f in d.files],

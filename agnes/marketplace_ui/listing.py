@@ -62,7 +62,12 @@ class ItemType(StrEnum):
 
 TAB_LABELS = {Tab.CURATED: "Curated", Tab.MY: "My stack"}
 SORT_LABELS = {Sort.RECENT: "Recently added", Sort.NAME: "Name"}
-TYPE_LABELS = {ItemType.ANY: "Any type", ItemType.SKILL: "Skills", ItemType.AGENT: "Agents", ItemType.COMMAND: "Commands"}
+TYPE_LABELS = {
+    ItemType.ANY: "Any type",
+    ItemType.SKILL: "Skills",
+    ItemType.AGENT: "Agents",
+    ItemType.COMMAND: "Commands",
+}
 
 
 @dataclass(frozen=True)
@@ -107,7 +112,9 @@ def _enum(cls: type[StrEnum], value: str | None, name: str, default: StrEnum) ->
         return cls(value)
     except ValueError:
         allowed = ", ".join(m.value for m in cls)  # type: ignore[attr-defined]
-        raise Invalid(f"invalid_{name}", f"'{value}' is not a valid {name}; use one of: {allowed}.", field=name) from None
+        raise Invalid(
+            f"invalid_{name}", f"'{value}' is not a valid {name}; use one of: {allowed}.", field=name
+        ) from None
 
 
 def _int(value: str | None, name: str, default: int, low: int, high: int) -> int:
@@ -252,7 +259,9 @@ def build_catalog(con: Any) -> Catalog:
     recent.sort(key=lambda c: c.created_at or oldest, reverse=True)
     by_name = sorted(cards, key=lambda c: (c.name.lower(), c.marketplace_id))
     curators = tuple(
-        dict.fromkeys((m.curator_name or m.curator_email, m.curator_email) for m in registry.values() if m.curator_email)
+        dict.fromkeys(
+            (m.curator_name or m.curator_email, m.curator_email) for m in registry.values() if m.curator_email
+        )
     )
     return Catalog(recent=tuple(recent), by_name=tuple(by_name), curators=curators)
 

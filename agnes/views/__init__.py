@@ -7,7 +7,7 @@ from flask import Flask
 
 def register_blueprints(app: Flask) -> None:
     from agnes.auth.google import make_google_blueprint
-    from agnes.views import auth, health, home, jobs, me, serve
+    from agnes.views import auth, health, home, jobs, marketplace_browse, me, serve
     from agnes.views.admin import groups as admin_groups
     from agnes.views.admin import marketplaces as admin_marketplaces
     from agnes.views.admin import tokens as admin_tokens
@@ -25,6 +25,7 @@ def register_blueprints(app: Flask) -> None:
         admin_tokens.bp,
         admin_marketplaces.bp,
         serve.bp,
+        marketplace_browse.bp,
         api_bp,
     ):
         app.register_blueprint(blueprint)

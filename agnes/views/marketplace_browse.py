@@ -43,7 +43,7 @@ def _labels() -> dict[str, object]:
 def listing():  # type: ignore[no-untyped-def]
     """Curated plugins or the viewer's stack, searchable; the fragment is ``#marketplace-results``."""
     page = listing_page(g.principal, parse_listing_query(request.args))
-    return render("marketplace/listing.html", "marketplace/_results.html", page=page)
+    return render("marketplace/listing.html", "marketplace/_results.html", listing=page)
 
 
 @bp.get("/marketplace/curated/<slug>/<plugin>")
@@ -52,7 +52,7 @@ def plugin_detail(slug: str, plugin: str):  # type: ignore[no-untyped-def]
     """A plugin's hero, install panel, README and contents (403 without a grant, 404 if missing)."""
     page = plugin_page(g.principal, slug, plugin)
     changed = request.args.get("changed") if request.args.get("changed") in ("added", "removed") else None
-    return render("marketplace/plugin.html", page=page, changed=changed)
+    return render("marketplace/plugin.html", detail=page, changed=changed)
 
 
 def _change_stack(slug: str, plugin: str, *, add: bool):  # type: ignore[no-untyped-def]
@@ -94,9 +94,9 @@ def remove_plugin(slug: str, plugin: str):  # type: ignore[no-untyped-def]
     return _change_stack(slug, plugin, add=False)
 
 
-@bp.get("/marketplace/curated/<slug>/<plugin>/<kind>/<path:item>")
+@bp.get("/marketplace/curated/<slug>/<plugin>/<any(skill, agent, command):kind>/<path:item>")
 @login_required
 def item_detail(slug: str, plugin: str, kind: str, item: str):  # type: ignore[no-untyped-def]
     """A skill, agent or command: frontmatter, rendered body, shipped files, link to the plugin."""
     page = item_page(g.principal, slug, plugin, kind, item)
-    return render("marketplace/item.html", page=page)
+    return render("marketplace/item.html", detail=page)

@@ -27,9 +27,9 @@ def json_body() -> dict[str, Any]:
 
 
 def _register_children() -> None:
-    from agnes.views.api import access, data, jobs, marketplaces, me, tokens
+    from agnes.views.api import access, data, jobs, marketplace_browse, marketplaces, me, tokens
 
-    for child in (me.bp, tokens.bp, access.bp, jobs.bp, marketplaces.bp, data.bp):
+    for child in (me.bp, tokens.bp, access.bp, jobs.bp, marketplaces.bp, data.bp, marketplace_browse.bp):
         bp.register_blueprint(child)
 
 
