@@ -257,6 +257,26 @@ def _curated(w: World, c: Caller) -> dict[str, Any]:
     return {"slug": w.marketplace(), "plugin": "tool"}
 
 
+def _curated_item(w: World, c: Caller) -> dict[str, Any]:
+    """A skill of the world marketplace's plugin ``tool`` (its files written on first use)."""
+    from pathlib import Path
+
+    from agnes.state import state_store
+
+    slug = w.marketplace()
+    data = Path(w.app.config["AGNES_DATA_DIR"])
+    root = data / "authz-plugins" / slug
+    if not root.exists():
+        (root / "skills" / "hello").mkdir(parents=True)
+        (root / "skills" / "hello" / "SKILL.md").write_text("---\nname: hello\n---\nHi.\n")
+        with state_store().write() as con:
+            con.execute(
+                "UPDATE marketplace_plugins SET content_dir = ? WHERE marketplace_id = ? AND name = 'tool'",
+                [str(root.relative_to(data)), slug],
+            )
+    return {"slug": slug, "plugin": "tool", "kind": "skill", "item": "hello"}
+
+
 def _new_marketplace_body(w: World, c: Caller) -> dict[str, Any]:
     return {"slug": unique("new-mp"), "name": "New", "url": "/nonexistent/authz-new.git"}
 
@@ -287,6 +307,11 @@ RULES: dict[str, Rule] = {
     "me.revoke_token_post": Rule(LOGIN, values=_own_token),
     "jobs.show_job": Rule(LOGIN, values=_own_job),
     "jobs.retry_job_post": Rule(LOGIN, values=_own_job),
+    "marketplace_browse.listing": Rule(LOGIN),
+    "marketplace_browse.plugin_detail": Rule(LOGIN, values=_curated),
+    "marketplace_browse.item_detail": Rule(LOGIN, values=_curated_item),
+    "marketplace_browse.install_plugin": Rule(LOGIN, values=_curated),
+    "marketplace_browse.remove_plugin": Rule(LOGIN, values=_curated),
     # admin pages
     "admin_groups.list_groups": Rule(ADMIN),
     "admin_groups.create_group_post": Rule(ADMIN, body=_new_group_body),
@@ -323,6 +348,9 @@ RULES: dict[str, Rule] = {
     "api.tokens.revoke_token": Rule(LOGIN, values=_own_token),
     "api.jobs.get_job": Rule(LOGIN, values=_own_job),
     "api.marketplaces.my_stack": Rule(LOGIN),
+    "api.marketplace_browse.list_items": Rule(LOGIN),
+    "api.marketplace_browse.get_plugin": Rule(LOGIN, values=_curated),
+    "api.marketplace_browse.get_item": Rule(LOGIN, values=_curated_item),
     "api.marketplaces.install_plugin": Rule(LOGIN, values=_curated),
     "api.marketplaces.uninstall_plugin": Rule(LOGIN, values=_curated),
     "api.marketplaces.list_marketplaces": Rule(ADMIN),
