@@ -14,6 +14,12 @@ COMMANDS = {
     "logout": "cli.commands.auth:logout",
     "whoami": "cli.commands.auth:whoami",
     "admin": "cli.commands.admin:admin",
+    "pull": "cli.commands.data:pull",
+    "query": "cli.commands.data:query",
+    "catalog": "cli.commands.data:catalog",
+    "schema": "cli.commands.data:schema",
+    "describe": "cli.commands.data:describe",
+    "init": "cli.commands.data:init",
 }
 
 
@@ -23,9 +29,19 @@ def cli() -> None:
     """Agnes: your organization's Claude Code marketplace, data tables and telemetry."""
 
 
+def _tolerant_streams() -> None:
+    """Never crash on a console that cannot encode a character (Windows cs-CZ code pages, ASCII pipes)."""
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.reconfigure(errors="replace")  # type: ignore[union-attr]
+        except (AttributeError, ValueError):
+            pass
+
+
 def main() -> None:
     from cli.client import ApiError, ConfigError
 
+    _tolerant_streams()
     try:
         cli.main(standalone_mode=False)
     except click.exceptions.Abort:

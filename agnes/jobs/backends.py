@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextvars
 import logging
+import re
 import threading
 import time
 import traceback
@@ -83,14 +84,14 @@ class RQBackend(JobBackend):
                 func,
                 args=args,
                 kwargs=kwargs,
-                job_id=job_id,
+                job_id=rq_job_id(job_id),
                 description=description,
                 job_timeout=timeout,
                 result_ttl=RESULT_TTL,
                 failure_ttl=FAILURE_TTL,
                 ttl=QUEUED_TTL,
                 retry=Retry(max=retries, interval=retry_intervals) if retries else None,
-                meta={"owner_id": owner_id, "enqueued_by": "agnes"},
+                meta={"owner_id": owner_id, "enqueued_by": "agnes", "agnes_id": job_id},
                 on_success=Callback(_audit_success),
                 on_failure=Callback(_audit_failure),
             )
@@ -101,7 +102,7 @@ class RQBackend(JobBackend):
         from rq.job import Job
 
         try:
-            job = Job.fetch(job_id, connection=self.connection)
+            job = Job.fetch(rq_job_id(job_id), connection=self.connection)
         except NoSuchJobError:
             raise JobNotFound(job_id) from None
         return _rq_status(job)
@@ -111,7 +112,7 @@ class RQBackend(JobBackend):
         from rq.job import Job
 
         try:
-            job = Job.fetch(job_id, connection=self.connection)
+            job = Job.fetch(rq_job_id(job_id), connection=self.connection)
         except NoSuchJobError:
             raise JobNotFound(job_id) from None
         if job.is_failed:
@@ -119,6 +120,14 @@ class RQBackend(JobBackend):
             job.save_meta()
             job.requeue()
         return _rq_status(job)
+
+
+def rq_job_id(job_id: str) -> str:
+    """RQ accepts only letters, digits, ``_`` and ``-`` in ids; Agnes ids use ``:`` (``sync-table:<id>``).
+
+    Other characters become ``_<hex>_``, so distinct Agnes ids stay distinct RQ ids.
+    """
+    return re.sub(r"[^A-Za-z0-9_-]", lambda m: f"_{ord(m.group()):x}_", job_id)
 
 
 def _rq_status(job: Any) -> JobStatus:
@@ -142,7 +151,7 @@ def _rq_status(job: Any) -> JobStatus:
         latest = job.latest_result()
         result = latest.return_value if latest else None
     return JobStatus(
-        id=job.id,
+        id=job.meta.get("agnes_id") or job.id,
         state=state,
         description=job.description or job.func_name,
         owner_id=job.meta.get("owner_id"),

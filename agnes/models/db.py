@@ -38,6 +38,8 @@ CATALOG = "sys"
 # A shared attachment that has been held this long (seconds) stops admitting new threads
 # until it drains, so a busy multi-threaded process cannot starve other processes.
 FAIRNESS_WINDOW = 0.05
+# DuckDB instances inherited from a parent process: kept referenced so the child never frees them.
+_FORK_PARKED: list[Any] = []
 MIGRATION_FILE = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 
 
@@ -73,7 +75,11 @@ class StateStore:
     def _check_fork(self) -> None:
         if os.getpid() != self._pid:
             # A forked child shares the parent's file descriptors and DuckDB memory; never
-            # touch them, start over with our own.
+            # touch them, start over with our own. The parent's instance must not be destroyed
+            # here either (its destructor joins threads that do not exist in the child and
+            # segfaults, which killed every RQ work-horse), so it is parked, never freed.
+            if self._instance is not None:
+                _FORK_PARKED.append(self._instance)
             self._reset_process_state()
 
     def _instance_con(self) -> duckdb.DuckDBPyConnection:

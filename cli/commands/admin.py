@@ -11,7 +11,14 @@ from cli.lazy import LazyGroup
 from cli.output import print_json, print_table
 
 # Other areas add their admin subcommands here (name -> "module:attribute").
-ADMIN_COMMANDS: dict[str, str] = {}
+ADMIN_COMMANDS: dict[str, str] = {
+    "register-table": "cli.commands.admin_data:register_table",
+    "update-table": "cli.commands.admin_data:update_table",
+    "unregister-table": "cli.commands.admin_data:unregister_table",
+    "list-tables": "cli.commands.admin_data:list_tables",
+    "sync-tables": "cli.commands.admin_data:sync_tables",
+    "metrics": "cli.commands.admin_data:metrics",
+}
 
 
 @click.group(cls=LazyGroup, lazy_subcommands=ADMIN_COMMANDS)

@@ -15,7 +15,7 @@ def extract(request: ExtractRequest) -> ExtractResult:
     path = files.resolve_location(request, ".csv")
     args = files.options_sql(
         {
-            "delim": spec.get("delimiter"),
+            "delim": spec.get("delimiter") or header_delimiter(path, spec),
             "header": spec.get("header", True),
             "nullstr": spec.get("null_strings"),
             "dateformat": spec.get("date_format"),
@@ -52,6 +52,31 @@ def extract(request: ExtractRequest) -> ExtractResult:
 DELIMITERS = (",", ";", "\t", "|")
 # Lines checked when looking for the first malformed row.
 DIAGNOSE_LINES = 2_000_000
+
+
+def header_delimiter(path: str, spec: Mapping[str, Any]) -> str | None:
+    """The delimiter most frequent in the header line (None: let DuckDB sniff).
+
+    DuckDB's sniffer may settle on a space for files whose values contain spaces
+    (``Jan 1 2000``) once one line is malformed; the header line is unambiguous.
+    """
+    import glob
+
+    if any(ch in path for ch in "*?["):
+        matches = sorted(glob.glob(path))
+        if not matches:
+            return None
+        path = matches[0]
+    encoding = {"latin-1": "latin-1", "utf-16": "utf-16"}.get(str(spec.get("encoding") or ""), "utf-8")
+    try:
+        with open(path, encoding=encoding, errors="replace") as fh:
+            for _ in range(int(spec.get("skip_rows") or 0)):
+                fh.readline()
+            first = fh.readline()
+    except OSError:
+        return None
+    best = max(DELIMITERS, key=first.count)
+    return best if first.count(best) else None
 
 
 def diagnose(path: str, spec: Mapping[str, Any]) -> str | None:

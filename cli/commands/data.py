@@ -1,0 +1,349 @@
+"""``agnes pull``, ``query``, ``catalog``, ``schema``, ``describe`` and ``init``: data tables on your machine."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+import click
+
+WORKSPACE_HELP = "Workspace directory (default: $AGNES_WORKSPACE or the current directory)."
+
+
+def _size(num: float) -> str:
+    for unit in ("B", "KB", "MB", "GB"):
+        if num < 1024 or unit == "GB":
+            return f"{num:.0f} {unit}" if unit == "B" else f"{num:.1f} {unit}"
+        num /= 1024
+    return f"{num:.1f} TB"
+
+
+def _echo(text: str, err: bool = False) -> None:
+    """Print, replacing what the console cannot encode (cs-CZ code pages, ASCII pipes)."""
+    stream = sys.stderr if err else sys.stdout
+    encoding = getattr(stream, "encoding", None) or "ascii"
+    click.echo(text.encode(encoding, errors="replace").decode(encoding, errors="replace"), err=err)
+
+
+# -- progress ----------------------------------------------------------------------------------
+
+
+class PlainReporter:
+    """One line per finished table (non-TTY: hooks, CI, pipes); ASCII only."""
+
+    def __init__(self) -> None:
+        import threading
+
+        self.sizes: dict[str, int] = {}
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def start(self, tables: list[tuple[str, int]]) -> None:
+        self.sizes = dict(tables)
+        total = sum(self.sizes.values())
+        _echo(f"agnes pull: downloading {len(tables)} table(s), {_size(total)}")
+
+    def advance(self, table: str, nbytes: int) -> None:
+        pass
+
+    def done(self, table: str, ok: bool, message: str = "") -> None:
+        with self.lock:
+            self.count += 1
+            status = "ok" if ok else f"FAILED: {message}"
+            _echo(f"[{self.count}/{len(self.sizes)}] {table} {_size(self.sizes.get(table, 0))} {status}", err=not ok)
+
+    def finish(self) -> None:
+        pass
+
+
+class RichReporter:
+    """A progress bar with sizes, speed and ETA (terminals)."""
+
+    def __init__(self) -> None:
+        from rich.console import Console
+        from rich.progress import (
+            BarColumn,
+            DownloadColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+            TransferSpeedColumn,
+        )
+
+        self.progress = Progress(
+            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
+            TimeRemainingColumn(), console=Console(stderr=False), transient=False,
+        )
+        self.total_task: Any = None
+        self.tasks: dict[str, Any] = {}
+
+    def start(self, tables: list[tuple[str, int]]) -> None:
+        self.progress.start()
+        total = sum(size for _, size in tables)
+        self.total_task = self.progress.add_task(f"{len(tables)} table(s)", total=total)
+
+    def advance(self, table: str, nbytes: int) -> None:
+        self.progress.advance(self.total_task, nbytes)
+
+    def done(self, table: str, ok: bool, message: str = "") -> None:
+        self.progress.console.print(f"{table}: {'ok' if ok else 'failed: ' + message}", markup=False)
+
+    def finish(self) -> None:
+        self.progress.stop()
+
+
+def _reporter(quiet: bool, as_json: bool):  # type: ignore[no-untyped-def]
+    from cli.pull import Reporter
+
+    if quiet or as_json:
+        return Reporter()
+    if sys.stdout.isatty():
+        try:
+            return RichReporter()
+        except Exception:  # a console rich cannot drive still gets plain lines
+            return PlainReporter()
+    return PlainReporter()
+
+
+# -- commands ----------------------------------------------------------------------------------
+
+
+@click.command()
+@click.option("--quiet", "-q", is_flag=True, help="Print nothing but errors.")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
+@click.option("--dry-run", is_flag=True, help="Show what would change; download nothing.")
+@click.option("--table", "tables", multiple=True, help="Only this table (repeatable); nothing is removed.")
+@click.option("--workspace", type=click.Path(file_okay=False), help=WORKSPACE_HELP)
+def pull(quiet: bool, as_json: bool, dry_run: bool, tables: tuple[str, ...], workspace: str | None) -> None:
+    """Download the tables you are granted that changed, and rebuild local views."""
+    from cli.client import from_config
+    from cli.pull import run_pull
+    from cli.workspace import Workspace
+
+    ws = Workspace(workspace)
+    outcome = run_pull(from_config(), ws, only=list(tables) or None, dry_run=dry_run,
+                       reporter=_reporter(quiet, as_json))
+    summary = outcome.summary()
+    if as_json:
+        from cli.output import print_json
+
+        print_json({**summary, "dry_run": dry_run, "workspace": str(ws.root),
+                    "would_download": outcome.plan.download if dry_run else []})
+    elif dry_run and not quiet:
+        _echo(f"would download: {', '.join(outcome.plan.download) or 'nothing'}")
+        _echo(f"would remove:   {', '.join(outcome.plan.remove) or 'nothing'}")
+    elif not quiet:
+        parts = [f"{len(summary['downloaded'])} downloaded ({_size(summary['bytes'])})",
+                 f"{len(summary['unchanged'])} unchanged"]
+        if summary["removed"]:
+            parts.append(f"{len(summary['removed'])} removed")
+        if summary["remote"]:
+            parts.append(f"{len(summary['remote'])} remote (query on the server)")
+        _echo(f"agnes pull: {', '.join(parts)} in {summary['seconds']:.1f}s -> {ws.data}")
+    for table_id, error in outcome.errors.items():
+        if not as_json:
+            _echo(f"error: {table_id}: {error}", err=True)
+    if outcome.errors:
+        sys.exit(1)
+
+
+def _render(rows: list[tuple[Any, ...]], names: list[str], fmt: str) -> None:
+    if fmt == "json":
+        from cli.output import print_json
+
+        print_json([dict(zip(names, row, strict=True)) for row in rows])
+        return
+    if fmt == "csv":
+        import csv
+
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(names)
+        writer.writerows(rows)
+        return
+    cells = [["NULL" if v is None else str(v) for v in row] for row in rows]
+    widths = [max([len(n)] + [len(r[i]) for r in cells]) for i, n in enumerate(names)]
+    import shutil
+
+    if sum(widths) + 2 * len(widths) > shutil.get_terminal_size((120, 24)).columns and len(names) > 1:
+        # Wide tables: one record per block, so every column stays readable.
+        label = max(len(n) for n in names)
+        for index, row in enumerate(cells, 1):
+            _echo(f"-[ row {index} ]" + "-" * 20)
+            for name, value in zip(names, row, strict=True):
+                _echo(f"{name.ljust(label)} | {value}")
+    else:
+        _echo("  ".join(n.ljust(w) for n, w in zip(names, widths, strict=True)).rstrip())
+        _echo("  ".join("-" * w for w in widths))
+        for row in cells:
+            _echo("  ".join(v.ljust(w) for v, w in zip(row, widths, strict=True)).rstrip())
+    _echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
+
+
+def _run_sql(workspace: str | None, sql: str, limit: int | None) -> tuple[list[tuple[Any, ...]], list[str]]:
+    import duckdb
+
+    from cli.workspace import Workspace
+
+    try:
+        con = Workspace(workspace).connect()
+    except FileNotFoundError as exc:
+        raise click.ClickException(str(exc)) from None
+    try:
+        cursor = con.execute(sql)
+        names = [d[0] for d in cursor.description or []]
+        rows = cursor.fetchmany(limit) if limit else cursor.fetchall()
+    except duckdb.Error as exc:
+        message = str(exc).splitlines()[0]
+        if "does not exist" in message:
+            message += " (tables you can query: 'agnes catalog'; pull them with 'agnes pull')"
+        raise click.ClickException(message) from None
+    finally:
+        con.close()
+    return rows, names
+
+
+@click.command()
+@click.argument("sql")
+@click.option("--format", "-f", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
+@click.option("--limit", type=int, default=1000, show_default=True, help="Most rows printed (0 = all).")
+@click.option("--workspace", type=click.Path(file_okay=False), help=WORKSPACE_HELP)
+def query(sql: str, fmt: str, limit: int, workspace: str | None) -> None:
+    """Run read-only SQL (DuckDB) over the pulled tables."""
+    rows, names = _run_sql(workspace, sql, limit or None)
+    _render(rows, names, fmt)
+
+
+@click.command()
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--metrics", is_flag=True, help="List business metrics instead of tables.")
+@click.option("--show", "show", metavar="CATEGORY/NAME", help="Show one metric in full.")
+@click.option("--workspace", type=click.Path(file_okay=False), help=WORKSPACE_HELP)
+def catalog(as_json: bool, metrics: bool, show: str | None, workspace: str | None) -> None:
+    """The tables you can pull (or the business metrics), with sizes and whether they are pulled."""
+    from cli.client import from_config
+    from cli.output import print_json, print_table
+    from cli.workspace import Workspace
+
+    client = from_config()
+    if show:
+        from urllib.parse import quote
+
+        metric = client.get(f"/api/metrics/{quote(show)}")
+        if as_json:
+            print_json(metric)
+            return
+        for key, value in metric.items():
+            if value not in (None, "", [], {}):
+                _echo(f"{key}: {value}")
+        return
+    if metrics:
+        found = client.get("/api/metrics")["metrics"]
+        if as_json:
+            print_json(found)
+            return
+        print_table([(m["id"], m["display_name"] or m["name"], m["table"], m["description"][:60]) for m in found],
+                    ["METRIC", "NAME", "TABLE", "DESCRIPTION"])
+        return
+    found = client.get("/api/catalog")["tables"]
+    local = set(Workspace(workspace).local_tables())
+    if as_json:
+        print_json([{**t, "pulled": t["id"] in local} for t in found])
+        return
+    print_table(
+        [(t["id"], t["query_mode"], t["rows"], _size(t["size_bytes"] or 0), "yes" if t["id"] in local else "",
+          (t["description"] or "")[:50]) for t in found],
+        ["TABLE", "MODE", "ROWS", "SIZE", "PULLED", "DESCRIPTION"],
+    )
+
+
+def _columns(table: str, workspace: str | None) -> list[tuple[str, str]]:
+    from cli.workspace import TABLE_ID_RE
+
+    if not TABLE_ID_RE.match(table):
+        raise click.ClickException(f"'{table}' is not a table id")
+    rows, _ = _run_sql(workspace, f'DESCRIBE "{table}"', None)
+    return [(r[0], r[1]) for r in rows]
+
+
+@click.command()
+@click.argument("table")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--workspace", type=click.Path(file_okay=False), help=WORKSPACE_HELP)
+def schema(table: str, as_json: bool, workspace: str | None) -> None:
+    """Columns and types of a pulled table."""
+    from cli.output import print_json, print_table
+
+    columns = _columns(table, workspace)
+    if as_json:
+        print_json([{"name": n, "type": t} for n, t in columns])
+        return
+    print_table(columns, ["COLUMN", "TYPE"])
+
+
+@click.command()
+@click.argument("table")
+@click.option("--rows", "-n", "count", type=int, default=5, show_default=True, help="Sample rows to show.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@click.option("--workspace", type=click.Path(file_okay=False), help=WORKSPACE_HELP)
+def describe(table: str, count: int, as_json: bool, workspace: str | None) -> None:
+    """Columns, row count and a few sample rows of a pulled table."""
+    columns = _columns(table, workspace)
+    total = _run_sql(workspace, f'SELECT count(*) FROM "{table}"', None)[0][0][0]
+    rows, names = _run_sql(workspace, f'SELECT * FROM "{table}" LIMIT {max(0, count)}', None)
+    if as_json:
+        from cli.output import print_json
+
+        print_json({"table": table, "rows": total, "columns": [{"name": n, "type": t} for n, t in columns],
+                    "sample": [dict(zip(names, r, strict=True)) for r in rows]})
+        return
+    _echo(f"{table}: {total} rows, {len(columns)} columns")
+    for name, type_name in columns:
+        _echo(f"  {name}  {type_name}")
+    _echo("")
+    _render(rows, names, "table")
+
+
+HOOKS = {
+    "SessionStart": "agnes pull --quiet || true",
+    "SessionEnd": "agnes push --quiet || true",
+}
+
+
+@click.command()
+@click.option("--workspace", type=click.Path(file_okay=False), help=WORKSPACE_HELP)
+def init(workspace: str | None) -> None:
+    """Add Claude Code hooks (pull at session start, push at session end) to .claude/settings.json."""
+    import json
+    import os
+
+    from cli.workspace import Workspace
+
+    ws = Workspace(workspace)
+    path = ws.root / ".claude" / "settings.json"
+    try:
+        settings = json.loads(path.read_text()) if path.exists() else {}
+    except ValueError:
+        raise click.ClickException(f"{path} is not valid JSON; fix it first (nothing was changed)") from None
+    if not isinstance(settings, dict):
+        raise click.ClickException(f"{path} does not hold a JSON object; nothing was changed")
+    hooks = settings.setdefault("hooks", {})
+    added = []
+    for event, command in HOOKS.items():
+        entries = hooks.setdefault(event, [])
+        present = any(
+            isinstance(entry, dict) and any(isinstance(h, dict) and h.get("command") == command
+                                            for h in entry.get("hooks") or [])
+            for entry in entries
+        )
+        if not present:
+            entries.append({"hooks": [{"type": "command", "command": command}]})
+            added.append(event)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".settings.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(settings, indent=2) + "\n")
+    os.replace(tmp, path)
+    if added:
+        _echo(f"Added {', '.join(added)} hooks to {path}.")
+    else:
+        _echo(f"Hooks already present in {path}; nothing changed.")
+    _echo("Run 'agnes pull' now to fetch your tables.")
