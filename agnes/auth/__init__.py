@@ -77,6 +77,8 @@ def resolve_token(raw: str, ip: str | None) -> Principal | None:
     if not user.active:
         g.auth_error = "Account deactivated."
         return None
+    if not tokens.touch_due(token, ip):  # most calls: no write unit at all
+        return Principal(user=user, group_ids=tuple(group_ids), method=AuthMethod.PAT, token_id=token.id)
     try:
         with state_store().write() as con:
             new_ip = tokens.touch_token(con, token, ip)

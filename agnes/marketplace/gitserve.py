@@ -88,7 +88,6 @@ class SnapshotUploadPackHandler(UploadPackHandler):
             return
         wants: list[bytes] = []
         caps: set[bytes] = set()
-        shallow_request = False
         depth = None
         line = self._read()
         while line is not None:  # wants, shallows and deepen lines up to a flush-pkt
@@ -97,14 +96,12 @@ class SnapshotUploadPackHandler(UploadPackHandler):
                 wants.append(words[1])
                 if len(wants) == 1:
                     caps.update(words[2:])
-            elif words[0] == b"shallow":
-                shallow_request = True
             elif words[0] == b"deepen" and len(words) > 1:
-                shallow_request = True
                 depth = int(words[1]) if words[1].isdigit() else 1
             elif words[0] in (b"deepen-since", b"deepen-not"):
-                shallow_request = True
                 depth = depth or 1
+            # "shallow <id>" lines name the client's boundary commits, never ours: ignored, as
+            # C git ignores shallow lines for objects it does not have.
             # "filter" is not advertised; a client that sends it anyway gets the full pack.
             line = self._read()
         if not wants:
@@ -114,7 +111,7 @@ class SnapshotUploadPackHandler(UploadPackHandler):
                 # The served set changed between the ref advertisement and this request.
                 self.proto.write_pkt_line(b"ERR upload-pack: not our ref " + want + b"; retry the fetch")
                 return
-        if shallow_request:
+        if depth is not None:  # the client reads a shallow-update section only when it asked to deepen
             if depth == 1:
                 self.proto.write_pkt_line(b"shallow " + head + b"\n")
             self.proto.write_pkt_line(None)
@@ -196,6 +193,12 @@ class MarketplaceDispatcher:
         path = environ.get("PATH_INFO", "")
         if path.startswith(GIT_PREFIX + "/") and path != GIT_PREFIX + "/":
             return self.serve_git(environ, start_response, path[len(GIT_PREFIX):])
+        if path == "/marketplace.zip" and environ.get("REQUEST_METHOD") == "GET":
+            from agnes.marketplace.fastpath import not_modified
+
+            answered = not_modified(self.app, environ, start_response)
+            if answered is not None:
+                return answered
         return self.inner(environ, start_response)
 
     def serve_git(self, environ: dict[str, Any], start_response: Any, sub: str) -> Any:

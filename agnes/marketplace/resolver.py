@@ -137,17 +137,28 @@ class _Cache:
                 self.entries.popitem(last=False)
 
 
-def resolve(user_id: str, group_ids: tuple[str, ...] | list[str]) -> ServedSet:
-    """The user's served set, from the per-process cache when nothing changed since."""
-    cache: _Cache = current_app.extensions.setdefault("agnes_served_cache", _Cache())
-    key = (user_id, tuple(sorted(group_ids)), generation.current())
-    found = cache.get(key)
+def _cache() -> _Cache:
+    return current_app.extensions.setdefault("agnes_served_cache", _Cache())
+
+
+def cached(user_id: str, group_ids: tuple[str, ...] | list[str], marker: str) -> ServedSet | None:
+    """The cached set for this user, groups and change marker, without touching the store."""
+    return _cache().get((user_id, tuple(sorted(group_ids)), marker))
+
+
+def resolve(user_id: str, group_ids: tuple[str, ...] | list[str], *, marker: str | None = None) -> ServedSet:
+    """The user's served set, from the per-process cache when nothing changed since.
+
+    ``marker`` is the change marker the caller read *before* calling (read here otherwise).
+    """
+    marker = generation.current() if marker is None else marker
+    found = cached(user_id, group_ids, marker)
     if found is not None:
         return found
     data_dir = Path(current_app.config["AGNES_DATA_DIR"])
     with state_store().read() as con:
         served = compute(con, user_id, list(group_ids), data_dir)
-    cache.put(key, served)
+    _cache().put((user_id, tuple(sorted(group_ids)), marker), served)
     return served
 
 

@@ -108,15 +108,19 @@ def touch_token(con: DuckDBPyConnection, token: AccessToken, ip: str | None) -> 
     Returns True when the IP differs from the previously recorded one (a first use from a
     new address, which callers audit).
     """
-    now = utcnow()
     new_ip = token.last_used_ip is not None and ip != token.last_used_ip
-    stale = token.last_used_at is None or (now - token.last_used_at).total_seconds() >= LAST_USED_RESOLUTION
-    if stale or new_ip or token.last_used_ip is None:
+    if touch_due(token, ip):
         con.execute(
             "UPDATE personal_access_tokens SET last_used_at = ?, last_used_ip = ? WHERE id = ?",
-            [now, ip, token.id],
+            [utcnow(), ip, token.id],
         )
     return new_ip
+
+
+def touch_due(token: AccessToken, ip: str | None) -> bool:
+    """Whether :func:`touch_token` would write (callers skip the write unit otherwise)."""
+    stale = token.last_used_at is None or (utcnow() - token.last_used_at).total_seconds() >= LAST_USED_RESOLUTION
+    return stale or token.last_used_ip is None or ip != token.last_used_ip
 
 
 def create_magic_link(con: DuckDBPyConnection, user_id: str) -> str:

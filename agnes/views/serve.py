@@ -6,11 +6,12 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from flask import Blueprint, Response, g, jsonify, request, send_file
+from flask import Blueprint, Response, current_app, g, jsonify, request, send_file
 
+from agnes.access import AuthMethod
 from agnes.audit import write_audit
 from agnes.errors import AppError
-from agnes.marketplace import packager, resolver
+from agnes.marketplace import fastpath, generation, packager, resolver
 from agnes.marketplace.gitserve import GIT_PREFIX, REALM, credentials_token
 from agnes.models import utcnow
 
@@ -26,7 +27,12 @@ def _served_for_caller(challenge: str) -> resolver.ServedSet:
         response.status_code = 401
         response.headers["WWW-Authenticate"] = challenge
         raise _Abort(response)
-    return resolver.resolve(principal.user.id, principal.group_ids)
+    marker = generation.current()
+    served = resolver.resolve(principal.user.id, principal.group_ids, marker=marker)
+    raw = credentials_token(request.environ)
+    if raw and principal.method is AuthMethod.PAT:
+        fastpath.memory(current_app).remember(raw, principal.user.id, principal.group_ids, marker)
+    return served
 
 
 class _Abort(Exception):
@@ -40,9 +46,7 @@ def _abort(exc: _Abort) -> Response:
 
 
 def _etag_matches(etag: str) -> bool:
-    header = request.headers.get("If-None-Match", "")
-    candidates = {c.strip().removeprefix("W/").strip('"') for c in header.split(",")}
-    return etag in candidates or "*" in candidates
+    return fastpath.etag_matches(request.headers.get("If-None-Match", ""), etag)
 
 
 @bp.get("/marketplace.zip")
