@@ -105,3 +105,13 @@ def matrix_metric() -> str:
     with state_store().write() as con:
         tables.upsert_metric(con, {"id": f"matrix/{name}", "name": name, "category": "matrix"})
     return f"matrix/{name}"
+
+
+def matrix_register_form(world: Any) -> dict[str, str]:
+    body = matrix_register_body(world)
+    return {"name": body["name"], "source_type": "csv", "opt_location": body["source_spec"]["location"],
+            "opt_header": "on"}
+
+
+def matrix_update_form() -> dict[str, str]:
+    return {"name": "changed", "source_type": "csv", "opt_location": "/tmp/changed.csv", "query_mode": "local"}

@@ -32,7 +32,13 @@ import pytest
 from bs4 import BeautifulSoup
 from flask import Flask
 
-from tests.data_helpers import matrix_metric, matrix_register_body, matrix_table
+from tests.data_helpers import (
+    matrix_metric,
+    matrix_register_body,
+    matrix_register_form,
+    matrix_table,
+    matrix_update_form,
+)
 
 # -- access levels and outcome classes ---------------------------------------------------
 
@@ -386,6 +392,16 @@ RULES: dict[str, Rule] = {
     "api.jobs.recount": Rule(ADMIN),
     "api.tokens.admin_list_tokens": Rule(ADMIN),
     "api.tokens.admin_revoke_token": Rule(ADMIN, values=_any_token),
+    # admin pages: data tables
+    "admin_tables.list_tables": Rule(ADMIN),
+    "admin_tables.table_options_fragment": Rule(ADMIN, query={"source_type": "postgres"}),
+    "admin_tables.register_table_post": Rule(ADMIN, body=lambda w, c: matrix_register_form(w)),
+    "admin_tables.show_table": Rule(ADMIN, values=lambda w, c: {"table_id": matrix_table(w)}),
+    "admin_tables.update_table_post": Rule(
+        ADMIN, values=lambda w, c: {"table_id": matrix_table(w)}, body=lambda w, c: matrix_update_form()
+    ),
+    "admin_tables.sync_table_post": Rule(ADMIN, values=lambda w, c: {"table_id": matrix_table(w)}),
+    "admin_tables.unregister_table_post": Rule(ADMIN, values=lambda w, c: {"table_id": matrix_table(w)}),
     # JSON API: data tables (helpers in tests/data_helpers.py)
     "api.data.list_connectors": Rule(ADMIN),
     "api.data.list_registry": Rule(ADMIN),

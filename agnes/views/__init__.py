@@ -10,6 +10,7 @@ def register_blueprints(app: Flask) -> None:
     from agnes.views import auth, health, home, jobs, marketplace_browse, me, serve
     from agnes.views.admin import groups as admin_groups
     from agnes.views.admin import marketplaces as admin_marketplaces
+    from agnes.views.admin import tables as admin_tables
     from agnes.views.admin import tokens as admin_tokens
     from agnes.views.admin import users as admin_users
     from agnes.views.api import bp as api_bp
@@ -24,6 +25,7 @@ def register_blueprints(app: Flask) -> None:
         admin_users.bp,
         admin_tokens.bp,
         admin_marketplaces.bp,
+        admin_tables.bp,
         serve.bp,
         marketplace_browse.bp,
         api_bp,

@@ -1,0 +1,182 @@
+"""Admin pages for data tables: register, edit, unregister, Sync now with live job status."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, g, redirect, request, url_for
+
+from agnes import audit
+from agnes.access import admin_required
+from agnes.data import registry
+from agnes.data.connectors import Connector, connectors
+from agnes.data.sync import enqueue_sync, sync_job_id
+from agnes.errors import AppError
+from agnes.htmx import hx_redirect, render, wants_fragment
+from agnes.jobs import JobNotFound, get_job
+
+bp = Blueprint("admin_tables", __name__, url_prefix="/admin/tables")
+
+EMPTY_FORM = {"name": "", "id": "", "description": "", "source_type": "csv", "source_name": "", "query_mode": "",
+              "schedule": "", "primary_key": "", "spec": {}}
+
+
+def _connector(source_type: str | None) -> Connector:
+    found = connectors()
+    chosen = found.get(source_type or "")
+    return chosen if chosen is not None and chosen.available else found["csv"]
+
+
+def spec_for_form(connector: Connector, spec: dict[str, Any]) -> dict[str, str]:
+    """Connector options as form text (lists comma separated, maps as 'old = new' lines)."""
+    values = {}
+    for option in connector.options:
+        value = spec.get(option.name)
+        if value is None:
+            values[option.name] = ""
+        elif option.kind == "map":
+            values[option.name] = "\n".join(f"{k} = {v}" for k, v in value.items())
+        elif option.kind == "list":
+            values[option.name] = ",".join(value)
+        elif option.kind == "bool":
+            values[option.name] = "on" if value else ""
+        else:
+            values[option.name] = str(value)
+    return values
+
+
+def _form_fields() -> dict[str, Any]:
+    """The posted form as registry fields (connector options from ``opt_<name>``)."""
+    form = request.form
+    connector = _connector(form.get("source_type"))
+    spec: dict[str, Any] = {}
+    for option in connector.options:
+        if option.kind == "bool":
+            spec[option.name] = form.get(f"opt_{option.name}") == "on"
+        else:
+            spec[option.name] = form.get(f"opt_{option.name}", "")
+    return {
+        "name": form.get("name", ""), "id": form.get("id", ""), "description": form.get("description", ""),
+        "source_type": connector.type, "source_name": form.get("source_name", ""),
+        "query_mode": form.get("query_mode", ""), "schedule": form.get("schedule", ""),
+        "primary_key": form.get("primary_key", ""), "source_spec": spec,
+    }
+
+
+def tables_data(**extra: Any) -> dict[str, Any]:
+    """Context of the tables page and its fragments."""
+    form = extra.pop("form", None) or {**EMPTY_FORM, "source_type": request.args.get("source_type", "csv")}
+    connector = _connector(form["source_type"])
+    return {
+        "tables": registry.list_tables(), "connectors": list(connectors().values()), "connector": connector,
+        "form": form, "spec_values": form.get("spec_values") or spec_for_form(connector, {}), "errors": {},
+        **extra,
+    }
+
+
+def _job_or_none(table_id: str):  # type: ignore[no-untyped-def]
+    try:
+        return get_job(sync_job_id(table_id))
+    except JobNotFound:
+        return None
+
+
+def table_data(table_id: str, **extra: Any) -> dict[str, Any]:
+    """Context of one table's page."""
+    view, history = registry.table_detail(table_id)
+    connector = connectors()[view.table.source_type]
+    return {
+        "view": view, "table": view.table, "state": view.state, "history": history, "connector": connector,
+        "spec_values": spec_for_form(connector, view.table.source_spec), "errors": {},
+        "job": _job_or_none(table_id), **extra,
+    }
+
+
+@bp.get("")
+@admin_required
+def list_tables():  # type: ignore[no-untyped-def]
+    """Registered tables with their last sync, and the register form."""
+    return render("admin/tables/tables.html", "admin/tables/_tables_table.html", **tables_data())
+
+
+@bp.get("/options")
+@admin_required
+def table_options_fragment():  # type: ignore[no-untyped-def]
+    """The option fields of one connector (swapped in when the source type changes)."""
+    connector = _connector(request.args.get("source_type"))
+    form = {**EMPTY_FORM, "source_type": connector.type}
+    return render("admin/tables/tables.html", "admin/tables/_table_options.html",
+                  **tables_data(form=form))
+
+
+@bp.post("")
+@admin_required
+def register_table_post():  # type: ignore[no-untyped-def]
+    """Register a table; errors re-render the form (422) with the values and per-field messages."""
+    fields = _form_fields()
+    try:
+        entry = registry.register_table(fields, owner_id=g.principal.user.id)
+    except AppError as exc:
+        if exc.status not in (400, 409):
+            raise
+        connector = _connector(fields["source_type"])
+        form = {**fields, "spec_values": {k: str(request.form.get(f"opt_{k}", "")) for k in
+                                          (o.name for o in connector.options)}}
+        key = (exc.field or "name").replace("spec.", "opt_")
+        return render("admin/tables/tables.html", "admin/tables/_table_form.html", status=422,
+                      **tables_data(form=form, errors={key: exc.message}))
+    audit.describe("table.register", f"table:{entry.id}", name=entry.name, source_type=entry.source_type,
+                   source_spec=entry.source_spec)
+    flash(f"Table {entry.id} registered. Grant it to a group, then sync it.", "success")
+    target = url_for("admin_tables.show_table", table_id=entry.id)
+    return hx_redirect(redirect(target, code=303), target)
+
+
+@bp.get("/<table_id>")
+@admin_required
+def show_table(table_id: str):  # type: ignore[no-untyped-def]
+    """One table: its settings, last sync, history and Sync now."""
+    return render("admin/tables/table.html", "admin/tables/_table_sync.html", **table_data(table_id))
+
+
+@bp.post("/<table_id>")
+@admin_required
+def update_table_post(table_id: str):  # type: ignore[no-untyped-def]
+    """Save a table's settings."""
+    current = registry.get_table(table_id)
+    fields = {**_form_fields(), "source_type": current.source_type}
+    fields.pop("id", None)
+    fields.pop("source_name", None)
+    try:
+        registry.update_table(table_id, fields)
+    except AppError as exc:
+        if exc.status != 400:
+            raise
+        key = (exc.field or "name").replace("spec.", "opt_")
+        return render("admin/tables/table.html", status=422, **table_data(table_id, errors={key: exc.message}))
+    audit.describe("table.update", f"table:{table_id}", source_spec=fields["source_spec"], schedule=fields["schedule"])
+    flash("Table saved.", "success")
+    return redirect(url_for("admin_tables.show_table", table_id=table_id), code=303)
+
+
+@bp.post("/<table_id>/sync")
+@admin_required
+def sync_table_post(table_id: str):  # type: ignore[no-untyped-def]
+    """Sync now: queue the table's sync and show its live status."""
+    registry.get_table(table_id)
+    job = enqueue_sync(table_id, owner_id=g.principal.user.id, triggered_by=g.principal.user.id)
+    audit.describe("table.sync", f"table:{table_id}", job_id=job.id)
+    if wants_fragment():
+        return render("jobs/job.html", "jobs/_job_status.html", job=job)
+    return redirect(url_for("admin_tables.show_table", table_id=table_id), code=303)
+
+
+@bp.post("/<table_id>/delete")
+@admin_required
+def unregister_table_post(table_id: str):  # type: ignore[no-untyped-def]
+    """Unregister a table (files, view and grants go too)."""
+    entry = registry.unregister_table(table_id)
+    audit.describe("table.unregister", f"table:{table_id}", name=entry.name)
+    flash(f"Table {table_id} unregistered.", "success")
+    target = url_for("admin_tables.list_tables")
+    return hx_redirect(redirect(target, code=303), target)
