@@ -14,6 +14,8 @@ COMMANDS = {
     "logout": "cli.commands.auth:logout",
     "whoami": "cli.commands.auth:whoami",
     "admin": "cli.commands.admin:admin",
+    "marketplace": "cli.commands.marketplace:marketplace",
+    "git-credential": "cli.commands.marketplace:git_credential",
     "pull": "cli.commands.data:pull",
     "query": "cli.commands.data:query",
     "catalog": "cli.commands.data:catalog",

@@ -1,0 +1,163 @@
+"""``agnes marketplace``: your plugin stack, and connecting Claude Code to Agnes.
+
+``agnes marketplace setup`` keeps the access token out of Claude Code's files: it installs a
+git credential helper (``agnes git-credential``) scoped to the Agnes server in your git
+config, then runs ``claude plugin marketplace add <server>/marketplace.git``. Claude Code's
+git asks the helper, which answers from the agnes config (mode 600).
+"""
+
+from __future__ import annotations
+
+import os
+import shlex
+import shutil
+import subprocess
+import sys
+from urllib.parse import urlsplit
+
+import click
+
+from cli.client import from_config
+from cli.output import print_json, print_table
+
+MARKETPLACE_NAME = "agnes"
+
+
+@click.group()
+def marketplace() -> None:
+    """Plugins available to you, your stack, and Claude Code setup."""
+
+
+@marketplace.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def list_plugins(as_json: bool) -> None:
+    """Curated plugins granted to you; INSTALLED ones are in your served marketplace."""
+    found = from_config().get("/api/my-stack")["plugins"]
+    if as_json:
+        print_json(found)
+        return
+    print_table(
+        [(p["id"], p["version"] or "", "yes" if p["subscribed"] else "", "system" if p["is_system"] else "",
+          "" if p["available"] else "unavailable", (p["description"] or "")[:60]) for p in found],
+        ["PLUGIN", "VERSION", "INSTALLED", "", "", "DESCRIPTION"],
+    )
+
+
+def _split(plugin_id: str) -> tuple[str, str]:
+    slug, sep, name = plugin_id.partition("/")
+    if not sep or not slug or not name:
+        raise click.UsageError("name the plugin as <marketplace>/<plugin>, e.g. acme/sql-helper")
+    return slug, name
+
+
+@marketplace.command("install")
+@click.argument("plugin_id", metavar="MARKETPLACE/PLUGIN")
+def install(plugin_id: str) -> None:
+    """Add a granted plugin to your stack (Claude Code gets it on its next marketplace update)."""
+    slug, name = _split(plugin_id)
+    entry = from_config().post(f"/api/marketplace/curated/{slug}/{name}/install")
+    click.echo(f"Installed {entry['id']} (as {entry['manifest_name']}@{MARKETPLACE_NAME}). "
+               f"Run 'claude plugin marketplace update {MARKETPLACE_NAME}' to pick it up.")
+
+
+@marketplace.command("uninstall")
+@click.argument("plugin_id", metavar="MARKETPLACE/PLUGIN")
+def uninstall(plugin_id: str) -> None:
+    """Remove a plugin from your stack."""
+    slug, name = _split(plugin_id)
+    result = from_config().delete(f"/api/marketplace/curated/{slug}/{name}/install")
+    click.echo(f"Uninstalled {result['id']}." if result.get("removed") else f"{result['id']} was not installed.")
+
+
+@marketplace.command("info")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def info(as_json: bool) -> None:
+    """What Agnes serves you right now (the plugins Claude Code sees) and its ETag."""
+    data = from_config().get("/marketplace/info")
+    if as_json:
+        print_json(data)
+        return
+    click.echo(f"Marketplace '{data['marketplace_name']}', {data['plugin_count']} plugins, ETag {data['etag']}")
+    print_table([(p["name"], p["prefixed_name"], p["marketplace"], p["version"] or "") for p in data["plugins"]],
+                ["NAME", "DIRECTORY", "MARKETPLACE", "VERSION"])
+
+
+def credential_scope(server: str) -> str:
+    """``scheme://host[:port]``: the git config context the helper is limited to."""
+    parts = urlsplit(server)
+    return f"{parts.scheme}://{parts.netloc}"
+
+
+def helper_command() -> str:
+    """How git runs ``agnes git-credential`` (this interpreter, so virtualenvs keep working)."""
+    return f"!{shlex.quote(sys.executable)} -m cli.main git-credential"
+
+
+@marketplace.command("setup")
+@click.option("--print", "print_only", is_flag=True, help="Show the commands instead of running them.")
+@click.option("--claude", "claude_bin", envvar="AGNES_CLAUDE_BIN", default="claude", show_default=True,
+              help="The Claude Code executable.")
+def setup(print_only: bool, claude_bin: str) -> None:
+    """Register Agnes in Claude Code, keeping the token in a git credential helper."""
+    client = from_config()
+    scope = credential_scope(client.server)
+    key = f"credential.{scope}.helper"
+    git_url = client.server + "/marketplace.git"
+    commands = [
+        ["git", "config", "--global", "--unset-all", key],
+        # An empty helper first resets helpers configured elsewhere for this host, then ours.
+        ["git", "config", "--global", "--add", key, ""],
+        ["git", "config", "--global", "--add", key, helper_command()],
+        [claude_bin, "plugin", "marketplace", "add", git_url],
+    ]
+    if print_only:
+        for command in commands:
+            click.echo(shlex.join(command))
+        click.echo(f"# then: claude plugin install <plugin>@{MARKETPLACE_NAME}")
+        return
+    if shutil.which("git") is None:
+        raise click.ClickException("git is not installed; Claude Code needs it to fetch marketplaces")
+    unset, *adds, claude_add = commands
+    subprocess.run(unset, capture_output=True)  # exit 5 when nothing was set: fine
+    for command in adds:
+        subprocess.run(command, check=True, capture_output=True)
+    if shutil.which(claude_bin) is None and not os.path.isfile(claude_bin):
+        raise click.ClickException(
+            f"Claude Code ('{claude_bin}') was not found. The credential helper is set up; after installing"
+            f" Claude Code run: claude plugin marketplace add {git_url}"
+        )
+    added = subprocess.run(claude_add, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if added.returncode != 0 and "already" in (added.stdout + added.stderr).lower():
+        added = subprocess.run([claude_bin, "plugin", "marketplace", "update", MARKETPLACE_NAME],
+                               capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    if added.returncode != 0:
+        lines = (added.stderr or added.stdout).strip().splitlines()
+        raise click.ClickException(f"claude could not add the marketplace: {lines[-1] if lines else added.returncode}")
+    click.echo(f"Claude Code now uses the '{MARKETPLACE_NAME}' marketplace from {git_url}.")
+    click.echo(f"Install plugins with: claude plugin install <plugin>@{MARKETPLACE_NAME}")
+
+
+@click.command("git-credential")
+@click.argument("operation")
+def git_credential(operation: str) -> None:
+    """Git credential helper: answers 'get' for the Agnes server with your access token.
+
+    Git calls it as configured by 'agnes marketplace setup'; it reads git's request on stdin
+    and prints nothing for any other host, so git moves on to its other helpers.
+    """
+    if operation != "get":
+        return  # store/erase: the token lives in the agnes config, nothing to do
+    request = {}
+    for line in sys.stdin.read().splitlines():
+        key, sep, value = line.partition("=")
+        if sep:
+            request[key] = value
+    from cli import config
+
+    settings = config.load()
+    if not settings.server or not settings.token:
+        return
+    server = urlsplit(settings.server)
+    if request.get("protocol") != server.scheme or request.get("host") != server.netloc:
+        return
+    click.echo(f"username=agnes\npassword={settings.token}")
