@@ -176,6 +176,6 @@ def test_sync_now_button_returns_job_fragment(client, auth, admin_headers, tmp_p
     status = soup.find(id="job-status-sync-marketplace-acme")
     assert soup.find("html") is None and status is not None
     client.application.extensions["agnes_jobs"].wait_idle()
-    done = BeautifulSoup(client.get("/jobs/sync-marketplace-acme", headers={"HX-Request": "true"}).data,
+    done = BeautifulSoup(client.get("/jobs/sync-marketplace:acme", headers={"HX-Request": "true"}).data,
                          "html.parser")
     assert done.find(id="job-status-sync-marketplace-acme")["data-state"] == "finished"

@@ -6,7 +6,7 @@ from typing import Any
 
 
 def run_sync_marketplace(marketplace_id: str) -> dict[str, Any]:
-    """Fetch and re-read one marketplace (job id ``sync-marketplace-<id>``, one in flight).
+    """Fetch and re-read one marketplace (job id ``sync-marketplace:<id>``, one in flight).
 
     Idempotent: a sync of an unchanged repository rewrites the same rows. Returns what
     changed (``added``, ``removed``, ``changed``, ``unavailable``). Raises SyncError on

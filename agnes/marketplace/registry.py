@@ -254,8 +254,8 @@ def working_dir(slug: str) -> Path:
 
 
 def sync_job_id(marketplace_id: str) -> str:
-    """``sync-marketplace-<slug>``: one sync in flight per marketplace (RQ ids allow no ':')."""
-    return f"sync-marketplace-{marketplace_id}"
+    """``sync-marketplace:<slug>``: one sync in flight per marketplace."""
+    return f"sync-marketplace:{marketplace_id}"
 
 
 SYNC_ALL_JOB_ID = "sync-all-marketplaces"
