@@ -26,7 +26,15 @@ def render(page: str, fragment: str | None = None, *, status: int = 200, **conte
 
 
 def hx_redirect(response: Response, url: str) -> Response:
-    """Ask htmx to navigate the whole page (used after deletes from a fragment)."""
+    """Navigate the whole page to ``url`` after a POST (create, delete).
+
+    ``response`` (normally a 303 to ``url``) is what a plain form post gets. An htmx request
+    gets an empty 200 with ``HX-Redirect`` instead: its XMLHttpRequest would follow a 3xx on
+    its own, dropping the header and swapping the whole next page into the fragment.
+    """
+    if request.htmx:  # type: ignore[attr-defined]
+        response = make_response("", 200)
+        response.headers.add("Vary", "HX-Request")
     response.headers["HX-Redirect"] = url
     return response
 
