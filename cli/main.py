@@ -25,8 +25,29 @@ COMMANDS = {
 }
 
 
+def _agnes_version() -> str:
+    """``agnes.__version__`` read from the source file: importing ``agnes`` would load Flask, and
+    ``importlib.metadata`` (click's version_option) scans every installed distribution."""
+    import re
+    from importlib.util import find_spec
+
+    spec = find_spec("agnes")
+    if spec is None or not spec.origin:
+        return "unknown"
+    with open(spec.origin, encoding="utf-8") as fh:
+        match = re.search(r'^__version__ = "([^"]+)"', fh.read(), re.M)
+    return match.group(1) if match else "unknown"
+
+
+def _print_version(ctx: click.Context, param: click.Parameter, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        click.echo(f"agnes, version {_agnes_version()}")
+        ctx.exit()
+
+
 @click.group(cls=LazyGroup, lazy_subcommands=COMMANDS, context_settings={"help_option_names": ["-h", "--help"]})
-@click.version_option(package_name="agnes", prog_name="agnes")
+@click.option("--version", is_flag=True, expose_value=False, is_eager=True, callback=_print_version,
+              help="Show the version and exit.")
 def cli() -> None:
     """Agnes: your organization's Claude Code marketplace, data tables and telemetry."""
 

@@ -1,6 +1,7 @@
 """``agnes pull``: fetch the granted tables that changed, in parallel, resumably, verified.
 
-Standard library only (start-up time matters: a SessionStart hook runs this every session).
+Standard library only, imported lazily (start-up time matters: a SessionStart hook runs this
+every session, and a pull with nothing to fetch should cost little more than the manifest).
 Steps: manifest → plan (MD5 per table against the workspace state) → prune tables no longer
 granted → download changed files into ``.part`` files (resuming with ``Range``/``If-Range``),
 verify MD5, rename into place → save state → rebuild the workspace's views if anything changed.
@@ -8,11 +9,8 @@ verify MD5, rename into place → save state → rebuild the workspace's views i
 
 from __future__ import annotations
 
-import hashlib
 import os
-import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -97,6 +95,7 @@ def make_plan(manifest: dict[str, Any], workspace: Workspace, state: dict[str, d
 def _download(client: Client, workspace: Workspace, table_id: str, entry: dict[str, Any],
               reporter: Reporter) -> tuple[str, int, bool]:
     """Fetch one table into place. Returns ``(md5, bytes fetched, resumed)``. Raises on failure."""
+    import hashlib
     final = workspace.parquet(table_id)
     part = final.with_name(f".{table_id}.parquet.part")
     expected = entry.get("hash") or ""
@@ -172,6 +171,10 @@ def run_pull(client: Client, workspace: Workspace, *, only: list[str] | None = N
         changed = True
     listed = manifest.get("tables") or {}
     if plan.download:
+        # Imported here: a pull with nothing to fetch (every session start) skips their cost.
+        import threading
+        from concurrent.futures import ThreadPoolExecutor, as_completed
+
         workspace.tables.mkdir(parents=True, exist_ok=True)
         reporter.start([(t, int(listed[t].get("size_bytes") or 0)) for t in plan.download])
         workers = parallelism or int(os.environ.get("AGNES_PULL_PARALLELISM") or DEFAULT_PARALLELISM)

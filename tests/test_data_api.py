@@ -98,6 +98,7 @@ def test_manifest_and_download_need_a_grant(app, client, auth, synced, folder):
     assert int(download.headers["Content-Length"]) == entry["size_bytes"] == len(download.data)
     assert download.data[:4] == b"PAR1"
     assert client.get("/api/sync/manifest").status_code == 401
+    assert app.extensions["agnes_data_audit"].flush() >= 2  # batched: written within FLUSH_SECONDS
     actions = audit_actions()
     assert ("manifest.fetch", "manifest") in actions and ("data.download", "table:penguins") in actions
 

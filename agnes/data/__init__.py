@@ -33,8 +33,18 @@ def _list_table_items(con):  # type: ignore[no-untyped-def]
     return [ResourceItem(t.id, t.name, t.source_name) for t in tables.list_tables(con)]
 
 
+def _grants_changed(sender: object, **kwargs: object) -> None:
+    if str(kwargs.get("resource_type")) == "table":
+        from agnes.data import snapshot
+
+        snapshot.bump()
+
+
 def init_app(app: Flask) -> None:
-    """Make tables grantable (items for the access tree)."""
+    """Make tables grantable (items for the access tree); table grants refresh the manifest snapshot."""
+    from agnes import signals
     from agnes.access import ResourceType, register_resource_items
 
     register_resource_items(ResourceType.TABLE, _list_table_items)
+    signals.grant_created.connect(_grants_changed)
+    signals.grant_revoked.connect(_grants_changed)

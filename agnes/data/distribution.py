@@ -16,11 +16,10 @@ from pathlib import Path
 from typing import Any
 
 from agnes.access import Principal
-from agnes.data import data_dir
+from agnes.data import data_dir, snapshot
 from agnes.data.extracts import TABLE_ID_RE, extracts_root, parquet_path
 from agnes.errors import AppError, NotFound
-from agnes.models import tables, utcnow
-from agnes.state import state_store
+from agnes.models import utcnow
 
 RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 
@@ -31,22 +30,24 @@ def manifest(principal: Principal) -> dict[str, Any]:
     Admins see every table; others the tables granted to one of their groups. Tables that
     never synced successfully are left out (there is nothing to fetch yet).
     """
-    with state_store().read() as con:
-        rows = tables.manifest_rows(con, None if principal.is_admin else list(principal.group_ids))
+    snap = snapshot.current()
     listed: dict[str, Any] = {}
-    for row in rows:
-        if row.updated is None:
+    for table_id, entry in sorted(snap.tables.items()):
+        state = snap.states.get(table_id)
+        if state is None or state.last_success is None:
             continue
-        listed[row.id] = {
-            "name": row.name,
-            "description": row.description,
-            "hash": row.hash or "",
-            "size_bytes": row.size_bytes or 0,
-            "rows": row.rows or 0,
-            "updated": row.updated.isoformat() + "Z",
-            "query_mode": row.query_mode,
-            "source_type": row.source_type,
-            "status": row.status,
+        if not snap.can_access(principal.group_ids, principal.is_admin, table_id):
+            continue
+        listed[table_id] = {
+            "name": entry.name,
+            "description": entry.description,
+            "hash": state.hash or "",
+            "size_bytes": state.size_bytes or 0,
+            "rows": state.rows or 0,
+            "updated": state.last_success.isoformat() + "Z",
+            "query_mode": entry.query_mode,
+            "source_type": entry.source_type,
+            "status": state.status,
         }
     return {"tables": listed, "server_time": utcnow().isoformat() + "Z"}
 
@@ -59,13 +60,17 @@ class TableFile:
     mtime: float
 
 
+def can_download(principal: Principal, table_id: str) -> bool:
+    """Admins, or a grant of the table to one of the caller's groups (from the snapshot)."""
+    return snapshot.current().can_access(principal.group_ids, principal.is_admin, table_id)
+
+
 def table_file(table_id: str) -> TableFile:
     """The published parquet of a table. Raises NotFound (unknown, never synced) or AppError 409 (remote)."""
     if not TABLE_ID_RE.match(table_id):
         raise NotFound("table_not_found", "No such table.")
-    with state_store().read() as con:
-        entry = tables.get_table(con, table_id)
-        state = tables.get_sync_state(con, table_id)
+    snap = snapshot.current()
+    entry, state = snap.tables.get(table_id), snap.states.get(table_id)
     if entry is None:
         raise NotFound("table_not_found", f"No table '{table_id}'.")
     if entry.query_mode == "remote":

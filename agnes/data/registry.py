@@ -15,7 +15,7 @@ import duckdb
 
 from agnes import signals
 from agnes.access import ResourceType
-from agnes.data import data_dir
+from agnes.data import data_dir, snapshot
 from agnes.data.connectors import get_connector
 from agnes.data.extracts import SOURCE_RE, TABLE_ID_RE
 from agnes.data.schedules import parse_schedule
@@ -101,12 +101,14 @@ def register_table(fields: Mapping[str, Any], *, owner_id: str | None) -> TableE
                 field="id",
             )
         try:
-            return tables.create_table(
+            entry = tables.create_table(
                 con, table_id=table_id, source_type=connector.type, source_name=source_name, source_spec=spec,
                 query_mode=mode.value, owner_id=owner_id, **common,
             )
         except duckdb.ConstraintException:
             raise Conflict("table_exists", f"A table with id '{table_id}' is already registered.", field="id") from None
+    snapshot.bump()
+    return entry
 
 
 def update_table(table_id: str, fields: Mapping[str, Any]) -> TableEntry:
@@ -135,6 +137,7 @@ def update_table(table_id: str, fields: Mapping[str, Any]) -> TableEntry:
             raise NotFound("table_not_found", f"No table '{table_id}'.")
         tables.update_table(con, table_id, source_spec=spec, query_mode=mode.value, **common)
         updated = tables.get_table(con, table_id)
+    snapshot.bump()
     assert updated is not None
     return updated
 
@@ -153,6 +156,7 @@ def unregister_table(table_id: str) -> TableEntry:
                 signals.grant_revoked.send(None, con=con, group_id=grant.group_id,
                                            resource_type=ResourceType.TABLE, resource_id=table_id)
         tables.delete_table(con, table_id)
+    snapshot.bump()
     extracts.unpublish(data_dir(), entry.source_name, table_id)
     orchestrator.rebuild(data_dir(), source=entry.source_name)
     return entry

@@ -13,7 +13,7 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from agnes.data import data_dir, extracts, orchestrator, secrets_env
+from agnes.data import data_dir, extracts, orchestrator, secrets_env, snapshot
 from agnes.data.connectors import ExtractError, ExtractRequest, get_connector
 from agnes.data.modes import QueryMode
 from agnes.data.schedules import parse_schedule
@@ -40,6 +40,7 @@ def _fail(table_id: str, started: Any, message: str, triggered_by: str | None) -
     with state_store().write() as con:
         tables.record_sync(con, table_id, status="failed", started_at=started, error=message,
                            triggered_by=triggered_by)
+    snapshot.bump()
     log.warning("sync of table %s failed: %s", table_id, message)
     return SyncFailed(message)
 
@@ -108,6 +109,7 @@ def sync_table(table_id: str, *, triggered_by: str | None = None) -> dict[str, A
             con, table_id, status="ok", started_at=started, rows=result.rows, size_bytes=size, hash=digest,
             file_mtime_ns=mtime_ns, columns=result.columns, triggered_by=triggered_by,
         )
+    snapshot.bump()
     set_progress(3, 3, f"{result.rows} rows")
     return {"table": table_id, "rows": result.rows, "size_bytes": size, "hash": digest, "query_mode": mode.value}
 

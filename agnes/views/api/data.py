@@ -8,8 +8,9 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.wsgi import wrap_file
 
 from agnes import audit
-from agnes.access import ResourceType, admin_required, can_access, login_required
+from agnes.access import admin_required, login_required
 from agnes.data import distribution, registry
+from agnes.data.audit_buffer import audit_buffer
 from agnes.data.connectors import connectors
 from agnes.data.metrics import metric_json, parse_documents
 from agnes.data.sync import trigger_syncs
@@ -21,32 +22,14 @@ from agnes.views.api import json_body
 bp = Blueprint("data", __name__)
 
 
-def _audit_writer(status: int, action: str, resource: str, params: dict[str, object]):  # type: ignore[no-untyped-def]
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    principal = g.principal
+def _audit_read(status: int, action: str, resource: str, **params: object) -> None:
+    """Audit a read (manifest fetch, download) through the batched buffer: no write unit per request."""
     started = g.get("request_started")
-    ip = request.remote_addr
-    correlation = g.get("correlation_id")
-
-    def write() -> None:
-        with app.app_context():
-            audit.write_audit(
-                action, user_id=principal.user.id, resource=resource, params=params, result=str(status),
-                duration_ms=round((time.perf_counter() - started) * 1000, 2) if started else None,
-                client_ip=ip, client_kind=principal.client_kind, correlation_id=correlation,
-            )
-
-    return write
-
-
-def _audit_after(response: Response, action: str, resource: str, **params: object) -> None:
-    """Audit a GET once its body is sent (WSGI close), so the audit write never delays the answer."""
-    response.call_on_close(_audit_writer(response.status_code, action, resource, params))
-
-
-def _audit_now(status: int, action: str, resource: str, **params: object) -> None:
-    """Audit a GET right away (file bodies are passed straight to the server, which skips close hooks)."""
-    _audit_writer(status, action, resource, params)()
+    audit_buffer(current_app._get_current_object()).add(  # type: ignore[attr-defined]
+        action=action, user_id=g.principal.user.id, resource=resource, params=params, result=str(status),
+        duration_ms=round((time.perf_counter() - started) * 1000, 2) if started else None,
+        client_ip=request.remote_addr, client_kind=g.principal.client_kind, correlation_id=g.get("correlation_id"),
+    )
 
 
 # -- registry (admins) --------------------------------------------------------------------------
@@ -141,7 +124,7 @@ def sync_manifest():  # type: ignore[no-untyped-def]
     body = distribution.manifest(g.principal)
     response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
-    _audit_after(response, "manifest.fetch", "manifest", tables=len(body["tables"]))
+    _audit_read(200, "manifest.fetch", "manifest", tables=len(body["tables"]))
     return response
 
 
@@ -154,7 +137,7 @@ def download_table(table_id: str):  # type: ignore[no-untyped-def]
     """The table's parquet, with ``ETag`` (its MD5), ``If-None-Match`` and single-range ``Range``."""
     if not distribution.TABLE_ID_RE.match(table_id):
         raise NotFound("table_not_found", "No such table.")
-    if not can_access(g.principal, ResourceType.TABLE, table_id):
+    if not distribution.can_download(g.principal, table_id):
         raise Forbidden("access_denied", f"You have no access to table '{table_id}'.")
     found = distribution.table_file(table_id)
     etag = f'"{found.etag}"'
@@ -167,9 +150,8 @@ def download_table(table_id: str):  # type: ignore[no-untyped-def]
     if not found.etag.startswith("m"):  # an MD5 (hex never starts with 'm'), for clients that verify
         headers["X-Content-MD5"] = found.etag
     if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
-        response = Response(status=304, headers=headers)
-        _audit_after(response, "data.download", f"table:{table_id}", not_modified=True)
-        return response
+        _audit_read(304, "data.download", f"table:{table_id}", not_modified=True)
+        return Response(status=304, headers=headers)
     if_range = request.headers.get("If-Range")
     byte_range = None
     if if_range is None or if_range.strip() == etag:
@@ -182,7 +164,7 @@ def download_table(table_id: str):  # type: ignore[no-untyped-def]
     else:
         body = distribution.read_span(found.path, start, length, block)
     status = 206 if byte_range else 200
-    _audit_now(status, "data.download", f"table:{table_id}", bytes=length,
+    _audit_read(status, "data.download", f"table:{table_id}", bytes=length,
                range=f"{start}-{end}" if byte_range else None)
     # direct_passthrough hands the file wrapper to the server as is (gunicorn sends it with sendfile).
     response = Response(body, status=status, headers=headers, mimetype="application/vnd.apache.parquet",

@@ -1,0 +1,174 @@
+"""``agnes pull`` edge cases against a live server: resume, MD5 mismatch, grants, dry run, encoding, init."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from cli.client import Client
+from cli.pull import run_pull
+from cli.workspace import Workspace
+from tests.conftest import cli_env, run_cli
+from tests.data_helpers import copy_tables, penguins_fields, register
+
+
+@pytest.fixture
+def served(app, live_server, auth, tmp_path):  # type: ignore[no-untyped-def]
+    """penguins and stocks synced and granted to Everyone; returns (client for an analyst, env)."""
+    from agnes import people
+    from agnes.data.sync import sync_table
+
+    folder = copy_tables(tmp_path / "files")
+    register(penguins_fields(folder, description="Tučňáci 🐧 z Palmerova souostroví"))
+    register({"name": "stocks", "source_type": "csv",
+              "source_spec": {"location": str(folder / "stocks.csv"), "date_format": "%b %d %Y"}})
+    for table_id in ("penguins", "stocks"):
+        sync_table(table_id)
+        people.create_grant("everyone", "table", table_id, actor_id=None)
+    token = auth.token("analyst@example.com")
+    return Client(live_server.url, token), cli_env(live_server.url, token, tmp_path / "home")
+
+
+def test_interrupted_download_is_resumed(served, tmp_path):
+    client, _ = served
+    ws = Workspace(tmp_path / "ws")
+    full = run_pull(client, ws)
+    assert sorted(full.downloaded) == ["penguins", "stocks"]
+    original = ws.parquet("penguins").read_bytes()
+    # Simulate a pull that died half-way through penguins: a .part with the first half, no final file.
+    ws.parquet("penguins").unlink()
+    part = ws.parquet("penguins").with_name(".penguins.parquet.part")
+    part.write_bytes(original[: len(original) // 2])
+    resumed = run_pull(client, ws)
+    assert resumed.resumed == ["penguins"] and resumed.errors == {}
+    assert resumed.downloaded["penguins"] == len(original) - len(original) // 2
+    assert ws.parquet("penguins").read_bytes() == original and not part.exists()
+
+
+def test_a_corrupt_partial_file_fails_md5_and_is_discarded(served, tmp_path):
+    client, _ = served
+    ws = Workspace(tmp_path / "ws")
+    run_pull(client, ws)
+    size = ws.parquet("stocks").stat().st_size
+    ws.parquet("stocks").unlink()
+    part = ws.parquet("stocks").with_name(".stocks.parquet.part")
+    part.write_bytes(b"X" * (size // 2))
+    broken = run_pull(client, ws)
+    assert "MD5 mismatch" in broken.errors["stocks"] and not part.exists()
+    assert not ws.parquet("stocks").exists()
+    again = run_pull(client, ws)
+    assert again.errors == {} and sorted(again.downloaded) == ["stocks"]
+
+
+def test_no_grant_means_403_and_nothing_listed(app, live_server, auth, tmp_path):
+    from agnes.data.sync import sync_table
+
+    folder = copy_tables(tmp_path / "files")
+    register(penguins_fields(folder))
+    sync_table("penguins")
+    client = Client(live_server.url, auth.token("nobody@example.com"))
+    assert client.get("/api/sync/manifest")["tables"] == {}
+    raw = client.open("GET", "/api/data/penguins/download")
+    assert raw.status == 403 and json.loads(raw.read())["error"] == "access_denied"
+    outcome = run_pull(client, Workspace(tmp_path / "ws"))
+    assert outcome.downloaded == {} and outcome.errors == {}
+
+
+def test_dry_run_table_filter_and_json(served, tmp_path):
+    _, env = served
+    ws = tmp_path / "ws"
+    dry = run_cli(["pull", "--dry-run", "--json", "--workspace", str(ws)], env)
+    assert dry.returncode == 0 and json.loads(dry.stdout)["would_download"] == ["penguins", "stocks"]
+    assert not (ws / "data" / "tables").exists()
+    only = run_cli(["pull", "--json", "--table", "stocks", "--workspace", str(ws)], env)
+    assert json.loads(only.stdout)["downloaded"] == ["stocks"]
+    env_ws = {**env, "AGNES_WORKSPACE": str(ws)}
+    rest = run_cli(["pull", "--json"], env_ws)
+    assert json.loads(rest.stdout)["downloaded"] == ["penguins"]
+
+
+def run_in_console(args: list[str], env: dict[str, str], encoding: str):  # type: ignore[no-untyped-def]
+    """The CLI on a console with a legacy code page: output decoded the way that console would."""
+    import subprocess
+    import sys
+
+    done = subprocess.run([sys.executable, "-m", "cli.main", *args], env={**env, "PYTHONIOENCODING": encoding},
+                          capture_output=True, timeout=120)
+    # click itself writes UTF-8 when the stream claims plain ASCII, hence errors="replace" here.
+    return done.returncode, done.stdout.decode(encoding, "replace"), done.stderr.decode(encoding, "replace")
+
+
+@pytest.mark.parametrize("encoding", ["cp1250", "ascii"])
+def test_consoles_that_cannot_encode_unicode_never_crash(served, tmp_path, encoding):
+    _, env = served
+    env = {**env, "AGNES_WORKSPACE": str(tmp_path / "ws")}
+    code, out, err = run_in_console(["pull"], env, encoding)
+    assert code == 0, err
+    assert "[2/2]" in out
+    code, out, err = run_in_console(["catalog"], env, encoding)
+    assert code == 0, err
+    assert "penguins" in out and "Tu" in out
+    if encoding == "cp1250":
+        assert "Tučňáci ? z Palmerova" in out  # Czech letters kept, the emoji replaced
+    code, out, err = run_in_console(["describe", "penguins", "-n", "2"], env, encoding)
+    assert code == 0 and "344 rows" in out
+
+
+def test_query_schema_and_wide_tables(served, tmp_path):
+    _, env = served
+    env = {**env, "AGNES_WORKSPACE": str(tmp_path / "ws"), "COLUMNS": "60"}
+    assert run_cli(["pull", "--quiet"], env).returncode == 0
+    schema = json.loads(run_cli(["schema", "penguins", "--json"], env).stdout)
+    assert {"name": "bill_length_mm", "type": "DOUBLE"} in schema
+    wide = run_cli(["query", "SELECT * FROM penguins LIMIT 2"], env)
+    assert wide.returncode == 0 and wide.stdout.count("-[ row ") == 2
+    assert "species           | Adelie" in wide.stdout
+    missing = run_cli(["query", "SELECT * FROM nope"], env)
+    assert missing.returncode == 1 and "agnes catalog" in missing.stderr
+
+
+def test_init_writes_hooks_idempotently_and_keeps_settings(tmp_path):
+    settings = tmp_path / ".claude" / "settings.json"
+    settings.parent.mkdir()
+    settings.write_text(json.dumps({"model": "opus", "hooks": {"SessionStart": [
+        {"hooks": [{"type": "command", "command": "echo hi"}]}]}}))
+    env = cli_env("http://127.0.0.1:9", "unused", tmp_path / "home")
+    for _ in range(2):
+        done = run_cli(["init", "--workspace", str(tmp_path)], env)
+        assert done.returncode == 0, done.stderr
+    data = json.loads(settings.read_text())
+    assert data["model"] == "opus"
+    commands = {event: [h["command"] for entry in entries for h in entry["hooks"]]
+                for event, entries in data["hooks"].items()}
+    assert commands == {"SessionStart": ["echo hi", "agnes pull --quiet || true"],
+                        "SessionEnd": ["agnes push --quiet || true"]}
+    settings.write_text("{not json")
+    broken = run_cli(["init", "--workspace", str(tmp_path)], env)
+    assert broken.returncode == 1 and settings.read_text() == "{not json"
+
+
+def test_admin_cli_registers_syncs_and_lists(app, live_server, auth, tmp_path):
+    folder = copy_tables(tmp_path / "files")
+    env = cli_env(live_server.url, auth.token("admin@example.com", admin=True), tmp_path / "home")
+    created = run_cli(["admin", "register-table", "Weather", "--source-type", "csv", "-o",
+                       f"location={folder / 'seattle-weather.csv'}", "-o", "date_format=%Y/%m/%d",
+                       "--schedule", "every 30m"], env)
+    assert created.returncode == 0, created.stderr
+    synced = run_cli(["admin", "sync-tables", "weather", "--json"], env)
+    assert json.loads(synced.stdout)["jobs"][0]["id"] == "sync-table:weather"
+    app.extensions["agnes_jobs"].wait_idle()
+    listed = json.loads(run_cli(["admin", "list-tables", "--json"], env).stdout)
+    assert listed[0]["sync"]["rows"] == 1461 and listed[0]["schedule"] == "every 30m"
+    updated = run_cli(["admin", "update-table", "weather", "-o", "null_strings=NA"], env)
+    assert updated.returncode == 0, updated.stderr
+    metrics = tmp_path / "metrics" / "weather"
+    metrics.mkdir(parents=True)
+    (metrics / "rainy_days.yml").write_text("name: rainy_days\ntable: weather\nsql: SELECT count(*) FROM weather\n")
+    imported = run_cli(["admin", "metrics", "import", str(tmp_path / "metrics")], env)
+    assert "weather/rainy_days" in imported.stdout
+    shown = json.loads(run_cli(["catalog", "--show", "weather/rainy_days", "--json"], env).stdout)
+    assert shown["table"] == "weather"
+    gone = run_cli(["admin", "unregister-table", "weather", "-y"], env)
+    assert gone.returncode == 0 and not Path(app.config["AGNES_DATA_DIR"], "extracts", "csv").exists()
