@@ -267,6 +267,7 @@ def _curated_item(w: World, c: Caller) -> dict[str, Any]:
     """A skill of the world marketplace's plugin ``tool`` (its files written on first use)."""
     from pathlib import Path
 
+    from agnes.marketplace import generation
     from agnes.state import state_store
 
     slug = w.marketplace()
@@ -277,9 +278,11 @@ def _curated_item(w: World, c: Caller) -> dict[str, Any]:
         (root / "skills" / "hello" / "SKILL.md").write_text("---\nname: hello\n---\nHi.\n")
         with state_store().write() as con:
             con.execute(
-                "UPDATE marketplace_plugins SET content_dir = ? WHERE marketplace_id = ? AND name = 'tool'",
+                "UPDATE marketplace_plugins SET content_dir = ?, updated_at = current_timestamp"
+                " WHERE marketplace_id = ? AND name = 'tool'",
                 [str(root.relative_to(data)), slug],
             )
+            generation.bump()  # as every writer does, so cached plugin rows are re-read
     return {"slug": slug, "plugin": "tool", "kind": "skill", "item": "hello"}
 
 

@@ -123,17 +123,19 @@ def test_invalid_listing_arguments(client, analyst) -> None:  # type: ignore[no-
 def test_empty_states_say_what_to_do(app, client, analyst) -> None:  # type: ignore[no-untyped-def]
     page = soup(client.get("/marketplace?tab=my"))
     assert card_ids(page) == [SYSTEM]
-    from agnes.marketplace import registry
+    from agnes.marketplace import generation, registry
     from agnes.state import state_store
 
     registry.set_system("team", "org-baseline", False, actor_id=None)  # keeps grants and subscriptions
     with state_store().write() as con:
         con.execute("DELETE FROM user_plugin_subscriptions")
+        generation.bump()  # what every writer of grants and subscriptions does
     page = soup(client.get("/marketplace?tab=my"))
     assert page.find(id="empty-state")["data-reason"] == "empty_stack"
     assert page.select_one("#empty-state code").get_text() == REFRESH_COMMAND
     with state_store().write() as con:
         con.execute("DELETE FROM resource_grants WHERE resource_type = 'marketplace_plugin'")
+        generation.bump()
     page = soup(client.get("/marketplace"))
     empty = page.find(id="empty-state")
     assert empty["data-reason"] == "no_grants"

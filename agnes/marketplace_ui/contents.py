@@ -382,7 +382,7 @@ def read_item(plugin_dir: str | os.PathLike[str], item: Item) -> ItemDocument | 
 # -- cache ------------------------------------------------------------------------------------
 
 
-class _LRU:
+class LRU:
     """A small thread-safe LRU map (functools.lru_cache cannot key on a content hash alone)."""
 
     def __init__(self, size: int) -> None:
@@ -405,8 +405,8 @@ class _LRU:
                 self.data.popitem(last=False)
 
 
-_CONTENTS = _LRU(CACHE_SIZE)
-_ITEMS = _LRU(CACHE_SIZE * 4)
+_CONTENTS = LRU(CACHE_SIZE)
+_ITEMS = LRU(CACHE_SIZE * 4)
 
 
 def plugin_contents(

@@ -3,7 +3,8 @@
 Access (issue 4): a viewer sees a plugin granted to one of their groups, or a system plugin;
 administrators may look at any plugin (they can only *add* what their groups are granted,
 like everyone else). Missing plugin → 404 ``plugin_not_found``; existing but not granted →
-403 ``access_denied``. The check happens inside the page's single state-store unit.
+403 ``access_denied``. Plugin rows and the viewer's grants come from the process cache of
+:mod:`agnes.marketplace_ui.catalog` (kept current by the served-marketplace change marker).
 """
 
 from __future__ import annotations
@@ -16,8 +17,8 @@ from flask import current_app
 
 from agnes.access import Principal
 from agnes.errors import Forbidden, NotFound
+from agnes.marketplace_ui.catalog import Card, catalog_and_viewer
 from agnes.marketplace_ui.contents import KINDS, Item, ItemDocument, PluginContents, item_document, plugin_contents
-from agnes.marketplace_ui.listing import Card, make_card
 
 # The command that makes Claude Code pick up a stack change (shown after every add/remove).
 REFRESH_COMMAND = "claude plugin marketplace update agnes"
@@ -62,36 +63,26 @@ class PluginState:
 
 
 def plugin_state(principal: Principal, slug: str, name: str) -> PluginState:
-    """Load one plugin for the viewer (one state-store unit). Raises NotFound or Forbidden."""
-    from agnes.access import ResourceType
-    from agnes.models import grants, marketplaces
-    from agnes.state import state_store
-
+    """One plugin as the viewer sees it (from the catalog cache). Raises NotFound or Forbidden."""
+    catalog, viewer = catalog_and_viewer(principal)
     resource_id = f"{slug}/{name}"
-    with state_store().read() as con:
-        plugin = marketplaces.get_plugin(con, slug, name)
-        if plugin is None:
-            raise NotFound("plugin_not_found", f"There is no plugin '{resource_id}'.")
-        granted = plugin.is_system or grants.has_grant(
-            con, list(principal.group_ids), ResourceType.MARKETPLACE_PLUGIN, resource_id
-        )
-        if not granted and not principal.is_admin:
-            raise Forbidden("access_denied", f"None of your groups is granted the plugin '{resource_id}'.")
-        subscribed = con.execute(
-            "SELECT 1 FROM user_plugin_subscriptions WHERE user_id = ? AND marketplace_id = ? AND plugin_name = ?",
-            [principal.user.id, slug, name],
-        ).fetchone()
-        mp = marketplaces.get_marketplace(con, slug)
+    card = catalog.by_id.get(resource_id)
+    if card is None:
+        raise NotFound("plugin_not_found", f"There is no plugin '{resource_id}'.")
+    granted = viewer.can_see(card)
+    if not granted and not principal.is_admin:
+        raise Forbidden("access_denied", f"None of your groups is granted the plugin '{resource_id}'.")
+    files = catalog.files[resource_id]
     return PluginState(
-        card=make_card(plugin, mp.name if mp else slug, mp.curator_name if mp else ""),
+        card=card,
         granted=granted,
-        in_stack=plugin.is_system or (granted and subscribed is not None),
-        homepage=plugin.homepage or "",
-        curator_email=mp.curator_email if mp else "",
-        unavailable_reason=plugin.unavailable_reason or "",
-        content_dir=plugin.content_dir,
-        content_hash=plugin.content_hash,
-        raw=plugin.raw if isinstance(plugin.raw, dict) else {},
+        in_stack=viewer.has_in_stack(card),
+        homepage=files.homepage,
+        curator_email=files.curator_email,
+        unavailable_reason=files.unavailable_reason,
+        content_dir=files.content_dir,
+        content_hash=files.content_hash,
+        raw=files.raw,
     )
 
 

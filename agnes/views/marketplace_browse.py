@@ -8,24 +8,48 @@ twins in :mod:`agnes.views.api.marketplace_browse` call too.
 
 from __future__ import annotations
 
-from flask import Blueprint, g, request, url_for
+from flask import Blueprint, current_app, g, render_template, request, url_for
+from markupsafe import Markup
 
 from agnes import audit
 from agnes.access import login_required
 from agnes.errors import AppError
 from agnes.htmx import fragment_or_redirect, render
+from agnes.marketplace_ui.contents import LRU
 from agnes.marketplace_ui.detail import REFRESH_COMMAND, item_page, plugin_page, plugin_state
 from agnes.marketplace_ui.frontmatter import display_value
 from agnes.marketplace_ui.listing import (
     SORT_LABELS,
     TAB_LABELS,
     TYPE_LABELS,
+    CardView,
     listing_page,
     parse_listing_query,
 )
 
 bp = Blueprint("marketplace_browse", __name__)
 bp.add_app_template_filter(display_value, "display_value")
+
+# Rendered listing cards kept per process: (card, in stack, script root) → HTML.
+CARD_CACHE_SIZE = 4096
+
+
+@bp.app_template_global()
+def plugin_card_html(view: CardView) -> Markup:
+    """One card's ``<li>``, rendered once per card content and state, then reused.
+
+    A Card holds everything its markup shows, so equal cards render equal HTML; when a sync
+    changes a card, the new value is a new key and the old entry ages out.
+    """
+    cache = current_app.extensions.get("agnes_marketplace_cards")
+    if cache is None:
+        cache = current_app.extensions.setdefault("agnes_marketplace_cards", LRU(CARD_CACHE_SIZE))
+    key = (view.card, view.in_stack, request.script_root)
+    html = cache.get(key)
+    if html is None:
+        html = Markup(render_template("marketplace/_card.html", view=view))
+        cache.put(key, html)
+    return html
 
 
 @bp.context_processor

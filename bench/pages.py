@@ -1,0 +1,289 @@
+"""Benchmark of the analysts' marketplace pages under a real threaded server.
+
+Builds a data dir with N synthetic curated plugins (default 300) written straight into the state
+store and their working copies, starts ``gunicorn -k gthread wsgi:app`` on it, and drives it from a
+separate load-generator process (threads on ``http.client`` with keep-alive), signed in as an
+analyst who is granted every plugin. Prints p50/p95 latency seen by the client (an upper bound of
+server time) and throughput for:
+
+* the full HTML listing page (24 cards), page 1 and a search;
+* the listing fragment (``HX-Request``) and its JSON twin;
+* a plugin detail page;
+
+each sequentially (1 client) and with 10 concurrent clients, then the server's memory (RSS of the
+gunicorn workers) before and after a sustained run.
+
+Issue 4 targets, on a 2-core machine: the full HTML listing page at 10 concurrent clients
+>= 225 requests/s with p95 <= 100 ms, and memory flat under sustained load.
+
+Usage: ``python bench/pages.py [--plugins 300] [--workers 2] [--threads 8] [--requests 2000]``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+WORDS = (
+    "data pipeline warehouse python testing review security deploy kubernetes cloud cost analytics "
+    "dashboard metrics sql dbt spark streaming docs writing research finance sales marketing legal "
+    "support incident on-call observability tracing logging api graphql frontend react design audit "
+    "migration refactor performance profiling ml training evaluation prompts agents planning"
+).split()
+CATEGORIES = ("data", "engineering", "security", "productivity", "finance", "design", "operations",
+              "research", "languages", "")
+ANALYST = "bench-analyst@example.com"
+
+
+# -- data ---------------------------------------------------------------------------------------
+
+
+def _sentence(rng: random.Random, n: int) -> str:
+    return " ".join(rng.choice(WORDS) for _ in range(n)).capitalize() + "."
+
+
+def _write_plugin(root: Path, name: str, rng: random.Random) -> tuple[int, int, int]:
+    (root / ".claude-plugin").mkdir(parents=True)
+    (root / ".claude-plugin" / "plugin.json").write_text(
+        json.dumps({"name": name, "version": "1.0.0", "description": _sentence(rng, 12)}))
+    readme = [f"# {name}\n", _sentence(rng, 40), "\n## Usage\n"]
+    readme += [f"- {_sentence(rng, 10)}" for _ in range(12)]
+    readme += ["\n```sh\nclaude plugin install " + name + "@agnes\n```\n", "| a | b |\n|---|---|\n| 1 | 2 |\n"]
+    (root / "README.md").write_text("\n".join(readme))
+    skills, agents, commands = rng.randint(1, 6), rng.randint(0, 3), rng.randint(0, 4)
+    for i in range(skills):
+        d = root / "skills" / f"{name}-skill-{i}"
+        d.mkdir(parents=True)
+        (d / "SKILL.md").write_text(f"---\nname: {name}-skill-{i}\ndescription: {_sentence(rng, 14)}\n---\n"
+                                    + "\n\n".join(_sentence(rng, 30) for _ in range(20)))
+    for i in range(agents):
+        (root / "agents").mkdir(exist_ok=True)
+        (root / "agents" / f"agent-{i}.md").write_text(f"---\nname: agent-{i}\ndescription: {_sentence(rng, 8)}\n"
+                                                      "model: sonnet\n---\nYou are an agent.\n")
+    for i in range(commands):
+        (root / "commands").mkdir(exist_ok=True)
+        (root / "commands" / f"cmd-{i}.md").write_text(f"Run step {i} with $ARGUMENTS.\n")
+    return skills, agents, commands
+
+
+def build_data(data_dir: Path, plugins: int) -> tuple[str, str]:
+    """Create the data dir; returns (session cookie value, detail page path)."""
+    os.environ["AGNES_DATA_DIR"] = str(data_dir)
+    from agnes import create_app, people
+    from agnes.models import marketplaces, utcnow
+    from agnes.models.marketplaces import PluginRecord
+    from agnes.state import state_store
+
+    app = create_app({"AGNES_DATA_DIR": str(data_dir), "AGNES_SEED_ADMIN_EMAIL": "admin@example.com",
+                      "REDIS_URL": "", "AGNES_LOG_LEVEL": "WARNING"})
+    rng = random.Random(4)
+    slug = "bench"
+    snapshot = Path("marketplaces") / slug / "snapshots" / "s1"
+    records = []
+    for i in range(plugins):
+        name = f"{rng.choice(WORDS)}-{rng.choice(WORDS)}-{i:03d}"
+        counts = _write_plugin(data_dir / snapshot / name, name, rng)
+        records.append(PluginRecord(
+            name=name, manifest_name=name, source_kind="path", source_spec=f"./plugins/{name}",
+            raw={"name": name, "source": f"./plugins/{name}"}, description=_sentence(rng, 18), version="1.0.0",
+            author_name=rng.choice(("Data Team", "Platform", "Security Guild", "Jane Doe")),
+            category=rng.choice(CATEGORIES) or None, skill_count=counts[0], agent_count=counts[1],
+            command_count=counts[2], content_dir=str(snapshot / name), content_hash=f"h{i}", file_count=5,
+            size_bytes=10_000,
+        ))
+    with app.app_context():
+        with state_store().write() as con:
+            marketplaces.create_marketplace(
+                con, slug=slug, name="Bench Market", url="/nonexistent/bench.git", branch=None, token_env=None,
+                description="", curator_name="Cora Curator", curator_email="cora@example.com", registered_by=None)
+            marketplaces.apply_sync(con, slug, commit_sha="0" * 40, snapshot_dir=str(snapshot), records=records,
+                                    started_at=utcnow())
+        group = people.create_group("Bench analysts", actor_id=None)
+        user = people.create_user(ANALYST, "Bench Analyst")
+        people.add_member(group.id, ANALYST, actor_id=None)
+        with state_store().write() as con:
+            con.executemany(
+                "INSERT INTO resource_grants (id, group_id, resource_type, resource_id) VALUES (?, ?, ?, ?)",
+                [[f"g{i}", group.id, "marketplace_plugin", f"{slug}/{r.name}"] for i, r in enumerate(records)],
+            )
+            con.executemany(
+                "INSERT INTO user_plugin_subscriptions (user_id, marketplace_id, plugin_name) VALUES (?, ?, ?)",
+                [[user.id, slug, r.name] for r in records[::7]],
+            )
+        cookie = app.session_interface.get_signing_serializer(app).dumps({"uid": user.id})  # type: ignore[attr-defined]
+    return cookie, f"/marketplace/curated/{slug}/{records[5].name}"
+
+
+# -- server -------------------------------------------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_server(data_dir: Path, workers: int, threads: int) -> tuple[subprocess.Popen[bytes], int]:
+    port = _free_port()
+    env = {**os.environ, "AGNES_DATA_DIR": str(data_dir), "AGNES_LOG_LEVEL": "WARNING", "REDIS_URL": "",
+           "PYTHONPATH": str(ROOT), "AGNES_BASE_URL": f"http://127.0.0.1:{port}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", "-k", "gthread", "--workers", str(workers), "--threads", str(threads),
+         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
+        cwd=ROOT, env=env, start_new_session=True,
+    )
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=1):
+                break
+        except OSError:
+            time.sleep(0.2)
+    else:
+        proc.kill()
+        raise SystemExit("gunicorn did not start")
+    return proc, port
+
+
+def worker_rss_mb(master: int) -> float:
+    """Total RSS (MB) of the gunicorn workers (children of the master)."""
+    total = 0
+    for pid in os.listdir("/proc"):
+        if not pid.isdigit():
+            continue
+        try:
+            status = Path(f"/proc/{pid}/status").read_text()
+        except OSError:
+            continue
+        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+        if fields.get("PPid", "").strip() == str(master):
+            total += int(fields.get("VmRSS", "0 kB").split()[0])
+    return total / 1024
+
+
+# -- load generator (runs as its own process) ----------------------------------------------------
+
+
+def client_main(argv: list[str]) -> None:
+    """``pages.py client PORT COOKIE CONCURRENCY REQUESTS PATH [HEADER=VALUE...]`` → JSON on stdout."""
+    import http.client
+
+    port, cookie, concurrency, total, path = int(argv[0]), argv[1], int(argv[2]), int(argv[3]), argv[4]
+    extra = dict(h.split("=", 1) for h in argv[5:])
+    headers = {"Cookie": f"agnes_session={cookie}", **extra}
+    latencies: list[float] = []
+    errors: list[int] = []
+    lock = threading.Lock()
+    counter = iter(range(total))
+
+    def run() -> None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine: list[float] = []
+        while True:
+            with lock:
+                if next(counter, None) is None:
+                    break
+            started = time.perf_counter()
+            conn.request("GET", path, headers=headers)
+            response = conn.getresponse()
+            response.read()
+            mine.append(time.perf_counter() - started)
+            if response.status != 200:
+                with lock:
+                    errors.append(response.status)
+        conn.close()
+        with lock:
+            latencies.extend(mine)
+
+    pool = [threading.Thread(target=run) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for t in pool:
+        t.start()
+    for t in pool:
+        t.join()
+    elapsed = time.perf_counter() - started
+    latencies.sort()
+    print(json.dumps({
+        "requests": len(latencies), "seconds": elapsed, "rps": len(latencies) / elapsed,
+        "p50_ms": statistics.median(latencies) * 1000,
+        "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
+        "max_ms": latencies[-1] * 1000, "errors": errors[:5], "error_count": len(errors),
+    }))
+
+
+def load(port: int, cookie: str, concurrency: int, requests: int, path: str, *headers: str) -> dict[str, float]:
+    out = subprocess.run(
+        [sys.executable, __file__, "client", str(port), cookie, str(concurrency), str(requests), path, *headers],
+        capture_output=True, text=True, check=True, timeout=900,
+    )
+    return json.loads(out.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--plugins", type=int, default=300)
+    parser.add_argument("--workers", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--requests", type=int, default=2000, help="requests per concurrent run")
+    parser.add_argument("--sustained", type=int, default=4000, help="requests of the memory run")
+    args = parser.parse_args()
+
+    tmp = Path(tempfile.mkdtemp(prefix="agnes-bench-pages-"))
+    proc = None
+    try:
+        started = time.perf_counter()
+        cookie, detail = build_data(tmp / "data", args.plugins)
+        print(f"data: {args.plugins} plugins in {time.perf_counter() - started:.1f} s; "
+              f"server: gunicorn gthread, {args.workers} workers x {args.threads} threads; cores: {os.cpu_count()}")
+        proc, port = start_server(tmp / "data", args.workers, args.threads)
+        scenarios = [
+            ("listing page 1 (HTML, 24 cards)", "/marketplace", ()),
+            ("listing search q=data (HTML)", "/marketplace?q=data", ()),
+            ("listing fragment (HX-Request)", "/marketplace?page=2", ("HX-Request=true",)),
+            ("listing JSON /api/marketplace/items", "/api/marketplace/items", ()),
+            ("plugin detail page", detail, ()),
+        ]
+        for _, path, headers in scenarios:
+            load(port, cookie, 4, 200, path, *headers)  # warm-up: caches, templates, connections
+        print(f"\n{'scenario':40} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+        for label, path, headers in scenarios:
+            for clients, count in ((1, max(200, args.requests // 5)), (10, args.requests)):
+                r = load(port, cookie, clients, count, path, *headers)
+                flag = f"  errors: {r['error_count']} {r['errors']}" if r["error_count"] else ""
+                print(f"{label:40} {clients:>7} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} "
+                      f"{r['max_ms']:>8.1f}{flag}")
+        before = worker_rss_mb(proc.pid)
+        r = load(port, cookie, 10, args.sustained, "/marketplace?q=a&page=2", )
+        mid = worker_rss_mb(proc.pid)
+        r2 = load(port, cookie, 10, args.sustained, "/marketplace")
+        after = worker_rss_mb(proc.pid)
+        print(f"\nmemory (gunicorn workers RSS): {before:.0f} MB before, {mid:.0f} MB after {args.sustained} "
+              f"requests, {after:.0f} MB after {2 * args.sustained} ({r['rps']:.0f} and {r2['rps']:.0f} req/s)")
+        target = "listing page 1 (HTML, 24 cards)"
+        print(f"\ntarget ({target}, 10 clients): >= 225 req/s with p95 <= 100 ms")
+    finally:
+        if proc is not None:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(30)
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    if len(sys.argv) > 1 and sys.argv[1] == "client":
+        client_main(sys.argv[2:])
+    else:
+        sys.path.insert(0, str(ROOT))
+        main()
