@@ -43,8 +43,18 @@ WORDS = (
     "support incident on-call observability tracing logging api graphql frontend react design audit "
     "migration refactor performance profiling ml training evaluation prompts agents planning"
 ).split()
-CATEGORIES = ("data", "engineering", "security", "productivity", "finance", "design", "operations",
-              "research", "languages", "")
+CATEGORIES = (
+    "data",
+    "engineering",
+    "security",
+    "productivity",
+    "finance",
+    "design",
+    "operations",
+    "research",
+    "languages",
+    "",
+)
 ANALYST = "bench-analyst@example.com"
 
 
@@ -58,7 +68,8 @@ def _sentence(rng: random.Random, n: int) -> str:
 def _write_plugin(root: Path, name: str, rng: random.Random) -> tuple[int, int, int]:
     (root / ".claude-plugin").mkdir(parents=True)
     (root / ".claude-plugin" / "plugin.json").write_text(
-        json.dumps({"name": name, "version": "1.0.0", "description": _sentence(rng, 12)}))
+        json.dumps({"name": name, "version": "1.0.0", "description": _sentence(rng, 12)})
+    )
     readme = [f"# {name}\n", _sentence(rng, 40), "\n## Usage\n"]
     readme += [f"- {_sentence(rng, 10)}" for _ in range(12)]
     readme += ["\n```sh\nclaude plugin install " + name + "@agnes\n```\n", "| a | b |\n|---|---|\n| 1 | 2 |\n"]
@@ -67,12 +78,15 @@ def _write_plugin(root: Path, name: str, rng: random.Random) -> tuple[int, int, 
     for i in range(skills):
         d = root / "skills" / f"{name}-skill-{i}"
         d.mkdir(parents=True)
-        (d / "SKILL.md").write_text(f"---\nname: {name}-skill-{i}\ndescription: {_sentence(rng, 14)}\n---\n"
-                                    + "\n\n".join(_sentence(rng, 30) for _ in range(20)))
+        (d / "SKILL.md").write_text(
+            f"---\nname: {name}-skill-{i}\ndescription: {_sentence(rng, 14)}\n---\n"
+            + "\n\n".join(_sentence(rng, 30) for _ in range(20))
+        )
     for i in range(agents):
         (root / "agents").mkdir(exist_ok=True)
-        (root / "agents" / f"agent-{i}.md").write_text(f"---\nname: agent-{i}\ndescription: {_sentence(rng, 8)}\n"
-                                                      "model: sonnet\n---\nYou are an agent.\n")
+        (root / "agents" / f"agent-{i}.md").write_text(
+            f"---\nname: agent-{i}\ndescription: {_sentence(rng, 8)}\nmodel: sonnet\n---\nYou are an agent.\n"
+        )
     for i in range(commands):
         (root / "commands").mkdir(exist_ok=True)
         (root / "commands" / f"cmd-{i}.md").write_text(f"Run step {i} with $ARGUMENTS.\n")
@@ -87,8 +101,14 @@ def build_data(data_dir: Path, plugins: int) -> tuple[str, str]:
     from agnes.models.marketplaces import PluginRecord
     from agnes.state import state_store
 
-    app = create_app({"AGNES_DATA_DIR": str(data_dir), "AGNES_SEED_ADMIN_EMAIL": "admin@example.com",
-                      "REDIS_URL": "", "AGNES_LOG_LEVEL": "WARNING"})
+    app = create_app(
+        {
+            "AGNES_DATA_DIR": str(data_dir),
+            "AGNES_SEED_ADMIN_EMAIL": "admin@example.com",
+            "REDIS_URL": "",
+            "AGNES_LOG_LEVEL": "WARNING",
+        }
+    )
     rng = random.Random(4)
     slug = "bench"
     snapshot = Path("marketplaces") / slug / "snapshots" / "s1"
@@ -96,21 +116,43 @@ def build_data(data_dir: Path, plugins: int) -> tuple[str, str]:
     for i in range(plugins):
         name = f"{rng.choice(WORDS)}-{rng.choice(WORDS)}-{i:03d}"
         counts = _write_plugin(data_dir / snapshot / name, name, rng)
-        records.append(PluginRecord(
-            name=name, manifest_name=name, source_kind="path", source_spec=f"./plugins/{name}",
-            raw={"name": name, "source": f"./plugins/{name}"}, description=_sentence(rng, 18), version="1.0.0",
-            author_name=rng.choice(("Data Team", "Platform", "Security Guild", "Jane Doe")),
-            category=rng.choice(CATEGORIES) or None, skill_count=counts[0], agent_count=counts[1],
-            command_count=counts[2], content_dir=str(snapshot / name), content_hash=f"h{i}", file_count=5,
-            size_bytes=10_000,
-        ))
+        records.append(
+            PluginRecord(
+                name=name,
+                manifest_name=name,
+                source_kind="path",
+                source_spec=f"./plugins/{name}",
+                raw={"name": name, "source": f"./plugins/{name}"},
+                description=_sentence(rng, 18),
+                version="1.0.0",
+                author_name=rng.choice(("Data Team", "Platform", "Security Guild", "Jane Doe")),
+                category=rng.choice(CATEGORIES) or None,
+                skill_count=counts[0],
+                agent_count=counts[1],
+                command_count=counts[2],
+                content_dir=str(snapshot / name),
+                content_hash=f"h{i}",
+                file_count=5,
+                size_bytes=10_000,
+            )
+        )
     with app.app_context():
         with state_store().write() as con:
             marketplaces.create_marketplace(
-                con, slug=slug, name="Bench Market", url="/nonexistent/bench.git", branch=None, token_env=None,
-                description="", curator_name="Cora Curator", curator_email="cora@example.com", registered_by=None)
-            marketplaces.apply_sync(con, slug, commit_sha="0" * 40, snapshot_dir=str(snapshot), records=records,
-                                    started_at=utcnow())
+                con,
+                slug=slug,
+                name="Bench Market",
+                url="/nonexistent/bench.git",
+                branch=None,
+                token_env=None,
+                description="",
+                curator_name="Cora Curator",
+                curator_email="cora@example.com",
+                registered_by=None,
+            )
+            marketplaces.apply_sync(
+                con, slug, commit_sha="0" * 40, snapshot_dir=str(snapshot), records=records, started_at=utcnow()
+            )
         group = people.create_group("Bench analysts", actor_id=None)
         user = people.create_user(ANALYST, "Bench Analyst")
         people.add_member(group.id, ANALYST, actor_id=None)
@@ -138,12 +180,34 @@ def _free_port() -> int:
 
 def start_server(data_dir: Path, workers: int, threads: int) -> tuple[subprocess.Popen[bytes], int]:
     port = _free_port()
-    env = {**os.environ, "AGNES_DATA_DIR": str(data_dir), "AGNES_LOG_LEVEL": "WARNING", "REDIS_URL": "",
-           "PYTHONPATH": str(ROOT), "AGNES_BASE_URL": f"http://127.0.0.1:{port}"}
+    env = {
+        **os.environ,
+        "AGNES_DATA_DIR": str(data_dir),
+        "AGNES_LOG_LEVEL": "WARNING",
+        "REDIS_URL": "",
+        "PYTHONPATH": str(ROOT),
+        "AGNES_BASE_URL": f"http://127.0.0.1:{port}",
+    }
     proc = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", "-k", "gthread", "--workers", str(workers), "--threads", str(threads),
-         "--bind", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
-        cwd=ROOT, env=env, start_new_session=True,
+        [
+            sys.executable,
+            "-m",
+            "gunicorn",
+            "-k",
+            "gthread",
+            "--workers",
+            str(workers),
+            "--threads",
+            str(threads),
+            "--bind",
+            f"127.0.0.1:{port}",
+            "--log-level",
+            "warning",
+            "wsgi:app",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
     )
     deadline = time.time() + 60
     while time.time() < deadline:
@@ -216,18 +280,29 @@ def client_main(argv: list[str]) -> None:
         t.join()
     elapsed = time.perf_counter() - started
     latencies.sort()
-    print(json.dumps({
-        "requests": len(latencies), "seconds": elapsed, "rps": len(latencies) / elapsed,
-        "p50_ms": statistics.median(latencies) * 1000,
-        "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
-        "max_ms": latencies[-1] * 1000, "errors": errors[:5], "error_count": len(errors),
-    }))
+    print(
+        json.dumps(
+            {
+                "requests": len(latencies),
+                "seconds": elapsed,
+                "rps": len(latencies) / elapsed,
+                "p50_ms": statistics.median(latencies) * 1000,
+                "p95_ms": latencies[int(len(latencies) * 0.95) - 1] * 1000,
+                "max_ms": latencies[-1] * 1000,
+                "errors": errors[:5],
+                "error_count": len(errors),
+            }
+        )
+    )
 
 
 def load(port: int, cookie: str, concurrency: int, requests: int, path: str, *headers: str) -> dict[str, float]:
     out = subprocess.run(
         [sys.executable, __file__, "client", str(port), cookie, str(concurrency), str(requests), path, *headers],
-        capture_output=True, text=True, check=True, timeout=900,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=900,
     )
     return json.loads(out.stdout)
 
@@ -245,9 +320,19 @@ def main() -> None:
     proc = None
     try:
         started = time.perf_counter()
-        cookie, detail = build_data(tmp / "data", args.plugins)
-        print(f"data: {args.plugins} plugins in {time.perf_counter() - started:.1f} s; "
-              f"server: gunicorn gthread, {args.workers} workers x {args.threads} threads; cores: {os.cpu_count()}")
+        # In its own process: this one then never loads DuckDB (and never holds the state store).
+        built = subprocess.run(
+            [sys.executable, __file__, "build", str(tmp / "data"), str(args.plugins)],
+            capture_output=True,
+            text=True,
+            check=True,
+            timeout=600,
+        )
+        cookie, detail = json.loads(built.stdout.strip().splitlines()[-1])
+        print(
+            f"data: {args.plugins} plugins in {time.perf_counter() - started:.1f} s; "
+            f"server: gunicorn gthread, {args.workers} workers x {args.threads} threads; cores: {os.cpu_count()}"
+        )
         proc, port = start_server(tmp / "data", args.workers, args.threads)
         scenarios = [
             ("listing page 1 (HTML, 24 cards)", "/marketplace", ()),
@@ -263,15 +348,25 @@ def main() -> None:
             for clients, count in ((1, max(200, args.requests // 5)), (10, args.requests)):
                 r = load(port, cookie, clients, count, path, *headers)
                 flag = f"  errors: {r['error_count']} {r['errors']}" if r["error_count"] else ""
-                print(f"{label:40} {clients:>7} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} "
-                      f"{r['max_ms']:>8.1f}{flag}")
+                print(
+                    f"{label:40} {clients:>7} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} "
+                    f"{r['max_ms']:>8.1f}{flag}"
+                )
         before = worker_rss_mb(proc.pid)
-        r = load(port, cookie, 10, args.sustained, "/marketplace?q=a&page=2", )
+        r = load(
+            port,
+            cookie,
+            10,
+            args.sustained,
+            "/marketplace?q=a&page=2",
+        )
         mid = worker_rss_mb(proc.pid)
         r2 = load(port, cookie, 10, args.sustained, "/marketplace")
         after = worker_rss_mb(proc.pid)
-        print(f"\nmemory (gunicorn workers RSS): {before:.0f} MB before, {mid:.0f} MB after {args.sustained} "
-              f"requests, {after:.0f} MB after {2 * args.sustained} ({r['rps']:.0f} and {r2['rps']:.0f} req/s)")
+        print(
+            f"\nmemory (gunicorn workers RSS): {before:.0f} MB before, {mid:.0f} MB after {args.sustained} "
+            f"requests, {after:.0f} MB after {2 * args.sustained} ({r['rps']:.0f} and {r2['rps']:.0f} req/s)"
+        )
         target = "listing page 1 (HTML, 24 cards)"
         print(f"\ntarget ({target}, 10 clients): >= 225 req/s with p95 <= 100 ms")
     finally:
@@ -284,6 +379,9 @@ def main() -> None:
 if __name__ == "__main__":
     if len(sys.argv) > 1 and sys.argv[1] == "client":
         client_main(sys.argv[2:])
-    else:
+    elif len(sys.argv) > 1 and sys.argv[1] == "build":
         sys.path.insert(0, str(ROOT))
+        print(json.dumps(build_data(Path(sys.argv[2]), int(sys.argv[3]))), flush=True)
+        os._exit(0)  # skip interpreter teardown (DuckDB's bindings report spurious leaks there)
+    else:
         main()

@@ -67,7 +67,10 @@ def _labels() -> dict[str, object]:
 def listing():  # type: ignore[no-untyped-def]
     """Curated plugins or the viewer's stack, searchable; the fragment is ``#marketplace-results``."""
     page = listing_page(g.principal, parse_listing_query(request.args))
-    return render("marketplace/listing.html", "marketplace/_results.html", listing=page)
+    response = render("marketplace/listing.html", "marketplace/_results.html", listing=page)
+    # The address bar shows the canonical URL (defaults left out), not every field of the form.
+    response.headers["HX-Push-Url"] = url_for("marketplace_browse.listing", **page.query.args())
+    return response
 
 
 @bp.get("/marketplace/curated/<slug>/<plugin>")

@@ -18,12 +18,18 @@ from urllib.parse import urlsplit
 import click
 
 from cli.client import from_config
+from cli.lazy import LazyGroup
 from cli.output import print_json, print_table
 
 MARKETPLACE_NAME = "agnes"
+# Subcommands kept in other modules, imported only when they run.
+LAZY_COMMANDS = {
+    "search": "cli.commands.marketplace_browse:search",
+    "show": "cli.commands.marketplace_browse:show",
+}
 
 
-@click.group()
+@click.group(cls=LazyGroup, lazy_subcommands=LAZY_COMMANDS)
 def marketplace() -> None:
     """Plugins available to you, your stack, and Claude Code setup."""
 
