@@ -79,6 +79,8 @@ def set_user_active(user_id: str, active: bool, *, actor_id: str) -> User:
             if groups.is_member(con, user_id, ADMIN_GROUP_ID) and groups.count_active_admins(con) <= 1:
                 raise Conflict("last_admin", "This is the last active administrator; make someone else an admin first.")
         users.set_user_active(con, user_id, active)
+        if not active:
+            signals.credentials_changed.send(None, con=con, user_id=user_id)
         updated = users.get_user(con, user_id)
     assert updated is not None
     return updated

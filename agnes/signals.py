@@ -8,6 +8,8 @@ cursor as ``con``, so their changes commit or roll back together with it.
 * ``grant_revoked``: kwargs ``con``, ``group_id``, ``resource_type``, ``resource_id``.
 * ``grant_created``: kwargs ``con``, ``group_id``, ``resource_type``, ``resource_id``.
 * ``membership_changed``: kwargs ``con``, ``user_id``, ``group_id`` (after add or remove).
+* ``credentials_changed``: kwargs ``con``, ``user_id`` (a token was revoked or the user was
+  deactivated; caches of authenticated callers must forget them).
 """
 
 from __future__ import annotations
@@ -21,3 +23,4 @@ group_created = _signals.signal("group-created")
 grant_created = _signals.signal("grant-created")
 grant_revoked = _signals.signal("grant-revoked")
 membership_changed = _signals.signal("membership-changed")
+credentials_changed = _signals.signal("credentials-changed")

@@ -347,3 +347,47 @@ def test_info_refs_speaks_git_protocol(client, auth, admin_headers, market):  # 
     assert body.startswith(b"001e# service=git-upload-pack\n0000")
     assert b" HEAD\x00" in body and b"symref=HEAD:refs/heads/main" in body and b"filter" not in body
     assert os.environ.get("GIT_DIR") is None
+
+
+# -- repeats answered without the state store (agnes.marketplace.fastpath) -----------------------
+
+
+def _audit_count(action: str) -> int:
+    from agnes.state import state_store
+
+    with state_store().read() as con:
+        return con.execute("SELECT count(*) FROM audit_log WHERE action = ?", [action]).fetchone()[0]
+
+
+def test_repeats_end_at_once_when_access_changes(client, auth, admin_headers, market):  # type: ignore[no-untyped-def]
+    from agnes import people
+    from agnes.auth.pat import list_pats, revoke_pat
+
+    grant_id = grant(client, admin_headers, "everyone", "acme/alpha")
+    token = auth.token(ANALYST)
+    analyst = bearer(token)
+    install(client, analyst, "acme/alpha")
+    first = client.get("/marketplace.zip", headers=analyst, buffered=True)
+    etag = first.headers["ETag"]
+    for _ in range(3):  # repeats: same bytes, one audit row for the user and ETag
+        again = client.get("/marketplace.zip", headers=analyst, buffered=True)
+        assert again.status_code == 200 and again.data == first.data
+        assert client.get("/marketplace.zip", headers={**analyst, "If-None-Match": etag}).status_code == 304
+    assert _audit_count("marketplace.download") == 1
+    # a grant revoked: the very next poll sees the new (empty) set
+    assert client.delete(f"/api/admin/grants/{grant_id}", headers=admin_headers).status_code == 204
+    changed = client.get("/marketplace.zip", headers={**analyst, "If-None-Match": etag}, buffered=True)
+    assert changed.status_code == 200 and changed.headers["ETag"] != etag
+    etag = changed.headers["ETag"]
+    assert client.get("/marketplace.zip", headers={**analyst, "If-None-Match": etag}).status_code == 304
+    # the user deactivated: 401 at once, for the ZIP and for git
+    user_id = auth.user(ANALYST)
+    people.set_user_active(user_id, False, actor_id=auth.user("admin@example.com"))
+    assert client.get("/marketplace.zip", headers={**analyst, "If-None-Match": etag}).status_code == 401
+    basic = base64.b64encode(f"x:{token}".encode()).decode()
+    assert client.get("/marketplace.git/info/refs?service=git-upload-pack",
+                      headers={"Authorization": f"Basic {basic}"}).status_code == 401
+    people.set_user_active(user_id, True, actor_id=auth.user("admin@example.com"))
+    assert client.get("/marketplace.zip", headers={**analyst, "If-None-Match": etag}).status_code == 304
+    revoke_pat(list_pats(user_id)[0].id, owner_id=user_id)
+    assert client.get("/marketplace.zip", headers={**analyst, "If-None-Match": etag}).status_code == 401

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
+from agnes import signals
 from agnes.errors import Invalid, NotFound
 from agnes.models import tokens
 from agnes.models.tokens import AccessToken
@@ -60,6 +61,7 @@ def revoke_pat(token_id: str, *, owner_id: str | None) -> AccessToken:
         if token is None or (owner_id is not None and token.user_id != owner_id):
             raise NotFound("token_not_found", "No such token.")
         tokens.revoke_token(con, token_id)
+        signals.credentials_changed.send(None, con=con, user_id=token.user_id)
         updated = tokens.get_token(con, token_id)
     assert updated is not None
     return updated

@@ -42,6 +42,7 @@ def init_app(app: Flask) -> None:
     signals.grant_created.connect(stack.on_grant_created, weak=False)
     signals.membership_changed.connect(stack.on_membership_changed, weak=False)
     signals.user_created.connect(stack.on_user_created, weak=False)
+    signals.credentials_changed.connect(stack.on_credentials_changed, weak=False)
     signals.group_created.connect(stack.on_group_created, weak=False)
     # The git endpoint sits inside ProxyFix (when configured) so it sees the client's address.
     if isinstance(app.wsgi_app, ProxyFix):

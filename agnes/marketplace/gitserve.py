@@ -194,9 +194,9 @@ class MarketplaceDispatcher:
         if path.startswith(GIT_PREFIX + "/") and path != GIT_PREFIX + "/":
             return self.serve_git(environ, start_response, path[len(GIT_PREFIX):])
         if path == "/marketplace.zip" and environ.get("REQUEST_METHOD") == "GET":
-            from agnes.marketplace.fastpath import not_modified
+            from agnes.marketplace.fastpath import serve_zip
 
-            answered = not_modified(self.app, environ, start_response)
+            answered = serve_zip(self.app, environ, start_response)
             if answered is not None:
                 return answered
         return self.inner(environ, start_response)
@@ -226,13 +226,20 @@ class MarketplaceDispatcher:
 
     def _authorized_repo(self, environ: dict[str, Any]) -> SnapshotRepo:
         from agnes.auth import resolve_token
-        from agnes.marketplace import packager, resolver
+        from agnes.marketplace import fastpath, generation, packager, resolver
 
         raw = credentials_token(environ)
         if not raw:
             raise PermissionError("Authentication required: use your Agnes access token as the password.")
+        known = fastpath.remembered_user(self.app, raw)
+        if known is not None:  # a repeat within the trust window (clone = info/refs + upload-pack)
+            user_id, group_ids, marker = known
+            served = resolver.resolve(user_id, group_ids, marker=marker)
+            return SnapshotRepo.load(packager.git_repo(served))
+        marker = generation.current()
         principal = resolve_token(raw, environ.get("REMOTE_ADDR"))
         if principal is None:
             raise PermissionError(g.get("auth_error") or "Access token unknown.")
-        served = resolver.resolve(principal.user.id, principal.group_ids)
+        served = resolver.resolve(principal.user.id, principal.group_ids, marker=marker)
+        fastpath.remember_principal(self.app, raw, principal, marker)
         return SnapshotRepo.load(packager.git_repo(served))

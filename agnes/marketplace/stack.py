@@ -133,6 +133,11 @@ def on_membership_changed(sender: Any, *, con: DuckDBPyConnection, user_id: str,
     generation.bump()
 
 
+def on_credentials_changed(sender: Any, *, con: DuckDBPyConnection, user_id: str, **_: Any) -> None:
+    """A token was revoked or a user deactivated: end every cached trust (the marker moves)."""
+    generation.bump()
+
+
 def on_user_created(sender: Any, *, con: DuckDBPyConnection, user_id: str, **_: Any) -> None:
     """New users get the system plugins (DESIGN.md, "The served marketplace")."""
     for plugin in marketplaces.list_plugins(con):

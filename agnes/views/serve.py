@@ -30,8 +30,8 @@ def _served_for_caller(challenge: str) -> resolver.ServedSet:
     marker = generation.current()
     served = resolver.resolve(principal.user.id, principal.group_ids, marker=marker)
     raw = credentials_token(request.environ)
-    if raw and principal.method is AuthMethod.PAT:
-        fastpath.memory(current_app).remember(raw, principal.user.id, principal.group_ids, marker)
+    if raw and principal.method is AuthMethod.PAT and principal.token_id:
+        fastpath.remember_principal(current_app, raw, principal, marker)
     return served
 
 
@@ -61,13 +61,12 @@ def marketplace_zip():  # type: ignore[no-untyped-def]
                          download_name="agnes-marketplace.zip", etag=False, conditional=False)
     response.headers.update(headers)
     principal = g.principal
-    ip, kind = request.remote_addr, principal.client_kind
-
-    @response.call_on_close
-    def _audit() -> None:  # after the body went out, so the download is not slowed by it
+    mem = fastpath.memory(current_app)
+    if mem.audit_due(principal.user.id, served.etag):  # once per user and ETag per window, not per poll
+        mem.audited_now(principal.user.id, served.etag)
         write_audit("marketplace.download", user_id=principal.user.id, resource=f"marketplace-zip:{served.etag}",
-                    params={"plugins": len(served.plugins)}, client_ip=ip, client_kind=kind)
-
+                    params={"plugins": len(served.plugins)}, client_ip=request.remote_addr,
+                    client_kind=principal.client_kind)
     return response
 
 
