@@ -8,4 +8,4 @@ COPY wsgi.py worker.py ./
 RUN pip install --no-cache-dir .
 ENV AGNES_DATA_DIR=/data
 EXPOSE 8000
-CMD ["gunicorn", "--workers", "1", "--threads", "16", "--bind", "0.0.0.0:8000", "wsgi:app"]
+CMD ["gunicorn", "--no-control-socket", "--workers", "2", "--threads", "8", "--bind", "0.0.0.0:8000", "wsgi:app"]

@@ -18,7 +18,7 @@ install-test: ## Install Agnes with test dependencies and the test tools (Claude
 	./scripts/install-test-tools.sh
 
 run: install ## Run Agnes on http://127.0.0.1:$(PORT) (embedded jobs, no Redis needed)
-	$(PYTHON) -m gunicorn --workers 1 --threads 8 --bind 127.0.0.1:$(PORT) --access-logfile - wsgi:app
+	$(PYTHON) -m gunicorn --no-control-socket --workers 1 --threads 8 --bind 127.0.0.1:$(PORT) --access-logfile - wsgi:app
 
 worker: ## Run an RQ worker (needs REDIS_URL)
 	$(PYTHON) worker.py

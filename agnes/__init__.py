@@ -124,9 +124,13 @@ def _register_request_hooks(app: Flask) -> None:
         if request.endpoint == "static":
             return
         load_principal()
+        api = request.path.startswith("/api/")
         if request.method in ("POST", "PUT", "PATCH", "DELETE") and not bearer_token():
+            if api and g.principal is None:
+                # Scripts calling the API without credentials need "sign in", not "form expired".
+                raise AppError(401, "authentication_required", "Sign in or send an access token.")
             csrf.protect()
-        elif bearer_token() and g.principal is None and request.path.startswith("/api/"):
+        elif bearer_token() and g.principal is None and api:
             raise AppError(401, "invalid_token", g.auth_error or "Invalid access token.")
 
     @app.after_request

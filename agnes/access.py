@@ -160,6 +160,14 @@ def _is_api_request() -> bool:
 def _unauthenticated() -> Any:
     if _is_api_request():
         raise AppError(401, "authentication_required", "Sign in or send an access token.")
+    if request.method not in ("GET", "HEAD"):
+        # After sign-in the browser would GET a POST-only address; send it back where it was.
+        from agnes.auth import safe_next_path
+
+        referrer = request.referrer or ""
+        host = request.host_url
+        target = safe_next_path("/" + referrer[len(host):] if referrer.startswith(host) else None)
+        return redirect(url_for("auth.login", next=target), code=303)
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 
 

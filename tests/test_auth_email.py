@@ -119,8 +119,16 @@ def test_post_without_csrf_token_is_rejected(client: FlaskClient, outbox) -> Non
     assert response.status_code == 400
     assert BeautifulSoup(response.data, "html.parser").select_one(".error-message")["data-code"] == "csrf_failed"
     assert outbox == []
-    api = client.post("/api/admin/groups", json={"name": "x"})  # session-less API POST: CSRF first
-    assert api.status_code == 400 and api.get_json()["error"] == "csrf_failed"
+    api = client.post("/api/admin/groups", json={"name": "x"})  # no credentials at all: 401, not "form expired"
+    assert api.status_code == 401 and api.get_json()["error"] == "authentication_required"
+
+
+def test_anonymous_post_to_a_page_redirects_to_login_with_the_referring_page(client: FlaskClient) -> None:
+    token = csrf_token(client, "/login")
+    response = client.post(
+        "/admin/groups", data={"name": "x", "csrf_token": token}, headers={"Referer": "http://localhost/admin/groups"}
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/login?next=/admin/groups"
 
 
 def test_logged_in_csrf_rejection_changes_nothing(client: FlaskClient, auth) -> None:  # type: ignore[no-untyped-def]

@@ -9,7 +9,8 @@ personal access token (PAT), and a revoked PAT. Expected outcome classes:
 
 * ``ok``: the authorization layer let the call through (any status that is not 401, 403,
   a redirect to ``/login?next=``, 404 or 5xx; a 400/409/422 validation answer counts as ok);
-* ``login``: a redirect to ``/login?next=<the requested path>`` (HTML pages, anonymous);
+* ``login``: a redirect to ``/login?next=<the requested path>`` (HTML pages, anonymous; after a POST,
+  ``next`` is the referring page or ``/``);
 * ``unauthorized``: JSON 401 with an ``error`` code (``/api``, anonymous or bad token);
 * ``forbidden``: 403 (JSON under ``/api``).
 
@@ -519,7 +520,9 @@ def classify(resp, path: str, is_api: bool) -> tuple[str, str]:  # type: ignore[
         target = urlsplit(resp.location)
         nxt = parse_qs(target.query).get("next")
         if target.path == "/login" and nxt:
-            detail = "" if nxt[0] == path else f"next={nxt[0]!r}, expected {path!r}"
+            # After a GET, sign-in returns to that page; after a POST (no Referer here), to the home page.
+            wanted = path if resp.request.method == "GET" else "/"
+            detail = "" if nxt[0] == wanted else f"next={nxt[0]!r}, expected {wanted!r}"
             return LOGIN_REDIRECT, detail
         return OK, f"{status} → {resp.location}"
     if status in (401, 403):
