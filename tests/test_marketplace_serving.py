@@ -290,6 +290,7 @@ def test_git_clone_push_and_bad_token(live_server, client, auth, admin_headers, 
                    if p.is_file() and ".git" not in p.parts)
     zip_files = sorted(zip_members(client.get("/marketplace.zip", headers=bearer(token), buffered=True).data))
     assert files == zip_files
+    assert _audit_count("marketplace.git_fetch") == 1  # a fetch is a download: audited
     shallow = _git("clone", "-q", "--depth", "1", url, str(tmp_path / "shallow"))
     assert shallow.returncode == 0, shallow.stderr
     # a change shows up through a fetch inside the shallow clone (shallow lines, no deepen)

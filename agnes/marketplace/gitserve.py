@@ -225,6 +225,7 @@ class MarketplaceDispatcher:
         return LimitedInputFilter(GunzipFilter(git_app))(environ, start_response)
 
     def _authorized_repo(self, environ: dict[str, Any]) -> SnapshotRepo:
+        from agnes.audit import write_audit
         from agnes.auth import resolve_token
         from agnes.marketplace import fastpath, generation, packager, resolver
 
@@ -235,11 +236,18 @@ class MarketplaceDispatcher:
         if known is not None:  # a repeat within the trust window (clone = info/refs + upload-pack)
             user_id, group_ids, marker = known
             served = resolver.resolve(user_id, group_ids, marker=marker)
-            return SnapshotRepo.load(packager.git_repo(served))
-        marker = generation.current()
-        principal = resolve_token(raw, environ.get("REMOTE_ADDR"))
-        if principal is None:
-            raise PermissionError(g.get("auth_error") or "Access token unknown.")
-        served = resolver.resolve(principal.user.id, principal.group_ids, marker=marker)
-        fastpath.remember_principal(self.app, raw, principal, marker)
+        else:
+            marker = generation.current()
+            principal = resolve_token(raw, environ.get("REMOTE_ADDR"))
+            if principal is None:
+                raise PermissionError(g.get("auth_error") or "Access token unknown.")
+            user_id = principal.user.id
+            served = resolver.resolve(user_id, principal.group_ids, marker=marker)
+            fastpath.remember_principal(self.app, raw, principal, marker)
+        mem = fastpath.memory(self.app)
+        if environ.get("REQUEST_METHOD") == "POST" and mem.audit_due(user_id, "git:" + served.etag):
+            mem.audited_now(user_id, "git:" + served.etag)  # a fetch is a download: audited, once per window
+            write_audit("marketplace.git_fetch", user_id=user_id, resource=f"marketplace-git:{served.etag}",
+                        params={"plugins": len(served.plugins)}, client_ip=environ.get("REMOTE_ADDR"),
+                        client_kind="git")
         return SnapshotRepo.load(packager.git_repo(served))

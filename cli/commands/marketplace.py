@@ -126,7 +126,9 @@ def setup(print_only: bool, claude_bin: str) -> None:
     unset, *adds, claude_add = commands
     subprocess.run(unset, capture_output=True)  # exit 5 when nothing was set: fine
     for command in adds:
-        subprocess.run(command, check=True, capture_output=True)
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise click.ClickException(f"git config failed: {done.stderr.strip() or done.returncode}")
     if shutil.which(claude_bin) is None and not os.path.isfile(claude_bin):
         raise click.ClickException(
             f"Claude Code ('{claude_bin}') was not found. The credential helper is set up; after installing"
