@@ -6,6 +6,7 @@ separate load-generator process (threads on ``http.client`` with keep-alive), si
 analyst who is granted every plugin. Prints p50/p95 latency seen by the client (an upper bound of
 server time) and throughput for:
 
+* a baseline: `/healthz` with the session cookie (the sign-in check every page pays);
 * the full HTML listing page (24 cards), page 1 and a search;
 * the listing fragment (``HX-Request``) and its JSON twin;
 * a plugin detail page;
@@ -179,6 +180,7 @@ def _free_port() -> int:
 
 
 def start_server(data_dir: Path, workers: int, threads: int) -> tuple[subprocess.Popen[bytes], int]:
+    """``gunicorn -k gthread wsgi:app`` on a free port; its output goes to ``<tmp>/gunicorn.log``."""
     port = _free_port()
     env = {
         **os.environ,
@@ -188,54 +190,65 @@ def start_server(data_dir: Path, workers: int, threads: int) -> tuple[subprocess
         "PYTHONPATH": str(ROOT),
         "AGNES_BASE_URL": f"http://127.0.0.1:{port}",
     }
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "gunicorn",
-            "-k",
-            "gthread",
-            "--workers",
-            str(workers),
-            "--threads",
-            str(threads),
-            "--bind",
-            f"127.0.0.1:{port}",
-            "--log-level",
-            "warning",
-            "wsgi:app",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-    )
+    command = [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "-k",
+        "gthread",
+        "--workers",
+        str(workers),
+        "--threads",
+        str(threads),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--log-level",
+        "warning",
+        "wsgi:app",
+    ]
+    with open(data_dir.parent / "gunicorn.log", "wb") as log:
+        proc = subprocess.Popen(command, cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=log)
     deadline = time.time() + 60
     while time.time() < deadline:
         try:
             with socket.create_connection(("127.0.0.1", port), timeout=1):
-                break
+                return proc, port
         except OSError:
             time.sleep(0.2)
-    else:
-        proc.kill()
-        raise SystemExit("gunicorn did not start")
-    return proc, port
+    proc.kill()
+    raise SystemExit("gunicorn did not start: " + (data_dir.parent / "gunicorn.log").read_text()[-2000:])
+
+
+def _workers(master: int) -> list[str]:
+    found = []
+    for pid in os.listdir("/proc"):
+        if pid.isdigit():
+            try:
+                stat = Path(f"/proc/{pid}/stat").read_text()
+            except OSError:
+                continue
+            if stat.rsplit(")", 1)[1].split()[1] == str(master):
+                found.append(pid)
+    return found
 
 
 def worker_rss_mb(master: int) -> float:
     """Total RSS (MB) of the gunicorn workers (children of the master)."""
     total = 0
-    for pid in os.listdir("/proc"):
-        if not pid.isdigit():
-            continue
-        try:
-            status = Path(f"/proc/{pid}/status").read_text()
-        except OSError:
-            continue
+    for pid in _workers(master):
+        status = Path(f"/proc/{pid}/status").read_text()
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if fields.get("PPid", "").strip() == str(master):
-            total += int(fields.get("VmRSS", "0 kB").split()[0])
+        total += int(fields.get("VmRSS", "0 kB").split()[0])
     return total / 1024
+
+
+def worker_cpu_seconds(master: int) -> float:
+    """User + system CPU time (s) used so far by the gunicorn workers."""
+    ticks = 0
+    for pid in _workers(master):
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        ticks += int(fields[11]) + int(fields[12])  # utime, stime
+    return ticks / os.sysconf("SC_CLK_TCK")
 
 
 # -- load generator (runs as its own process) ----------------------------------------------------
@@ -335,6 +348,8 @@ def main() -> None:
         )
         proc, port = start_server(tmp / "data", args.workers, args.threads)
         scenarios = [
+            # The floor every signed-in request pays (session → user and groups: one state-store unit).
+            ("baseline: /healthz, signed in", "/healthz", ()),
             ("listing page 1 (HTML, 24 cards)", "/marketplace", ()),
             ("listing search q=data (HTML)", "/marketplace?q=data", ()),
             ("listing fragment (HX-Request)", "/marketplace?page=2", ("HX-Request=true",)),
@@ -343,32 +358,26 @@ def main() -> None:
         ]
         for _, path, headers in scenarios:
             load(port, cookie, 4, 200, path, *headers)  # warm-up: caches, templates, connections
-        print(f"\n{'scenario':40} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}")
+        print("\nCPU ms = CPU time of the gunicorn workers per request (unaffected by other load on the host)")
+        print(f"{'scenario':40} {'clients':>7} {'req/s':>8} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'CPU ms':>7}")
         for label, path, headers in scenarios:
             for clients, count in ((1, max(200, args.requests // 5)), (10, args.requests)):
+                cpu = worker_cpu_seconds(proc.pid)
                 r = load(port, cookie, clients, count, path, *headers)
+                cpu_ms = (worker_cpu_seconds(proc.pid) - cpu) / r["requests"] * 1000
                 flag = f"  errors: {r['error_count']} {r['errors']}" if r["error_count"] else ""
                 print(
                     f"{label:40} {clients:>7} {r['rps']:>8.0f} {r['p50_ms']:>8.1f} {r['p95_ms']:>8.1f} "
-                    f"{r['max_ms']:>8.1f}{flag}"
+                    f"{r['max_ms']:>8.1f} {cpu_ms:>7.2f}{flag}"
                 )
-        before = worker_rss_mb(proc.pid)
-        r = load(
-            port,
-            cookie,
-            10,
-            args.sustained,
-            "/marketplace?q=a&page=2",
-        )
-        mid = worker_rss_mb(proc.pid)
-        r2 = load(port, cookie, 10, args.sustained, "/marketplace")
-        after = worker_rss_mb(proc.pid)
-        print(
-            f"\nmemory (gunicorn workers RSS): {before:.0f} MB before, {mid:.0f} MB after {args.sustained} "
-            f"requests, {after:.0f} MB after {2 * args.sustained} ({r['rps']:.0f} and {r2['rps']:.0f} req/s)"
-        )
-        target = "listing page 1 (HTML, 24 cards)"
-        print(f"\ntarget ({target}, 10 clients): >= 225 req/s with p95 <= 100 ms")
+        rss = [worker_rss_mb(proc.pid)]
+        for path in ("/marketplace?q=a&page=2", "/marketplace", "/marketplace?sort=name&page=3"):
+            load(port, cookie, 10, args.sustained, path)
+            rss.append(worker_rss_mb(proc.pid))
+        steps = ", ".join(f"{mb:.0f}" for mb in rss)
+        print(f"\nmemory (RSS of the gunicorn workers, MB) every {args.sustained} requests: {steps}")
+        print("\ntarget (listing page 1, HTML, 10 clients): >= 225 req/s with p95 <= 100 ms")
+        print(f"host load average (1 min) at the end: {os.getloadavg()[0]:.1f} (other processes share the cores)")
     finally:
         if proc is not None:
             os.killpg(proc.pid, signal.SIGTERM)

@@ -27,7 +27,6 @@ from datetime import datetime
 from typing import Any
 
 from flask import current_app
-from markupsafe import Markup
 
 from agnes.access import Principal
 
@@ -139,20 +138,15 @@ def make_card(plugin: Any, marketplace_name: str, curator: str) -> Card:
     )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Catalog:
-    """Every curated plugin's card, in both sort orders, plus rendered card markup.
-
-    ``html`` caches each card's rendered ``<li>`` (per "in your stack" state) for this
-    catalog version; it is filled lazily by the listing template helper.
-    """
+    """Every curated plugin's card in both sort orders, and the fields only plugin pages need."""
 
     recent: tuple[Card, ...] = ()
     by_name: tuple[Card, ...] = ()
     by_id: dict[str, Card] = field(default_factory=dict)
     files: dict[str, PluginFiles] = field(default_factory=dict)
     curators: tuple[tuple[str, str], ...] = ()  # (name, email) of marketplace curators
-    html: dict[tuple[str, bool], Markup] = field(default_factory=dict)
 
 
 def build_catalog(con: Any) -> Catalog:
