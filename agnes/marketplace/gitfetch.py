@@ -88,7 +88,8 @@ def fetch(repo_dir: Path, url: str, *, ref: str | None = None, sha: str | None =
             if sha and sha.encode() in repo.object_store:
                 return sha
             client, path = get_transport_and_path(
-                url, config=config, username=TOKEN_USERNAME if token else None, password=token or None
+                url, config=config, username=TOKEN_USERNAME if token else None, password=token or None,
+                pool_manager=_pool_manager(url, config, timeout) if local is None else None,
             )
 
             def determine_wants(refs: dict[bytes, bytes], depth: int | None = None) -> list[bytes]:
@@ -110,8 +111,38 @@ def fetch(repo_dir: Path, url: str, *, ref: str | None = None, sha: str | None =
     except FetchError as exc:
         raise FetchError(redact(str(exc), token)) from None
     except Exception as exc:  # dulwich, urllib3 and OS errors all mean "could not fetch"
-        text = str(exc) or type(exc).__name__
-        raise FetchError(redact(f"could not fetch {url}: {text}", token)) from None
+        raise FetchError(redact(f"could not fetch {url}: {_reason(exc)}", token)) from None
+
+
+def _pool_manager(url: str, config: ConfigDict, timeout: float):  # type: ignore[no-untyped-def]
+    """dulwich's HTTP pool (proxies, certificates) with one retry instead of three, so an
+    unreachable host fails in about one timeout, not four."""
+    import urllib3
+    from dulwich.client import default_urllib3_manager
+
+    manager = default_urllib3_manager(config, base_url=url, timeout=timeout)
+    manager.connection_pool_kw["retries"] = urllib3.Retry(total=1, connect=1, read=1, redirect=3)
+    return manager
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason for a failed fetch (urllib3 messages run to several lines)."""
+    text = str(exc) or type(exc).__name__
+    checks = (
+        ("NameResolutionError", "the host name does not resolve"),
+        ("Name or service not known", "the host name does not resolve"),
+        ("Connection refused", "the connection was refused"),
+        ("timed out", "the connection timed out"),
+        ("CERTIFICATE_VERIFY_FAILED", "the server's TLS certificate is not trusted"),
+    )
+    for needle, reason in checks:
+        if needle in text:
+            return reason
+    if type(exc).__name__ == "HTTPUnauthorized":
+        return "the server refused the credentials (check the access token)"
+    if type(exc).__name__ == "NotGitRepository":
+        return f"not a git repository ({text[:200]})"
+    return text.splitlines()[0][:300]
 
 
 def _pick_ref(refs: dict[bytes, bytes], ref: str | None) -> bytes:
