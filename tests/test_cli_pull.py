@@ -168,7 +168,37 @@ def test_admin_cli_registers_syncs_and_lists(app, live_server, auth, tmp_path):
     (metrics / "rainy_days.yml").write_text("name: rainy_days\ntable: weather\nsql: SELECT count(*) FROM weather\n")
     imported = run_cli(["admin", "metrics", "import", str(tmp_path / "metrics")], env)
     assert "weather/rainy_days" in imported.stdout
+    listed_metrics = run_cli(["catalog", "--metrics"], env)
+    assert "weather/rainy_days" in listed_metrics.stdout
     shown = json.loads(run_cli(["catalog", "--show", "weather/rainy_days", "--json"], env).stdout)
     assert shown["table"] == "weather"
     gone = run_cli(["admin", "unregister-table", "weather", "-y"], env)
     assert gone.returncode == 0 and not Path(app.config["AGNES_DATA_DIR"], "extracts", "csv").exists()
+
+
+def test_terminal_gets_a_progress_bar(served, tmp_path):
+    """On a TTY, pull draws rich's bar (sizes, speed); tested through a pseudo-terminal."""
+    import os
+    import pty
+    import subprocess
+    import sys
+
+    _, env = served
+    leader, follower = pty.openpty()
+    process = subprocess.Popen([sys.executable, "-m", "cli.main", "pull", "--workspace", str(tmp_path / "ws")],
+                               env={**env, "COLUMNS": "100", "TERM": "xterm"}, stdout=follower, stderr=follower)
+    os.close(follower)
+    output = b""
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        output += chunk
+    os.close(leader)
+    assert process.wait(60) == 0
+    text = output.decode("utf-8", "replace")
+    assert "2 table(s)" in text and "KB" in text and "━" in text
+    assert "agnes pull: 2 downloaded" in text

@@ -164,6 +164,16 @@ def test_sql_connector_materializes_a_query_over_registered_tables(app, folder):
     assert query(app, "SELECT count(*) FROM big_birds") == [(61,)]
     with pytest.raises(Invalid):
         register({"name": "two", "source_type": "sql", "source_spec": {"query": "SELECT 1; DROP TABLE x"}})
+    # An attached DuckDB file, joined with a registered table.
+    other = data_dir(app).parent / "crm.duckdb"
+    con = duckdb.connect(str(other))
+    con.execute("CREATE TABLE islands AS SELECT * FROM (VALUES ('Biscoe', 'south'), ('Dream', 'mid')) t(name, zone)")
+    con.close()
+    register({"name": "zones", "source_type": "sql", "source_spec": {
+        "query": "SELECT c.zone, count(*) AS birds FROM penguins p JOIN crm.islands c ON c.name = p.island GROUP BY 1",
+        "attach": {"crm": str(other)}}})
+    assert sync_table("zones")["rows"] == 2
+    assert query(app, "SELECT birds FROM zones WHERE zone = 'mid'") == [(124,)]
 
 
 def test_json_and_parquet_files_and_urls(app, folder, tmp_path):
