@@ -71,6 +71,13 @@ class Client:
             self._local.conn = conn
         return conn
 
+    def close(self) -> None:
+        """Close this thread's connection (threads that end call it, so no socket is left open)."""
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+
     def headers(self, extra: dict[str, str] | None = None) -> dict[str, str]:
         headers = {"User-Agent": USER_AGENT, "Accept": "application/json"}
         if self.token:

@@ -39,12 +39,15 @@ def test_interrupted_download_is_resumed(served, tmp_path):
     original = ws.parquet("penguins").read_bytes()
     # Simulate a pull that died half-way through penguins: a .part with the first half, no final file.
     ws.parquet("penguins").unlink()
-    part = ws.parquet("penguins").with_name(".penguins.parquet.part")
+    digest = ws.load_state()["penguins"]["hash"]
+    part = ws.parquet("penguins").with_name(f".penguins.{digest[:16]}.part")
     part.write_bytes(original[: len(original) // 2])
+    older = ws.parquet("penguins").with_name(".penguins.0123456789abcdef.part")
+    older.write_bytes(b"bytes of a previous version")
     resumed = run_pull(client, ws)
     assert resumed.resumed == ["penguins"] and resumed.errors == {}
     assert resumed.downloaded["penguins"] == len(original) - len(original) // 2
-    assert ws.parquet("penguins").read_bytes() == original and not part.exists()
+    assert ws.parquet("penguins").read_bytes() == original and not part.exists() and not older.exists()
 
 
 def test_a_corrupt_partial_file_fails_md5_and_is_discarded(served, tmp_path):
@@ -53,7 +56,7 @@ def test_a_corrupt_partial_file_fails_md5_and_is_discarded(served, tmp_path):
     run_pull(client, ws)
     size = ws.parquet("stocks").stat().st_size
     ws.parquet("stocks").unlink()
-    part = ws.parquet("stocks").with_name(".stocks.parquet.part")
+    part = ws.parquet("stocks").with_name(f".stocks.{ws.load_state()['stocks']['hash'][:16]}.part")
     part.write_bytes(b"X" * (size // 2))
     broken = run_pull(client, ws)
     assert "MD5 mismatch" in broken.errors["stocks"] and not part.exists()
@@ -202,3 +205,47 @@ def test_terminal_gets_a_progress_bar(served, tmp_path):
     text = output.decode("utf-8", "replace")
     assert "2 table(s)" in text and "KB" in text and "━" in text
     assert "agnes pull: 2 downloaded" in text
+
+
+def test_a_dropped_connection_keeps_the_part_and_the_next_pull_resumes(served, tmp_path):
+    import http.client
+
+    client, _ = served
+    ws = Workspace(tmp_path / "ws")
+
+    class DroppingResponse:
+        """Delivers the first 3000 bytes of the body, then the connection 'drops'."""
+
+        def __init__(self, raw) -> None:  # type: ignore[no-untyped-def]
+            self.raw, self.sent = raw, 0
+            self.status = raw.status
+
+        def getheader(self, name, default=None):  # type: ignore[no-untyped-def]
+            return self.raw.getheader(name, default)
+
+        def read(self, *args):  # type: ignore[no-untyped-def]
+            return self.raw.read(*args)
+
+        def close(self) -> None:
+            self.raw.close()
+
+        def readinto(self, buffer) -> int:  # type: ignore[no-untyped-def]
+            if self.sent >= 3000:
+                raise http.client.IncompleteRead(b"", 1)
+            count = self.raw.readinto(memoryview(buffer)[: 3000 - self.sent])
+            self.sent += count
+            return count
+
+    class FlakyClient(Client):
+        def open(self, method, path, **kwargs):  # type: ignore[no-untyped-def]
+            raw = super().open(method, path, **kwargs)
+            return DroppingResponse(raw) if path.endswith("/penguins/download") else raw
+
+    flaky = FlakyClient(client.server, client.token)
+    first = run_pull(flaky, ws)
+    assert "interrupted after 3000 bytes" in first.errors["penguins"] and "stocks" in first.downloaded
+    [part] = ws.tables.glob(".penguins.*.part")
+    assert part.stat().st_size == 3000 and not ws.parquet("penguins").exists()
+    second = run_pull(client, ws)
+    assert second.resumed == ["penguins"] and second.errors == {} and second.downloaded == {
+        "penguins": ws.parquet("penguins").stat().st_size - 3000}
