@@ -29,6 +29,7 @@ class Plan:
     unchanged: list[str] = field(default_factory=list)
     remove: list[str] = field(default_factory=list)
     remote: list[str] = field(default_factory=list)
+    skipped: list[str] = field(default_factory=list)  # materialized tables left out on request
 
 
 @dataclass
@@ -47,6 +48,7 @@ class Outcome:
             "unchanged": sorted(self.plan.unchanged),
             "removed": sorted(self.plan.remove),
             "remote": sorted(self.plan.remote),
+            "skipped": sorted(self.plan.skipped),
             "errors": self.errors,
             "bytes": sum(self.downloaded.values()),
             "seconds": round(self.seconds, 3),
@@ -63,7 +65,7 @@ class Reporter:
 
 
 def make_plan(manifest: dict[str, Any], workspace: Workspace, state: dict[str, dict[str, Any]],
-              only: list[str] | None) -> Plan:
+              only: list[str] | None, skip_materialized: bool = False) -> Plan:
     plan = Plan()
     listed = manifest.get("tables") or {}
     for table_id in sorted(listed):
@@ -74,6 +76,9 @@ def make_plan(manifest: dict[str, Any], workspace: Workspace, state: dict[str, d
             continue
         if entry.get("query_mode") == "remote":
             plan.remote.append(table_id)
+            continue
+        if skip_materialized and entry.get("query_mode") == "materialized":
+            plan.skipped.append(table_id)
             continue
         local = state.get(table_id) or {}
         path = workspace.parquet(table_id)
@@ -88,6 +93,7 @@ def make_plan(manifest: dict[str, Any], workspace: Workspace, state: dict[str, d
             plan.download.append(table_id)
     if not only:
         granted = {t for t in listed if TABLE_ID_RE.match(t) and listed[t].get("query_mode") != "remote"}
+        # A skipped table is still granted: its local copy stays.
         plan.remove = sorted((set(workspace.local_tables()) | set(state)) - granted)
     return plan
 
@@ -173,13 +179,14 @@ def _download(client: Client, workspace: Workspace, table_id: str, entry: dict[s
 
 
 def run_pull(client: Client, workspace: Workspace, *, only: list[str] | None = None, dry_run: bool = False,
-             reporter: Reporter | None = None, parallelism: int | None = None) -> Outcome:
+             reporter: Reporter | None = None, parallelism: int | None = None,
+             skip_materialized: bool = False) -> Outcome:
     """Pull the workspace up to date with the server's manifest (see module docstring)."""
     started = time.perf_counter()
     reporter = reporter or Reporter()
     manifest = client.get("/api/sync/manifest")
     state = workspace.load_state()
-    plan = make_plan(manifest, workspace, state, only)
+    plan = make_plan(manifest, workspace, state, only, skip_materialized)
     outcome = Outcome(plan)
     if dry_run:
         outcome.seconds = time.perf_counter() - started

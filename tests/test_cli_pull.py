@@ -249,3 +249,38 @@ def test_a_dropped_connection_keeps_the_part_and_the_next_pull_resumes(served, t
     second = run_pull(client, ws)
     assert second.resumed == ["penguins"] and second.errors == {} and second.downloaded == {
         "penguins": ws.parquet("penguins").stat().st_size - 3000}
+
+
+def test_plain_progress_reports_long_transfers(capsys):
+    from cli.commands.data import PlainReporter
+
+    reporter = PlainReporter(every=0)
+    reporter.start([("big", 10 * 1024 * 1024), ("small", 1024)])
+    reporter.advance("big", 4 * 1024 * 1024)
+    reporter.advance("big", 6 * 1024 * 1024)
+    reporter.done("big", True)
+    reporter.advance("small", 1024)
+    reporter.done("small", True)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "agnes pull: downloading 2 table(s), 10.0 MB"
+    assert lines[1].startswith("  4.0 MB of 10.0 MB (39%),") and "left" in lines[1]
+    assert lines[-2:] == ["[1/2] big 10.0 MB ok", "[2/2] small 1.0 KB ok"]
+    assert all(line.isascii() for line in lines)
+
+
+def test_skip_materialized_leaves_query_tables_out(served, tmp_path):
+    from agnes import people
+    from agnes.data.sync import sync_table
+
+    client, _ = served
+    register({"name": "by island", "source_type": "sql",
+              "source_spec": {"query": "SELECT island, count(*) AS n FROM penguins GROUP BY 1"}})
+    sync_table("by_island")
+    people.create_grant("everyone", "table", "by_island", actor_id=None)
+    ws = Workspace(tmp_path / "ws")
+    first = run_pull(client, ws, skip_materialized=True)
+    assert first.plan.skipped == ["by_island"] and "by_island" not in first.downloaded
+    second = run_pull(client, ws)
+    assert list(second.downloaded) == ["by_island"]
+    third = run_pull(client, ws, skip_materialized=True)
+    assert third.plan.remove == [] and ws.parquet("by_island").exists()

@@ -7,6 +7,8 @@ from typing import Any
 
 import click
 
+# Seconds between overall progress lines when output is not a terminal.
+PLAIN_EVERY = 5.0
 WORKSPACE_HELP = "Workspace directory (default: $AGNES_WORKSPACE or the current directory)."
 
 
@@ -29,22 +31,41 @@ def _echo(text: str, err: bool = False) -> None:
 
 
 class PlainReporter:
-    """One line per finished table (non-TTY: hooks, CI, pipes); ASCII only."""
+    """Non-TTY progress (hooks, CI, pipes), ASCII only: the plan, one line per finished table, and
+    an overall line at most every :data:`PLAIN_EVERY` seconds while bytes flow, so a long first
+    pull is never silent."""
 
-    def __init__(self) -> None:
+    def __init__(self, every: float | None = None) -> None:
         import threading
+        import time
 
+        self.clock = time.monotonic
+        self.every = PLAIN_EVERY if every is None else every
         self.sizes: dict[str, int] = {}
         self.count = 0
+        self.received = 0
+        self.total = 0
+        self.started = self.last = self.clock()
         self.lock = threading.Lock()
 
     def start(self, tables: list[tuple[str, int]]) -> None:
         self.sizes = dict(tables)
-        total = sum(self.sizes.values())
-        _echo(f"agnes pull: downloading {len(tables)} table(s), {_size(total)}")
+        self.total = sum(self.sizes.values())
+        self.started = self.last = self.clock()
+        _echo(f"agnes pull: downloading {len(tables)} table(s), {_size(self.total)}")
 
     def advance(self, table: str, nbytes: int) -> None:
-        pass
+        with self.lock:
+            self.received += nbytes
+            now = self.clock()
+            if now - self.last < self.every or self.received >= self.total:
+                return
+            self.last = now
+            rate = self.received / max(now - self.started, 1e-6)
+            left = (self.total - self.received) / rate if rate else 0
+            percent = 100 * self.received // max(self.total, 1)
+            _echo(f"  {_size(self.received)} of {_size(self.total)} ({percent}%), {_size(rate)}/s,"
+                  f" about {int(left // 60)}m{int(left % 60):02d}s left")
 
     def done(self, table: str, ok: bool, message: str = "") -> None:
         with self.lock:
@@ -113,8 +134,11 @@ def _reporter(quiet: bool, as_json: bool):  # type: ignore[no-untyped-def]
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--dry-run", is_flag=True, help="Show what would change; download nothing.")
 @click.option("--table", "tables", multiple=True, help="Only this table (repeatable); nothing is removed.")
+@click.option("--skip-materialized", is_flag=True,
+              help="Leave materialized (query result) tables out of this pull; local copies are kept.")
 @click.option("--workspace", type=click.Path(file_okay=False), help=WORKSPACE_HELP)
-def pull(quiet: bool, as_json: bool, dry_run: bool, tables: tuple[str, ...], workspace: str | None) -> None:
+def pull(quiet: bool, as_json: bool, dry_run: bool, tables: tuple[str, ...], skip_materialized: bool,
+         workspace: str | None) -> None:
     """Download the tables you are granted that changed, and rebuild local views."""
     from cli.client import from_config
     from cli.pull import run_pull
@@ -122,7 +146,7 @@ def pull(quiet: bool, as_json: bool, dry_run: bool, tables: tuple[str, ...], wor
 
     ws = Workspace(workspace)
     outcome = run_pull(from_config(), ws, only=list(tables) or None, dry_run=dry_run,
-                       reporter=_reporter(quiet, as_json))
+                       reporter=_reporter(quiet, as_json), skip_materialized=skip_materialized)
     summary = outcome.summary()
     if as_json:
         from cli.output import print_json
