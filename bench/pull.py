@@ -103,7 +103,15 @@ def manifest_latency(port: int, token: str, calls: int = 200) -> tuple[float, fl
     return statistics.median(timings) * 1000, timings[int(len(timings) * 0.95)] * 1000
 
 
+def children_cpu() -> float:
+    import resource
+
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
+
+
 def run_pull(env: dict[str, str], workspace: Path) -> tuple[float, dict]:  # type: ignore[type-arg]
+    """Wall time of one ``agnes pull --json`` process (its CPU time lands in children_cpu())."""
     started = time.perf_counter()
     done = subprocess.run([sys.executable, "-m", "cli.main", "pull", "--json", "--workspace", str(workspace)],
                           env=env, cwd=ROOT, capture_output=True, text=True)
@@ -165,13 +173,17 @@ def main() -> None:
         cli_env = {**env, "AGNES_URL": f"http://127.0.0.1:{port}", "AGNES_TOKEN": token, "PYTHONPATH": str(ROOT),
                    "AGNES_CONFIG_DIR": str(work / "config"), "AGNES_PULL_PARALLELISM": str(args.parallelism)}
         workspace = work / "workspace"
+        cpu_before = children_cpu()
         full_s, summary = run_pull(cli_env, workspace)
+        full_cpu = children_cpu() - cpu_before
         assert len(summary["downloaded"]) == args.tables and not summary["errors"], summary
         pulled_bytes = summary["bytes"]
 
         floor_dir = work / "curl"
         floor_dir.mkdir()
+        cpu_before = children_cpu()
         floor_s = curl_floor(files, data_dir / "extracts", floor_dir, args.parallelism)
+        floor_cpu = children_cpu() - cpu_before
 
         no_change = []
         for _ in range(7):
@@ -191,6 +203,11 @@ def main() -> None:
         print(f"full pull:            {full_s:.2f} s, {pulled_bytes / 1e6 / full_s:.0f} MB/s "
               f"(CLI wall time incl. start-up, MD5 verify, views)   (target >= 650 MB/s)")
         print(f"floor (curl <- python -m http.server): {floor_s:.2f} s, {mb / floor_s:.0f} MB/s")
+        print(f"CPU seconds: agnes pull {full_cpu:.2f} (client only; MD5 alone is ~{mb / 600:.2f}),"
+              f" curl + http.server {floor_cpu:.2f}")
+        load = os.getloadavg()[0]
+        print(f"machine load average during the run: {load:.1f} on {os.cpu_count()} cores"
+              f"{' (busy: figures are lower than on an idle machine)' if load > 1.5 else ''}")
         print(f"no-change pull:       median {statistics.median(no_change):.3f} s, min {min(no_change):.3f} s "
               f"(incl. Python start-up)   (target <= 0.15 s)")
         print(f"CLI start-up alone (agnes --version): median {statistics.median(startup):.3f} s")
