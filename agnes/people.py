@@ -167,7 +167,8 @@ def delete_group(group_id: str) -> Group:
         for grant in grants.list_grants(con, group_id=group_id):
             grants.delete_grant(con, grant.id)
             signals.grant_revoked.send(
-                None, con=con, group_id=group_id, resource_type=grant.resource_type, resource_id=grant.resource_id
+                None, con=con, group_id=group_id, resource_type=grant.resource_type, resource_id=grant.resource_id,
+                cascade=True,
             )
         members = groups.list_members(con, group_id)
         groups.delete_group(con, group_id)

@@ -269,6 +269,16 @@ def test_system_plugin_is_served_to_everyone(client, auth, admin_headers, market
     assert served_names(client, newcomer) == ["acme-gamma"]
     response = client.delete("/api/marketplace/curated/acme/gamma/install", headers=analyst)
     assert response.status_code == 409 and response.get_json()["error"] == "cannot_uninstall_system_plugin"
+    grants = client.get("/api/admin/grants", headers=admin_headers).get_json()["grants"]
+    everyone = next(g for g in grants if g["group_id"] == "everyone" and g["resource_id"] == "acme/gamma")
+    refused = client.delete(f"/api/admin/grants/{everyone['id']}", headers=admin_headers)
+    assert refused.status_code == 409 and refused.get_json()["error"] == "cannot_revoke_system_grant"
+    team = new_group(client, admin_headers, "Later team", ANALYST)  # new groups get system grants too
+    team_grants = client.get("/api/admin/grants", query_string={"group_id": team}, headers=admin_headers)
+    assert [g["resource_id"] for g in team_grants.get_json()["grants"]] == ["acme/gamma"]
+    assert client.delete(f"/api/admin/groups/{team}", headers=admin_headers).status_code == 204  # cascade is fine
+    client.delete("/api/marketplaces/acme/plugins/gamma/system", headers=admin_headers)  # unmark: flag only
+    assert client.delete(f"/api/admin/grants/{everyone['id']}", headers=admin_headers).status_code == 204
 
 
 # -- git over smart HTTP, with real git against a live server -------------------------------------

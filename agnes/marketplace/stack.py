@@ -113,11 +113,19 @@ def uninstall(principal: Principal, slug: str, name: str) -> bool:
 
 
 def on_grant_revoked(sender: Any, *, con: DuckDBPyConnection, group_id: str, resource_type: str,
-                     resource_id: str, **_: Any) -> None:
-    """Drop subscriptions only for users who lost *all* access to the plugin (not everyone's)."""
+                     resource_id: str, cascade: bool = False, **_: Any) -> None:
+    """Drop subscriptions only for users who lost *all* access to the plugin (not everyone's).
+
+    A system plugin's grant cannot be revoked directly (409; unmark the plugin first), only
+    with its group.
+    """
     if str(resource_type) != ResourceType.MARKETPLACE_PLUGIN.value:
         return
     slug, _, name = resource_id.partition("/")
+    plugin = marketplaces.get_plugin(con, slug, name)
+    if plugin is not None and plugin.is_system and not cascade:
+        raise Conflict("cannot_revoke_system_grant",
+                       f"'{resource_id}' is a system plugin granted to every group; unmark it first.")
     subscriptions.drop_without_access(con, marketplace_id=slug, plugin_name=name)
     generation.bump()
 
