@@ -273,3 +273,28 @@ def test_register_table_rejects_reusing_an_id(app, folder):
     with pytest.raises(Conflict) as exists:
         register_table(penguins_fields(folder), owner_id=None)
     assert exists.value.code == "table_exists"
+
+
+def test_tables_are_listed_as_grantable_items(app, folder):
+    from agnes.access import RESOURCE_TYPES, ResourceType
+
+    register(penguins_fields(folder))
+    with state_store().read() as con:
+        items = RESOURCE_TYPES[ResourceType.TABLE].list_items(con)
+    assert [(i.id, i.label, i.group) for i in items] == [("penguins", "penguins", "csv")]
+
+
+def test_a_corrupt_extract_is_skipped_and_keeps_its_view_names(app, folder):
+    register(penguins_fields(folder))
+    register({"name": "weather", "source_type": "csv", "source_name": "vega",
+              "source_spec": {"location": str(folder / "seattle-weather.csv"), "date_format": "%Y/%m/%d"}})
+    sync_table("penguins")
+    sync_table("weather")
+    (data_dir(app) / "extracts" / "csv" / "extract.duckdb").write_bytes(b"not a duckdb file" * 100)
+    report = orchestrator.rebuild(data_dir(app))
+    assert "csv" in report.errors and report.views == {"weather": "vega"}
+    with state_store().read() as con:
+        assert tables.view_owners(con)["penguins"] == "csv"  # not handed to anyone while unreadable
+    sync_table("penguins")  # the next sync rewrites the extract
+    assert query(app, "SELECT count(*) FROM penguins") == [(344,)]
+    assert query(app, "SELECT count(*) FROM weather") == [(1461,)]
