@@ -77,6 +77,53 @@ def to_metric(item: Any, default_category: str, path: str) -> dict[str, Any]:
     return metric
 
 
+def list_metrics(category: str | None = None) -> list[Any]:
+    from agnes.models import tables
+    from agnes.state import state_store
+
+    with state_store().read() as con:
+        return tables.list_metrics(con, category=category)
+
+
+def get_metric(metric_id: str) -> Any:
+    """One metric. Raises NotFound (``metric_not_found``)."""
+    from agnes.errors import NotFound
+    from agnes.models import tables
+    from agnes.state import state_store
+
+    with state_store().read() as con:
+        metric = tables.get_metric(con, metric_id)
+    if metric is None:
+        raise NotFound("metric_not_found", f"Metric '{metric_id}' not found.")
+    return metric
+
+
+def import_metrics(documents: Any) -> list[str]:
+    """Upsert every metric in ``[{"path", "text"}]`` YAML documents; returns their ids. Raises Invalid."""
+    from agnes.models import tables
+    from agnes.state import state_store
+
+    if not isinstance(documents, list) or not all(isinstance(d, dict) for d in documents):
+        raise Invalid("invalid_body", 'Send {"documents": [{"path": ..., "text": ...}]}.', field="documents")
+    metrics = parse_documents(documents)
+    with state_store().write() as con:
+        for metric in metrics:
+            tables.upsert_metric(con, metric)
+    return [m["id"] for m in metrics]
+
+
+def delete_metric(metric_id: str) -> None:
+    """Raises NotFound (``metric_not_found``)."""
+    from agnes.errors import NotFound
+    from agnes.models import tables
+    from agnes.state import state_store
+
+    with state_store().write() as con:
+        found = tables.delete_metric(con, metric_id)
+    if not found:
+        raise NotFound("metric_not_found", f"Metric '{metric_id}' not found.")
+
+
 def metric_json(metric: Any) -> dict[str, Any]:
     return {
         "id": metric.id, "name": metric.name, "category": metric.category, "display_name": metric.display_name,

@@ -9,14 +9,11 @@ from werkzeug.wsgi import wrap_file
 
 from agnes import audit
 from agnes.access import admin_required, login_required
-from agnes.data import distribution, registry
+from agnes.data import distribution, metrics, registry
 from agnes.data.audit_buffer import audit_buffer
 from agnes.data.connectors import connectors
-from agnes.data.metrics import metric_json, parse_documents
 from agnes.data.sync import trigger_syncs
 from agnes.errors import Forbidden, Invalid, NotFound
-from agnes.models import tables
-from agnes.state import state_store
 from agnes.views.api import json_body
 
 bp = Blueprint("data", __name__)
@@ -182,61 +179,34 @@ def download_table(table_id: str):  # type: ignore[no-untyped-def]
 @login_required
 def catalog():  # type: ignore[no-untyped-def]
     """The caller's tables with description, figures and columns (``agnes catalog``)."""
-    principal = g.principal
-    with state_store().read() as con:
-        rows = tables.manifest_rows(con, None if principal.is_admin else list(principal.group_ids))
-        states = tables.list_sync_states(con)
-        entries = {t.id: t for t in tables.list_tables(con)}
-    return jsonify(tables=[
-        {"id": r.id, "name": r.name, "description": r.description, "source_type": r.source_type,
-         "query_mode": r.query_mode, "rows": r.rows, "size_bytes": r.size_bytes,
-         "updated": r.updated.isoformat() + "Z" if r.updated else None, "status": r.status,
-         "schedule": entries[r.id].schedule if r.id in entries else None,
-         "primary_key": entries[r.id].primary_key if r.id in entries else None,
-         "columns": [{"name": c[0], "type": c[1]} for c in (states[r.id].columns if r.id in states else [])]}
-        for r in rows
-    ])
+    return jsonify(tables=distribution.catalog(g.principal))
 
 
 @bp.get("/metrics")
 @login_required
 def list_metrics():  # type: ignore[no-untyped-def]
-    with state_store().read() as con:
-        found = tables.list_metrics(con, category=request.args.get("category") or None)
-    return jsonify(metrics=[metric_json(m) for m in found], count=len(found))
+    found = metrics.list_metrics(request.args.get("category") or None)
+    return jsonify(metrics=[metrics.metric_json(m) for m in found], count=len(found))
 
 
 @bp.get("/metrics/<path:metric_id>")
 @login_required
 def get_metric(metric_id: str):  # type: ignore[no-untyped-def]
-    with state_store().read() as con:
-        metric = tables.get_metric(con, metric_id)
-    if metric is None:
-        raise NotFound("metric_not_found", f"Metric '{metric_id}' not found.")
-    return jsonify(metric_json(metric))
+    return jsonify(metrics.metric_json(metrics.get_metric(metric_id)))
 
 
 @bp.post("/admin/metrics/import")
 @admin_required
 def import_metrics():  # type: ignore[no-untyped-def]
     """Body ``{"documents": [{"path", "text"}]}`` (YAML text); upserts every metric found."""
-    documents = json_body().get("documents")
-    if not isinstance(documents, list) or not all(isinstance(d, dict) for d in documents):
-        raise Invalid("invalid_body", "Send {\"documents\": [{\"path\": ..., \"text\": ...}]}.", field="documents")
-    metrics = parse_documents(documents)
-    with state_store().write() as con:
-        for metric in metrics:
-            tables.upsert_metric(con, metric)
-    audit.describe("metrics.import", "metrics", ids=[m["id"] for m in metrics])
-    return jsonify(imported=[m["id"] for m in metrics], count=len(metrics)), 201
+    imported = metrics.import_metrics(json_body().get("documents"))
+    audit.describe("metrics.import", "metrics", ids=imported)
+    return jsonify(imported=imported, count=len(imported)), 201
 
 
 @bp.delete("/admin/metrics/<path:metric_id>")
 @admin_required
 def delete_metric(metric_id: str):  # type: ignore[no-untyped-def]
-    with state_store().write() as con:
-        found = tables.delete_metric(con, metric_id)
-    if not found:
-        raise NotFound("metric_not_found", f"Metric '{metric_id}' not found.")
+    metrics.delete_metric(metric_id)
     audit.describe("metrics.delete", f"metric:{metric_id}")
     return "", 204
