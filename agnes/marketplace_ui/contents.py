@@ -16,23 +16,20 @@ file changes, so pages never re-walk an unchanged plugin.
 
 from __future__ import annotations
 
-import json
 import os
-from collections import OrderedDict
 from dataclasses import dataclass, field
 from pathlib import Path
-from threading import Lock
 from typing import Any
 
 from markupsafe import Markup
 
 from agnes.marketplace_ui.frontmatter import Frontmatter, display_value, parse_frontmatter
-from agnes.marketplace_ui.paths import is_inside, safe_join
+from agnes.marketplace_ui.integrations import Hook, McpServer, read_hooks, read_mcp_servers
+from agnes.marketplace_ui.lru import LRU
+from agnes.marketplace_ui.paths import is_inside, load_json, read_text, safe_join
 
 # Item kinds with their own page.
 KINDS = ("skill", "agent", "command")
-# Files read per component, in bytes; bigger files are cut (a prompt is not 1 MB).
-MAX_FILE_BYTES = 512 * 1024
 # Most files listed for one skill, and most entries walked in one plugin.
 MAX_SKILL_FILES = 200
 MAX_WALK = 20_000
@@ -59,21 +56,6 @@ class Item:
     name: str
     description: str
     relpath: str
-
-
-@dataclass(frozen=True)
-class Hook:
-    event: str
-    matcher: str
-    type: str
-    command: str
-
-
-@dataclass(frozen=True)
-class McpServer:
-    name: str
-    type: str
-    target: str  # url or command line; env and headers are never shown
 
 
 @dataclass(frozen=True)
@@ -117,29 +99,13 @@ class ItemDocument:
 # -- reading --------------------------------------------------------------------------------
 
 
-def _read_text(path: Path) -> tuple[str, bool]:
-    """File text (utf-8, undecodable bytes replaced) and whether it was cut at MAX_FILE_BYTES."""
-    with path.open("rb") as fh:
-        data = fh.read(MAX_FILE_BYTES + 1)
-    return data[:MAX_FILE_BYTES].decode("utf-8", errors="replace"), len(data) > MAX_FILE_BYTES
-
-
-def _load_json(path: Path | None) -> Any:
-    if path is None or not path.is_file():
-        return None
-    try:
-        return json.loads(_read_text(path)[0])
-    except (ValueError, OSError):
-        return None
-
-
 def _manifest(root: Path, entry: dict[str, Any]) -> dict[str, Any]:
     """plugin.json with the marketplace entry's component fields merged in.
 
     Component paths from both add up (as the sync counts them); an inline ``hooks`` or
     ``mcpServers`` of the entry is used when plugin.json has none.
     """
-    manifest = _load_json(safe_join(root, ".claude-plugin/plugin.json"))
+    manifest = load_json(safe_join(root, ".claude-plugin/plugin.json"))
     manifest = dict(manifest) if isinstance(manifest, dict) else {}
     for key in ("skills", "agents", "commands"):
         manifest[key] = _paths(manifest.get(key)) + _paths(entry.get(key))
@@ -187,7 +153,7 @@ def _summary(doc: Frontmatter) -> str:
 
 def _item(root: Path, kind: str, item_id: str, path: Path, fallback_name: str) -> Item:
     try:
-        text, _ = _read_text(path)
+        text, _ = read_text(path)
     except OSError:
         text = ""
     doc = parse_frontmatter(text)
@@ -248,71 +214,6 @@ def _markdown_items(root: Path, kind: str, folder: str, custom: list[str], budge
     return sorted(items.values(), key=lambda i: (i.name.lower(), i.id))
 
 
-def _hooks(root: Path, manifest: dict[str, Any]) -> list[Hook]:
-    sources: list[Any] = []
-    default = _load_json(safe_join(root, "hooks/hooks.json"))
-    if default is not None:
-        sources.append(default)
-    declared = manifest.get("hooks")
-    for value in declared if isinstance(declared, list) else [declared]:
-        if isinstance(value, dict):
-            sources.append(value)
-        elif isinstance(value, str):
-            relpath = value.strip().removeprefix("./")
-            if relpath != "hooks/hooks.json":
-                loaded = _load_json(safe_join(root, relpath))
-                if loaded is not None:
-                    sources.append(loaded)
-    hooks: list[Hook] = []
-    for source in sources:
-        events = source.get("hooks", source) if isinstance(source, dict) else None
-        if not isinstance(events, dict):
-            continue
-        for event, groups in events.items():
-            for group in groups if isinstance(groups, list) else []:
-                if not isinstance(group, dict):
-                    continue
-                matcher = display_value(group.get("matcher"))
-                for hook in group.get("hooks") or []:
-                    if isinstance(hook, dict):
-                        hooks.append(
-                            Hook(
-                                event=str(event),
-                                matcher=matcher,
-                                type=display_value(hook.get("type")),
-                                command=display_value(hook.get("command") or hook.get("prompt") or ""),
-                            )
-                        )
-    return hooks
-
-
-def _mcp_servers(root: Path, manifest: dict[str, Any]) -> list[McpServer]:
-    sources: list[Any] = [_load_json(safe_join(root, ".mcp.json"))]
-    declared = manifest.get("mcpServers")
-    if isinstance(declared, dict):
-        sources.append(declared)
-    elif isinstance(declared, str):
-        sources.append(_load_json(safe_join(root, declared.strip().removeprefix("./"))))
-    servers: dict[str, McpServer] = {}
-    for source in sources:
-        if not isinstance(source, dict):
-            continue
-        entries = source.get("mcpServers", source)
-        if not isinstance(entries, dict):
-            continue
-        for name, spec in entries.items():
-            if not isinstance(spec, dict):
-                continue
-            if spec.get("url"):
-                kind, target = display_value(spec.get("type")) or "http", display_value(spec["url"])
-            else:
-                args = spec.get("args") if isinstance(spec.get("args"), list) else []
-                kind = display_value(spec.get("type")) or "stdio"
-                target = " ".join([display_value(spec.get("command")), *map(display_value, args)]).strip()
-            servers.setdefault(str(name), McpServer(name=str(name), type=kind, target=target))
-    return sorted(servers.values(), key=lambda s: s.name.lower())
-
-
 def _readme(root: Path) -> str | None:
     try:
         names = {p.name.lower(): p for p in root.iterdir() if p.is_file()}
@@ -321,7 +222,7 @@ def _readme(root: Path) -> str | None:
     for candidate in ("readme.md", "readme.markdown", "readme.txt", "readme"):
         path = names.get(candidate)
         if path is not None and is_inside(root, path):
-            return _read_text(path)[0]
+            return read_text(path)[0]
     return None
 
 
@@ -348,8 +249,8 @@ def read_plugin_contents(plugin_dir: str | os.PathLike[str], entry: dict[str, An
         skills=tuple(_skills(root, manifest, budget)),
         agents=tuple(_markdown_items(root, "agent", "agents", _paths(manifest.get("agents")), budget)),
         commands=tuple(_markdown_items(root, "command", "commands", _paths(manifest.get("commands")), budget)),
-        hooks=tuple(_hooks(root, manifest)),
-        mcp_servers=tuple(_mcp_servers(root, manifest)),
+        hooks=tuple(read_hooks(root, manifest)),
+        mcp_servers=tuple(read_mcp_servers(root, manifest)),
         readme=readme,
         readme_html=render_markdown(readme),
         warnings=("Only part of this plugin was read: it has too many files.",) if budget[0] < 0 else (),
@@ -363,7 +264,7 @@ def read_item(plugin_dir: str | os.PathLike[str], item: Item) -> ItemDocument | 
     path = safe_join(plugin_dir, item.relpath)
     if path is None or not path.is_file():
         return None
-    text, truncated = _read_text(path)
+    text, truncated = read_text(path)
     doc = parse_frontmatter(text)
     files: list[ItemFile] = []
     if item.kind == "skill":
@@ -380,29 +281,6 @@ def read_item(plugin_dir: str | os.PathLike[str], item: Item) -> ItemDocument | 
 
 
 # -- cache ------------------------------------------------------------------------------------
-
-
-class LRU:
-    """A small thread-safe LRU map (functools.lru_cache cannot key on a content hash alone)."""
-
-    def __init__(self, size: int) -> None:
-        self.size = size
-        self.data: OrderedDict[Any, Any] = OrderedDict()
-        self.lock = Lock()
-
-    def get(self, key: Any) -> Any:
-        with self.lock:
-            if key in self.data:
-                self.data.move_to_end(key)
-                return self.data[key]
-        return None
-
-    def put(self, key: Any, value: Any) -> None:
-        with self.lock:
-            self.data[key] = value
-            self.data.move_to_end(key)
-            while len(self.data) > self.size:
-                self.data.popitem(last=False)
 
 
 _CONTENTS = LRU(CACHE_SIZE)

@@ -1,4 +1,4 @@
-"""Resolving a path a visitor names (in a URL) inside a plugin's directory, safely.
+"""Reading files of a plugin's working copy safely: paths named in URLs, size-capped reads.
 
 A URL segment names a skill, agent or command file. It must never reach outside the plugin:
 no absolute paths, no ``..`` segments, no backslashes (Windows separators), no NUL, and no
@@ -7,11 +7,15 @@ symlink whose target lies outside the plugin root (a repository can ship one).
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
+from typing import Any
 
 # Longest relative path accepted, in characters.
 MAX_RELPATH = 1024
+# Files read per component, in bytes; bigger files are cut (a prompt is not 1 MB).
+MAX_FILE_BYTES = 512 * 1024
 
 
 def safe_join(root: str | os.PathLike[str], relpath: str) -> Path | None:
@@ -48,3 +52,19 @@ def is_inside(root: Path, path: Path) -> bool:
     except (OSError, RuntimeError):
         return False
     return resolved == root or root in resolved.parents
+
+
+def read_text(path: Path) -> tuple[str, bool]:
+    """File text (utf-8, undecodable bytes replaced) and whether it was cut at MAX_FILE_BYTES."""
+    with path.open("rb") as fh:
+        data = fh.read(MAX_FILE_BYTES + 1)
+    return data[:MAX_FILE_BYTES].decode("utf-8", errors="replace"), len(data) > MAX_FILE_BYTES
+
+
+def load_json(path: Path | None) -> Any:
+    if path is None or not path.is_file():
+        return None
+    try:
+        return json.loads(read_text(path)[0])
+    except (ValueError, OSError):
+        return None

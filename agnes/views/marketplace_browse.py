@@ -15,7 +15,6 @@ from agnes import audit
 from agnes.access import login_required
 from agnes.errors import AppError
 from agnes.htmx import fragment_or_redirect, render
-from agnes.marketplace_ui.contents import LRU
 from agnes.marketplace_ui.detail import REFRESH_COMMAND, item_page, plugin_page, plugin_state
 from agnes.marketplace_ui.frontmatter import display_value
 from agnes.marketplace_ui.listing import (
@@ -26,6 +25,7 @@ from agnes.marketplace_ui.listing import (
     listing_page,
     parse_listing_query,
 )
+from agnes.marketplace_ui.lru import LRU
 
 bp = Blueprint("marketplace_browse", __name__)
 bp.add_app_template_filter(display_value, "display_value")
