@@ -138,7 +138,7 @@ def make_card(plugin: Any, marketplace_name: str, curator: str) -> Card:
     )
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per catalog version
 class Catalog:
     """Every curated plugin's card in both sort orders, and the fields only plugin pages need."""
 
@@ -186,6 +186,23 @@ class Viewer:
 
     granted: frozenset[str]
     subscribed: frozenset[str]
+    # (catalog, by_name) → (visible cards, cards in the stack); filled by :meth:`cards`.
+    _memo: dict[tuple[Catalog, bool], tuple[tuple[Card, ...], tuple[Card, ...]]] = field(
+        default_factory=dict, compare=False, hash=False, repr=False
+    )
+
+    def cards(self, catalog: Catalog, *, by_name: bool) -> tuple[tuple[Card, ...], tuple[Card, ...]]:
+        """The catalog's cards this viewer sees, and those in their stack, in the catalog's order."""
+        key = (catalog, by_name)
+        found = self._memo.get(key)
+        if found is None:
+            ordered = catalog.by_name if by_name else catalog.recent
+            visible = tuple(c for c in ordered if self.can_see(c))
+            found = (visible, tuple(c for c in visible if self.has_in_stack(c)))
+            if len(self._memo) > 8:  # a viewer outlives at most a few catalog versions
+                self._memo.clear()
+            self._memo[key] = found
+        return found
 
     def can_see(self, card: Card) -> bool:
         return card.is_system or card.id in self.granted

@@ -19,6 +19,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
+from urllib.parse import urlencode
 
 from agnes.access import Principal
 from agnes.errors import Invalid
@@ -93,6 +94,11 @@ class ListingQuery:
             if value not in ("", None) and value != default:
                 out[key] = value
         return out
+
+    def url(self, base: str, **changes: Any) -> str:
+        """``base`` (the listing's ``url_for``) with the query string of :meth:`args`."""
+        args = self.args(**changes)
+        return f"{base}?{urlencode(args)}" if args else base
 
 
 def _enum(cls: type[StrEnum], value: str | None, name: str, default: StrEnum) -> Any:
@@ -205,14 +211,15 @@ def _matches(card: Card, terms: list[str], item_type: ItemType) -> bool:
 def listing_page(principal: Principal, query: ListingQuery) -> ListingPage:
     """The viewer's listing for ``query`` (no state-store unit when the caches are current)."""
     catalog, viewer = catalog_and_viewer(principal)
-    ordered = catalog.by_name if query.sort is Sort.NAME else catalog.recent
-    visible = [c for c in ordered if viewer.can_see(c)]
-    stack = [c for c in visible if viewer.has_in_stack(c)]
+    visible, stack = viewer.cards(catalog, by_name=query.sort is Sort.NAME)
     terms = query.q.lower().split()
-    matching = {
-        Tab.CURATED: [c for c in visible if _matches(c, terms, query.type)],
-        Tab.MY: [c for c in stack if _matches(c, terms, query.type)],
-    }
+    if terms or query.type is not ItemType.ANY:
+        matching = {
+            Tab.CURATED: [c for c in visible if _matches(c, terms, query.type)],
+            Tab.MY: [c for c in stack if _matches(c, terms, query.type)],
+        }
+    else:
+        matching = {Tab.CURATED: list(visible), Tab.MY: list(stack)}
     in_tab = matching[query.tab]
     counts: dict[str, int] = {}
     for card in in_tab:
