@@ -39,6 +39,7 @@ class Outcome:
     resumed: list[str] = field(default_factory=list)
     errors: dict[str, str] = field(default_factory=dict)
     views: list[str] | None = None
+    warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
 
     def summary(self) -> dict[str, Any]:
@@ -50,6 +51,7 @@ class Outcome:
             "remote": sorted(self.plan.remote),
             "skipped": sorted(self.plan.skipped),
             "errors": self.errors,
+            "warnings": self.warnings,
             "bytes": sum(self.downloaded.values()),
             "seconds": round(self.seconds, 3),
         }
@@ -230,8 +232,15 @@ def run_pull(client: Client, workspace: Workspace, *, only: list[str] | None = N
                 changed = True
                 reporter.done(table_id, True)
         reporter.finish()
-    if changed or plan.remove or not workspace.database.exists():
+    stale_marker = workspace.data / ".views-stale"
+    if changed or plan.remove or not workspace.database.exists() or stale_marker.exists():
         workspace.save_state(state, client.server)
-        outcome.views = workspace.rebuild_views()
+        try:
+            outcome.views = workspace.rebuild_views()
+            stale_marker.unlink(missing_ok=True)
+        except (OSError, ImportError) as exc:
+            stale_marker.touch()
+            # e.g. Windows refuses to replace a database another program has open; the files are in place.
+            outcome.warnings.append(f"local views not rebuilt ({exc}); close other DuckDB sessions and pull again")
     outcome.seconds = time.perf_counter() - started
     return outcome

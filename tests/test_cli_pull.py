@@ -284,3 +284,19 @@ def test_skip_materialized_leaves_query_tables_out(served, tmp_path):
     assert list(second.downloaded) == ["by_island"]
     third = run_pull(client, ws, skip_materialized=True)
     assert third.plan.remove == [] and ws.parquet("by_island").exists()
+
+
+def test_views_that_cannot_be_replaced_warn_but_keep_the_files(served, tmp_path, monkeypatch):
+    client, _ = served
+    ws = Workspace(tmp_path / "ws")
+
+    def locked(self):  # type: ignore[no-untyped-def]
+        raise PermissionError("[WinError 32] The process cannot access the file")
+
+    monkeypatch.setattr(Workspace, "rebuild_views", locked)
+    outcome = run_pull(client, ws)
+    assert outcome.errors == {} and sorted(outcome.downloaded) == ["penguins", "stocks"]
+    assert "local views not rebuilt" in outcome.warnings[0] and ws.parquet("stocks").exists()
+    monkeypatch.undo()
+    again = run_pull(client, ws)  # nothing to download, but the views are rebuilt now
+    assert again.downloaded == {} and again.views == ["penguins", "stocks"] and again.warnings == []

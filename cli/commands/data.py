@@ -167,6 +167,9 @@ def pull(quiet: bool, as_json: bool, dry_run: bool, tables: tuple[str, ...], ski
     for table_id, error in outcome.errors.items():
         if not as_json:
             _echo(f"error: {table_id}: {error}", err=True)
+    for warning in outcome.warnings:
+        if not as_json:
+            _echo(f"warning: {warning}", err=True)
     if outcome.errors:
         sys.exit(1)
 
