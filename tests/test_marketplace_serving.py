@@ -402,3 +402,26 @@ def test_repeats_end_at_once_when_access_changes(client, auth, admin_headers, ma
     assert client.get("/marketplace.zip", headers={**analyst, "If-None-Match": etag}).status_code == 304
     revoke_pat(list_pats(user_id)[0].id, owner_id=user_id)
     assert client.get("/marketplace.zip", headers={**analyst, "If-None-Match": etag}).status_code == 401
+
+
+def test_missing_files_never_produce_a_partial_artifact(app, client, auth, admin_headers, market):  # type: ignore[no-untyped-def]
+    import shutil
+
+    from agnes.models import marketplaces
+    from agnes.state import state_store
+
+    token = auth.token(ANALYST)
+    grant(client, admin_headers, "everyone", "acme/alpha")
+    install(client, bearer(token), "acme/alpha")
+    with state_store().read() as con:
+        content = Path(app.config["AGNES_DATA_DIR"]) / marketplaces.get_plugin(con, "acme", "alpha").content_dir
+    shutil.rmtree(content)
+    response = client.get("/marketplace.zip", headers={**bearer(token), "Accept": "application/json"}, buffered=True)
+    assert response.status_code == 503 and response.get_json()["error"] == "marketplace_unavailable"
+    basic = base64.b64encode(f"x:{token}".encode()).decode()
+    refs = client.get("/marketplace.git/info/refs?service=git-upload-pack", headers={"Authorization": f"Basic {basic}"})
+    assert refs.status_code == 503
+    caches = Path(app.config["AGNES_DATA_DIR"]) / "marketplaces"
+    assert not list((caches / "zip-cache").glob("*.zip")) and not list((caches / "git-cache").glob("*.git"))
+    sync_now("acme")  # a re-sync restores the files
+    assert client.get("/marketplace.zip", headers=bearer(token), buffered=True).status_code == 200

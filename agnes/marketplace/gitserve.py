@@ -21,6 +21,7 @@ import logging
 import os
 import threading
 from dataclasses import dataclass
+from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
@@ -29,6 +30,8 @@ from dulwich.errors import HangupException
 from dulwich.server import DictBackend, UploadPackHandler
 from dulwich.web import GunzipFilter, HTTPGitApplication, LimitedInputFilter
 from flask import Flask, g
+
+from agnes.errors import AppError
 
 log = logging.getLogger(__name__)
 
@@ -216,6 +219,8 @@ class MarketplaceDispatcher:
                 repo = self._authorized_repo(environ)
         except PermissionError as exc:
             return _plain(start_response, "401 Unauthorized", str(exc), [("WWW-Authenticate", REALM)])
+        except AppError as exc:
+            return _plain(start_response, f"{exc.status} {HTTPStatus(exc.status).phrase}", exc.message)
         except Exception:
             log.exception("marketplace.git: could not prepare the repository")
             return _plain(start_response, "500 Internal Server Error", "The marketplace could not be built.")

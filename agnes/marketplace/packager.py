@@ -17,6 +17,7 @@ from __future__ import annotations
 import binascii
 import hashlib
 import json
+import logging
 import os
 import shutil
 import struct
@@ -33,8 +34,11 @@ from dulwich.objects import Commit, Tree
 from dulwich.pack import write_pack_index
 from flask import current_app
 
+from agnes.errors import AppError
 from agnes.marketplace.resolver import MARKETPLACE_NAME, ServedPlugin, ServedSet
 from agnes.models import new_id
+
+log = logging.getLogger(__name__)
 
 COMMIT_AUTHOR = b"agnes-marketplace <noreply@agnes.local>"
 COMMIT_MESSAGE = b"agnes marketplace snapshot\n"
@@ -113,13 +117,21 @@ def _plugin_json_renamed(path: str, served_name: str) -> bytes:
 
 
 def iter_files(served: ServedSet) -> Iterator[FileEntry]:
-    """Every served file in path order (deterministic). Missing plugin dirs are skipped."""
+    """Every served file in path order (deterministic).
+
+    Raises:
+        AppError: 503 when a plugin's synced files are missing on disk. Artifacts are cached
+            under the content ETag, so a partial build must never be stored as if complete.
+    """
     manifest = json.dumps(marketplace_json(served), indent=2, ensure_ascii=False).encode() + b"\n"
     yield FileEntry(".claude-plugin/marketplace.json", 0o100644, data=manifest)
     for plugin in sorted(served.plugins, key=lambda p: p.prefixed_name):
         root = plugin.content_dir
         if not os.path.isdir(root):
-            continue
+            log.error("served files of %s are missing at %s; re-sync marketplace %s", plugin.prefixed_name, root,
+                      plugin.marketplace_id)
+            raise AppError(503, "marketplace_unavailable",
+                           "The marketplace is being updated or its files are missing; try again shortly.")
         found: list[FileEntry] = []
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = [d for d in dirnames if d not in EXCLUDED_DIRS]
