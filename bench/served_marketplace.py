@@ -196,12 +196,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("plugins", nargs="?", type=int, default=50)
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--pack-level", type=int, default=1, help="AGNES_MARKETPLACE_PACK_LEVEL (zlib 0-9)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="agnes-bench-mp-"))
     server = static = None
     try:
         total = generate(work / "repo", args.plugins)
-        print(f"marketplace: {args.plugins} plugins, {total / 1e6:.1f} MB of plugin files")
+        print(f"marketplace: {args.plugins} plugins, {total / 1e6:.1f} MB of plugin files,"
+              f" pack level {args.pack_level}")
+        os.environ["AGNES_MARKETPLACE_PACK_LEVEL"] = str(args.pack_level)
         token, (app, served) = prepare(work / "data", work / "repo")
         build_git, build_zip = cold_build(app, served, 3)
         print(f"cold build (in-process, median of 3): git pack repo {build_git * 1000:.0f} ms,"

@@ -234,13 +234,15 @@ def test_commit_is_deterministic(app, tmp_path, client, auth, admin_headers, mar
     served = resolver.resolve(user_id, ["everyone"])
     first = packager.write_git_repo(served, tmp_path / "a.git")
     second = packager.write_git_repo(served, tmp_path / "b.git")
-    assert first == second
+    stored = packager.write_git_repo(served, tmp_path / "c.git", level=0)  # AGNES_MARKETPLACE_PACK_LEVEL=0
+    assert first == second == stored
     log = subprocess.run(["git", "--git-dir", str(tmp_path / "a.git"), "log", "--format=%an <%ae> %at %s"],
                          capture_output=True, text=True, env=GIT_ENV, check=True).stdout
     assert log.strip() == "agnes-marketplace <noreply@agnes.local> 0 agnes marketplace snapshot"
-    fsck = subprocess.run(["git", "--git-dir", str(tmp_path / "a.git"), "fsck", "--strict"], capture_output=True,
-                          text=True, env=GIT_ENV)
-    assert fsck.returncode == 0, fsck.stderr
+    for repo in ("a.git", "c.git"):
+        fsck = subprocess.run(["git", "--git-dir", str(tmp_path / repo), "fsck", "--strict"], capture_output=True,
+                              text=True, env=GIT_ENV)
+        assert fsck.returncode == 0, fsck.stderr
 
 
 def test_prune_removes_artifacts_nobody_is_served(app, client, auth, admin_headers, market):  # type: ignore[no-untyped-def]

@@ -43,9 +43,6 @@ log = logging.getLogger(__name__)
 COMMIT_AUTHOR = b"agnes-marketplace <noreply@agnes.local>"
 COMMIT_MESSAGE = b"agnes marketplace snapshot\n"
 BRANCH = b"refs/heads/main"
-# zlib level for pack objects: level 1 builds ~4x faster than 6 for ~10% more bytes, and the
-# clone is CPU-bound on the client's side (index-pack), not on the wire.
-PACK_COMPRESSION = 1
 ZIP_COMPRESSION = 6
 # Served files that are Agnes-only metadata, never sent to Claude Code.
 EXCLUDED_NAMES = frozenset({"marketplace-metadata.json"})
@@ -168,11 +165,11 @@ def _pack_header(type_num: int, size: int) -> bytes:
     return bytes(out)
 
 
-def _blob_record(entry: FileEntry) -> tuple[bytes, bytes]:
+def _blob_record(entry: FileEntry, level: int) -> tuple[bytes, bytes]:
     data = entry.read()
     sha = hashlib.sha1(b"blob %d\x00" % len(data))
     sha.update(data)
-    return sha.digest(), _pack_header(3, len(data)) + zlib.compress(data, PACK_COMPRESSION)
+    return sha.digest(), _pack_header(3, len(data)) + zlib.compress(data, level)
 
 
 def deterministic_commit(tree_id: bytes) -> Commit:
@@ -185,15 +182,18 @@ def deterministic_commit(tree_id: bytes) -> Commit:
     return commit
 
 
-def write_git_repo(served: ServedSet, dest: Path) -> str:
+def write_git_repo(served: ServedSet, dest: Path, *, level: int | None = None) -> str:
     """Write a bare repository with one commit of the served layout as a single pack.
 
     Blobs are hashed and compressed on two threads (hashlib and zlib release the GIL).
     Returns the commit id (hex).
     """
     files = list(iter_files(served))
+    # zlib level of pack objects (AGNES_MARKETPLACE_PACK_LEVEL): 1 builds ~2x faster than git's
+    # default 6 for ~5% more bytes; 0 stores them, halving clone time on a LAN for ~1.7x the bytes.
+    level = int(current_app.config["AGNES_MARKETPLACE_PACK_LEVEL"]) if level is None else level
     with ThreadPoolExecutor(max_workers=2) as pool:
-        blobs = list(pool.map(_blob_record, files, chunksize=16))
+        blobs = list(pool.map(lambda entry: _blob_record(entry, level), files, chunksize=16))
     root: dict[bytes, Any] = {}
     for entry, (sha, _record) in zip(files, blobs, strict=True):
         parts = entry.path.encode().split(b"/")
@@ -217,7 +217,7 @@ def write_git_repo(served: ServedSet, dest: Path) -> str:
     records = []
     for obj in [commit, *reversed(trees)]:
         raw = obj.as_raw_string()
-        record = _pack_header(obj.type_num, len(raw)) + zlib.compress(raw, PACK_COMPRESSION)
+        record = _pack_header(obj.type_num, len(raw)) + zlib.compress(raw, level)
         records.append((obj.sha().digest(), record))
     records.extend(blobs)
     _write_pack(dest, records, commit.id)
