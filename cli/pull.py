@@ -19,8 +19,9 @@ from cli.workspace import TABLE_ID_RE, Workspace
 
 # Parallel downloads (AGNES_PULL_PARALLELISM overrides).
 DEFAULT_PARALLELISM = 4
-# Bytes read from the socket per step (4 MiB: fewer wake-ups per table on fast links).
-BLOCK = 4 << 20
+# Bytes read from the socket per step. Small enough that the block is still in the CPU cache when it
+# is written and hashed: 64 KiB used a third of the kernel time of 1-4 MiB blocks here.
+BLOCK = 64 << 10
 
 
 @dataclass
