@@ -159,13 +159,16 @@ def test_admin_cli_registers_syncs_and_lists(app, live_server, auth, tmp_path):
                        f"location={folder / 'seattle-weather.csv'}", "-o", "date_format=%Y/%m/%d",
                        "--schedule", "every 30m"], env)
     assert created.returncode == 0, created.stderr
-    synced = run_cli(["admin", "sync-tables", "weather", "--json"], env)
-    assert json.loads(synced.stdout)["jobs"][0]["id"] == "sync-table:weather"
-    app.extensions["agnes_jobs"].wait_idle()
+    synced = run_cli(["admin", "sync-tables", "weather", "--wait", "--json"], env)
+    [job] = json.loads(synced.stdout)["jobs"]
+    assert job["id"] == "sync-table:weather" and job["state"] == "finished" and job["result"]["rows"] == 1461
     listed = json.loads(run_cli(["admin", "list-tables", "--json"], env).stdout)
     assert listed[0]["sync"]["rows"] == 1461 and listed[0]["schedule"] == "every 30m"
     updated = run_cli(["admin", "update-table", "weather", "-o", "null_strings=NA"], env)
     assert updated.returncode == 0, updated.stderr
+    (folder / "seattle-weather.csv").write_text("date,x\n2012/01/01,1,2,3\n2012/01/02,4\n")
+    failed = run_cli(["admin", "sync-tables", "weather", "--wait"], env)
+    assert failed.returncode == 1 and "weather: failed" in failed.stdout and "line 2 has 4 fields" in failed.stdout
     metrics = tmp_path / "metrics" / "weather"
     metrics.mkdir(parents=True)
     (metrics / "rainy_days.yml").write_text("name: rainy_days\ntable: weather\nsql: SELECT count(*) FROM weather\n")

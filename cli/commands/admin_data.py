@@ -127,19 +127,40 @@ def list_tables(as_json: bool) -> None:
     print_table(rows, ["TABLE", "SOURCE", "MODE", "SCHEDULE", "LAST SYNC", "ROWS", "ERROR"])
 
 
+# How often ``sync-tables --wait`` polls the jobs (seconds) and how long it waits at most.
+WAIT_POLL = 0.5
+WAIT_MAX = 3600
+
+
 @click.command("sync-tables")
 @click.argument("table_ids", nargs=-1)
+@click.option("--wait", is_flag=True, help="Wait for the syncs to finish; exit 1 if one fails.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-def sync_tables(table_ids: tuple[str, ...], as_json: bool) -> None:
+def sync_tables(table_ids: tuple[str, ...], wait: bool, as_json: bool) -> None:
     """Sync the given tables now (no ids: every table that is due or has no schedule)."""
-    result = from_config().post("/api/sync/trigger", {"tables": list(table_ids)} if table_ids else None)
+    import time
+    from urllib.parse import quote
+
+    client = from_config()
+    result = client.post("/api/sync/trigger", {"tables": list(table_ids)} if table_ids else None)
+    jobs = result["jobs"]
+    if wait:
+        deadline = time.monotonic() + WAIT_MAX
+        while any(j["state"] in ("queued", "running") for j in jobs):
+            if time.monotonic() > deadline:
+                raise click.ClickException("gave up waiting for the syncs")
+            time.sleep(WAIT_POLL)
+            jobs = [client.get(f"/api/jobs/{quote(j['id'], safe='')}") | {"table": j["table"]} for j in jobs]
     if as_json:
-        print_json(result)
-        return
-    for job in result["jobs"]:
-        click.echo(f"{job['table']}: {job['state']} (job {job['id']})")
-    if result["skipped"]:
-        click.echo(f"not due: {', '.join(result['skipped'])}")
+        print_json({**result, "jobs": jobs})
+    else:
+        for job in jobs:
+            detail = job["error"] if job["state"] == "failed" else ""
+            click.echo(f"{job['table']}: {job['state']} (job {job['id']}){' ' + detail if detail else ''}")
+        if result["skipped"]:
+            click.echo(f"not due: {', '.join(result['skipped'])}")
+    if wait and any(j["state"] == "failed" for j in jobs):
+        raise SystemExit(1)
 
 
 @click.group()
