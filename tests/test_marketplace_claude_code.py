@@ -106,6 +106,8 @@ def test_claude_code_installs_a_granted_subscribed_plugin(rq_live_server, rq_app
     setup = run_cli(["marketplace", "setup", "--claude", str(CLAUDE)], env)
     assert setup.returncode == 0, setup.stdout + setup.stderr
     assert f"wsh-{PLUGIN}" not in available(home) and f"{PLUGIN}@agnes" in available(home)
+    again = run_cli(["marketplace", "setup", "--claude", str(CLAUDE)], env)  # re-running it refreshes
+    assert again.returncode == 0, again.stdout + again.stderr
     installed = claude(home, "install", f"{PLUGIN}@agnes")
     assert installed.returncode == 0, installed.stdout + installed.stderr
     cache = home / ".claude" / "plugins" / "cache" / "agnes" / PLUGIN / "1.2.3"
@@ -137,3 +139,8 @@ def test_claude_code_installs_a_granted_subscribed_plugin(rq_live_server, rq_app
         assert installed.returncode == 0, f"{form}: {installed.stdout}{installed.stderr}"
         found = list((other / ".claude" / "plugins" / "cache" / "agnes" / PLUGIN).rglob("wcag-audit-patterns/SKILL.md"))
         assert found, form
+    # setup refuses to silently replace a marketplace 'agnes' added another way (and hides its token)
+    clash = run_cli(["marketplace", "setup", "--claude", str(CLAUDE)], {**claude_env(tmp_path / "home-pat"),
+                                                                       "AGNES_URL": url, "AGNES_TOKEN": token})
+    assert clash.returncode == 1 and "already has a marketplace named 'agnes'" in clash.stderr
+    assert token not in clash.stderr

@@ -134,15 +134,44 @@ def setup(print_only: bool, claude_bin: str) -> None:
             f"Claude Code ('{claude_bin}') was not found. The credential helper is set up; after installing"
             f" Claude Code run: claude plugin marketplace add {git_url}"
         )
+    known = known_marketplace_url()
+    if known is not None and known.rstrip("/") != git_url:
+        raise click.ClickException(
+            f"Claude Code already has a marketplace named '{MARKETPLACE_NAME}' from {_without_userinfo(known)};"
+            f" remove it with 'claude plugin marketplace remove {MARKETPLACE_NAME}' and run setup again"
+        )
+    if known is not None:  # set up before: refresh it instead
+        claude_add = [claude_bin, "plugin", "marketplace", "update", MARKETPLACE_NAME]
     added = subprocess.run(claude_add, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    if added.returncode != 0 and "already" in (added.stdout + added.stderr).lower():
-        added = subprocess.run([claude_bin, "plugin", "marketplace", "update", MARKETPLACE_NAME],
-                               capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if added.returncode != 0:
         lines = (added.stderr or added.stdout).strip().splitlines()
         raise click.ClickException(f"claude could not add the marketplace: {lines[-1] if lines else added.returncode}")
     click.echo(f"Claude Code now uses the '{MARKETPLACE_NAME}' marketplace from {git_url}.")
     click.echo(f"Install plugins with: claude plugin install <plugin>@{MARKETPLACE_NAME}")
+
+
+def known_marketplace_url() -> str | None:
+    """The URL Claude Code has for the ``agnes`` marketplace, from its own records (None if absent)."""
+    import json
+    from pathlib import Path
+
+    path = Path.home() / ".claude" / "plugins" / "known_marketplaces.json"
+    try:
+        entry = json.loads(path.read_text()).get(MARKETPLACE_NAME)
+    except (OSError, ValueError, AttributeError):
+        return None
+    source = entry.get("source") if isinstance(entry, dict) else None
+    url = source.get("url") if isinstance(source, dict) else None
+    return url if isinstance(url, str) else None
+
+
+def _without_userinfo(url: str) -> str:
+    """The URL without ``user:token@`` (never print a token)."""
+    parts = urlsplit(url)
+    if not (parts.username or parts.password):
+        return url
+    host = (parts.hostname or "") + (f":{parts.port}" if parts.port else "")
+    return parts._replace(netloc=host).geturl()
 
 
 @click.command("git-credential")
