@@ -39,3 +39,4 @@ fix: ## Fix what ruff can fix
 
 bench: ## Run the benchmarks (print their figures)
 	$(PYTHON) bench/state_store.py
+	$(PYTHON) bench/served_marketplace.py

@@ -286,3 +286,14 @@ def test_nightly_sync_is_scheduled() -> None:
     entry = next(p for p in PERIODIC if p.name == "sync-all-marketplaces")
     assert entry.cron == "0 3 * * *"
     assert resolve(entry.target).__name__ == "run_sync_all_marketplaces"
+
+
+def test_history_is_bounded(client, admin_headers, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
+    from agnes.models import marketplaces
+
+    monkeypatch.setattr(marketplaces, "HISTORY_KEEP", 3)
+    register(client, admin_headers, "acme", small_marketplace(tmp_path / "repo"))
+    for _ in range(5):
+        sync_now("acme")
+    history = client.get("/api/marketplaces/acme/history", headers=admin_headers).get_json()["history"]
+    assert len(history) == 3

@@ -333,7 +333,16 @@ def record_sync_failure(
     return history
 
 
+# Sync history rows kept per marketplace (older ones are deleted as new ones arrive).
+HISTORY_KEEP = 200
+
+
 def _insert_history(con: DuckDBPyConnection, rec: SyncRecord) -> None:
+    con.execute(
+        "DELETE FROM marketplace_sync_history WHERE marketplace_id = ? AND id NOT IN ("
+        " SELECT id FROM marketplace_sync_history WHERE marketplace_id = ? ORDER BY finished_at DESC LIMIT ?)",
+        [rec.marketplace_id, rec.marketplace_id, HISTORY_KEEP - 1],
+    )
     con.execute(
         "INSERT INTO marketplace_sync_history (id, marketplace_id, started_at, finished_at, status, commit_sha,"
         " plugin_count, added, removed, changed, unavailable, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
