@@ -394,3 +394,20 @@ def test_json_plugin_and_item(client, auth) -> None:  # type: ignore[no-untyped-
     assert item["frontmatter"]["model"] == "sonnet" and item["plugin"]["id"] == "team/team-tools"
     missing = client.get("/api/marketplace/curated/team/team-tools/agent/nobody", headers=headers)
     assert missing.status_code == 404 and missing.get_json()["error"] == "agent_not_found"
+
+
+def test_cached_cards_follow_changes(client, analyst, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from agnes.marketplace import registry
+    from agnes.marketplace_ui import catalog
+
+    owner = lambda: soup(client.get("/marketplace")).select_one('article[data-plugin="team/team-tools"] .mp-owner')  # noqa: E731
+    assert "Team Picks" in owner().get_text()
+    # A rename does not bump the change marker; the cache revalidates after RECHECK_SECONDS.
+    monkeypatch.setattr(catalog, "RECHECK_SECONDS", 0.0)
+    registry.update_marketplace("team", {"name": "Team Favourites"})
+    assert "Team Favourites" in owner().get_text()
+    # Marking a plugin system bumps the marker: the next request shows the badge.
+    monkeypatch.setattr(catalog, "RECHECK_SECONDS", 3600.0)
+    registry.set_system("team", "team-tools", True, actor_id=None)
+    card = soup(client.get("/marketplace")).select_one('article[data-plugin="team/team-tools"]')
+    assert card.select_one(".badge-required") is not None
