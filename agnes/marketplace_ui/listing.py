@@ -76,29 +76,34 @@ class ListingQuery:
     def args(self, **changes: Any) -> dict[str, Any]:
         """Query-string arguments for a link to this listing with ``changes`` (defaults left out)."""
         values = {
-            "tab": self.tab.value,
+            "tab": self.tab,
             "q": self.q,
             "category": self.category,
-            "type": self.type.value,
-            "sort": self.sort.value,
+            "type": self.type,
+            "sort": self.sort,
             "page": self.page,
             "page_size": self.page_size,
         }
         values.update(changes)
-        defaults = ListingQuery()
-        out: dict[str, Any] = {}
-        for key, value in values.items():
-            default = getattr(defaults, key)
-            default = default.value if isinstance(default, StrEnum) else default
-            value = value.value if isinstance(value, StrEnum) else value
-            if value not in ("", None) and value != default:
-                out[key] = value
-        return out
+        # StrEnum members equal their values, so "curated" == Tab.CURATED here.
+        return {k: str(v) if isinstance(v, StrEnum) else v for k, v in values.items() if v != _DEFAULT_ARGS[k]}
 
     def url(self, base: str, **changes: Any) -> str:
         """``base`` (the listing's ``url_for``) with the query string of :meth:`args`."""
         args = self.args(**changes)
         return f"{base}?{urlencode(args)}" if args else base
+
+
+# The value of each listing argument that a URL leaves out.
+_DEFAULT_ARGS: dict[str, Any] = {
+    "tab": Tab.CURATED,
+    "q": "",
+    "category": "",
+    "type": ItemType.ANY,
+    "sort": Sort.RECENT,
+    "page": 1,
+    "page_size": DEFAULT_PAGE_SIZE,
+}
 
 
 def _enum(cls: type[StrEnum], value: str | None, name: str, default: StrEnum) -> Any:

@@ -35,6 +35,16 @@ CARD_CACHE_SIZE = 4096
 
 
 @bp.app_template_global()
+def icon_sprite() -> Markup:
+    """The SVG symbols of ``_macros/icons.html`` (``sprite()``), rendered once per process."""
+    sprite = current_app.extensions.get("agnes_icon_sprite")
+    if sprite is None:
+        module = current_app.jinja_env.get_template("_macros/icons.html").module
+        sprite = current_app.extensions.setdefault("agnes_icon_sprite", Markup(module.sprite()))  # type: ignore[attr-defined]
+    return sprite
+
+
+@bp.app_template_global()
 def plugin_card_html(view: CardView) -> Markup:
     """One card's ``<li>``, rendered once per card content and state, then reused.
 
