@@ -427,3 +427,25 @@ def test_missing_files_never_produce_a_partial_artifact(app, client, auth, admin
     assert not list((caches / "zip-cache").glob("*.zip")) and not list((caches / "git-cache").glob("*.git"))
     sync_now("acme")  # a re-sync restores the files
     assert client.get("/marketplace.zip", headers=bearer(token), buffered=True).status_code == 200
+
+
+def test_batch_etags_match_per_user_resolution(app, client, auth, admin_headers, market):  # type: ignore[no-untyped-def]
+    from agnes.marketplace import resolver
+    from agnes.models import groups
+    from agnes.state import state_store
+
+    for email in ("a@example.com", "b@example.com", "c@example.com"):  # c: nothing served, the empty ETag
+        auth.user(email)
+    team = new_group(client, admin_headers, "Team", "b@example.com")
+    grant(client, admin_headers, "everyone", "acme/alpha")
+    grant(client, admin_headers, team, "acme/beta")
+    install(client, bearer(auth.token("a@example.com")), "acme/alpha")
+    b = bearer(auth.token("b@example.com"))
+    install(client, b, "acme/alpha")
+    install(client, b, "acme/beta")
+    data_dir = Path(app.config["AGNES_DATA_DIR"])
+    with state_store().read() as con:
+        user_ids = [r[0] for r in con.execute("SELECT id FROM users WHERE active").fetchall()]
+        one_by_one = {resolver.compute(con, u, groups.list_user_group_ids(con, u), data_dir).etag for u in user_ids}
+        batch = resolver.all_served_etags(con, data_dir)
+    assert batch == one_by_one and len(batch) == 3

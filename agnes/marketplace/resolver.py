@@ -93,7 +93,11 @@ ORDER BY m.registered_at, m.id, p.name
 
 def compute(con: DuckDBPyConnection, user_id: str, group_ids: list[str], data_dir: Path) -> ServedSet:
     """Resolve a user's served set from the state store (no file access)."""
-    rows = con.execute(_SERVED_SQL, [user_id, list(group_ids)]).fetchall()
+    return _served_set(con.execute(_SERVED_SQL, [user_id, list(group_ids)]).fetchall(), data_dir)
+
+
+def _served_set(rows: list[tuple[Any, ...]], data_dir: Path) -> ServedSet:
+    """Build a set from ordered plugin rows; later same-named plugins get their prefixed name."""
     plugins: list[ServedPlugin] = []
     used: set[str] = set()
     for mp_id, name, manifest_name, version, description, content_dir, content_hash, raw in rows:
@@ -162,11 +166,33 @@ def resolve(user_id: str, group_ids: tuple[str, ...] | list[str], *, marker: str
     return served
 
 
-def all_served_etags(con: DuckDBPyConnection, data_dir: Path) -> set[str]:
-    """ETags of every active user's served set right now (for pruning caches)."""
-    from agnes.models import groups
+# Every active user's served plugins in one statement (same rules as _SERVED_SQL).
+_ALL_SERVED_SQL = f"""
+SELECT u.id, p.marketplace_id, p.name, p.manifest_name, p.version, p.description, p.content_dir, p.content_hash,
+       p.raw
+FROM users u
+JOIN marketplace_plugins p ON p.available AND p.content_dir IS NOT NULL
+JOIN marketplace_registry m ON m.id = p.marketplace_id
+WHERE u.active
+  AND (p.is_system OR (
+        EXISTS (SELECT 1 FROM user_plugin_subscriptions s
+                WHERE s.user_id = u.id AND s.marketplace_id = p.marketplace_id AND s.plugin_name = p.name)
+    AND EXISTS (SELECT 1 FROM resource_grants r
+                WHERE r.resource_type = 'marketplace_plugin'
+                  AND r.resource_id = p.marketplace_id || '/' || p.name
+                  AND (r.group_id = '{EVERYONE_GROUP_ID}'
+                       OR r.group_id IN (SELECT gm.group_id FROM user_group_members gm WHERE gm.user_id = u.id)))))
+ORDER BY u.id, m.registered_at, m.id, p.name
+"""
 
-    etags = set()
-    for (user_id,) in con.execute("SELECT id FROM users WHERE active").fetchall():
-        etags.add(compute(con, user_id, groups.list_user_group_ids(con, user_id), data_dir).etag)
+
+def all_served_etags(con: DuckDBPyConnection, data_dir: Path) -> set[str]:
+    """ETags of every active user's served set right now (for pruning caches), in one query."""
+    by_user: dict[str, list[tuple[Any, ...]]] = {}
+    for row in con.execute(_ALL_SERVED_SQL).fetchall():
+        by_user.setdefault(row[0], []).append(row[1:])
+    etags = {_served_set(rows, data_dir).etag for rows in by_user.values()}
+    users_without = con.execute("SELECT count(*) FROM users WHERE active").fetchone()[0] - len(by_user)
+    if users_without:
+        etags.add(etag_of([]))
     return etags
