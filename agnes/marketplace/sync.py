@@ -21,7 +21,7 @@ import os
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from flask import current_app
@@ -201,8 +201,6 @@ def _relocate(record: PluginRecord, staging: Path, final: Path, data_dir: Path) 
     if record.content_dir is None:
         return record
     moved = final / Path(record.content_dir).relative_to(staging)
-    from dataclasses import replace
-
     return replace(record, content_dir=str(moved.relative_to(data_dir)))
 
 
