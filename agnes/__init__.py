@@ -71,6 +71,9 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     app.extensions["agnes_state"] = store
     store.migrate()
 
+    from agnes.auth import cache as principal_cache
+
+    principal_cache.init_app(app)
     Htmx(app)
     app.extensions["agnes_csrf"] = CSRFProtect(app)
     jobs.init_app(app)

@@ -61,7 +61,10 @@ def ensure_seed_admin(email: str) -> User:
         user, created = users.get_or_create_user(con, email)
         if created:
             signals.user_created.send(None, con=con, user_id=user.id)
-        groups.add_member(con, ADMIN_GROUP_ID, user.id, source=MembershipSource.SYSTEM_SEED, added_by="system:seed")
+        if groups.add_member(
+            con, ADMIN_GROUP_ID, user.id, source=MembershipSource.SYSTEM_SEED, added_by="system:seed"
+        ):
+            signals.membership_changed.send(None, con=con, user_id=user.id, group_id=ADMIN_GROUP_ID)
         if not user.active:
             users.set_user_active(con, user.id, True)
     return user

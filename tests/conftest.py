@@ -118,10 +118,12 @@ class Auth:
             existing = users.get_user_by_email(con, email)
         user_id = existing.id if existing else people.create_user(email, name).id
         if admin:
+            from agnes import signals
             from agnes.models import groups
 
             with state_store().write() as con:
-                groups.add_member(con, "admin", user_id)
+                if groups.add_member(con, "admin", user_id):
+                    signals.membership_changed.send(None, con=con, user_id=user_id, group_id="admin")
         return user_id
 
     def login(self, email: str = "analyst@example.com", *, admin: bool = False) -> str:

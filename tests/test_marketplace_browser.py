@@ -13,6 +13,8 @@ import pytest
 from tests.marketplace_pages_fixtures import SYSTEM, app_config, synced_template  # noqa: F401
 from tests.test_browser import ARTIFACTS, CSP_RECORDER, TIMEOUT_MS, BrowserLog, browser  # noqa: F401
 
+expect = pytest.importorskip("playwright.sync_api").expect
+
 pytestmark = pytest.mark.browser
 
 ANALYST = "ana@example.com"
@@ -76,9 +78,10 @@ def test_browse_search_add_remove_and_open_a_skill(app, live_server, browser, au
     page.click("#install-button")
     page.locator('#plugin-install[data-state="in_stack"]').wait_for()
     assert page.evaluate("window.__noReload") == "marker"
-    assert page.locator("#install-state").inner_text().strip() == "In your stack"
-    assert page.locator("#refresh-hint code").inner_text() == "claude plugin marketplace update agnes"
-    assert page.locator("#refresh-hint").is_visible()
+    # htmx settles swapped elements (old class first, new one ~20 ms later): assert with retries.
+    expect(page.locator("#install-state")).to_have_text("In your stack")
+    expect(page.locator("#refresh-hint code")).to_have_text("claude plugin marketplace update agnes")
+    expect(page.locator("#refresh-hint")).to_be_visible()
     after = (_box(page, "#plugin-install"), _box(page, "#refresh-hint"), _box(page, ".section-nav"))
     assert after == before, f"layout shifted: {before} -> {after}"
     page.screenshot(path=str(ARTIFACTS / "marketplace-plugin-added.png"))
@@ -95,7 +98,7 @@ def test_browse_search_add_remove_and_open_a_skill(app, live_server, browser, au
     page.wait_for_url("**/marketplace/curated/wshobson/python-development")
     page.click("#install-button")
     page.locator('#plugin-install[data-state="available"]').wait_for()
-    assert "Removed" in page.locator("#refresh-hint").inner_text()
+    expect(page.locator("#refresh-hint")).to_contain_text("Removed")
     page.goto("/marketplace?tab=my")
     assert page.locator('article[data-plugin="wshobson/python-development"]').count() == 0
     log.assert_clean(page)

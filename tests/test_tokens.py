@@ -157,3 +157,37 @@ def test_create_token_command_prints_only_the_token(app: Flask, client: FlaskCli
     missing = runner.invoke(args=["create-token", "ghost@example.com", "--name", "x"])
     assert missing.exit_code != 0 and "No user" in missing.output
     assert isinstance(runner, CliRunner)
+
+
+def test_cached_callers_see_access_changes_on_the_next_request(client: FlaskClient, auth) -> None:  # type: ignore[no-untyped-def]
+    """Resolved callers are cached per process, but revocation, deactivation and membership
+    changes (made here by another 'process': the models plus the signals) apply at once."""
+    from agnes import people
+
+    admin = bearer(auth.token("admin@example.com"))
+    raw = auth.token("ana@example.com")
+    assert client.get("/api/me", headers=bearer(raw)).get_json()["is_admin"] is False
+    assert client.get("/api/me", headers=bearer(raw)).status_code == 200  # now served from the cache
+    client.post("/api/admin/groups/admin/members", json={"email": "ana@example.com"}, headers=admin)
+    assert client.get("/api/me", headers=bearer(raw)).get_json()["is_admin"] is True
+    user_id = client.get("/api/me", headers=bearer(raw)).get_json()["user"]["id"]
+    people.set_user_active(user_id, False, actor_id="someone-else")
+    assert client.get("/api/me", headers=bearer(raw)).get_json()["message"] == "Account deactivated."
+    people.set_user_active(user_id, True, actor_id="someone-else")
+    token_id = client.get("/api/tokens", headers=bearer(raw)).get_json()["tokens"][0]["id"]
+    client.delete(f"/api/admin/tokens/{token_id}", headers=admin)
+    assert client.get("/api/me", headers=bearer(raw)).get_json()["message"] == "Access token revoked."
+
+
+def test_access_marker_is_replaced_after_commit(app: Flask) -> None:
+    from agnes.auth.cache import access_marker
+    from agnes.people import create_group
+
+    before = access_marker()
+    create_group("No membership change", actor_id=None)  # not an access change: marker stays
+    assert access_marker() == before
+    from agnes import people
+
+    people.create_user("m@example.com")
+    people.add_member("admin", "m@example.com", actor_id=None)
+    assert access_marker() != before

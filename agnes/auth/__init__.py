@@ -39,14 +39,23 @@ def load_principal() -> None:
     A bearer token that is unknown, revoked or expired, or belongs to a deactivated user,
     leaves the caller anonymous and records why in ``g.auth_error`` (shown in the 401).
     """
+    from agnes.auth.cache import access_marker, principal_cache, session_key, token_key
+
     g.principal = None
     g.auth_error = None
     raw = bearer_token()
-    if raw:
-        g.principal = resolve_token(raw, client_ip())
+    user_id = None if raw else session.get(SESSION_USER_KEY)
+    if not raw and not user_id:
         return
-    user_id = session.get(SESSION_USER_KEY)
-    if not user_id:
+    cache = principal_cache()
+    marker = access_marker()  # read before the lookup: a change after it invalidates our entry
+    key = token_key(raw, client_ip()) if raw else session_key(user_id)
+    cached = cache.get(key, marker)
+    if cached is not None:
+        g.principal = cached
+        return
+    if raw:
+        g.principal = resolve_token(raw, client_ip(), marker=marker)
         return
     with state_store().read() as con:
         user = users.get_user(con, user_id)
@@ -55,11 +64,18 @@ def load_principal() -> None:
             return
         group_ids = groups.list_user_group_ids(con, user.id)
     g.principal = Principal(user=user, group_ids=tuple(group_ids), method=AuthMethod.SESSION)
+    cache.put(key, g.principal, marker)
 
 
-def resolve_token(raw: str, ip: str | None) -> Principal | None:
-    """Principal for a raw PAT, recording its use; None (with ``g.auth_error``) if unusable."""
+def resolve_token(raw: str, ip: str | None, *, marker: str | None = None) -> Principal | None:
+    """Principal for a raw PAT, recording its use; None (with ``g.auth_error``) if unusable.
+
+    With ``marker`` (the access marker read before this lookup) a usable principal is also
+    remembered by :mod:`agnes.auth.cache` until the token's expiry at the latest.
+    """
     from agnes.audit import write_audit
+    from agnes.auth.cache import principal_cache, token_key
+    from agnes.models import utcnow
 
     with state_store().read() as con:
         token = tokens.lookup_token(con, raw)
@@ -77,8 +93,12 @@ def resolve_token(raw: str, ip: str | None) -> Principal | None:
     if not user.active:
         g.auth_error = "Account deactivated."
         return None
+    principal = Principal(user=user, group_ids=tuple(group_ids), method=AuthMethod.PAT, token_id=token.id)
+    if marker is not None:
+        ttl = (token.expires_at - utcnow()).total_seconds() if token.expires_at else float("inf")
+        principal_cache().put(token_key(raw, ip), principal, marker, ttl)
     if not tokens.touch_due(token, ip):  # most calls: no write unit at all
-        return Principal(user=user, group_ids=tuple(group_ids), method=AuthMethod.PAT, token_id=token.id)
+        return principal
     try:
         with state_store().write() as con:
             new_ip = tokens.touch_token(con, token, ip)
@@ -92,7 +112,7 @@ def resolve_token(raw: str, ip: str | None) -> Principal | None:
             resource=f"token:{token.id}",
             params={"previous_ip": token.last_used_ip, "ip": ip},
         )
-    return Principal(user=user, group_ids=tuple(group_ids), method=AuthMethod.PAT, token_id=token.id)
+    return principal
 
 
 def login_user(user_id: str) -> None:

@@ -23,7 +23,7 @@ import os
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -162,16 +162,45 @@ class StateStore:
 
     @contextmanager
     def write(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A unit of work in one transaction; commits on success, rolls back on error."""
+        """A unit of work in one transaction; commits on success, rolls back on error.
+
+        Callbacks registered with :meth:`after_commit` during the unit run after the commit
+        (not after a rollback), outside the lease.
+        """
         self._check_fork()
-        with self._writer, self._cursor() as cur:
-            cur.execute("BEGIN TRANSACTION")
+        outermost = getattr(self._local, "after_commit", None) is None
+        if outermost:
+            self._local.after_commit = []
+        try:
+            with self._writer, self._cursor() as cur:
+                cur.execute("BEGIN TRANSACTION")
+                try:
+                    yield cur
+                except BaseException:
+                    cur.execute("ROLLBACK")
+                    raise
+                cur.execute("COMMIT")
+            callbacks = self._local.after_commit if outermost else []
+        finally:
+            if outermost:
+                self._local.after_commit = None
+        for callback in callbacks:
             try:
-                yield cur
-            except BaseException:
-                cur.execute("ROLLBACK")
-                raise
-            cur.execute("COMMIT")
+                callback()
+            except Exception:
+                log.exception("after-commit callback %r failed", callback)
+
+    def after_commit(self, callback: Callable[[], Any]) -> None:
+        """Run ``callback`` once the current write unit has committed (warehouse's after-commit
+        hook: for cache invalidation and enqueueing jobs that must see the committed data).
+
+        Raises:
+            StateStoreError: called outside a write unit.
+        """
+        pending = getattr(self._local, "after_commit", None)
+        if pending is None:
+            raise StateStoreError("after_commit() needs an open write unit")
+        pending.append(callback)
 
     # -- migrations ----------------------------------------------------------------------
 
