@@ -77,8 +77,12 @@ def write_audit(
         log.exception("audit write failed for action %s", action)
 
 
-def describe(action: str, resource: str | None = None, **params: Any) -> None:
-    """Name the audited action of the current request (e.g. ``group.create``, ``group:<id>``)."""
+def describe(action: str, resource: str | None = None, /, **params: Any) -> None:
+    """Name the audited action of the current request (e.g. ``group.create``, ``group:<id>``).
+
+    ``action`` and ``resource`` are positional-only, so views may pass a client's body as
+    ``**params`` even when it has keys named ``action`` or ``resource``.
+    """
     g.audit_action = action
     if resource is not None:
         g.audit_resource = resource
