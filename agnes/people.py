@@ -101,7 +101,9 @@ def resolve_user(ref: str) -> User:
 # -- groups ------------------------------------------------------------------------------
 
 
-def _validate_group_name(name: str) -> str:
+def _validate_group_name(name: object) -> str:
+    if name is not None and not isinstance(name, str):
+        raise Invalid("invalid_name", "Group name must be text.", field="name")
     name = (name or "").strip()
     if not name:
         raise Invalid("name_required", "Group name is required.", field="name")
@@ -139,6 +141,8 @@ def create_group(name: str, description: str = "", *, actor_id: str | None) -> G
 
 def update_group(group_id: str, *, name: str | None = None, description: str | None = None) -> Group:
     """Rename or re-describe a group. System groups keep their names (409)."""
+    if description is not None and not isinstance(description, str):
+        raise Invalid("invalid_description", "Group description must be text.", field="description")
     with state_store().write() as con:
         group = groups.get_group(con, group_id)
         if group is None:

@@ -24,3 +24,66 @@ def test_patch_body_with_action_and_resource_keys_is_audited_not_500(app, client
     assert row is not None
     assert row[1] == f"group:{group.id}"
     assert json.loads(row[2])["resource"] == "y"
+
+
+# -- wrong JSON types answer 400 naming the field, never 500 -----------------------------------
+
+
+def test_wrong_types_in_group_and_table_bodies_are_400_with_the_field(app, client, auth, tmp_path):
+    from agnes import people
+    from tests.data_helpers import copy_tables, penguins_fields, register
+
+    group = people.create_group("typed", actor_id=None)
+    folder = copy_tables(tmp_path / "files")
+    register(penguins_fields(folder))
+    headers = bearer(auth.token("boss@example.com", admin=True))
+    cases = [
+        ("PATCH", f"/api/admin/groups/{group.id}", {"name": 5}, "name"),
+        ("PATCH", f"/api/admin/groups/{group.id}", {"description": ["x"]}, "description"),
+        ("POST", "/api/admin/register-table", {**penguins_fields(folder), "id": "p2", "schedule": 15}, "schedule"),
+        ("POST", "/api/admin/register-table", {**penguins_fields(folder), "id": "p3", "source_spec": "x.csv"},
+         "source_spec"),
+        ("PUT", "/api/admin/registry/penguins", {"source_spec": ["x.csv"]}, "source_spec"),
+        ("PUT", "/api/admin/registry/penguins", {"schedule": {"every": "15m"}}, "schedule"),
+        ("PUT", "/api/admin/registry/penguins", {"schedule": "every 99999999999999999999m"}, "schedule"),
+    ]
+    for method, path, body, field in cases:
+        response = client.open(path, method=method, json=body, headers=headers)
+        assert response.status_code == 400, (path, body, response.data)
+        assert response.get_json()["field"] == field, (path, body)
+
+
+# -- schedules: a cron expression that never fires must not stop every other table --------------
+
+
+def test_cron_that_never_fires_is_refused_and_a_stored_one_does_not_stop_the_tick(app, tmp_path):
+    from datetime import timedelta
+
+    import pytest
+
+    from agnes.data.schedules import parse_schedule
+    from agnes.data.sync import due_table_ids, trigger_syncs
+    from agnes.errors import Invalid
+    from agnes.models import tables, utcnow
+    from agnes.state import state_store
+    from tests.data_helpers import copy_tables, penguins_fields, register
+
+    with pytest.raises(Invalid):
+        parse_schedule("0 0 31 2 *")  # February 31st
+    with pytest.raises(Invalid):
+        parse_schedule("every 100000000000000000000d")
+    assert parse_schedule("0 0 29 2 *") is not None  # leap days exist
+
+    folder = copy_tables(tmp_path / "files")
+    register(penguins_fields(folder, schedule="every 15m"))
+    register({"name": "stocks", "source_type": "csv", "schedule": "every 15m",
+              "source_spec": {"location": str(folder / "stocks.csv")}})
+    long_ago = utcnow() - timedelta(days=2)
+    with state_store().write() as con:  # as if stored before the rule, and attempted once since
+        con.execute("UPDATE table_registry SET schedule = '0 0 31 2 *' WHERE id = 'stocks'")
+        for table_id in ("penguins", "stocks"):
+            tables.record_sync(con, table_id, status="failed", started_at=long_ago, error="x")
+    assert due_table_ids() == ["penguins"]
+    jobs, skipped = trigger_syncs(None, actor_id=None)
+    assert [j.id for j in jobs] == ["sync-table:penguins"]
+    assert skipped == ["stocks"]

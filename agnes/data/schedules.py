@@ -10,12 +10,15 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from agnes.errors import Invalid
 
 EVERY_RE = re.compile(r"^every\s+(\d+)\s*(m|min|minutes?|h|hours?|d|days?)$")
 DAILY_RE = re.compile(r"^daily\s+(\d{1,2}:\d{2}(\s*,\s*\d{1,2}:\d{2})*)$")
 UNIT_SECONDS = {"m": 60, "h": 3600, "d": 86400}
+# Longest interval accepted (``every 366d``); longer ones overflow timedelta or mean "never".
+MAX_INTERVAL_SECONDS = 366 * 86400
 
 
 @dataclass(frozen=True)
@@ -38,9 +41,12 @@ class Schedule:
                         candidates.append(moment)
             return max(candidates)
         if self.cron:
-            from croniter import croniter
+            from croniter import CroniterError, croniter
 
-            return croniter(self.cron, now + timedelta(seconds=1)).get_prev(datetime)
+            try:
+                return croniter(self.cron, now + timedelta(seconds=1)).get_prev(datetime)
+            except CroniterError:  # an expression that never fires (stored before it was refused)
+                return None
         return None
 
     def next_run(self, last_attempt: datetime | None, now: datetime) -> datetime:
@@ -70,8 +76,10 @@ class Schedule:
         return previous is not None and previous > last_attempt
 
 
-def parse_schedule(text: str | None) -> Schedule | None:
+def parse_schedule(text: Any) -> Schedule | None:
     """Parse and normalize a schedule; empty → None. Raises Invalid (field ``schedule``)."""
+    if text is not None and not isinstance(text, str):
+        raise Invalid("invalid_schedule", "The schedule must be text such as 'every 15m'.", field="schedule")
     raw = " ".join((text or "").strip().lower().split())
     if not raw:
         return None
@@ -83,6 +91,8 @@ def parse_schedule(text: str | None) -> Schedule | None:
             raise Invalid("invalid_schedule", "An interval must be at least 1.", field="schedule")
         if unit == "m" and amount < 5:
             raise Invalid("invalid_schedule", "Sync at most every 5 minutes.", field="schedule")
+        if amount * UNIT_SECONDS[unit] > MAX_INTERVAL_SECONDS:
+            raise Invalid("invalid_schedule", "Sync at least every 366 days.", field="schedule")
         return Schedule(f"every {amount}{unit}", interval=timedelta(seconds=amount * UNIT_SECONDS[unit]))
     match = DAILY_RE.match(raw)
     if match:
@@ -99,9 +109,22 @@ def parse_schedule(text: str | None) -> Schedule | None:
         from croniter import croniter
 
         if croniter.is_valid(raw):
+            if not _fires(raw):
+                raise Invalid("invalid_schedule", f"'{text}' never runs (no such date).", field="schedule")
             return Schedule(raw, cron=raw)
     raise Invalid(
         "invalid_schedule",
         f"'{text}' is not a schedule: use 'every 15m', 'every 2h', 'daily 03:00' or a cron expression.",
         field="schedule",
     )
+
+
+def _fires(cron: str) -> bool:
+    """Whether a valid cron expression ever matches (``0 0 31 2 *`` does not)."""
+    from croniter import CroniterError, croniter
+
+    try:
+        croniter(cron, datetime(2000, 1, 1)).get_next(datetime)
+    except CroniterError:
+        return False
+    return True

@@ -148,7 +148,12 @@ def trigger_syncs(table_ids: list[str] | None, *, actor_id: str | None) -> tuple
     else:
         chosen, skipped = [], []
         for table_id, entry in registered.items():
-            schedule = parse_schedule(entry.schedule) if entry.schedule else None
+            try:
+                schedule = parse_schedule(entry.schedule) if entry.schedule else None
+            except Invalid:  # stored before the rules tightened: never due on its own
+                log.warning("table %s has an unusable schedule %r", table_id, entry.schedule)
+                skipped.append(table_id)
+                continue
             state = states.get(table_id)
             if schedule is None or schedule.is_due(state.last_attempt if state else None, now):
                 chosen.append(table_id)

@@ -132,6 +132,9 @@ class Connector:
 
     def validate(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         """Normalize ``raw`` options to a spec. Raises Invalid naming ``spec.<option>``."""
+        if raw is not None and not isinstance(raw, Mapping):
+            raise Invalid("invalid_source_spec", "source_spec must be an object of connector options.",
+                          field="source_spec")
         raw = dict(raw or {})
         known = {o.name for o in self.options}
         unknown = sorted(set(raw) - known)
