@@ -87,3 +87,22 @@ def test_cron_that_never_fires_is_refused_and_a_stored_one_does_not_stop_the_tic
     jobs, skipped = trigger_syncs(None, actor_id=None)
     assert [j.id for j in jobs] == ["sync-table:penguins"]
     assert skipped == ["stocks"]
+
+
+# -- marketplace tokens: two slugs must never share one token variable -----------------------------
+
+
+def test_slugs_differing_only_in_dash_and_underscore_cannot_share_a_token(app):
+    import pytest
+
+    from agnes.errors import Conflict
+    from agnes.marketplace import overlay, registry
+
+    common = {"url": "https://git.example.com/acme/tools.git", "curator_email": "c@example.com"}
+    first = registry.create_marketplace({"slug": "acme-tools", "name": "Acme", "token": "secret-one", **common},
+                                        actor_id=None)
+    with pytest.raises(Conflict) as refused:
+        registry.create_marketplace({"slug": "acme_tools", "name": "Other", "url": "https://evil.example.com/x.git",
+                                     "curator_email": "c@example.com"}, actor_id=None)
+    assert refused.value.field == "slug"
+    assert overlay.read_secret(first.token_env) == "secret-one"

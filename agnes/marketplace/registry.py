@@ -175,6 +175,13 @@ def create_marketplace(data: dict[str, Any], *, actor_id: str | None, actor_emai
     with state_store().write() as con:
         if marketplaces.get_marketplace(con, slug):
             raise Conflict("marketplace_exists", f"A marketplace with slug '{slug}' already exists.", field="slug")
+        env_name = overlay.token_env_name(slug)
+        for other in marketplaces.list_marketplaces(con):
+            # 'acme-tools' and 'acme_tools' would share one token variable: rotating, clearing or
+            # deleting one would change the other's token (and send it to the other's host).
+            if overlay.token_env_name(other.id) == env_name:
+                raise Conflict("slug_conflict", f"'{slug}' is too close to the existing slug '{other.id}' (both store"
+                               f" their token as {env_name}); choose another slug.", field="slug")
         try:
             created = marketplaces.create_marketplace(
                 con, slug=slug, name=name, url=url, branch=branch, token_env=token_env, description=description,
