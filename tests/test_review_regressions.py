@@ -106,3 +106,58 @@ def test_slugs_differing_only_in_dash_and_underscore_cannot_share_a_token(app):
                                      "curator_email": "c@example.com"}, actor_id=None)
     assert refused.value.field == "slug"
     assert overlay.read_secret(first.token_env) == "secret-one"
+
+
+# -- caches: a revoke that commits while another thread of the process reads ------------------------
+
+
+def test_a_token_revoked_during_a_concurrent_request_is_not_trusted_afterwards(app, client, auth):
+    """Threads of one process share a write unit's attachment: a request that runs while the
+    revoking unit is open reads the new change marker but the token row from before the commit.
+    It must not leave the token trusted by the ZIP fast path once the revoke has committed."""
+    from agnes import signals
+    from agnes.models import tokens
+    from agnes.state import state_store
+
+    def zip_status() -> int:
+        with client.get("/marketplace.zip", headers=bearer(raw)) as response:
+            return response.status_code
+
+    raw = auth.token("ana@example.com")
+    assert zip_status() == 200
+    with state_store().read() as con:
+        token = tokens.lookup_token(con, raw)
+    with state_store().write() as con:  # what revoke_pat does; a request runs before it commits
+        tokens.revoke_token(con, token.id)
+        signals.credentials_changed.send(None, con=con, user_id=token.user_id)
+        assert zip_status() == 200  # not committed yet
+    assert zip_status() == 401
+
+
+def test_a_table_grant_revoked_during_a_concurrent_manifest_fetch_is_gone_afterwards(app, client, auth, tmp_path):
+    from agnes import people, signals
+    from agnes.access import ResourceType
+    from agnes.data.sync import sync_table
+    from agnes.models import grants
+    from agnes.state import state_store
+    from tests.data_helpers import copy_tables, penguins_fields, register
+
+    folder = copy_tables(tmp_path / "files")
+    register(penguins_fields(folder))
+    sync_table("penguins")
+    group = people.create_group("analysts", actor_id=None)
+    auth.user("ana@example.com")
+    people.add_member(group.id, "ana@example.com", actor_id=None)
+    grant = people.create_grant(group.id, "table", "penguins", actor_id=None)
+    headers = bearer(auth.token("ana@example.com"))
+
+    def listed() -> list[str]:
+        return sorted(client.get("/api/sync/manifest", headers=headers).get_json()["tables"])
+
+    assert listed() == ["penguins"]
+    with state_store().write() as con:  # what people.delete_grant does; a fetch runs before it commits
+        grants.delete_grant(con, grant.id)
+        signals.grant_revoked.send(None, con=con, group_id=group.id, resource_type=ResourceType.TABLE,
+                                   resource_id="penguins")
+        assert listed() == ["penguins"]  # not committed yet
+    assert listed() == []

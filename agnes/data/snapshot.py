@@ -43,8 +43,23 @@ def _generation_path(data_dir: Path) -> Path:
 
 
 def bump(data_dir: Path | None = None) -> None:
-    """Mark the data tables as changed (all processes reload their snapshot)."""
+    """Mark the data tables as changed (all processes reload their snapshot).
+
+    Called inside a write unit (a grant revoked), it marks again after the commit, so a
+    thread that reloaded from the rows before the commit does not keep them.
+    """
+    from agnes.models.db import StateStoreError
+    from agnes.state import state_store
+
     path = _generation_path(data_dir or Path(current_app.config["AGNES_DATA_DIR"]))
+    _replace(path)
+    try:
+        state_store().after_commit(lambda: _replace(path))
+    except StateStoreError:
+        pass
+
+
+def _replace(path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f"{GENERATION_FILE}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.write_text(str(time.time_ns()))
