@@ -161,3 +161,17 @@ def test_a_table_grant_revoked_during_a_concurrent_manifest_fetch_is_gone_afterw
                                    resource_id="penguins")
         assert listed() == ["penguins"]  # not committed yet
     assert listed() == []
+
+
+# -- secrets: a file URL with credentials would be stored in the registry and shown to admins ---------
+
+
+def test_file_table_url_with_credentials_is_refused(app, client, auth):
+    headers = bearer(auth.token("boss@example.com", admin=True))
+    body = {"name": "remote csv", "source_type": "csv",
+            "source_spec": {"location": "https://user:s3cret@files.example.com/data.csv"}}
+    response = client.post("/api/admin/register-table", json=body, headers=headers)
+    assert response.status_code == 400
+    assert response.get_json()["field"] == "spec.location"
+    assert "s3cret" not in response.get_data(as_text=True)
+    assert client.get("/api/admin/registry", headers=headers).get_json()["tables"] == []

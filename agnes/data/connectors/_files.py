@@ -67,8 +67,13 @@ def validate_location(spec: dict[str, Any]) -> dict[str, Any]:
     if "://" in location and not is_url(location):
         raise Invalid("invalid_location", "Only http(s) URLs and server paths are supported.", field="spec.location")
     if is_url(location):
-        if not urlsplit(location).hostname:
+        parts = urlsplit(location)
+        if not parts.hostname:
             raise Invalid("invalid_location", "The URL has no host.", field="spec.location")
+        if parts.username or parts.password:
+            # The spec is stored in the database and shown to admins: never a credential.
+            raise Invalid("credentials_in_url", "Do not put credentials in the URL; the table spec is not a secret.",
+                          field="spec.location")
     elif "\x00" in location:
         raise Invalid("invalid_location", "The path contains a NUL byte.", field="spec.location")
     for old, new in (spec.get("rename") or {}).items():
