@@ -175,3 +175,29 @@ def test_file_table_url_with_credentials_is_refused(app, client, auth):
     assert response.get_json()["field"] == "spec.location"
     assert "s3cret" not in response.get_data(as_text=True)
     assert client.get("/api/admin/registry", headers=headers).get_json()["tables"] == []
+
+
+def test_a_malformed_postgres_dsn_never_shows_its_password_in_the_sync_error(app):
+    from pathlib import Path
+
+    import pytest
+
+    from agnes.data import registry
+    from agnes.data.sync import SyncFailed, sync_table
+    from agnes.models import tables
+    from agnes.state import state_store
+    from tests.data_helpers import write_overlay
+
+    registry.register_table({"name": "orders", "source_type": "postgres",
+                             "source_spec": {"dsn_env": "SHOP_PG_DSN", "table": "public.orders"}}, owner_id=None)
+    data_dir = app.config["AGNES_DATA_DIR"]
+    for dsn in ("postgresql://shop:hunter%zz2secret@127.0.0.1:1/shop",  # bad percent-encoding
+                "host=127.0.0.1 port=1 password=hunter2 secret dbname=shop"):  # unquoted space
+        write_overlay(Path(data_dir), {"SHOP_PG_DSN": dsn})
+        with pytest.raises(SyncFailed) as failure:
+            sync_table("orders")
+        with state_store().read() as con:
+            recorded = tables.get_sync_state(con, "orders").error
+        for shown in (str(failure.value), recorded):
+            assert "SHOP_PG_DSN" in shown
+            assert "secret" not in shown and "hunter" not in shown, shown

@@ -71,10 +71,12 @@ def _converter(type_name: str, arrow_type: Any) -> Any:
     return None
 
 
-def _safe(message: str, dsn: str) -> str:
+def _safe(message: str, dsn: str, password: str | None = None) -> str:
     from agnes.audit import redact_text
 
     text = str(message).replace(dsn, "[dsn]") if dsn else str(message)
+    if password:
+        text = text.replace(password, "[redacted]")
     return redact_text(" ".join(text.split()))[:500]
 
 
@@ -88,6 +90,14 @@ def extract(request: ExtractRequest) -> ExtractResult:
     dsn = request.env.get(env_name, "")
     if not dsn:
         raise ExtractError(f"the DSN variable {env_name} is not set (add it to the environment or the env overlay)")
+    from psycopg.conninfo import conninfo_to_dict
+
+    try:
+        password = conninfo_to_dict(dsn).get("password")
+    except psycopg.Error:
+        # libpq quotes the part it could not parse, which can be the password: say only where.
+        raise ExtractError(f"PostgreSQL ({env_name}): the connection string in {env_name} is malformed"
+                           " (not shown, it may hold a password)") from None
     if spec.get("table"):
         table = ".".join(f'"{part}"' for part in str(spec["table"]).split("."))
         query = f"SELECT * FROM {table}"
@@ -124,9 +134,11 @@ def extract(request: ExtractRequest) -> ExtractResult:
                         writer.write_table(pa.Table.from_arrays(arrays, schema=schema))
                         total += len(batch)
     except psycopg.Error as exc:
-        raise ExtractError(f"PostgreSQL ({env_name}): {_safe(str(exc), dsn)}") from None
+        raise ExtractError(f"PostgreSQL ({env_name}): {_safe(str(exc), dsn, password)}") from None
     except (pa.ArrowException, ValueError, TypeError) as exc:
-        raise ExtractError(f"PostgreSQL ({env_name}): cannot convert a value: {_safe(str(exc), dsn)}") from None
+        raise ExtractError(
+            f"PostgreSQL ({env_name}): cannot convert a value: {_safe(str(exc), dsn, password)}"
+        ) from None
     columns = [[n, str(t)] for n, t in zip(names, arrow_types, strict=True)]
     return ExtractResult(total, columns)
 
