@@ -33,13 +33,21 @@ class ApiError(Exception):
 
 
 class Response:
-    def __init__(self, status: int, headers: dict[str, str], body: bytes) -> None:
+    def __init__(self, status: int, headers: dict[str, str], body: bytes, source: str = "the server") -> None:
         self.status = status
         self.headers = headers
         self.body = body
+        self.source = source
 
     def json(self) -> Any:
-        return json.loads(self.body) if self.body else None
+        """The body as JSON. Raises ApiError when it is not (a proxy's login page, a wrong URL)."""
+        if not self.body:
+            return None
+        try:
+            return json.loads(self.body)
+        except (ValueError, UnicodeDecodeError):
+            raise ApiError(self.status, f"{self.source} did not answer with JSON; is this the address of"
+                                        " your Agnes server?") from None
 
 
 class Client:
@@ -101,6 +109,9 @@ class Client:
                     raise ApiError(0, f"the server at {self.server} closed the connection") from None
             except OSError as exc:
                 raise ApiError(0, f"cannot reach {self.server}: {exc.strerror or exc}") from None
+            except http.client.HTTPException as exc:  # e.g. BadStatusLine: not an HTTP server at all
+                raise ApiError(0, f"{self.server} did not answer like a web server"
+                                  f" ({type(exc).__name__}); check the server URL") from None
         raise AssertionError("unreachable")
 
     def request(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None,
@@ -116,7 +127,7 @@ class Client:
             headers["Content-Type"] = "application/json"
         raw = self.open(method, path, body=body, headers=headers)
         data = raw.read()
-        response = Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, data)
+        response = Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, data, self.server)
         if response.status not in expect:
             raise error_from(response)
         return response

@@ -40,6 +40,10 @@ def read_file() -> dict[str, str]:
             data = tomllib.load(fh)
     except FileNotFoundError:
         return {}
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        from cli.client import ConfigError
+
+        raise ConfigError(f"{config_path()} is not valid TOML ({exc}); fix it or run 'agnes login' again") from None
     return {k: str(v) for k, v in data.items() if isinstance(v, str)}
 
 

@@ -201,3 +201,66 @@ def test_a_malformed_postgres_dsn_never_shows_its_password_in_the_sync_error(app
         for shown in (str(failure.value), recorded):
             assert "SHOP_PG_DSN" in shown
             assert "secret" not in shown and "hunter" not in shown, shown
+
+
+# -- CLI: a wrong server URL or a damaged config prints one line, never a traceback -----------------
+
+
+def _serve_forever(handler_bytes: bytes):  # type: ignore[no-untyped-def]
+    """A loopback TCP server answering every connection with ``handler_bytes``; returns (url, stop)."""
+    import socket
+    import threading
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    sock.listen()
+    sock.settimeout(0.2)
+    stopping = threading.Event()
+
+    def loop() -> None:
+        while not stopping.is_set():
+            try:
+                conn, _ = sock.accept()
+            except OSError:
+                continue
+            with conn:
+                conn.settimeout(5)
+                try:
+                    conn.recv(65536)
+                    conn.sendall(handler_bytes)
+                except OSError:
+                    pass
+
+    thread = threading.Thread(target=loop, daemon=True)
+    thread.start()
+
+    def stop() -> None:
+        stopping.set()
+        thread.join(5)
+        sock.close()
+
+    return f"http://127.0.0.1:{sock.getsockname()[1]}", stop
+
+
+def test_cli_wrong_server_or_damaged_config_gives_one_line_errors(tmp_path):
+    from tests.conftest import cli_env, run_cli
+
+    html = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: 13\r\nConnection: close\r\n\r\n<html></html>"
+    for answer in (html, b"SSH-2.0-OpenSSH_9.6\r\n"):
+        url, stop = _serve_forever(answer)
+        try:
+            env = cli_env(url, "agnes_pat_x", tmp_path)
+            for args in (["whoami"], ["pull", "--workspace", str(tmp_path / "ws")]):
+                result = run_cli(args, env, timeout=60)
+                assert result.returncode == 1, (answer, args, result.stderr)
+                assert "Traceback" not in result.stderr and result.stderr.startswith("error: "), result.stderr
+        finally:
+            stop()
+    env = cli_env("http://127.0.0.1:9", "x", tmp_path)
+    env.pop("AGNES_URL"), env.pop("AGNES_TOKEN")
+    config = tmp_path / ".config" / "agnes" / "config.toml"
+    config.parent.mkdir(parents=True)
+    config.write_text('server = "http://127.0.0.1:9"\ntoken = unquoted\n')
+    result = run_cli(["whoami"], env)
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    assert "config.toml is not valid TOML" in result.stderr

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from cli import config
-from cli.client import ApiError, Client, from_config
+from cli.client import ApiError, Client, ConfigError, from_config
 from cli.output import print_json
 
 
@@ -14,7 +14,10 @@ from cli.output import print_json
 @click.option("--token", help="Personal access token (prompted for, hidden, when omitted).")
 def login(server: str | None, token: str | None) -> None:
     """Store the server URL and a personal access token (checked before saving)."""
-    current = config.load()
+    try:
+        current = config.load()
+    except ConfigError:  # a damaged config file is what login replaces
+        current = config.CliConfig(server="", token="")
     server = (server or current.server or click.prompt("Agnes server URL")).rstrip("/")
     if not token:
         click.echo(f"Create a token at {server}/me (Personal access tokens), then paste it here.")
@@ -25,6 +28,8 @@ def login(server: str | None, token: str | None) -> None:
     except ApiError as exc:
         # A bad token never replaces a working configuration.
         raise click.ClickException(f"login failed, nothing saved: {exc}") from None
+    if not isinstance(me, dict) or not isinstance(me.get("user"), dict):
+        raise click.ClickException(f"login failed, nothing saved: {server} is not an Agnes server")
     path = config.save(server, token)
     click.echo(f"Logged in to {server} as {me['user']['email']} (saved to {path}).")
 
