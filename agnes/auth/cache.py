@@ -18,7 +18,6 @@ different key, so a token's first use from a new address is still seen and audit
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 import time
 from pathlib import Path
@@ -28,6 +27,7 @@ from flask import Flask, current_app
 
 from agnes import signals
 from agnes.access import Principal
+from agnes.files import atomic_write_text
 from agnes.models import new_id
 from agnes.models.tokens import LAST_USED_RESOLUTION
 
@@ -52,12 +52,7 @@ def access_marker() -> str:
 
 def bump_access_marker() -> None:
     """Replace the marker atomically, invalidating every process's cached principals."""
-    path = _marker_path()
-    value = new_id()
-    tmp = path.with_name(f".access-marker.{os.getpid()}.{value}.tmp")
-    with open(tmp, "w", encoding="ascii") as fh:
-        fh.write(value)
-    os.replace(tmp, path)
+    atomic_write_text(_marker_path(), new_id())
 
 
 def token_key(raw: str, ip: str | None) -> tuple[str, str, str]:

@@ -9,7 +9,6 @@ they are granted with ``agnes pull`` (:mod:`agnes.views.api.data`).
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from flask import Flask, current_app
@@ -21,9 +20,9 @@ def data_dir() -> Path:
 
 def secrets_env() -> dict[str, str]:
     """Variables connectors may read secrets from: ``state/.env_overlay`` under the process env."""
-    from agnes.config import read_env_overlay
+    from agnes.secrets import secret_environment
 
-    return {**read_env_overlay(data_dir() / "state" / ".env_overlay"), **os.environ}
+    return secret_environment()
 
 
 def _list_table_items(con):  # type: ignore[no-untyped-def]

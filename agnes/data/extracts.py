@@ -15,19 +15,17 @@ Several tables share a source, so changes to one source are serialized by ``floc
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import os
 import re
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
 from agnes.data.modes import QueryMode
+from agnes.files import file_lock
 
 log = logging.getLogger(__name__)
 
@@ -67,19 +65,6 @@ def parquet_path(data_dir: Path, source: str, table_id: str) -> Path:
     if not TABLE_ID_RE.match(table_id):
         raise ValueError(f"unsafe table id {table_id!r}")
     return source_dir(data_dir, source) / "data" / f"{table_id}.parquet"
-
-
-@contextmanager
-def file_lock(path: Path) -> Iterator[None]:
-    """An exclusive ``flock`` on ``path`` (created if needed) for the duration of the block."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
 
 
 def file_md5(path: Path) -> str:

@@ -22,7 +22,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
-from agnes.data.extracts import EXTRACT_FILE, SOURCE_RE, TABLE_ID_RE, MetaRow, extracts_root, file_lock, read_meta
+from agnes.data.extracts import EXTRACT_FILE, SOURCE_RE, TABLE_ID_RE, MetaRow, extracts_root, read_meta
+from agnes.files import file_lock
 
 log = logging.getLogger(__name__)
 

@@ -14,11 +14,11 @@ threads, RQ work-horses, CLI admin commands) sees it.
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from flask import current_app
 
+from agnes.files import atomic_write_text
 from agnes.models import new_id
 
 
@@ -54,11 +54,6 @@ def bump() -> str:
 
 
 def _replace() -> str:
-    path = _path()
-    path.parent.mkdir(parents=True, exist_ok=True)
     value = new_id()
-    tmp = path.with_name(f".generation.{os.getpid()}.{value}.tmp")
-    with open(tmp, "w", encoding="ascii") as fh:
-        fh.write(value)
-    os.replace(tmp, path)
+    atomic_write_text(_path(), value)
     return value

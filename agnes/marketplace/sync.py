@@ -14,19 +14,17 @@ so a sync either fully replaces the previous good state or (on failure) leaves i
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
 import logging
 import os
 import shutil
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
 
 from flask import current_app
 
 from agnes.errors import NotFound
+from agnes.files import file_lock
 from agnes.jobs import set_progress
 from agnes.marketplace import generation, overlay
 from agnes.marketplace.gitfetch import FetchError, fetch, read_file, redact, rewrite_url, write_tree
@@ -68,19 +66,6 @@ class SyncResult:
         }
 
 
-@contextmanager
-def _sync_lock(directory: Path) -> Iterator[None]:
-    """One sync per marketplace on this machine at a time (the job id guards the queue)."""
-    directory.mkdir(parents=True, exist_ok=True)
-    fd = os.open(directory / ".sync.lock", os.O_RDWR | os.O_CREAT, 0o600)
-    try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
-    finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
-
-
 def sync_marketplace(marketplace_id: str) -> SyncResult:
     """Fetch and re-read one marketplace; returns what changed.
 
@@ -97,7 +82,8 @@ def sync_marketplace(marketplace_id: str) -> SyncResult:
     base = working_dir(mp.id)
     token = overlay.read_secret(mp.token_env) or None
     staging = base / "snapshots" / f".tmp-{new_id()}"
-    with _sync_lock(base):
+    # One sync per marketplace on this machine at a time (the job id guards the queue).
+    with file_lock(base / ".sync.lock"):
         try:
             set_progress(0, None, "Fetching the marketplace repository")
             url = rewrite_url(mp.url, current_app.config["AGNES_GIT_URL_REWRITES"])
