@@ -22,8 +22,9 @@ log = logging.getLogger(__name__)
 
 # Parameter names whose values are never recorded.
 SECRET_KEY_RE = re.compile(r"(token|secret|password|passwd|credential|authorization|api[_-]?key|dsn|csrf)", re.I)
-# Values that look like secrets even under an innocent key (our PATs, bearer strings, URLs with userinfo).
-SECRET_VALUE_RE = re.compile(r"(agnes_pat_[A-Za-z0-9_-]+|Bearer\s+\S+|://[^/\s:@]+:[^/\s@]+@)")
+# Values that look like secrets even under an innocent key (our PATs, bearer strings, URLs with
+# userinfo: ``user:password@`` and also a bare ``token@``, the form git hosts accept for tokens).
+SECRET_VALUE_RE = re.compile(r"(agnes_pat_[A-Za-z0-9_-]+|Bearer\s+\S+|://[^/\s@]+@)")
 REDACTED = "[redacted]"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -37,13 +38,18 @@ def redact(value: Any, *, key: str = "") -> Any:
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     if isinstance(value, str):
-        return SECRET_VALUE_RE.sub(REDACTED, value)[:2000]
+        return SECRET_VALUE_RE.sub(_mask, value)[:2000]
     return value
 
 
 def redact_text(text: str) -> str:
     """Mask secret-looking substrings in free text (error messages, log lines)."""
-    return SECRET_VALUE_RE.sub(REDACTED, text)
+    return SECRET_VALUE_RE.sub(_mask, text)
+
+
+def _mask(match: re.Match[str]) -> str:
+    """``[redacted]``; URL userinfo keeps the URL's shape (``https://[redacted]@host``)."""
+    return f"://{REDACTED}@" if match.group().startswith("://") else REDACTED
 
 
 def write_audit(

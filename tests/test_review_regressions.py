@@ -264,3 +264,15 @@ def test_cli_wrong_server_or_damaged_config_gives_one_line_errors(tmp_path):
     result = run_cli(["whoami"], env)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "config.toml is not valid TOML" in result.stderr
+
+
+# -- secrets: a token given as the user name of a URL (https://<token>@host) -------------------------
+
+
+def test_redaction_masks_url_userinfo_without_a_password():
+    from agnes.audit import redact, redact_text
+
+    shown = redact_text("could not fetch https://ghp_abcdef123@mirror.example.com/x.git: refused")
+    assert "ghp_abcdef123" not in shown and "mirror.example.com/x.git" in shown
+    assert "s3cret" not in redact({"url": "https://user:s3cret@host/x"})["url"]
+    assert redact_text("see https://host/path@v2 and a@b.example") == "see https://host/path@v2 and a@b.example"
