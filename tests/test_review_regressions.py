@@ -276,3 +276,27 @@ def test_redaction_masks_url_userinfo_without_a_password():
     assert "ghp_abcdef123" not in shown and "mirror.example.com/x.git" in shown
     assert "s3cret" not in redact({"url": "https://user:s3cret@host/x"})["url"]
     assert redact_text("see https://host/path@v2 and a@b.example") == "see https://host/path@v2 and a@b.example"
+
+
+# -- CLI: the git credential helper must not import code from git's working directory --------------
+
+
+def test_git_credential_helper_ignores_a_cli_package_in_the_working_directory(tmp_path):
+    import subprocess
+
+    from tests.conftest import cli_env, run_cli
+
+    home = tmp_path / "home"
+    home.mkdir()
+    server = "http://agnes.test:8080"
+    env = {**cli_env(server, "agnes_pat_secret", home), "GIT_CONFIG_NOSYSTEM": "1"}
+    assert run_cli(["marketplace", "setup", "--claude", str(tmp_path / "no-claude")], env).returncode == 1
+    project = tmp_path / "project"  # any repository with its own top-level cli package
+    (project / "cli").mkdir(parents=True)
+    (project / "cli" / "__init__.py").write_text("")
+    marker = tmp_path / "ran-project-code"
+    (project / "cli" / "main.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    filled = subprocess.run(["git", "credential", "fill"], input=f"url={server}/marketplace.git\n\n", env=env,
+                            cwd=project, capture_output=True, text=True, timeout=30)
+    assert not marker.exists()
+    assert "password=agnes_pat_secret" in filled.stdout

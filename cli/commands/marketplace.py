@@ -95,8 +95,12 @@ def credential_scope(server: str) -> str:
 
 
 def helper_command() -> str:
-    """How git runs ``agnes git-credential`` (this interpreter, so virtualenvs keep working)."""
-    return f"!{shlex.quote(sys.executable)} -m cli.main git-credential"
+    """How git runs ``agnes git-credential`` (this interpreter, so virtualenvs keep working).
+
+    ``-P``: git runs helpers in the repository it works on, and ``python -m`` would otherwise
+    import a ``cli`` package from that directory (any project can have one) instead of ours.
+    """
+    return f"!{shlex.quote(sys.executable)} -P -m cli.main git-credential"
 
 
 @marketplace.command("setup")
