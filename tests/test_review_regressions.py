@@ -300,3 +300,22 @@ def test_git_credential_helper_ignores_a_cli_package_in_the_working_directory(tm
                             cwd=project, capture_output=True, text=True, timeout=30)
     assert not marker.exists()
     assert "password=agnes_pat_secret" in filled.stdout
+
+
+# -- plugin pages: YAML aliases in a third-party SKILL.md must not expand ("billion laughs") -------
+
+
+def test_frontmatter_aliases_are_not_expanded(tmp_path):
+    from agnes.marketplace_ui.contents import read_item, read_plugin_contents
+
+    lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
+    lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, 5)]
+    skill = tmp_path / "plugin" / "skills" / "bomb"
+    skill.mkdir(parents=True)
+    (skill / "SKILL.md").write_text("---\nname: bomb\n" + "\n".join(lines) + "\ndescription: *l4\n---\nBody.\n")
+    contents = read_plugin_contents(tmp_path / "plugin")
+    [item] = contents.skills
+    assert item.name == "bomb" and len(item.description) < 100
+    document = read_item(tmp_path / "plugin", item)
+    assert document is not None and "aliases" in (document.frontmatter.error or "")
+    assert all(len(str(v)) < 1000 for v in document.frontmatter.fields.values())

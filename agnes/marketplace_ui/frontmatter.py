@@ -21,6 +21,17 @@ MAX_FRONTMATTER = 65_536
 _KEY_LINE = re.compile(r"^([A-Za-z0-9_][A-Za-z0-9_.-]*)\s*:\s?(.*)$")
 
 
+class _NoAliasLoader(yaml.SafeLoader):
+    """SafeLoader without aliases: ``*name`` references let a few hundred bytes of YAML stand for
+    a structure of billions of items ("billion laughs"), which displaying it would expand."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(None, None, "aliases (*name) are not allowed", event.start_mark)
+        return super().compose_node(parent, index)
+
+
 @dataclass(frozen=True)
 class Frontmatter:
     """A parsed document.
@@ -65,7 +76,7 @@ def parse_frontmatter(text: str) -> Frontmatter:
     block = "\n".join(lines[1:end])
     body = "\n".join(lines[end + 1 :]).lstrip("\n")
     try:
-        loaded = yaml.safe_load(block) if block.strip() else {}
+        loaded = yaml.load(block, Loader=_NoAliasLoader) if block.strip() else {}  # a SafeLoader subclass
     except yaml.YAMLError as exc:
         problem = getattr(exc, "problem", None) or "invalid YAML"
         return Frontmatter(fields=_fallback_fields(block), body=body, error=f"frontmatter is not valid YAML: {problem}")
