@@ -184,7 +184,18 @@ def _download(client: Client, workspace: Workspace, table_id: str, entry: dict[s
 def run_pull(client: Client, workspace: Workspace, *, only: list[str] | None = None, dry_run: bool = False,
              reporter: Reporter | None = None, parallelism: int | None = None,
              skip_materialized: bool = False) -> Outcome:
-    """Pull the workspace up to date with the server's manifest (see module docstring)."""
+    """Pull the workspace up to date with the server's manifest (see module docstring).
+
+    Raises WorkspaceBusy (from :mod:`cli.workspace`) when another pull is changing the workspace.
+    """
+    if dry_run:
+        return _run_pull(client, workspace, only, True, reporter, parallelism, skip_materialized)
+    with workspace.pull_lock():
+        return _run_pull(client, workspace, only, False, reporter, parallelism, skip_materialized)
+
+
+def _run_pull(client: Client, workspace: Workspace, only: list[str] | None, dry_run: bool,
+              reporter: Reporter | None, parallelism: int | None, skip_materialized: bool) -> Outcome:
     started = time.perf_counter()
     reporter = reporter or Reporter()
     manifest = client.get("/api/sync/manifest")

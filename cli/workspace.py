@@ -13,11 +13,17 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 # Table ids the server hands out; anything else in a manifest is ignored (never a path).
 TABLE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
+
+
+class WorkspaceBusy(Exception):
+    """Another ``agnes pull`` holds this workspace (two Claude Code sessions starting at once)."""
 
 
 class Workspace:
@@ -33,6 +39,29 @@ class Workspace:
         if not TABLE_ID_RE.match(table_id):
             raise ValueError(f"unsafe table id {table_id!r}")
         return self.tables / f"{table_id}.parquet"
+
+    @contextmanager
+    def pull_lock(self) -> Iterator[None]:
+        """Hold ``data/.pull.lock`` for one pull. Raises WorkspaceBusy when another pull holds it.
+
+        Two pulls writing the same ``.part`` file truncate each other's bytes; one of them could
+        then rename a file with a hole into place and record it as verified.
+        """
+        self.data.mkdir(parents=True, exist_ok=True)
+        with open(self.data / ".pull.lock", "a+b") as fh:
+            try:
+                if os.name == "nt":
+                    import msvcrt
+
+                    fh.seek(0)
+                    msvcrt.locking(fh.fileno(), msvcrt.LK_NBLCK, 1)  # type: ignore[attr-defined]
+                else:
+                    import fcntl
+
+                    fcntl.flock(fh.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except OSError:
+                raise WorkspaceBusy(f"another agnes pull is running in {self.root}; try again when it ends") from None
+            yield  # closing the file releases the lock
 
     def load_state(self) -> dict[str, dict[str, Any]]:
         try:

@@ -319,3 +319,22 @@ def test_frontmatter_aliases_are_not_expanded(tmp_path):
     document = read_item(tmp_path / "plugin", item)
     assert document is not None and "aliases" in (document.frontmatter.error or "")
     assert all(len(str(v)) < 1000 for v in document.frontmatter.fields.values())
+
+
+# -- agnes pull: two pulls in one workspace (two Claude Code sessions starting at once) -------------
+
+
+def test_a_second_pull_in_the_same_workspace_refuses_instead_of_sharing_part_files(tmp_path):
+    import fcntl
+
+    from tests.conftest import cli_env, run_cli
+
+    workspace = tmp_path / "ws"
+    (workspace / "data").mkdir(parents=True)
+    env = cli_env("http://127.0.0.1:9", "agnes_pat_x", tmp_path)  # nothing listens: the lock comes first
+    with open(workspace / "data" / ".pull.lock", "a+b") as held:
+        fcntl.flock(held.fileno(), fcntl.LOCK_EX)
+        busy = run_cli(["pull", "--workspace", str(workspace)], env)
+    assert busy.returncode == 1 and "another agnes pull is running" in busy.stderr, busy.stderr
+    free = run_cli(["pull", "--workspace", str(workspace)], env)
+    assert free.returncode == 1 and "cannot reach" in free.stderr  # the lock was released with the holder

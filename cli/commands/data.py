@@ -142,11 +142,14 @@ def pull(quiet: bool, as_json: bool, dry_run: bool, tables: tuple[str, ...], ski
     """Download the tables you are granted that changed, and rebuild local views."""
     from cli.client import from_config
     from cli.pull import run_pull
-    from cli.workspace import Workspace
+    from cli.workspace import Workspace, WorkspaceBusy
 
     ws = Workspace(workspace)
-    outcome = run_pull(from_config(), ws, only=list(tables) or None, dry_run=dry_run,
-                       reporter=_reporter(quiet, as_json), skip_materialized=skip_materialized)
+    try:
+        outcome = run_pull(from_config(), ws, only=list(tables) or None, dry_run=dry_run,
+                           reporter=_reporter(quiet, as_json), skip_materialized=skip_materialized)
+    except WorkspaceBusy as exc:
+        raise click.ClickException(str(exc)) from None
     summary = outcome.summary()
     if as_json:
         from cli.output import print_json
