@@ -105,6 +105,16 @@ def _request_params() -> dict[str, Any]:
     return {k: v for k, v in request.form.items()}
 
 
+def _request_resource() -> str:
+    """The request path, with URL segments that carry secrets masked (``/auth/link/<token>``:
+    a request refused before its view ran, e.g. by CSRF, leaves the sign-in link unused)."""
+    path = request.path
+    for name, value in (request.view_args or {}).items():
+        if SECRET_KEY_RE.search(name) and isinstance(value, str) and value:
+            path = path.replace(value, REDACTED)
+    return path
+
+
 def _after_request(response: Response) -> Response:
     if request.method not in UNSAFE_METHODS or request.endpoint in (None, "static"):
         return response
@@ -114,7 +124,7 @@ def _after_request(response: Response) -> Response:
     write_audit(
         g.get("audit_action") or f"http.{request.endpoint}",
         user_id=user_id,
-        resource=g.get("audit_resource") or request.path,
+        resource=g.get("audit_resource") or _request_resource(),
         params=_request_params(),
         result=str(response.status_code),
         duration_ms=round((time.perf_counter() - started) * 1000, 2) if started else None,

@@ -338,3 +338,23 @@ def test_a_second_pull_in_the_same_workspace_refuses_instead_of_sharing_part_fil
     assert busy.returncode == 1 and "another agnes pull is running" in busy.stderr, busy.stderr
     free = run_cli(["pull", "--workspace", str(workspace)], env)
     assert free.returncode == 1 and "cannot reach" in free.stderr  # the lock was released with the holder
+
+
+# -- audit: a sign-in link refused before its view ran must not be stored in the audit log -----------
+
+
+def test_sign_in_link_refused_by_csrf_is_not_written_to_the_audit_log(app, client, monkeypatch):
+    from agnes.state import state_store
+    from tests.conftest import csrf_token
+
+    sent: list[str] = []
+    monkeypatch.setattr("agnes.auth.email.deliver_sign_in_link", lambda to, link: sent.append(link))
+
+    client.post("/login", data={"email": "admin@example.com", "csrf_token": csrf_token(client, "/login")})
+    path = "/" + sent[0].split("/", 3)[3]
+    secret = path.rsplit("/", 1)[1]
+    refused = client.post(path, data={})  # no CSRF token: refused before the view consumes the link
+    assert refused.status_code == 400
+    with state_store().read() as con:
+        rows = con.execute("SELECT resource, CAST(params AS VARCHAR) FROM audit_log").fetchall()
+    assert rows and not any(secret in (resource or "") or secret in (params or "") for resource, params in rows)
