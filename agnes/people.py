@@ -112,6 +112,12 @@ def _validate_group_name(name: object) -> str:
     return name
 
 
+def _validate_description(description: object) -> str | None:
+    if description is not None and not isinstance(description, str):
+        raise Invalid("invalid_description", "Group description must be text.", field="description")
+    return description
+
+
 def get_group(group_id: str) -> Group:
     with state_store().read() as con:
         group = groups.get_group(con, group_id)
@@ -129,8 +135,9 @@ def resolve_group(ref: str) -> Group:
     return group
 
 
-def create_group(name: str, description: str = "", *, actor_id: str | None) -> Group:
+def create_group(name: str, description: str | None = "", *, actor_id: str | None) -> Group:
     name = _validate_group_name(name)
+    description = _validate_description(description)
     with state_store().write() as con:
         if groups.get_group_by_name(con, name):
             raise Conflict("group_exists", f"A group named '{name}' already exists.", field="name")
@@ -141,8 +148,7 @@ def create_group(name: str, description: str = "", *, actor_id: str | None) -> G
 
 def update_group(group_id: str, *, name: str | None = None, description: str | None = None) -> Group:
     """Rename or re-describe a group. System groups keep their names (409)."""
-    if description is not None and not isinstance(description, str):
-        raise Invalid("invalid_description", "Group description must be text.", field="description")
+    description = _validate_description(description)
     with state_store().write() as con:
         group = groups.get_group(con, group_id)
         if group is None:

@@ -38,6 +38,8 @@ def test_wrong_types_in_group_and_table_bodies_are_400_with_the_field(app, clien
     register(penguins_fields(folder))
     headers = bearer(auth.token("boss@example.com", admin=True))
     cases = [
+        ("POST", "/api/admin/groups", {"name": None}, "name"),
+        ("POST", "/api/admin/groups", {"name": "ok", "description": {"a": 1}}, "description"),
         ("PATCH", f"/api/admin/groups/{group.id}", {"name": 5}, "name"),
         ("PATCH", f"/api/admin/groups/{group.id}", {"description": ["x"]}, "description"),
         ("POST", "/api/admin/register-table", {**penguins_fields(folder), "id": "p2", "schedule": 15}, "schedule"),

@@ -63,8 +63,7 @@ def list_groups():  # type: ignore[no-untyped-def]
 @admin_required
 def create_group():  # type: ignore[no-untyped-def]
     body = json_body()
-    group = people.create_group(str(body.get("name", "")), str(body.get("description", "")),
-                                actor_id=g.principal.user.id)
+    group = people.create_group(body.get("name"), body.get("description"), actor_id=g.principal.user.id)
     audit.describe("group.create", f"group:{group.id}", name=group.name)
     return jsonify(group_json(group)), 201
 
