@@ -37,8 +37,17 @@ DESCRIPTION_MAX = 2000
 # -- validation --------------------------------------------------------------------------------
 
 
+def _text(value: Any, field: str) -> str:
+    """A text field, stripped ('' for None). Raises Invalid for numbers, lists and objects."""
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Invalid(f"invalid_{field}", f"{field} must be text.", field=field)
+    return value.strip()
+
+
 def validate_slug(value: Any) -> str:
-    slug = str(value or "").strip()
+    slug = _text(value, "slug")
     if not slug:
         raise Invalid("slug_required", "A slug is required (e.g. acme-tools).", field="slug")
     if not SLUG_RE.match(slug):
@@ -54,7 +63,7 @@ def validate_slug(value: Any) -> str:
 
 def validate_url(value: Any) -> str:
     """An ``https://`` git URL, or a local path / ``file://`` URL for an on-premise mirror."""
-    url = str(value or "").strip()
+    url = _text(value, "url")
     if not url:
         raise Invalid("url_required", "The git URL of the marketplace repository is required.", field="url")
     if url.startswith("/"):
@@ -82,7 +91,7 @@ def validate_url(value: Any) -> str:
 
 
 def validate_branch(value: Any) -> str | None:
-    branch = str(value or "").strip()
+    branch = _text(value, "branch")
     if not branch:
         return None
     if not BRANCH_RE.match(branch) or ".." in branch or branch.endswith((".lock", "/")):
@@ -91,7 +100,7 @@ def validate_branch(value: Any) -> str | None:
 
 
 def validate_name(value: Any) -> str:
-    name = str(value or "").strip()
+    name = _text(value, "name")
     if not name:
         raise Invalid("name_required", "A display name is required.", field="name")
     if len(name) > NAME_MAX:
@@ -100,21 +109,21 @@ def validate_name(value: Any) -> str:
 
 
 def validate_curator_email(value: Any) -> str:
-    email = str(value or "").strip()
+    email = _text(value, "curator_email")
     if not CURATOR_EMAIL_RE.match(email):
         raise Invalid("invalid_curator_email", f"'{email}' is not a valid email address.", field="curator_email")
     return email
 
 
 def validate_token(value: Any) -> str:
-    token = str(value or "").strip()
+    token = _text(value, "token")
     if token and not overlay.valid_token(token):
         raise Invalid("invalid_token", "The token must be one line of printable characters.", field="token")
     return token
 
 
 def _description(value: Any) -> str:
-    text = str(value or "").strip()
+    text = _text(value, "description")
     if len(text) > DESCRIPTION_MAX:
         raise Invalid("description_too_long", f"At most {DESCRIPTION_MAX} characters.", field="description")
     return text
@@ -168,8 +177,8 @@ def create_marketplace(data: dict[str, Any], *, actor_id: str | None, actor_emai
     url = validate_url(data.get("url"))
     branch = validate_branch(data.get("branch"))
     token = validate_token(data.get("token"))
-    curator_name = str(data.get("curator_name") or "").strip() or actor_name or actor_email
-    curator_email = validate_curator_email(str(data.get("curator_email") or "").strip() or actor_email)
+    curator_name = _text(data.get("curator_name"), "curator_name") or actor_name or actor_email
+    curator_email = validate_curator_email(_text(data.get("curator_email"), "curator_email") or actor_email)
     description = _description(data.get("description"))
     token_env = overlay.token_env_name(slug) if token else None
     with state_store().write() as con:
@@ -212,9 +221,9 @@ def update_marketplace(marketplace_id: str, data: dict[str, Any]) -> Marketplace
         changes["branch"] = validate_branch(data["branch"])
     if data.get("description") is not None:
         changes["description"] = _description(data["description"])
-    if str(data.get("curator_name") or "").strip():
-        changes["curator_name"] = str(data["curator_name"]).strip()
-    if str(data.get("curator_email") or "").strip():
+    if _text(data.get("curator_name"), "curator_name"):
+        changes["curator_name"] = _text(data["curator_name"], "curator_name")
+    if _text(data.get("curator_email"), "curator_email"):
         changes["curator_email"] = validate_curator_email(data["curator_email"])
     token = data.get("token")
     if token is not None:
