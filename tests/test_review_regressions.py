@@ -47,6 +47,8 @@ def test_wrong_types_in_group_and_table_bodies_are_400_with_the_field(app, clien
          "source_spec"),
         ("POST", "/api/marketplaces", {"slug": ["acme"], "name": "Acme", "url": "/srv/acme.git"}, "slug"),
         ("POST", "/api/marketplaces", {"slug": "acme", "name": {"en": "Acme"}, "url": "/srv/acme.git"}, "name"),
+        ("POST", "/api/admin/register-table", {**penguins_fields(folder), "name": ["penguins"]}, "name"),
+        ("PUT", "/api/admin/registry/penguins", {"description": 42}, "description"),
         ("PUT", "/api/admin/registry/penguins", {"source_spec": ["x.csv"]}, "source_spec"),
         ("PUT", "/api/admin/registry/penguins", {"schedule": {"every": "15m"}}, "schedule"),
         ("PUT", "/api/admin/registry/penguins", {"schedule": "every 99999999999999999999m"}, "schedule"),

@@ -53,18 +53,28 @@ def _validate_id(table_id: str) -> str:
     return table_id
 
 
+def _text(fields: Mapping[str, Any], key: str) -> str:
+    """A text field, stripped ('' when missing). Raises Invalid for numbers, lists and objects."""
+    value = fields.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise Invalid(f"invalid_{key}", f"{key} must be text.", field=key)
+    return value.strip()
+
+
 def _common(fields: Mapping[str, Any]) -> dict[str, Any]:
-    name = str(fields.get("name") or "").strip()
+    name = _text(fields, "name")
     if not name:
         raise Invalid("name_required", "A table name is required.", field="name")
     if len(name) > NAME_MAX:
         raise Invalid("name_too_long", f"Table names are at most {NAME_MAX} characters.", field="name")
-    description = str(fields.get("description") or "").strip()
+    description = _text(fields, "description")
     if len(description) > DESCRIPTION_MAX:
         raise Invalid("description_too_long", f"Descriptions are at most {DESCRIPTION_MAX} characters.",
                       field="description")
     schedule = parse_schedule(fields.get("schedule"))
-    primary_key = str(fields.get("primary_key") or "").strip() or None
+    primary_key = _text(fields, "primary_key") or None
     return {"name": name, "description": description, "schedule": schedule.text if schedule else None,
             "primary_key": primary_key}
 
@@ -82,9 +92,9 @@ def register_table(fields: Mapping[str, Any], *, owner_id: str | None) -> TableE
         Conflict: ``table_exists`` (the id is taken) or ``view_name_taken`` (another source owns the name).
     """
     common = _common(fields)
-    table_id = _validate_id(str(fields.get("id") or "").strip() or table_id_for(common["name"]))
-    connector = get_connector(str(fields.get("source_type") or ""))
-    source_name = str(fields.get("source_name") or "").strip() or connector.type
+    table_id = _validate_id(_text(fields, "id") or table_id_for(common["name"]))
+    connector = get_connector(_text(fields, "source_type"))
+    source_name = _text(fields, "source_name") or connector.type
     if not SOURCE_RE.match(source_name):
         raise Invalid("invalid_source_name", "A source name is lower-case letters, digits, '-' and '_'.",
                       field="source_name")
