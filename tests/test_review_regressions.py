@@ -364,3 +364,17 @@ def test_sign_in_link_refused_by_csrf_is_not_written_to_the_audit_log(app, clien
     with state_store().read() as con:
         rows = con.execute("SELECT resource, CAST(params AS VARCHAR) FROM audit_log").fetchall()
     assert rows and not any(secret in (resource or "") or secret in (params or "") for resource, params in rows)
+
+
+def test_agnes_init_with_malformed_hooks_explains_instead_of_crashing(tmp_path):
+    from tests.conftest import cli_env, run_cli
+
+    env = cli_env("http://127.0.0.1:9", "x", tmp_path)
+    for hooks in ([], {"SessionStart": {"command": "x"}}):
+        workspace = tmp_path / f"ws{len(hooks)}"
+        settings = workspace / ".claude" / "settings.json"
+        settings.parent.mkdir(parents=True)
+        settings.write_text(json.dumps({"hooks": hooks}))
+        result = run_cli(["init", "--workspace", str(workspace)], env)
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        assert json.loads(settings.read_text()) == {"hooks": hooks}  # untouched

@@ -357,6 +357,9 @@ def init(workspace: str | None) -> None:
     if not isinstance(settings, dict):
         raise click.ClickException(f"{path} does not hold a JSON object; nothing was changed")
     hooks = settings.setdefault("hooks", {})
+    if not isinstance(hooks, dict) or not all(isinstance(hooks.get(event, []), list) for event in HOOKS):
+        raise click.ClickException(f"{path}: \"hooks\" is not in Claude Code's format (an object of lists);"
+                                   " fix it first (nothing was changed)")
     added = []
     for event, command in HOOKS.items():
         entries = hooks.setdefault(event, [])
