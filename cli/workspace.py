@@ -69,7 +69,10 @@ class Workspace:
         except (FileNotFoundError, ValueError):
             return {}
         tables = data.get("tables") if isinstance(data, dict) else None
-        return tables if isinstance(tables, dict) else {}
+        if not isinstance(tables, dict):
+            return {}
+        # A hand-edited file must not name paths: only table ids, each with its record.
+        return {k: v for k, v in tables.items() if TABLE_ID_RE.match(k) and isinstance(v, dict)}
 
     def save_state(self, tables: dict[str, dict[str, Any]], server: str) -> None:
         self.data.mkdir(parents=True, exist_ok=True)

@@ -378,3 +378,16 @@ def test_agnes_init_with_malformed_hooks_explains_instead_of_crashing(tmp_path):
         result = run_cli(["init", "--workspace", str(workspace)], env)
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
         assert json.loads(settings.read_text()) == {"hooks": hooks}  # untouched
+
+
+def test_pull_state_with_foreign_keys_is_ignored_not_a_crash(tmp_path):
+    from cli.pull import make_plan
+    from cli.workspace import Workspace
+
+    workspace = Workspace(tmp_path)
+    workspace.data.mkdir(parents=True)
+    workspace.state_path.write_text(json.dumps({"tables": {"../../etc/passwd": {}, "Bad Name": {}, "ok": "x",
+                                                           "penguins": {"hash": "a"}}}))
+    state = workspace.load_state()
+    assert state == {"penguins": {"hash": "a"}}
+    assert make_plan({"tables": {}}, workspace, state, None).remove == ["penguins"]
