@@ -1,8 +1,8 @@
 """RQ worker for Agnes jobs, inside an app context.
 
-    python worker.py            # work the queue (forks a work-horse per job)
-    python worker.py --burst    # work until the queue is empty, then exit
-    python worker.py --cron     # run the periodic-job scheduler (RQ cron) instead
+python worker.py            # work the queue (forks a work-horse per job)
+python worker.py --burst    # work until the queue is empty, then exit
+python worker.py --cron     # run the periodic-job scheduler (RQ cron) instead
 """
 
 from __future__ import annotations

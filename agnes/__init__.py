@@ -57,9 +57,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     if config:
         app.config.update({k: v for k, v in config.items() if k not in settings})
 
-    logging.basicConfig(
-        level=app.config["AGNES_LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=app.config["AGNES_LOG_LEVEL"], format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     if app.config["AGNES_PROXY_HOPS"]:
         from werkzeug.middleware.proxy_fix import ProxyFix
 

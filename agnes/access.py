@@ -130,7 +130,9 @@ def parse_resource_type(value: str) -> ResourceType:
     except ValueError:
         known = ", ".join(t.value for t in ResourceType)
         raise AppError(
-            400, "unknown_resource_type", f"Unknown resource type '{value}'. Known: {known}.",
+            400,
+            "unknown_resource_type",
+            f"Unknown resource type '{value}'. Known: {known}.",
             field="resource_type",
         ) from None
 
@@ -166,7 +168,7 @@ def _unauthenticated() -> Any:
 
         referrer = request.referrer or ""
         host = request.host_url
-        target = safe_next_path("/" + referrer[len(host):] if referrer.startswith(host) else None)
+        target = safe_next_path("/" + referrer[len(host) :] if referrer.startswith(host) else None)
         return redirect(url_for("auth.login", next=target), code=303)
     return redirect(url_for("auth.login", next=request.full_path.rstrip("?")))
 

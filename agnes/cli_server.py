@@ -38,8 +38,13 @@ def create_token_command(email: str, name: str, expires_days: int | None) -> Non
         record, raw = create_pat(user.id, name, days)
     except AppError as exc:
         raise click.ClickException(exc.message) from None
-    write_audit("token.create", user_id=user.id, resource=f"token:{record.id}",
-                params={"name": name, "expires_days": days, "via": "flask create-token"}, client_kind="system")
+    write_audit(
+        "token.create",
+        user_id=user.id,
+        resource=f"token:{record.id}",
+        params={"name": name, "expires_days": days, "via": "flask create-token"},
+        client_kind="system",
+    )
     click.echo(raw)
 
 

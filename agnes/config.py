@@ -101,8 +101,9 @@ SETTINGS: tuple[Setting, ...] = (
         " uncompressed, about halving clone time on a fast network for about 1.7x the bytes.",
         kind="int",
     ),
-    Setting("AGNES_GIT_TIMEOUT", 120, "Network timeout of one git fetch during a marketplace sync, in seconds.",
-            kind="int"),
+    Setting(
+        "AGNES_GIT_TIMEOUT", 120, "Network timeout of one git fetch during a marketplace sync, in seconds.", kind="int"
+    ),
     Setting("AGNES_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token", "OAuth token endpoint."),
     Setting(
         "AGNES_GOOGLE_USERINFO_URL",

@@ -61,9 +61,7 @@ def ensure_seed_admin(email: str) -> User:
         user, created = users.get_or_create_user(con, email)
         if created:
             signals.user_created.send(None, con=con, user_id=user.id)
-        if groups.add_member(
-            con, ADMIN_GROUP_ID, user.id, source=MembershipSource.SYSTEM_SEED, added_by="system:seed"
-        ):
+        if groups.add_member(con, ADMIN_GROUP_ID, user.id, source=MembershipSource.SYSTEM_SEED, added_by="system:seed"):
             signals.membership_changed.send(None, con=con, user_id=user.id, group_id=ADMIN_GROUP_ID)
         if not user.active:
             users.set_user_active(con, user.id, True)
@@ -180,7 +178,11 @@ def delete_group(group_id: str) -> Group:
         for grant in grants.list_grants(con, group_id=group_id):
             grants.delete_grant(con, grant.id)
             signals.grant_revoked.send(
-                None, con=con, group_id=group_id, resource_type=grant.resource_type, resource_id=grant.resource_id,
+                None,
+                con=con,
+                group_id=group_id,
+                resource_type=grant.resource_type,
+                resource_id=grant.resource_id,
                 cascade=True,
             )
         members = groups.list_members(con, group_id)

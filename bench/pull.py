@@ -73,13 +73,26 @@ def setup(data_dir: Path, sources: Path, tables: int) -> str:
     from agnes.data.registry import register_table
     from agnes.data.sync import sync_table
 
-    app = create_app({"AGNES_DATA_DIR": str(data_dir), "REDIS_URL": "", "AGNES_LOG_LEVEL": "WARNING",
-                      "AGNES_SEED_ADMIN_EMAIL": "admin@example.com"})
+    app = create_app(
+        {
+            "AGNES_DATA_DIR": str(data_dir),
+            "REDIS_URL": "",
+            "AGNES_LOG_LEVEL": "WARNING",
+            "AGNES_SEED_ADMIN_EMAIL": "admin@example.com",
+        }
+    )
     with app.app_context():
         for index in range(tables):
             table_id = f"bench_{index:02d}"
-            register_table({"id": table_id, "name": table_id, "source_type": "parquet",
-                            "source_spec": {"location": str(sources / f"t{index:02d}.parquet")}}, owner_id=None)
+            register_table(
+                {
+                    "id": table_id,
+                    "name": table_id,
+                    "source_type": "parquet",
+                    "source_spec": {"location": str(sources / f"t{index:02d}.parquet")},
+                },
+                owner_id=None,
+            )
             sync_table(table_id)
             people.create_grant("everyone", "table", table_id, actor_id=None)
         user = people.create_user("analyst@example.com")
@@ -113,8 +126,13 @@ def children_cpu() -> float:
 def run_pull(env: dict[str, str], workspace: Path) -> tuple[float, dict]:  # type: ignore[type-arg]
     """Wall time of one ``agnes pull --json`` process (its CPU time lands in children_cpu())."""
     started = time.perf_counter()
-    done = subprocess.run([sys.executable, "-m", "cli.main", "pull", "--json", "--workspace", str(workspace)],
-                          env=env, cwd=ROOT, capture_output=True, text=True)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", "pull", "--json", "--workspace", str(workspace)],
+        env=env,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+    )
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"agnes pull failed: {done.stderr}")
@@ -123,8 +141,12 @@ def run_pull(env: dict[str, str], workspace: Path) -> tuple[float, dict]:  # typ
 
 def curl_floor(files: list[Path], root: Path, target: Path, parallelism: int) -> float:
     port = free_port()
-    server = subprocess.Popen([sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-                              cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
+        cwd=root,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         wait_port(port)
         args = ["curl", "-s", "--fail", "--parallel", "--parallel-max", str(parallelism)]
@@ -163,17 +185,36 @@ def main() -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("AGNES_") and k != "REDIS_URL"}
         server_env = {**env, "AGNES_DATA_DIR": str(data_dir), "AGNES_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
         gunicorn = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", str(args.threads), "--bind",
-             f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"],
-            cwd=ROOT, env=server_env,
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "1",
+                "--threads",
+                str(args.threads),
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=server_env,
         )
         wait_port(port)
         median_ms, p95_ms = manifest_latency(port, token)
         # Every request with a token pays for the token check (one state-store read); /healthz does nothing else.
         floor_ms, _ = manifest_latency(port, token, path="/healthz")
 
-        cli_env = {**env, "AGNES_URL": f"http://127.0.0.1:{port}", "AGNES_TOKEN": token, "PYTHONPATH": str(ROOT),
-                   "AGNES_CONFIG_DIR": str(work / "config"), "AGNES_PULL_PARALLELISM": str(args.parallelism)}
+        cli_env = {
+            **env,
+            "AGNES_URL": f"http://127.0.0.1:{port}",
+            "AGNES_TOKEN": token,
+            "PYTHONPATH": str(ROOT),
+            "AGNES_CONFIG_DIR": str(work / "config"),
+            "AGNES_PULL_PARALLELISM": str(args.parallelism),
+        }
         workspace = work / "workspace"
         cpu_before = children_cpu()
         full_s, summary = run_pull(cli_env, workspace)
@@ -195,24 +236,35 @@ def main() -> None:
         startup = []
         for _ in range(7):
             started = time.perf_counter()
-            subprocess.run([sys.executable, "-m", "cli.main", "--version"], env=cli_env, cwd=ROOT,
-                           capture_output=True, check=True)
+            subprocess.run(
+                [sys.executable, "-m", "cli.main", "--version"], env=cli_env, cwd=ROOT, capture_output=True, check=True
+            )
             startup.append(time.perf_counter() - started)
 
-        print(f"tables: {args.tables}, {mb:.0f} MB on disk (parallelism {args.parallelism}, "
-              f"gunicorn 1 worker x {args.threads} threads, {os.cpu_count()} cores)")
+        print(
+            f"tables: {args.tables}, {mb:.0f} MB on disk (parallelism {args.parallelism}, "
+            f"gunicorn 1 worker x {args.threads} threads, {os.cpu_count()} cores)"
+        )
         print(f"manifest latency:     median {median_ms:.2f} ms, p95 {p95_ms:.2f} ms   (target <= 5 ms)")
         print(f"  same server, GET /healthz with the token (the token check alone): median {floor_ms:.2f} ms")
-        print(f"full pull:            {full_s:.2f} s, {pulled_bytes / 1e6 / full_s:.0f} MB/s "
-              f"(CLI wall time incl. start-up, MD5 verify, views)   (target >= 650 MB/s)")
+        print(
+            f"full pull:            {full_s:.2f} s, {pulled_bytes / 1e6 / full_s:.0f} MB/s "
+            f"(CLI wall time incl. start-up, MD5 verify, views)   (target >= 650 MB/s)"
+        )
         print(f"floor (curl <- python -m http.server): {floor_s:.2f} s, {mb / floor_s:.0f} MB/s")
-        print(f"CPU seconds: agnes pull {full_cpu:.2f} (client only; MD5 alone is ~{mb / 600:.2f}),"
-              f" curl + http.server {floor_cpu:.2f}")
+        print(
+            f"CPU seconds: agnes pull {full_cpu:.2f} (client only; MD5 alone is ~{mb / 600:.2f}),"
+            f" curl + http.server {floor_cpu:.2f}"
+        )
         load = os.getloadavg()[0]
-        print(f"machine load average during the run: {load:.1f} on {os.cpu_count()} cores"
-              f"{' (busy: figures are lower than on an idle machine)' if load > 1.5 else ''}")
-        print(f"no-change pull:       median {statistics.median(no_change):.3f} s, min {min(no_change):.3f} s "
-              f"(incl. Python start-up)   (target <= 0.15 s)")
+        print(
+            f"machine load average during the run: {load:.1f} on {os.cpu_count()} cores"
+            f"{' (busy: figures are lower than on an idle machine)' if load > 1.5 else ''}"
+        )
+        print(
+            f"no-change pull:       median {statistics.median(no_change):.3f} s, min {min(no_change):.3f} s "
+            f"(incl. Python start-up)   (target <= 0.15 s)"
+        )
         print(f"CLI start-up alone (agnes --version): median {statistics.median(startup):.3f} s")
     finally:
         if gunicorn is not None:

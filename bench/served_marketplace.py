@@ -34,10 +34,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-GIT_ENV = {**{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
-           "GIT_CONFIG_NOSYSTEM": "1", "GIT_TERMINAL_PROMPT": "0",
-           "GIT_AUTHOR_NAME": "b", "GIT_AUTHOR_EMAIL": "b@example.com",
-           "GIT_COMMITTER_NAME": "b", "GIT_COMMITTER_EMAIL": "b@example.com"}
+GIT_ENV = {
+    **{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "GIT_TERMINAL_PROMPT": "0",
+    "GIT_AUTHOR_NAME": "b",
+    "GIT_AUTHOR_EMAIL": "b@example.com",
+    "GIT_COMMITTER_NAME": "b",
+    "GIT_COMMITTER_EMAIL": "b@example.com",
+}
 
 
 def generate(repo: Path, plugins: int, seed: int = 42) -> int:
@@ -71,7 +76,8 @@ def generate(repo: Path, plugins: int, seed: int = 42) -> int:
         entries.append(f'{{"name": "{name}", "source": "./plugins/{name}", "description": "bench {p}"}}')
     (repo / ".claude-plugin").mkdir(parents=True)
     (repo / ".claude-plugin" / "marketplace.json").write_text(
-        '{"name": "bench", "owner": {"name": "bench"}, "plugins": [' + ",\n".join(entries) + "]}\n")
+        '{"name": "bench", "owner": {"name": "bench"}, "plugins": [' + ",\n".join(entries) + "]}\n"
+    )
     subprocess.run(["git", "init", "-q", "-b", "main"], cwd=repo, env=GIT_ENV, check=True)
     subprocess.run(["git", "add", "-A"], cwd=repo, env=GIT_ENV, check=True)
     subprocess.run(["git", "commit", "-qm", "bench"], cwd=repo, env=GIT_ENV, check=True)
@@ -88,11 +94,18 @@ def prepare(data_dir: Path, repo: Path) -> tuple[str, object]:
     from agnes.models import marketplaces
     from agnes.state import state_store
 
-    app = create_app({"AGNES_DATA_DIR": str(data_dir), "REDIS_URL": "", "AGNES_LOG_LEVEL": "WARNING",
-                      "AGNES_SEED_ADMIN_EMAIL": "admin@example.com"})
+    app = create_app(
+        {
+            "AGNES_DATA_DIR": str(data_dir),
+            "REDIS_URL": "",
+            "AGNES_LOG_LEVEL": "WARNING",
+            "AGNES_SEED_ADMIN_EMAIL": "admin@example.com",
+        }
+    )
     with app.app_context():
-        registry.create_marketplace({"slug": "bench", "name": "Bench", "url": str(repo)}, actor_id=None,
-                                    actor_email="admin@example.com")
+        registry.create_marketplace(
+            {"slug": "bench", "name": "Bench", "url": str(repo)}, actor_id=None, actor_email="admin@example.com"
+        )
         started = time.perf_counter()
         run_sync_marketplace("bench")
         print(f"sync of the marketplace (fetch, snapshot, parse): {time.perf_counter() - started:.2f} s")
@@ -136,10 +149,16 @@ def http_backend_app(environ, start_response):  # type: ignore[no-untyped-def]
     """C git's ``git http-backend`` behind a minimal WSGI-to-CGI bridge (the HTTP floor for clones)."""
     body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0) or -1)
     cgi_env = {
-        "GIT_PROJECT_ROOT": os.environ["BENCH_GIT_ROOT"], "GIT_HTTP_EXPORT_ALL": "1", "PATH": os.environ["PATH"],
-        "GIT_CONFIG_NOSYSTEM": "1", "REQUEST_METHOD": environ["REQUEST_METHOD"], "REMOTE_ADDR": "127.0.0.1",
-        "PATH_INFO": environ.get("PATH_INFO", ""), "QUERY_STRING": environ.get("QUERY_STRING", ""),
-        "CONTENT_TYPE": environ.get("CONTENT_TYPE", ""), "CONTENT_LENGTH": str(len(body)),
+        "GIT_PROJECT_ROOT": os.environ["BENCH_GIT_ROOT"],
+        "GIT_HTTP_EXPORT_ALL": "1",
+        "PATH": os.environ["PATH"],
+        "GIT_CONFIG_NOSYSTEM": "1",
+        "REQUEST_METHOD": environ["REQUEST_METHOD"],
+        "REMOTE_ADDR": "127.0.0.1",
+        "PATH_INFO": environ.get("PATH_INFO", ""),
+        "QUERY_STRING": environ.get("QUERY_STRING", ""),
+        "CONTENT_TYPE": environ.get("CONTENT_TYPE", ""),
+        "CONTENT_LENGTH": str(len(body)),
         "GATEWAY_INTERFACE": "CGI/1.1",
     }
     if environ.get("HTTP_CONTENT_ENCODING"):
@@ -202,20 +221,43 @@ def main() -> None:
     server = static = None
     try:
         total = generate(work / "repo", args.plugins)
-        print(f"marketplace: {args.plugins} plugins, {total / 1e6:.1f} MB of plugin files,"
-              f" pack level {args.pack_level}")
+        print(
+            f"marketplace: {args.plugins} plugins, {total / 1e6:.1f} MB of plugin files, pack level {args.pack_level}"
+        )
         os.environ["AGNES_MARKETPLACE_PACK_LEVEL"] = str(args.pack_level)
         token, (app, served) = prepare(work / "data", work / "repo")
         build_git, build_zip = cold_build(app, served, 3)
-        print(f"cold build (in-process, median of 3): git pack repo {build_git * 1000:.0f} ms,"
-              f" zip {build_zip * 1000:.0f} ms")
+        print(
+            f"cold build (in-process, median of 3): git pack repo {build_git * 1000:.0f} ms,"
+            f" zip {build_zip * 1000:.0f} ms"
+        )
 
         port = free_port()
-        env = {**os.environ, "AGNES_DATA_DIR": str(work / "data"), "REDIS_URL": "", "AGNES_LOG_LEVEL": "WARNING",
-               "PYTHONPATH": str(ROOT)}
+        env = {
+            **os.environ,
+            "AGNES_DATA_DIR": str(work / "data"),
+            "REDIS_URL": "",
+            "AGNES_LOG_LEVEL": "WARNING",
+            "PYTHONPATH": str(ROOT),
+        }
         server = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--bind", f"127.0.0.1:{port}",
-             "--log-level", "warning", "wsgi:app"], cwd=ROOT, env=env)
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "1",
+                "--threads",
+                "8",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "--log-level",
+                "warning",
+                "wsgi:app",
+            ],
+            cwd=ROOT,
+            env=env,
+        )
         wait_up(port)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         auth = {"Authorization": f"Bearer {token}"}
@@ -233,9 +275,24 @@ def main() -> None:
         (zip_dir / "same.zip").write_bytes(body)
         static_port = free_port()
         static = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--bind", f"127.0.0.1:{static_port}",
-             "--log-level", "warning", "--chdir", str(ROOT / "bench"), "served_marketplace:static_app"],
-            env={**env, "BENCH_STATIC_FILE": str(zip_dir / "same.zip")})
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "1",
+                "--threads",
+                "8",
+                "--bind",
+                f"127.0.0.1:{static_port}",
+                "--log-level",
+                "warning",
+                "--chdir",
+                str(ROOT / "bench"),
+                "served_marketplace:static_app",
+            ],
+            env={**env, "BENCH_STATIC_FILE": str(zip_dir / "same.zip")},
+        )
         wait_up(static_port, "/same.zip")
         static_conn = http.client.HTTPConnection("127.0.0.1", static_port, timeout=60)
         static_zip = statistics.median(timed_get(static_conn, "/same.zip", {})[0] for _ in range(args.repeat * 2))
@@ -247,25 +304,47 @@ def main() -> None:
         floor = statistics.median(clone(f"file://{bare}", work / "clone", "--no-local") for _ in range(args.repeat))
         backend_port = free_port()
         backend = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8", "--bind",
-             f"127.0.0.1:{backend_port}", "--log-level", "warning", "--chdir", str(ROOT / "bench"),
-             "served_marketplace:http_backend_app"], env={**env, "BENCH_GIT_ROOT": str(bare.parent)})
+            [
+                sys.executable,
+                "-m",
+                "gunicorn",
+                "--workers",
+                "1",
+                "--threads",
+                "8",
+                "--bind",
+                f"127.0.0.1:{backend_port}",
+                "--log-level",
+                "warning",
+                "--chdir",
+                str(ROOT / "bench"),
+                "served_marketplace:http_backend_app",
+            ],
+            env={**env, "BENCH_GIT_ROOT": str(bare.parent)},
+        )
         wait_up(backend_port, f"/{bare.name}/info/refs?service=git-upload-pack")
-        http_floor = statistics.median(clone(f"http://127.0.0.1:{backend_port}/{bare.name}", work / "clone")
-                                       for _ in range(args.repeat))
+        http_floor = statistics.median(
+            clone(f"http://127.0.0.1:{backend_port}/{bare.name}", work / "clone") for _ in range(args.repeat)
+        )
         backend.terminate()
         backend.wait(10)
         pack = next((bare / "objects" / "pack").glob("*.pack")).stat().st_size
 
         p304 = sorted(not_modified)
-        print(f"ZIP ({len(body) / 1e6:.1f} MB): cold {cold_zip * 1000:.0f} ms, warm {warm_zip * 1000:.1f} ms,"
-              f" static file of the same bytes (gunicorn) {static_zip * 1000:.1f} ms"
-              f" -> {warm_zip / static_zip:.2f}x (target <= 2x)")
-        print(f"304: median {statistics.median(p304) * 1000:.2f} ms, p95 {p304[int(len(p304) * 0.95)] * 1000:.2f} ms"
-              " (target <= 3 ms)")
-        print(f"git clone ({pack / 1e6:.1f} MB pack): cold {cold_clone:.3f} s, warm {warm_clone:.3f} s;"
-              f" C git floor, same bare repo: file:// {floor:.3f} s -> {warm_clone / floor:.2f}x,"
-              f" git http-backend {http_floor:.3f} s -> {warm_clone / http_floor:.2f}x (target <= 1.5x)")
+        print(
+            f"ZIP ({len(body) / 1e6:.1f} MB): cold {cold_zip * 1000:.0f} ms, warm {warm_zip * 1000:.1f} ms,"
+            f" static file of the same bytes (gunicorn) {static_zip * 1000:.1f} ms"
+            f" -> {warm_zip / static_zip:.2f}x (target <= 2x)"
+        )
+        print(
+            f"304: median {statistics.median(p304) * 1000:.2f} ms, p95 {p304[int(len(p304) * 0.95)] * 1000:.2f} ms"
+            " (target <= 3 ms)"
+        )
+        print(
+            f"git clone ({pack / 1e6:.1f} MB pack): cold {cold_clone:.3f} s, warm {warm_clone:.3f} s;"
+            f" C git floor, same bare repo: file:// {floor:.3f} s -> {warm_clone / floor:.2f}x,"
+            f" git http-backend {http_floor:.3f} s -> {warm_clone / http_floor:.2f}x (target <= 1.5x)"
+        )
         print(f"cold build {args.plugins} plugins: {build_git:.3f} s (target <= 0.5 s at 50)")
     finally:
         for proc in (server, static):

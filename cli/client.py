@@ -46,8 +46,9 @@ class Response:
         try:
             return json.loads(self.body)
         except (ValueError, UnicodeDecodeError):
-            raise ApiError(self.status, f"{self.source} did not answer with JSON; is this the address of"
-                                        " your Agnes server?") from None
+            raise ApiError(
+                self.status, f"{self.source} did not answer with JSON; is this the address of your Agnes server?"
+            ) from None
 
 
 class Client:
@@ -93,8 +94,7 @@ class Client:
         headers.update(extra or {})
         return headers
 
-    def open(self, method: str, path: str, *, body: bytes | None = None,
-             headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
+    def open(self, method: str, path: str, *, body: bytes | None = None, headers: dict[str, str] | None = None):  # type: ignore[no-untyped-def]
         """Send a request and return the raw ``http.client.HTTPResponse`` (caller reads it)."""
         import http.client
 
@@ -110,12 +110,20 @@ class Client:
             except OSError as exc:
                 raise ApiError(0, f"cannot reach {self.server}: {exc.strerror or exc}") from None
             except http.client.HTTPException as exc:  # e.g. BadStatusLine: not an HTTP server at all
-                raise ApiError(0, f"{self.server} did not answer like a web server"
-                                  f" ({type(exc).__name__}); check the server URL") from None
+                raise ApiError(
+                    0, f"{self.server} did not answer like a web server ({type(exc).__name__}); check the server URL"
+                ) from None
         raise AssertionError("unreachable")
 
-    def request(self, method: str, path: str, *, json_body: Any = None, params: dict[str, Any] | None = None,
-                expect: tuple[int, ...] = (200, 201, 202, 204)) -> Response:
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        json_body: Any = None,
+        params: dict[str, Any] | None = None,
+        expect: tuple[int, ...] = (200, 201, 202, 204),
+    ) -> Response:
         if params:
             query = urlencode({k: v for k, v in params.items() if v is not None}, doseq=True)
             if query:
@@ -147,8 +155,9 @@ class Client:
     def delete(self, path: str, **params: Any) -> Any:
         return self.request("DELETE", path, params=params).json()
 
-    def stream(self, path: str, *, headers: dict[str, str] | None = None,
-               chunk_size: int = 1 << 20) -> tuple[Response, Iterator[bytes]]:
+    def stream(
+        self, path: str, *, headers: dict[str, str] | None = None, chunk_size: int = 1 << 20
+    ) -> tuple[Response, Iterator[bytes]]:
         """GET a body in chunks; raises ApiError for an error status."""
         raw = self.open("GET", path, headers=headers)
         meta = Response(raw.status, {k.lower(): v for k, v in raw.getheaders()}, b"")

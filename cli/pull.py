@@ -67,8 +67,13 @@ class Reporter:
     def finish(self) -> None: ...
 
 
-def make_plan(manifest: dict[str, Any], workspace: Workspace, state: dict[str, dict[str, Any]],
-              only: list[str] | None, skip_materialized: bool = False) -> Plan:
+def make_plan(
+    manifest: dict[str, Any],
+    workspace: Workspace,
+    state: dict[str, dict[str, Any]],
+    only: list[str] | None,
+    skip_materialized: bool = False,
+) -> Plan:
     plan = Plan()
     listed = manifest.get("tables") or {}
     for table_id in sorted(listed):
@@ -101,18 +106,21 @@ def make_plan(manifest: dict[str, Any], workspace: Workspace, state: dict[str, d
     return plan
 
 
-def _download_and_close(client: Client, workspace: Workspace, table_id: str, entry: dict[str, Any],
-                        reporter: Reporter) -> tuple[str, int, bool]:
+def _download_and_close(
+    client: Client, workspace: Workspace, table_id: str, entry: dict[str, Any], reporter: Reporter
+) -> tuple[str, int, bool]:
     try:
         return _download(client, workspace, table_id, entry, reporter)
     finally:
         client.close()  # this pool thread's connection: never left half-read or open
 
 
-def _download(client: Client, workspace: Workspace, table_id: str, entry: dict[str, Any],
-              reporter: Reporter) -> tuple[str, int, bool]:
+def _download(
+    client: Client, workspace: Workspace, table_id: str, entry: dict[str, Any], reporter: Reporter
+) -> tuple[str, int, bool]:
     """Fetch one table into place. Returns ``(md5, bytes fetched, resumed)``. Raises on failure."""
     import hashlib
+
     final = workspace.parquet(table_id)
     expected = entry.get("hash") or ""
     # The part file is named after the version it holds, so bytes of an older version are never
@@ -167,12 +175,16 @@ def _download(client: Client, workspace: Workspace, table_id: str, entry: dict[s
         except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
             raw.close()
             # Keep the .part: the next pull continues from here with a Range request.
-            raise ApiError(0, f"{table_id}: download interrupted after {offset + fetched} bytes"
-                              f" ({type(exc).__name__}); run pull again to resume") from None
+            raise ApiError(
+                0,
+                f"{table_id}: download interrupted after {offset + fetched} bytes"
+                f" ({type(exc).__name__}); run pull again to resume",
+            ) from None
     length = raw.getheader("Content-Length")
     if length is not None and fetched != int(length):
-        raise ApiError(0, f"{table_id}: the connection dropped after {fetched} of {length} bytes"
-                          " (run pull again to resume)")
+        raise ApiError(
+            0, f"{table_id}: the connection dropped after {fetched} of {length} bytes (run pull again to resume)"
+        )
     actual = digest.hexdigest()
     if server_md5 and actual != server_md5:
         part.unlink(missing_ok=True)
@@ -181,9 +193,16 @@ def _download(client: Client, workspace: Workspace, table_id: str, entry: dict[s
     return actual, fetched, resumed
 
 
-def run_pull(client: Client, workspace: Workspace, *, only: list[str] | None = None, dry_run: bool = False,
-             reporter: Reporter | None = None, parallelism: int | None = None,
-             skip_materialized: bool = False) -> Outcome:
+def run_pull(
+    client: Client,
+    workspace: Workspace,
+    *,
+    only: list[str] | None = None,
+    dry_run: bool = False,
+    reporter: Reporter | None = None,
+    parallelism: int | None = None,
+    skip_materialized: bool = False,
+) -> Outcome:
     """Pull the workspace up to date with the server's manifest (see module docstring).
 
     Raises WorkspaceBusy (from :mod:`cli.workspace`) when another pull is changing the workspace.
@@ -194,8 +213,15 @@ def run_pull(client: Client, workspace: Workspace, *, only: list[str] | None = N
         return _run_pull(client, workspace, only, False, reporter, parallelism, skip_materialized)
 
 
-def _run_pull(client: Client, workspace: Workspace, only: list[str] | None, dry_run: bool,
-              reporter: Reporter | None, parallelism: int | None, skip_materialized: bool) -> Outcome:
+def _run_pull(
+    client: Client,
+    workspace: Workspace,
+    only: list[str] | None,
+    dry_run: bool,
+    reporter: Reporter | None,
+    parallelism: int | None,
+    skip_materialized: bool,
+) -> Outcome:
     started = time.perf_counter()
     reporter = reporter or Reporter()
     manifest = client.get("/api/sync/manifest")
@@ -224,8 +250,7 @@ def _run_pull(client: Client, workspace: Workspace, only: list[str] | None, dry_
         lock = threading.Lock()
         with ThreadPoolExecutor(max_workers=max(1, min(workers, len(plan.download)))) as pool:
             futures = {
-                pool.submit(_download_and_close, client, workspace, t, listed[t], reporter): t
-                for t in plan.download
+                pool.submit(_download_and_close, client, workspace, t, listed[t], reporter): t for t in plan.download
             }
             for future in as_completed(futures):
                 table_id = futures[future]
@@ -236,8 +261,11 @@ def _run_pull(client: Client, workspace: Workspace, only: list[str] | None, dry_
                     reporter.done(table_id, False, str(exc))
                     continue
                 with lock:
-                    state[table_id] = {"hash": digest, "size_bytes": int(listed[table_id].get("size_bytes") or 0),
-                                       "updated": listed[table_id].get("updated")}
+                    state[table_id] = {
+                        "hash": digest,
+                        "size_bytes": int(listed[table_id].get("size_bytes") or 0),
+                        "updated": listed[table_id].get("updated"),
+                    }
                     outcome.downloaded[table_id] = fetched
                     if resumed:
                         outcome.resumed.append(table_id)

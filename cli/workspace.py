@@ -102,7 +102,7 @@ class Workspace:
             for table_id in self.local_tables():
                 path = str(self.parquet(table_id)).replace("'", "''")
                 try:
-                    con.execute(f'CREATE VIEW "{table_id}" AS SELECT * FROM read_parquet(\'{path}\')')
+                    con.execute(f"CREATE VIEW \"{table_id}\" AS SELECT * FROM read_parquet('{path}')")
                 except duckdb.Error:
                     continue
                 created.append(table_id)

@@ -78,8 +78,14 @@ def matrix_table(world: Any, *, synced: bool = False, granted: bool = False) -> 
     folder.mkdir(exist_ok=True)
     table_id = _next("matrix")
     (folder / f"{table_id}.csv").write_text("a,b\n1,x\n2,y\n")
-    register({"id": table_id, "name": table_id, "source_type": "csv",
-              "source_spec": {"location": str(folder / f"{table_id}.csv")}})
+    register(
+        {
+            "id": table_id,
+            "name": table_id,
+            "source_type": "csv",
+            "source_spec": {"location": str(folder / f"{table_id}.csv")},
+        }
+    )
     if synced:
         sync_table(table_id)
     if granted:
@@ -109,8 +115,12 @@ def matrix_metric() -> str:
 
 def matrix_register_form(world: Any) -> dict[str, str]:
     body = matrix_register_body(world)
-    return {"name": body["name"], "source_type": "csv", "opt_location": body["source_spec"]["location"],
-            "opt_header": "on"}
+    return {
+        "name": body["name"],
+        "source_type": "csv",
+        "opt_location": body["source_spec"]["location"],
+        "opt_header": "on",
+    }
 
 
 def matrix_update_form() -> dict[str, str]:

@@ -23,10 +23,12 @@ GIT_ENV = {
 }
 
 
-def git(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True,
-        timeout: float = 60) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["git", *args], cwd=cwd, env=env or GIT_ENV, capture_output=True, text=True,
-                          check=check, timeout=timeout)
+def git(
+    *args: str, cwd: Path | None = None, env: dict[str, str] | None = None, check: bool = True, timeout: float = 60
+) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        ["git", *args], cwd=cwd, env=env or GIT_ENV, capture_output=True, text=True, check=check, timeout=timeout
+    )
 
 
 def commit_all(repo: Path, message: str = "update") -> str:
@@ -45,15 +47,25 @@ def fixture_repo(name: str, dest: Path) -> Path:
     return dest
 
 
-def write_plugin(root: Path, name: str, *, version: str = "1.0.0", skills: tuple[str, ...] = ("hello",),
-                 agents: tuple[str, ...] = (), commands: tuple[str, ...] = (), plugin_json: bool = True,
-                 manifest_name: str | None = None, extra: dict[str, str] | None = None) -> Path:
+def write_plugin(
+    root: Path,
+    name: str,
+    *,
+    version: str = "1.0.0",
+    skills: tuple[str, ...] = ("hello",),
+    agents: tuple[str, ...] = (),
+    commands: tuple[str, ...] = (),
+    plugin_json: bool = True,
+    manifest_name: str | None = None,
+    extra: dict[str, str] | None = None,
+) -> Path:
     """Write one plugin directory (plugin.json, SKILL.md files, agents, commands)."""
     root.mkdir(parents=True, exist_ok=True)
     if plugin_json:
         (root / ".claude-plugin").mkdir(exist_ok=True)
         (root / ".claude-plugin" / "plugin.json").write_text(
-            json.dumps({"name": manifest_name or name, "version": version, "description": f"{name} plugin"}))
+            json.dumps({"name": manifest_name or name, "version": version, "description": f"{name} plugin"})
+        )
     for skill in skills:
         d = root / "skills" / skill
         d.mkdir(parents=True, exist_ok=True)
@@ -70,8 +82,9 @@ def write_plugin(root: Path, name: str, *, version: str = "1.0.0", skills: tuple
     return root
 
 
-def write_manifest(repo: Path, plugins: list[dict[str, Any]], name: str = "test-market",
-                   metadata: dict[str, Any] | None = None) -> None:
+def write_manifest(
+    repo: Path, plugins: list[dict[str, Any]], name: str = "test-market", metadata: dict[str, Any] | None = None
+) -> None:
     (repo / ".claude-plugin").mkdir(parents=True, exist_ok=True)
     doc: dict[str, Any] = {"name": name, "owner": {"name": "Tests"}, "plugins": plugins}
     if metadata:
@@ -83,18 +96,21 @@ def small_marketplace(repo: Path, names: tuple[str, ...] = ("alpha", "beta"), ve
     """A marketplace repository with local ``./plugins/<name>`` plugins, committed."""
     entries = []
     for name in names:
-        write_plugin(repo / "plugins" / name, name, version=version, skills=(f"{name}-skill",),
-                     commands=(f"{name}-cmd",))
-        entries.append({"name": name, "source": f"./plugins/{name}", "description": f"The {name} plugin",
-                        "version": version})
+        write_plugin(
+            repo / "plugins" / name, name, version=version, skills=(f"{name}-skill",), commands=(f"{name}-cmd",)
+        )
+        entries.append(
+            {"name": name, "source": f"./plugins/{name}", "description": f"The {name} plugin", "version": version}
+        )
     write_manifest(repo, entries)
     commit_all(repo, f"plugins {version}")
     return repo
 
 
 def register(client: Any, headers: dict[str, str], slug: str, url: str | Path, **extra: Any) -> dict[str, Any]:
-    response = client.post("/api/marketplaces", json={"slug": slug, "name": slug.title(), "url": str(url), **extra},
-                           headers=headers)
+    response = client.post(
+        "/api/marketplaces", json={"slug": slug, "name": slug.title(), "url": str(url), **extra}, headers=headers
+    )
     assert response.status_code == 201, response.get_json()
     return response.get_json()
 

@@ -189,13 +189,22 @@ class World:
         if not fresh and getattr(self, "_marketplace", None):
             return self._marketplace
         slug = unique("mp")
-        registry.create_marketplace({"slug": slug, "name": slug, "url": "/nonexistent/authz-mp.git"},
-                                    actor_id=self.admin_id, actor_email=ADMIN_EMAIL)
-        record = PluginRecord(name="tool", manifest_name="tool", source_kind="path", source_spec="./tool",
-                              raw={"name": "tool", "source": "./tool"})
+        registry.create_marketplace(
+            {"slug": slug, "name": slug, "url": "/nonexistent/authz-mp.git"},
+            actor_id=self.admin_id,
+            actor_email=ADMIN_EMAIL,
+        )
+        record = PluginRecord(
+            name="tool",
+            manifest_name="tool",
+            source_kind="path",
+            source_spec="./tool",
+            raw={"name": "tool", "source": "./tool"},
+        )
         with state_store().write() as con:
-            marketplaces.apply_sync(con, slug, commit_sha="0" * 40, snapshot_dir="x", records=[record],
-                                    started_at=utcnow())
+            marketplaces.apply_sync(
+                con, slug, commit_sha="0" * 40, snapshot_dir="x", records=[record], started_at=utcnow()
+            )
         people.create_grant("everyone", "marketplace_plugin", f"{slug}/tool", actor_id=self.admin_id)
         if not fresh:
             self._marketplace = slug

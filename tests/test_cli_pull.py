@@ -22,8 +22,13 @@ def served(app, live_server, auth, tmp_path):  # type: ignore[no-untyped-def]
 
     folder = copy_tables(tmp_path / "files")
     register(penguins_fields(folder, description="Tučňáci 🐧 z Palmerova souostroví"))
-    register({"name": "stocks", "source_type": "csv",
-              "source_spec": {"location": str(folder / "stocks.csv"), "date_format": "%b %d %Y"}})
+    register(
+        {
+            "name": "stocks",
+            "source_type": "csv",
+            "source_spec": {"location": str(folder / "stocks.csv"), "date_format": "%b %d %Y"},
+        }
+    )
     for table_id in ("penguins", "stocks"):
         sync_table(table_id)
         people.create_grant("everyone", "table", table_id, actor_id=None)
@@ -97,8 +102,12 @@ def run_in_console(args: list[str], env: dict[str, str], encoding: str):  # type
     import subprocess
     import sys
 
-    done = subprocess.run([sys.executable, "-m", "cli.main", *args], env={**env, "PYTHONIOENCODING": encoding},
-                          capture_output=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-m", "cli.main", *args],
+        env={**env, "PYTHONIOENCODING": encoding},
+        capture_output=True,
+        timeout=120,
+    )
     # click itself writes UTF-8 when the stream claims plain ASCII, hence errors="replace" here.
     return done.returncode, done.stdout.decode(encoding, "replace"), done.stderr.decode(encoding, "replace")
 
@@ -135,18 +144,24 @@ def test_query_schema_and_wide_tables(served, tmp_path):
 def test_init_writes_hooks_idempotently_and_keeps_settings(tmp_path):
     settings = tmp_path / ".claude" / "settings.json"
     settings.parent.mkdir()
-    settings.write_text(json.dumps({"model": "opus", "hooks": {"SessionStart": [
-        {"hooks": [{"type": "command", "command": "echo hi"}]}]}}))
+    settings.write_text(
+        json.dumps(
+            {"model": "opus", "hooks": {"SessionStart": [{"hooks": [{"type": "command", "command": "echo hi"}]}]}}
+        )
+    )
     env = cli_env("http://127.0.0.1:9", "unused", tmp_path / "home")
     for _ in range(2):
         done = run_cli(["init", "--workspace", str(tmp_path)], env)
         assert done.returncode == 0, done.stderr
     data = json.loads(settings.read_text())
     assert data["model"] == "opus"
-    commands = {event: [h["command"] for entry in entries for h in entry["hooks"]]
-                for event, entries in data["hooks"].items()}
-    assert commands == {"SessionStart": ["echo hi", "agnes pull --quiet || true"],
-                        "SessionEnd": ["agnes push --quiet || true"]}
+    commands = {
+        event: [h["command"] for entry in entries for h in entry["hooks"]] for event, entries in data["hooks"].items()
+    }
+    assert commands == {
+        "SessionStart": ["echo hi", "agnes pull --quiet || true"],
+        "SessionEnd": ["agnes push --quiet || true"],
+    }
     settings.write_text("{not json")
     broken = run_cli(["init", "--workspace", str(tmp_path)], env)
     assert broken.returncode == 1 and settings.read_text() == "{not json"
@@ -155,9 +170,22 @@ def test_init_writes_hooks_idempotently_and_keeps_settings(tmp_path):
 def test_admin_cli_registers_syncs_and_lists(app, live_server, auth, tmp_path):
     folder = copy_tables(tmp_path / "files")
     env = cli_env(live_server.url, auth.token("admin@example.com", admin=True), tmp_path / "home")
-    created = run_cli(["admin", "register-table", "Weather", "--source-type", "csv", "-o",
-                       f"location={folder / 'seattle-weather.csv'}", "-o", "date_format=%Y/%m/%d",
-                       "--schedule", "every 30m"], env)
+    created = run_cli(
+        [
+            "admin",
+            "register-table",
+            "Weather",
+            "--source-type",
+            "csv",
+            "-o",
+            f"location={folder / 'seattle-weather.csv'}",
+            "-o",
+            "date_format=%Y/%m/%d",
+            "--schedule",
+            "every 30m",
+        ],
+        env,
+    )
     assert created.returncode == 0, created.stderr
     synced = run_cli(["admin", "sync-tables", "weather", "--wait", "--json"], env)
     [job] = json.loads(synced.stdout)["jobs"]
@@ -191,8 +219,12 @@ def test_terminal_gets_a_progress_bar(served, tmp_path):
 
     _, env = served
     leader, follower = pty.openpty()
-    process = subprocess.Popen([sys.executable, "-m", "cli.main", "pull", "--workspace", str(tmp_path / "ws")],
-                               env={**env, "COLUMNS": "100", "TERM": "xterm"}, stdout=follower, stderr=follower)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cli.main", "pull", "--workspace", str(tmp_path / "ws")],
+        env={**env, "COLUMNS": "100", "TERM": "xterm"},
+        stdout=follower,
+        stderr=follower,
+    )
     os.close(follower)
     output = b""
     while True:
@@ -250,8 +282,11 @@ def test_a_dropped_connection_keeps_the_part_and_the_next_pull_resumes(served, t
     [part] = ws.tables.glob(".penguins.*.part")
     assert part.stat().st_size == 3000 and not ws.parquet("penguins").exists()
     second = run_pull(client, ws)
-    assert second.resumed == ["penguins"] and second.errors == {} and second.downloaded == {
-        "penguins": ws.parquet("penguins").stat().st_size - 3000}
+    assert (
+        second.resumed == ["penguins"]
+        and second.errors == {}
+        and second.downloaded == {"penguins": ws.parquet("penguins").stat().st_size - 3000}
+    )
 
 
 def test_plain_progress_reports_long_transfers(capsys):
@@ -276,8 +311,13 @@ def test_skip_materialized_leaves_query_tables_out(served, tmp_path):
     from agnes.data.sync import sync_table
 
     client, _ = served
-    register({"name": "by island", "source_type": "sql",
-              "source_spec": {"query": "SELECT island, count(*) AS n FROM penguins GROUP BY 1"}})
+    register(
+        {
+            "name": "by island",
+            "source_type": "sql",
+            "source_spec": {"query": "SELECT island, count(*) AS n FROM penguins GROUP BY 1"},
+        }
+    )
     sync_table("by_island")
     people.create_grant("everyone", "table", "by_island", actor_id=None)
     ws = Workspace(tmp_path / "ws")

@@ -21,10 +21,15 @@ pytestmark = pytest.mark.slow
 def run_worker_process(app) -> None:  # type: ignore[no-untyped-def]
     """``python worker.py --burst`` as its own process on the test's Redis DB and data dir."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("AGNES_")}
-    env.update(REDIS_URL=redis_url(), AGNES_DATA_DIR=app.config["AGNES_DATA_DIR"], AGNES_LOG_LEVEL="WARNING",
-               PYTHONPATH=str(ROOT))
-    done = subprocess.run([sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=180)
+    env.update(
+        REDIS_URL=redis_url(),
+        AGNES_DATA_DIR=app.config["AGNES_DATA_DIR"],
+        AGNES_LOG_LEVEL="WARNING",
+        PYTHONPATH=str(ROOT),
+    )
+    done = subprocess.run(
+        [sys.executable, "worker.py", "--burst"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=180
+    )
     assert done.returncode == 0, done.stderr[-2000:]
 
 
@@ -44,8 +49,10 @@ def test_register_sync_grant_pull_query_change_revoke(rq_app, rq_live_server, tm
     with psycopg.connect(dsn, autocommit=True) as conn:
         conn.execute("DROP TABLE IF EXISTS islands")
         conn.execute("CREATE TABLE islands (name text PRIMARY KEY, region text, area_km2 numeric(8,2))")
-        conn.execute("INSERT INTO islands VALUES ('Biscoe', 'South', 10.5), ('Dream', 'Central', 3.25),"
-                     " ('Torgersen', 'North', 0.5)")
+        conn.execute(
+            "INSERT INTO islands VALUES ('Biscoe', 'South', 10.5), ('Dream', 'Central', 3.25),"
+            " ('Torgersen', 'North', 0.5)"
+        )
     write_overlay(Path(rq_app.config["AGNES_DATA_DIR"]), {"ISLANDS_PG_DSN": dsn})
 
     client = rq_app.test_client()
@@ -55,20 +62,34 @@ def test_register_sync_grant_pull_query_change_revoke(rq_app, rq_live_server, tm
     auth = Auth(rq_app, client)
     admin = bearer(auth.token("admin2@example.com", admin=True))
     registrations = [
-        {"name": "penguins", "source_type": "csv",
-         "source_spec": {"location": str(files / "penguins.csv"), "null_strings": ["NA"]}},
-        {"name": "stocks", "source_type": "csv", "schedule": "daily 03:00",
-         "source_spec": {"location": str(files / "stocks.csv"), "date_format": "%b %d %Y"}},
-        {"name": "weather", "source_type": "csv",
-         "source_spec": {"location": str(files / "seattle-weather.csv"), "date_format": "%Y/%m/%d"}},
-        {"name": "islands", "source_type": "postgres", "source_spec": {"dsn_env": "ISLANDS_PG_DSN",
-                                                                       "table": "islands"}},
+        {
+            "name": "penguins",
+            "source_type": "csv",
+            "source_spec": {"location": str(files / "penguins.csv"), "null_strings": ["NA"]},
+        },
+        {
+            "name": "stocks",
+            "source_type": "csv",
+            "schedule": "daily 03:00",
+            "source_spec": {"location": str(files / "stocks.csv"), "date_format": "%b %d %Y"},
+        },
+        {
+            "name": "weather",
+            "source_type": "csv",
+            "source_spec": {"location": str(files / "seattle-weather.csv"), "date_format": "%Y/%m/%d"},
+        },
+        {
+            "name": "islands",
+            "source_type": "postgres",
+            "source_spec": {"dsn_env": "ISLANDS_PG_DSN", "table": "islands"},
+        },
     ]
     for body in registrations:
         created = client.post("/api/admin/register-table", json=body, headers=admin)
         assert created.status_code == 201, created.json
-    triggered = client.post("/api/sync/trigger", json={"tables": ["penguins", "stocks", "weather", "islands"]},
-                            headers=admin)
+    triggered = client.post(
+        "/api/sync/trigger", json={"tables": ["penguins", "stocks", "weather", "islands"]}, headers=admin
+    )
     assert triggered.status_code == 202
     run_worker_process(rq_app)
     for job in triggered.json["jobs"]:
@@ -87,14 +108,29 @@ def test_register_sync_grant_pull_query_change_revoke(rq_app, rq_live_server, tm
     first = pull(env, workspace)
     assert first["downloaded"] == ["islands", "penguins", "stocks"] and first["errors"] == {}
     assert sorted(p.name for p in (workspace / "data" / "tables").iterdir()) == [
-        "islands.parquet", "penguins.parquet", "stocks.parquet"]
+        "islands.parquet",
+        "penguins.parquet",
+        "stocks.parquet",
+    ]
 
-    joined = run_cli(["query", "--format", "json", "--workspace", str(workspace),
-                      "SELECT i.region, count(*) AS birds FROM penguins p JOIN islands i ON i.name = p.island"
-                      " GROUP BY i.region ORDER BY birds DESC"], env)
+    joined = run_cli(
+        [
+            "query",
+            "--format",
+            "json",
+            "--workspace",
+            str(workspace),
+            "SELECT i.region, count(*) AS birds FROM penguins p JOIN islands i ON i.name = p.island"
+            " GROUP BY i.region ORDER BY birds DESC",
+        ],
+        env,
+    )
     assert joined.returncode == 0, joined.stderr
-    assert json.loads(joined.stdout) == [{"region": "South", "birds": 168}, {"region": "Central", "birds": 124},
-                                         {"region": "North", "birds": 52}]
+    assert json.loads(joined.stdout) == [
+        {"region": "South", "birds": 168},
+        {"region": "Central", "birds": 124},
+        {"region": "North", "birds": 52},
+    ]
 
     database = workspace / "data" / "analytics.duckdb"
     before = database.stat().st_mtime_ns
@@ -108,8 +144,10 @@ def test_register_sync_grant_pull_query_change_revoke(rq_app, rq_live_server, tm
     run_rq_jobs(rq_app)
     third = pull(env, workspace)
     assert third["downloaded"] == ["stocks"] and third["unchanged"] == ["islands", "penguins"]
-    count = run_cli(["query", "-f", "csv", "--workspace", str(workspace),
-                     "SELECT count(*) AS n FROM stocks WHERE symbol = 'AGNS'"], env)
+    count = run_cli(
+        ["query", "-f", "csv", "--workspace", str(workspace), "SELECT count(*) AS n FROM stocks WHERE symbol = 'AGNS'"],
+        env,
+    )
     assert count.stdout.splitlines() == ["n", "1"], count.stderr
 
     people.delete_grant(grants["islands"].id)

@@ -47,16 +47,35 @@ def test_options_fragment_follows_the_source_type(client, auth):
 def test_register_from_the_form(client, auth, folder):
     auth.login("admin@example.com", admin=True)
     token = csrf_token(client, "/admin/tables")
-    bad = client.post("/admin/tables", data={"csrf_token": token, "name": "penguins", "source_type": "csv",
-                                            "opt_location": "", "opt_null_strings": "NA"}, headers=HX)
+    bad = client.post(
+        "/admin/tables",
+        data={
+            "csrf_token": token,
+            "name": "penguins",
+            "source_type": "csv",
+            "opt_location": "",
+            "opt_null_strings": "NA",
+        },
+        headers=HX,
+    )
     assert bad.status_code == 422
     form = soup(bad)
     assert form.find("html") is None and form.find(id="table-register")
     assert form.select_one("#f-opt_location-error").text.strip() == "File path or URL is required."
     assert form.select_one("#f-name")["value"] == "penguins"
-    good = client.post("/admin/tables", data={"csrf_token": token, "name": "penguins", "source_type": "csv",
-                                             "opt_location": str(folder / "penguins.csv"), "opt_null_strings": "NA",
-                                             "opt_header": "on", "opt_rename": "sex = gender", "schedule": "every 1h"})
+    good = client.post(
+        "/admin/tables",
+        data={
+            "csrf_token": token,
+            "name": "penguins",
+            "source_type": "csv",
+            "opt_location": str(folder / "penguins.csv"),
+            "opt_null_strings": "NA",
+            "opt_header": "on",
+            "opt_rename": "sex = gender",
+            "schedule": "every 1h",
+        },
+    )
     assert good.status_code == 303 and good.headers["Location"].endswith("/admin/tables/penguins")
     page = soup(client.get("/admin/tables/penguins"))
     assert page.select_one("#table-page")["data-table-id"] == "penguins"
@@ -88,13 +107,28 @@ def test_edit_and_unregister(client, auth, folder):
     register(penguins_fields(folder))
     auth.login("admin@example.com", admin=True)
     token = csrf_token(client, "/admin/tables/penguins")
-    bad = client.post("/admin/tables/penguins", data={"csrf_token": token, "name": "penguins", "source_type": "csv",
-                                                     "opt_location": str(folder / "penguins.csv"),
-                                                     "schedule": "whenever"})
+    bad = client.post(
+        "/admin/tables/penguins",
+        data={
+            "csrf_token": token,
+            "name": "penguins",
+            "source_type": "csv",
+            "opt_location": str(folder / "penguins.csv"),
+            "schedule": "whenever",
+        },
+    )
     assert bad.status_code == 422 and soup(bad).select_one("#f-schedule-error")
-    ok = client.post("/admin/tables/penguins", data={"csrf_token": token, "name": "Penguins", "source_type": "csv",
-                                                    "opt_location": str(folder / "penguins.csv"),
-                                                    "schedule": "daily 4:30", "query_mode": "local"})
+    ok = client.post(
+        "/admin/tables/penguins",
+        data={
+            "csrf_token": token,
+            "name": "Penguins",
+            "source_type": "csv",
+            "opt_location": str(folder / "penguins.csv"),
+            "schedule": "daily 4:30",
+            "query_mode": "local",
+        },
+    )
     assert ok.status_code == 303
     page = soup(client.get("/admin/tables"))
     assert page.select_one("#table-penguins").find_all("td")[3].text.strip() == "daily 04:30"

@@ -15,8 +15,14 @@ NOW = datetime(2026, 3, 10, 12, 0)
 
 @pytest.mark.parametrize(
     ("text", "normalized"),
-    [("every 15m", "every 15m"), ("Every 2 hours", "every 2h"), ("every 1d", "every 1d"),
-     ("daily 3:00", "daily 03:00"), ("daily 15:00, 03:30", "daily 03:30,15:00"), ("*/20 * * * *", "*/20 * * * *")],
+    [
+        ("every 15m", "every 15m"),
+        ("Every 2 hours", "every 2h"),
+        ("every 1d", "every 1d"),
+        ("daily 3:00", "daily 03:00"),
+        ("daily 15:00, 03:30", "daily 03:30,15:00"),
+        ("*/20 * * * *", "*/20 * * * *"),
+    ],
 )
 def test_parse_and_normalize(text, normalized):
     assert parse_schedule(text).text == normalized

@@ -59,17 +59,31 @@ def test_csv_with_na_nulls_is_extracted_under_the_contract(app, folder):
 
 
 def test_raw_penguins_renames_and_non_iso_dates(app, folder):
-    register({
-        "name": "penguins raw", "source_type": "csv",
-        "source_spec": {
-            "location": str(folder / "penguins-raw.csv"), "null_strings": "NA",
-            "rename": "Culmen Length (mm) = culmen_length_mm\nDelta 15 N (o/oo) = delta_15n",
-        },
-    })
-    register({"name": "stocks", "source_type": "csv",
-              "source_spec": {"location": str(folder / "stocks.csv"), "date_format": "%b %d %Y"}})
-    register({"name": "weather", "source_type": "csv",
-              "source_spec": {"location": str(folder / "seattle-weather.csv"), "date_format": "%Y/%m/%d"}})
+    register(
+        {
+            "name": "penguins raw",
+            "source_type": "csv",
+            "source_spec": {
+                "location": str(folder / "penguins-raw.csv"),
+                "null_strings": "NA",
+                "rename": "Culmen Length (mm) = culmen_length_mm\nDelta 15 N (o/oo) = delta_15n",
+            },
+        }
+    )
+    register(
+        {
+            "name": "stocks",
+            "source_type": "csv",
+            "source_spec": {"location": str(folder / "stocks.csv"), "date_format": "%b %d %Y"},
+        }
+    )
+    register(
+        {
+            "name": "weather",
+            "source_type": "csv",
+            "source_spec": {"location": str(folder / "seattle-weather.csv"), "date_format": "%Y/%m/%d"},
+        }
+    )
     for table_id in ("penguins_raw", "stocks", "weather"):
         sync_table(table_id)
     assert query(app, "SELECT max(culmen_length_mm), count(delta_15n) FROM penguins_raw") == [(59.6, 330)]
@@ -151,13 +165,24 @@ def test_registration_validation(app, folder):
 def test_sql_connector_materializes_a_query_over_registered_tables(app, folder):
     register(penguins_fields(folder))
     sync_table("penguins")
-    register({"name": "island counts", "source_type": "sql",
-              "source_spec": {"query": "SELECT island, count(*) AS n FROM penguins GROUP BY island;"}})
+    register(
+        {
+            "name": "island counts",
+            "source_type": "sql",
+            "source_spec": {"query": "SELECT island, count(*) AS n FROM penguins GROUP BY island;"},
+        }
+    )
     result = sync_table("island_counts")
     assert result["query_mode"] == "materialized" and result["rows"] == 3
     assert query(app, "SELECT n FROM island_counts WHERE island = 'Biscoe'") == [(168,)]
-    register({"name": "big birds", "source_type": "sql", "query_mode": "remote",
-              "source_spec": {"query": "SELECT * FROM penguins WHERE body_mass_g > 5000"}})
+    register(
+        {
+            "name": "big birds",
+            "source_type": "sql",
+            "query_mode": "remote",
+            "source_spec": {"query": "SELECT * FROM penguins WHERE body_mass_g > 5000"},
+        }
+    )
     remote = sync_table("big_birds")
     assert remote["hash"] == "" and remote["rows"] == 61
     assert not extracts.parquet_path(data_dir(app), "sql", "big_birds").exists()
@@ -169,9 +194,19 @@ def test_sql_connector_materializes_a_query_over_registered_tables(app, folder):
     con = duckdb.connect(str(other))
     con.execute("CREATE TABLE islands AS SELECT * FROM (VALUES ('Biscoe', 'south'), ('Dream', 'mid')) t(name, zone)")
     con.close()
-    register({"name": "zones", "source_type": "sql", "source_spec": {
-        "query": "SELECT c.zone, count(*) AS birds FROM penguins p JOIN crm.islands c ON c.name = p.island GROUP BY 1",
-        "attach": {"crm": str(other)}}})
+    register(
+        {
+            "name": "zones",
+            "source_type": "sql",
+            "source_spec": {
+                "query": (
+                    "SELECT c.zone, count(*) AS birds FROM penguins p"
+                    " JOIN crm.islands c ON c.name = p.island GROUP BY 1"
+                ),
+                "attach": {"crm": str(other)},
+            },
+        }
+    )
     assert sync_table("zones")["rows"] == 2
     assert query(app, "SELECT birds FROM zones WHERE zone = 'mid'") == [(124,)]
 
@@ -187,10 +222,20 @@ def test_json_and_parquet_files_and_urls(app, folder, tmp_path):
     try:
         url = f"http://127.0.0.1:{server.server_port}"
         register({"name": "people", "source_type": "json", "source_spec": {"location": str(folder / "people.json")}})
-        register({"name": "numbers", "source_type": "parquet",
-                  "source_spec": {"location": f"{url}/numbers.parquet", "rename": {"n": "number"}}})
-        register({"name": "stocks", "source_type": "csv",
-                  "source_spec": {"location": f"{url}/stocks.csv", "date_format": "%b %d %Y"}})
+        register(
+            {
+                "name": "numbers",
+                "source_type": "parquet",
+                "source_spec": {"location": f"{url}/numbers.parquet", "rename": {"n": "number"}},
+            }
+        )
+        register(
+            {
+                "name": "stocks",
+                "source_type": "csv",
+                "source_spec": {"location": f"{url}/stocks.csv", "date_format": "%b %d %Y"},
+            }
+        )
         register({"name": "missing", "source_type": "csv", "source_spec": {"location": f"{url}/nope.csv"}})
         assert sync_table("people")["rows"] == 2
         assert sync_table("numbers")["rows"] == 10
@@ -222,11 +267,23 @@ def test_postgres_table_and_query_with_dsn_from_the_env_overlay(app):
             " ('Bo', NULL, NULL, NULL, NULL, NULL, NULL)"
         )
     write_overlay(data_dir(app), {"SHOP_PG_DSN": dsn})
-    register({"name": "orders", "source_type": "postgres",
-              "source_spec": {"dsn_env": "SHOP_PG_DSN", "table": "public.orders"}})
-    register({"name": "order totals", "source_type": "postgres",
-              "source_spec": {"dsn_env": "SHOP_PG_DSN", "query": "SELECT customer, sum(amount) AS total"
-                              " FROM orders GROUP BY customer"}})
+    register(
+        {
+            "name": "orders",
+            "source_type": "postgres",
+            "source_spec": {"dsn_env": "SHOP_PG_DSN", "table": "public.orders"},
+        }
+    )
+    register(
+        {
+            "name": "order totals",
+            "source_type": "postgres",
+            "source_spec": {
+                "dsn_env": "SHOP_PG_DSN",
+                "query": "SELECT customer, sum(amount) AS total FROM orders GROUP BY customer",
+            },
+        }
+    )
     assert sync_table("orders")["rows"] == 2
     assert sync_table("order_totals")["rows"] == 2
     rows = query(app, "SELECT customer, amount, typeof(amount), day, tags, ok FROM orders ORDER BY id")
@@ -244,8 +301,13 @@ def test_postgres_table_and_query_with_dsn_from_the_env_overlay(app):
         sync_table("orders")
     assert "no_such_db_agnes" in str(failure.value) or "[dsn]" in str(failure.value)
     with pytest.raises(Invalid):
-        register({"name": "bad", "source_type": "postgres",
-                  "source_spec": {"dsn_env": "AGNES_SECRET_KEY", "table": "orders"}})
+        register(
+            {
+                "name": "bad",
+                "source_type": "postgres",
+                "source_spec": {"dsn_env": "AGNES_SECRET_KEY", "table": "orders"},
+            }
+        )
 
 
 def test_unregister_removes_files_view_and_grants(app, folder):
@@ -253,8 +315,13 @@ def test_unregister_removes_files_view_and_grants(app, folder):
     from agnes.data.registry import unregister_table
 
     register(penguins_fields(folder))
-    register({"name": "stocks", "source_type": "csv",
-              "source_spec": {"location": str(folder / "stocks.csv"), "date_format": "%b %d %Y"}})
+    register(
+        {
+            "name": "stocks",
+            "source_type": "csv",
+            "source_spec": {"location": str(folder / "stocks.csv"), "date_format": "%b %d %Y"},
+        }
+    )
     sync_table("penguins")
     sync_table("stocks")
     people.create_grant("everyone", "table", "penguins", actor_id=None)
@@ -286,8 +353,14 @@ def test_tables_are_listed_as_grantable_items(app, folder):
 
 def test_a_corrupt_extract_is_skipped_and_keeps_its_view_names(app, folder):
     register(penguins_fields(folder))
-    register({"name": "weather", "source_type": "csv", "source_name": "vega",
-              "source_spec": {"location": str(folder / "seattle-weather.csv"), "date_format": "%Y/%m/%d"}})
+    register(
+        {
+            "name": "weather",
+            "source_type": "csv",
+            "source_name": "vega",
+            "source_spec": {"location": str(folder / "seattle-weather.csv"), "date_format": "%Y/%m/%d"},
+        }
+    )
     sync_table("penguins")
     sync_table("weather")
     (data_dir(app) / "extracts" / "csv" / "extract.duckdb").write_bytes(b"not a duckdb file" * 100)

@@ -29,8 +29,7 @@ pytestmark = [
 
 def claude_env(home: Path) -> dict[str, str]:
     """Claude Code with a private HOME, no network chatter, and no system git config."""
-    env = {k: v for k, v in os.environ.items()
-           if not k.startswith(("AGNES_", "ANTHROPIC_", "CLAUDE", "GIT_"))}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("AGNES_", "ANTHROPIC_", "CLAUDE", "GIT_"))}
     env.update(
         HOME=str(home),
         CLAUDE_CODE_DISABLE_NONESSENTIAL_TRAFFIC="1",
@@ -44,8 +43,14 @@ def claude_env(home: Path) -> dict[str, str]:
 
 
 def claude(home: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    result = subprocess.run([str(CLAUDE), "plugin", *args], env=claude_env(home), capture_output=True, text=True,
-                            timeout=120, stdin=subprocess.DEVNULL)
+    result = subprocess.run(
+        [str(CLAUDE), "plugin", *args],
+        env=claude_env(home),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        stdin=subprocess.DEVNULL,
+    )
     return result
 
 
@@ -88,13 +93,17 @@ def test_claude_code_installs_a_granted_subscribed_plugin(rq_live_server, rq_app
     assert listed[0]["plugin_count"] == 92 and listed[0]["last_error"] is None
 
     # Grant the plugin to a group the analyst is in; the analyst subscribes.
-    for args in (["admin", "group", "create", "Analysts"], ["admin", "group", "add-member", "Analysts", ANALYST],
-                 ["admin", "grant", "create", "Analysts", "marketplace_plugin", f"wsh/{PLUGIN}"]):
+    for args in (
+        ["admin", "group", "create", "Analysts"],
+        ["admin", "group", "add-member", "Analysts", ANALYST],
+        ["admin", "grant", "create", "Analysts", "marketplace_plugin", f"wsh/{PLUGIN}"],
+    ):
         done = run_cli(args, admin_env)
         assert done.returncode == 0, done.stderr
     home = tmp_path / "analyst-home"
-    login = run_cli(["login", "--server", url, "--token", token], {**cli_env(url, token, home), "AGNES_TOKEN": "",
-                                                                     "AGNES_URL": ""})
+    login = run_cli(
+        ["login", "--server", url, "--token", token], {**cli_env(url, token, home), "AGNES_TOKEN": "", "AGNES_URL": ""}
+    )
     assert login.returncode == 0, login.stderr
     env = claude_env(home)
     mine = run_cli(["marketplace", "install", f"wsh/{PLUGIN}"], env)
@@ -120,16 +129,19 @@ def test_claude_code_installs_a_granted_subscribed_plugin(rq_live_server, rq_app
     assert gone.returncode == 0, gone.stderr
     updated = claude(home, "marketplace", "update", "agnes")
     assert updated.returncode == 0, updated.stdout + updated.stderr
-    served = json.loads((home / ".claude" / "plugins" / "marketplaces" / "agnes" / ".claude-plugin"
-                         / "marketplace.json").read_text())
+    served = json.loads(
+        (home / ".claude" / "plugins" / "marketplaces" / "agnes" / ".claude-plugin" / "marketplace.json").read_text()
+    )
     assert served["plugins"] == []
     assert f"{PLUGIN}@agnes" not in available(home)
 
     # Re-subscribe, then the two other URL forms: PAT in the URL, and the trailing slash.
     assert run_cli(["marketplace", "install", f"wsh/{PLUGIN}"], env).returncode == 0
     host = url.removeprefix("http://")
-    for form, git_url in (("pat", f"http://x:{token}@{host}/marketplace.git"),
-                          ("slash", f"http://x:{token}@{host}/marketplace.git/")):
+    for form, git_url in (
+        ("pat", f"http://x:{token}@{host}/marketplace.git"),
+        ("slash", f"http://x:{token}@{host}/marketplace.git/"),
+    ):
         other = tmp_path / f"home-{form}"
         other.mkdir()
         added = claude(other, "marketplace", "add", git_url)
@@ -140,7 +152,9 @@ def test_claude_code_installs_a_granted_subscribed_plugin(rq_live_server, rq_app
         found = list((other / ".claude" / "plugins" / "cache" / "agnes" / PLUGIN).rglob("wcag-audit-patterns/SKILL.md"))
         assert found, form
     # setup refuses to silently replace a marketplace 'agnes' added another way (and hides its token)
-    clash = run_cli(["marketplace", "setup", "--claude", str(CLAUDE)], {**claude_env(tmp_path / "home-pat"),
-                                                                       "AGNES_URL": url, "AGNES_TOKEN": token})
+    clash = run_cli(
+        ["marketplace", "setup", "--claude", str(CLAUDE)],
+        {**claude_env(tmp_path / "home-pat"), "AGNES_URL": url, "AGNES_TOKEN": token},
+    )
     assert clash.returncode == 1 and "already has a marketplace named 'agnes'" in clash.stderr
     assert token not in clash.stderr

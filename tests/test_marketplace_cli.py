@@ -16,8 +16,11 @@ ANALYST = "analyst@example.com"
 def test_admin_marketplace_commands(live_server, auth, tmp_path):  # type: ignore[no-untyped-def]
     env = cli_env(live_server.url, auth.token("admin@example.com", admin=True), tmp_path / "home")
     repo = small_marketplace(tmp_path / "repo", ("alpha", "beta"))
-    added = run_cli(["admin", "marketplace", "add", "acme", str(repo), "--name", "Acme", "--no-sync",
-                     "--token-stdin"], {**env}, timeout=60)
+    added = run_cli(
+        ["admin", "marketplace", "add", "acme", str(repo), "--name", "Acme", "--no-sync", "--token-stdin"],
+        {**env},
+        timeout=60,
+    )
     assert added.returncode == 0, added.stderr
     assert "Registered Acme (acme)" in added.stdout
     synced = run_cli(["admin", "marketplace", "sync", "acme", "--wait"], env)
@@ -44,8 +47,11 @@ def test_analyst_stack_commands(live_server, client, auth, tmp_path):  # type: i
     admin = {"Authorization": f"Bearer {auth.token('admin@example.com', admin=True)}"}
     register(client, admin, "acme", small_marketplace(tmp_path / "repo", ("alpha", "beta")))
     sync_now("acme")
-    client.post("/api/admin/grants", json={"group_id": "everyone", "resource_type": "marketplace_plugin",
-                                           "resource_id": "acme/alpha"}, headers=admin)
+    client.post(
+        "/api/admin/grants",
+        json={"group_id": "everyone", "resource_type": "marketplace_plugin", "resource_id": "acme/alpha"},
+        headers=admin,
+    )
     env = cli_env(live_server.url, auth.token(ANALYST), tmp_path / "home")
     assert run_cli(["marketplace", "install", "acme/beta"], env).returncode == 1  # not granted
     installed = run_cli(["marketplace", "install", "acme/alpha"], env)
@@ -74,19 +80,35 @@ def test_setup_print_and_git_credential_helper(live_server, auth, tmp_path):  # 
     # setup without Claude Code installed still configures git, then says what to run
     setup = run_cli(["marketplace", "setup", "--claude", str(tmp_path / "no-claude")], env)
     assert setup.returncode == 1 and "was not found" in setup.stderr
-    helpers = subprocess.run(["git", "config", "--global", "--get-all", f"credential.http://{host}.helper"],
-                             env=env, capture_output=True, text=True).stdout.splitlines()
+    helpers = subprocess.run(
+        ["git", "config", "--global", "--get-all", f"credential.http://{host}.helper"],
+        env=env,
+        capture_output=True,
+        text=True,
+    ).stdout.splitlines()
     assert helpers[0] == "" and helpers[1].endswith("-m cli.main git-credential")
     assert token not in (home / ".gitconfig").read_text()
 
     def ask(request: str) -> str:
-        return subprocess.run([sys.executable, "-m", "cli.main", "git-credential", "get"], input=request, env=env,
-                              capture_output=True, text=True, cwd=Path(__file__).resolve().parents[1]).stdout
+        return subprocess.run(
+            [sys.executable, "-m", "cli.main", "git-credential", "get"],
+            input=request,
+            env=env,
+            capture_output=True,
+            text=True,
+            cwd=Path(__file__).resolve().parents[1],
+        ).stdout
 
     assert ask(f"protocol=http\nhost={host}\n") == f"username=agnes\npassword={token}\n"
     assert ask("protocol=https\nhost=github.com\n") == ""  # never handed to another host
     assert ask(f"protocol=https\nhost={host}\n") == ""
     # and git itself gets the token from it
-    filled = subprocess.run(["git", "credential", "fill"], input=f"url={live_server.url}/marketplace.git\n\n",
-                            env=env, capture_output=True, text=True, timeout=30).stdout
+    filled = subprocess.run(
+        ["git", "credential", "fill"],
+        input=f"url={live_server.url}/marketplace.git\n\n",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    ).stdout
     assert f"password={token}" in filled

@@ -58,8 +58,9 @@ def test_create_accepts_https_local_path_and_file_url(client, admin_headers, tmp
 
 def test_duplicate_slug_conflicts(client, admin_headers):  # type: ignore[no-untyped-def]
     register(client, admin_headers, "acme", "https://example.com/a.git")
-    response = client.post("/api/marketplaces", json={"slug": "acme", "name": "x", "url": "https://e.com/x.git"},
-                           headers=admin_headers)
+    response = client.post(
+        "/api/marketplaces", json={"slug": "acme", "name": "x", "url": "https://e.com/x.git"}, headers=admin_headers
+    )
     assert response.status_code == 409
     assert response.get_json()["error"] == "marketplace_exists"
 
@@ -84,8 +85,9 @@ def test_token_lives_only_in_overlay(app, client, admin_headers):  # type: ignor
 
 def test_patch_is_partial_and_slug_immutable(client, admin_headers):  # type: ignore[no-untyped-def]
     register(client, admin_headers, "acme", "https://example.com/a.git", branch="dev", description="d")
-    updated = client.patch("/api/marketplaces/acme", json={"name": "Acme 2", "branch": None},
-                           headers=admin_headers).get_json()
+    updated = client.patch(
+        "/api/marketplaces/acme", json={"name": "Acme 2", "branch": None}, headers=admin_headers
+    ).get_json()
     assert updated["name"] == "Acme 2" and updated["branch"] == "dev" and updated["description"] == "d"
     response = client.patch("/api/marketplaces/acme", json={"slug": "other"}, headers=admin_headers)
     assert response.status_code == 400 and response.get_json()["error"] == "slug_immutable"
@@ -103,11 +105,17 @@ def test_delete_removes_plugins_grants_subscriptions(app, client, admin_headers,
     register(client, admin_headers, "acme", repo)
     register(client, admin_headers, "acme_x", "https://example.com/x.git")
     sync_now("acme")
-    client.post("/api/admin/grants", json={"group_id": "everyone", "resource_type": "marketplace_plugin",
-                                           "resource_id": "acme/alpha"}, headers=admin_headers)
+    client.post(
+        "/api/admin/grants",
+        json={"group_id": "everyone", "resource_type": "marketplace_plugin", "resource_id": "acme/alpha"},
+        headers=admin_headers,
+    )
     # a grant on another marketplace whose id shares the prefix "acme" must survive (starts_with, not LIKE)
-    client.post("/api/admin/grants", json={"group_id": "everyone", "resource_type": "marketplace_plugin",
-                                           "resource_id": "acme_x/thing"}, headers=admin_headers)
+    client.post(
+        "/api/admin/grants",
+        json={"group_id": "everyone", "resource_type": "marketplace_plugin", "resource_id": "acme_x/thing"},
+        headers=admin_headers,
+    )
     analyst = bearer(auth.token("analyst@example.com"))
     assert client.post("/api/marketplace/curated/acme/alpha/install", headers=analyst).status_code == 200
     workdir = Path(app.config["AGNES_DATA_DIR"]) / "marketplaces" / "acme"
@@ -130,15 +138,19 @@ def test_admin_page_lists_and_registers(client, auth, tmp_path):  # type: ignore
     assert soup.find("html") is not None
     assert soup.find(id="marketplaces-table") is not None and soup.find(id="marketplace-create") is not None
     token = csrf_token(client, "/admin/marketplaces")
-    bad = client.post("/admin/marketplaces", data={"csrf_token": token, "slug": "Bad!", "name": "x",
-                                                   "url": "https://e.com/x.git", "token": SECRET})
+    bad = client.post(
+        "/admin/marketplaces",
+        data={"csrf_token": token, "slug": "Bad!", "name": "x", "url": "https://e.com/x.git", "token": SECRET},
+    )
     assert bad.status_code == 422
     soup = BeautifulSoup(bad.data, "html.parser")
     assert soup.find(id="f-slug-error") is not None
     assert SECRET not in bad.get_data(as_text=True)  # the token is never echoed back
     repo = small_marketplace(tmp_path / "repo")
-    ok = client.post("/admin/marketplaces", data={"csrf_token": token, "slug": "acme", "name": "Acme",
-                                                  "url": str(repo), "token": SECRET})
+    ok = client.post(
+        "/admin/marketplaces",
+        data={"csrf_token": token, "slug": "acme", "name": "Acme", "url": str(repo), "token": SECRET},
+    )
     assert ok.status_code == 303 and ok.headers["Location"].endswith("/admin/marketplaces/acme")
     client.application.extensions["agnes_jobs"].wait_idle()
     detail = client.get("/admin/marketplaces/acme")
@@ -160,8 +172,7 @@ def test_plugins_fragment_and_page(client, auth, admin_headers, tmp_path):  # ty
     register(client, admin_headers, "acme", small_marketplace(tmp_path / "repo"))
     sync_now("acme")
     auth.login("admin@example.com", admin=True)
-    fragment = BeautifulSoup(client.get("/admin/marketplaces/acme", headers={"HX-Request": "true"}).data,
-                             "html.parser")
+    fragment = BeautifulSoup(client.get("/admin/marketplaces/acme", headers={"HX-Request": "true"}).data, "html.parser")
     assert fragment.find("html") is None and fragment.find(id="marketplace-plugins") is not None
     page = BeautifulSoup(client.get("/admin/marketplaces/acme").data, "html.parser")
     assert page.find("html") is not None and page.find(id="sync-history") is not None
@@ -176,6 +187,5 @@ def test_sync_now_button_returns_job_fragment(client, auth, admin_headers, tmp_p
     status = soup.find(id="job-status-sync-marketplace-acme")
     assert soup.find("html") is None and status is not None
     client.application.extensions["agnes_jobs"].wait_idle()
-    done = BeautifulSoup(client.get("/jobs/sync-marketplace:acme", headers={"HX-Request": "true"}).data,
-                         "html.parser")
+    done = BeautifulSoup(client.get("/jobs/sync-marketplace:acme", headers={"HX-Request": "true"}).data, "html.parser")
     assert done.find(id="job-status-sync-marketplace-acme")["data-state"] == "finished"

@@ -25,8 +25,11 @@ def admin_headers(auth):  # type: ignore[no-untyped-def]
 
 
 def grant(client, headers, group, resource_id):  # type: ignore[no-untyped-def]
-    response = client.post("/api/admin/grants", json={"group_id": group, "resource_type": "marketplace_plugin",
-                                                      "resource_id": resource_id}, headers=headers)
+    response = client.post(
+        "/api/admin/grants",
+        json={"group_id": group, "resource_type": "marketplace_plugin", "resource_id": resource_id},
+        headers=headers,
+    )
     assert response.status_code == 201, response.get_json()
     return response.get_json()["id"]
 
@@ -34,8 +37,10 @@ def grant(client, headers, group, resource_id):  # type: ignore[no-untyped-def]
 def new_group(client, headers, name, *emails):  # type: ignore[no-untyped-def]
     group = client.post("/api/admin/groups", json={"name": name}, headers=headers).get_json()
     for email in emails:
-        assert client.post(f"/api/admin/groups/{group['id']}/members", json={"email": email},
-                           headers=headers).status_code == 201
+        assert (
+            client.post(f"/api/admin/groups/{group['id']}/members", json={"email": email}, headers=headers).status_code
+            == 201
+        )
     return group["id"]
 
 
@@ -116,8 +121,9 @@ def test_zip_layout_etag_and_304(client, auth, admin_headers, market):  # type: 
     members = zip_members(first.data)
     manifest = json.loads(members[".claude-plugin/marketplace.json"])
     assert manifest["name"] == "agnes"
-    assert manifest["plugins"] == [{"name": "alpha", "description": "The alpha plugin", "version": "1.0.0",
-                                    "source": "./plugins/acme-alpha"}]
+    assert manifest["plugins"] == [
+        {"name": "alpha", "description": "The alpha plugin", "version": "1.0.0", "source": "./plugins/acme-alpha"}
+    ]
     assert "plugins/acme-alpha/.claude-plugin/plugin.json" in members
     assert "plugins/acme-alpha/skills/alpha-skill/SKILL.md" in members
     assert not any(m.startswith("plugins/acme-beta") for m in members)
@@ -177,7 +183,9 @@ def test_two_marketplaces_shipping_a_same_named_plugin(client, auth, admin_heade
     install(client, analyst, "two/tools")
     info = client.get("/marketplace/info", headers=analyst).get_json()["plugins"]
     assert [(p["name"], p["prefixed_name"], p["marketplace"]) for p in info] == [
-        ("tools", "one-tools", "one"), ("two-tools", "two-tools", "two")]
+        ("tools", "one-tools", "one"),
+        ("two-tools", "two-tools", "two"),
+    ]
     members = zip_members(client.get("/marketplace.zip", headers=analyst, buffered=True).data)
     assert members["plugins/one-tools/README.md"] == b"tools from one\n"
     assert members["plugins/two-tools/README.md"] == b"tools from two\n"
@@ -235,12 +243,18 @@ def test_commit_is_deterministic(app, tmp_path, client, auth, admin_headers, mar
     second = packager.write_git_repo(served, tmp_path / "b.git")
     stored = packager.write_git_repo(served, tmp_path / "c.git", level=0)  # AGNES_MARKETPLACE_PACK_LEVEL=0
     assert first == second == stored
-    log = subprocess.run(["git", "--git-dir", str(tmp_path / "a.git"), "log", "--format=%an <%ae> %at %s"],
-                         capture_output=True, text=True, env=GIT_ENV, check=True).stdout
+    log = subprocess.run(
+        ["git", "--git-dir", str(tmp_path / "a.git"), "log", "--format=%an <%ae> %at %s"],
+        capture_output=True,
+        text=True,
+        env=GIT_ENV,
+        check=True,
+    ).stdout
     assert log.strip() == "agnes-marketplace <noreply@agnes.local> 0 agnes marketplace snapshot"
     for repo in ("a.git", "c.git"):
-        fsck = subprocess.run(["git", "--git-dir", str(tmp_path / repo), "fsck", "--strict"], capture_output=True,
-                              text=True, env=GIT_ENV)
+        fsck = subprocess.run(
+            ["git", "--git-dir", str(tmp_path / repo), "fsck", "--strict"], capture_output=True, text=True, env=GIT_ENV
+        )
         assert fsck.returncode == 0, fsck.stderr
 
 
@@ -297,8 +311,11 @@ def test_git_clone_push_and_bad_token(live_server, client, auth, admin_headers, 
     url = f"http://x:{token}@{host}/marketplace.git"
     clone = _git("clone", "-q", url, str(tmp_path / "clone"))
     assert clone.returncode == 0, clone.stderr
-    files = sorted(str(p.relative_to(tmp_path / "clone")) for p in (tmp_path / "clone").rglob("*")
-                   if p.is_file() and ".git" not in p.parts)
+    files = sorted(
+        str(p.relative_to(tmp_path / "clone"))
+        for p in (tmp_path / "clone").rglob("*")
+        if p.is_file() and ".git" not in p.parts
+    )
     zip_files = sorted(zip_members(client.get("/marketplace.zip", headers=bearer(token), buffered=True).data))
     assert files == zip_files
     assert _audit_count("marketplace.git_fetch") == 1  # a fetch is a download: audited
@@ -315,8 +332,18 @@ def test_git_clone_push_and_bad_token(live_server, client, auth, admin_headers, 
 
     bad = _git("clone", "-q", f"http://x:wrong@{host}/marketplace.git", str(tmp_path / "bad"))
     assert bad.returncode != 0 and "Authentication failed" in bad.stderr
-    _git("-c", "user.name=t", "-c", "user.email=t@e.com", "commit", "-q", "--allow-empty", "-m", "x",
-         cwd=tmp_path / "clone")
+    _git(
+        "-c",
+        "user.name=t",
+        "-c",
+        "user.email=t@e.com",
+        "commit",
+        "-q",
+        "--allow-empty",
+        "-m",
+        "x",
+        cwd=tmp_path / "clone",
+    )
     push = _git("push", "-q", "origin", "HEAD:main", cwd=tmp_path / "clone")
     assert push.returncode != 0 and "403" in push.stderr
 
@@ -326,8 +353,12 @@ def test_git_endpoint_answers_401_with_basic_challenge(client):  # type: ignore[
     assert response.status_code == 401
     assert response.headers["WWW-Authenticate"] == 'Basic realm="agnes-marketplace"'
     bad = base64.b64encode(b"x:agnes_pat_nope").decode()
-    assert client.get("/marketplace.git/info/refs?service=git-upload-pack",
-                      headers={"Authorization": f"Basic {bad}"}).status_code == 401
+    assert (
+        client.get(
+            "/marketplace.git/info/refs?service=git-upload-pack", headers={"Authorization": f"Basic {bad}"}
+        ).status_code
+        == 401
+    )
     assert client.get("/marketplace.git/info/refs?service=git-receive-pack").status_code == 403
     assert client.get("/marketplace.git/HEAD").status_code == 404  # no dumb protocol
 
@@ -339,11 +370,15 @@ def test_trailing_slash_form_answers_marketplace_json(client, auth, admin_header
     anonymous = client.get("/marketplace.git/")
     assert anonymous.status_code == 401 and anonymous.headers["WWW-Authenticate"].startswith("Basic")
     basic = base64.b64encode(f"x:{token}".encode()).decode()
-    doc = client.get("/marketplace.git/", headers={"Authorization": f"Basic {basic}",
-                                                     "Accept": "application/json"}).get_json()
+    doc = client.get(
+        "/marketplace.git/", headers={"Authorization": f"Basic {basic}", "Accept": "application/json"}
+    ).get_json()
     assert doc["name"] == "agnes"
-    assert doc["plugins"][0]["source"] == {"source": "git-subdir", "url": f"http://x:{token}@localhost/marketplace.git",
-                                           "path": "plugins/acme-alpha"}
+    assert doc["plugins"][0]["source"] == {
+        "source": "git-subdir",
+        "url": f"http://x:{token}@localhost/marketplace.git",
+        "path": "plugins/acme-alpha",
+    }
     plain = client.get("/marketplace.git/", headers=bearer(token)).get_json()
     assert plain["plugins"][0]["source"]["url"] == "http://localhost/marketplace.git"
 
@@ -351,8 +386,9 @@ def test_trailing_slash_form_answers_marketplace_json(client, auth, admin_header
 def test_info_refs_speaks_git_protocol(client, auth, admin_headers, market):  # type: ignore[no-untyped-def]
     token = auth.token(ANALYST)
     basic = base64.b64encode(f"x:{token}".encode()).decode()
-    response = client.get("/marketplace.git/info/refs?service=git-upload-pack",
-                          headers={"Authorization": f"Basic {basic}"})
+    response = client.get(
+        "/marketplace.git/info/refs?service=git-upload-pack", headers={"Authorization": f"Basic {basic}"}
+    )
     assert response.status_code == 200
     assert response.mimetype == "application/x-git-upload-pack-advertisement"
     body = response.data
@@ -396,8 +432,12 @@ def test_repeats_end_at_once_when_access_changes(client, auth, admin_headers, ma
     people.set_user_active(user_id, False, actor_id=auth.user("admin@example.com"))
     assert client.get("/marketplace.zip", headers={**analyst, "If-None-Match": etag}).status_code == 401
     basic = base64.b64encode(f"x:{token}".encode()).decode()
-    assert client.get("/marketplace.git/info/refs?service=git-upload-pack",
-                      headers={"Authorization": f"Basic {basic}"}).status_code == 401
+    assert (
+        client.get(
+            "/marketplace.git/info/refs?service=git-upload-pack", headers={"Authorization": f"Basic {basic}"}
+        ).status_code
+        == 401
+    )
     people.set_user_active(user_id, True, actor_id=auth.user("admin@example.com"))
     assert client.get("/marketplace.zip", headers={**analyst, "If-None-Match": etag}).status_code == 304
     revoke_pat(list_pats(user_id)[0].id, owner_id=user_id)

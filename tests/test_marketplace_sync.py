@@ -66,33 +66,57 @@ def test_every_source_form(app, client, admin_headers, tmp_path, github):  # typ
     commit_all(write_plugin(github / "acme" / "gh-plugin.git", "gh-plugin", commands=("go",)))
 
     repo = tmp_path / "market"
-    write_plugin(repo / "plugins" / "local-one", "local-one", skills=("a", "b"), agents=("x",), commands=("c",),
-                 manifest_name="local-one-own-name", extra={"skills/nested/deep/SKILL.md": "---\nname: d\n---\n"})
+    write_plugin(
+        repo / "plugins" / "local-one",
+        "local-one",
+        skills=("a", "b"),
+        agents=("x",),
+        commands=("c",),
+        manifest_name="local-one-own-name",
+        extra={"skills/nested/deep/SKILL.md": "---\nname: d\n---\n"},
+    )
     write_plugin(repo / "plugins" / "bare", "bare", plugin_json=False)
     (repo / "skills" / "root-skill").mkdir(parents=True)
     (repo / "skills" / "root-skill" / "SKILL.md").write_text("---\nname: Root Skill\n---\nroot\n")
-    write_manifest(repo, [
-        {"name": "local-one", "source": "./plugins/local-one", "version": "0.1.0"},
-        {"name": "bare", "source": "bare", "description": "joined to pluginRoot"},
-        {"name": "whole", "source": "./", "strict": False, "skills": ["./skills/root-skill"]},
-        {"name": "url-plugin", "source": {"source": "url", "url": "https://github.com/acme/url-plugin.git",
-                                          "sha": first}},
-        {"name": "sub-plugin", "source": {"source": "git-subdir", "url": "https://github.com/acme/mono.git",
-                                          "path": "plugins/sub"}},
-        {"name": "gh-plugin", "source": {"source": "github", "repo": "acme/gh-plugin"}},
-        {"name": "gone", "source": {"source": "github", "repo": "nobody/missing"}},
-        {"name": "from-npm", "source": {"source": "npm", "package": "@acme/x"}},
-        {"name": "escapes", "source": "../outside"},
-        {"name": "bad name!", "source": "./plugins/bare"},
-    ], metadata={"pluginRoot": "./plugins"})
+    write_manifest(
+        repo,
+        [
+            {"name": "local-one", "source": "./plugins/local-one", "version": "0.1.0"},
+            {"name": "bare", "source": "bare", "description": "joined to pluginRoot"},
+            {"name": "whole", "source": "./", "strict": False, "skills": ["./skills/root-skill"]},
+            {
+                "name": "url-plugin",
+                "source": {"source": "url", "url": "https://github.com/acme/url-plugin.git", "sha": first},
+            },
+            {
+                "name": "sub-plugin",
+                "source": {"source": "git-subdir", "url": "https://github.com/acme/mono.git", "path": "plugins/sub"},
+            },
+            {"name": "gh-plugin", "source": {"source": "github", "repo": "acme/gh-plugin"}},
+            {"name": "gone", "source": {"source": "github", "repo": "nobody/missing"}},
+            {"name": "from-npm", "source": {"source": "npm", "package": "@acme/x"}},
+            {"name": "escapes", "source": "../outside"},
+            {"name": "bad name!", "source": "./plugins/bare"},
+        ],
+        metadata={"pluginRoot": "./plugins"},
+    )
     commit_all(repo)
     register(client, admin_headers, "forms", repo)
     result = sync_now("forms")
     assert result["plugin_count"] == 9
 
     plugins = plugins_by_name(client, admin_headers, "forms")
-    assert set(plugins) == {"local-one", "bare", "whole", "url-plugin", "sub-plugin", "gh-plugin", "gone",
-                            "from-npm", "escapes"}
+    assert set(plugins) == {
+        "local-one",
+        "bare",
+        "whole",
+        "url-plugin",
+        "sub-plugin",
+        "gh-plugin",
+        "gone",
+        "from-npm",
+        "escapes",
+    }
     local = plugins["local-one"]
     assert (local["source_kind"], local["available"], local["manifest_name"]) == ("path", True, "local-one-own-name")
     assert (local["skills"], local["agents"], local["commands"]) == (3, 1, 1)  # nested SKILL.md counts
@@ -132,8 +156,10 @@ def test_fixture_marketplaces_sync_on_a_real_rq_worker(rq_app, tmp_path, github)
     client = rq_app.test_client()
     register(client, headers, "wshobson", fixture_repo("wshobson-agents", tmp_path / "wshobson"))
     register(client, headers, "kwp", fixture_repo("anthropics-knowledge-work-plugins", tmp_path / "kwp"))
-    jobs = [client.post(f"/api/marketplaces/{slug}/sync", headers=headers).get_json()["job"]["id"]
-            for slug in ("wshobson", "kwp")]
+    jobs = [
+        client.post(f"/api/marketplaces/{slug}/sync", headers=headers).get_json()["job"]["id"]
+        for slug in ("wshobson", "kwp")
+    ]
     run_rq_jobs(rq_app)
     for job_id in jobs:
         assert client.get(f"/api/jobs/{job_id}", headers=headers).get_json()["state"] == "finished"
@@ -197,10 +223,13 @@ def test_history_records_added_removed_and_version_changes(client, admin_headers
     assert first["added"] == ["alpha", "beta"]
     shutil.rmtree(repo / "plugins" / "beta")
     write_plugin(repo / "plugins" / "gamma", "gamma")
-    write_manifest(repo, [
-        {"name": "alpha", "source": "./plugins/alpha", "version": "1.1.0"},
-        {"name": "gamma", "source": "./plugins/gamma", "version": "1.0.0"},
-    ])
+    write_manifest(
+        repo,
+        [
+            {"name": "alpha", "source": "./plugins/alpha", "version": "1.1.0"},
+            {"name": "gamma", "source": "./plugins/gamma", "version": "1.0.0"},
+        ],
+    )
     commit_all(repo, "v2")
     second = sync_now("acme")
     assert second["added"] == ["gamma"] and second["removed"] == ["beta"]

@@ -15,8 +15,9 @@ def test_patch_body_with_action_and_resource_keys_is_audited_not_500(app, client
 
     group = people.create_group("reviewers", actor_id=None)
     token = auth.token("boss@example.com", admin=True)
-    response = client.patch(f"/api/admin/groups/{group.id}", json={"name": "renamed", "action": "x", "resource": "y"},
-                            headers=bearer(token))
+    response = client.patch(
+        f"/api/admin/groups/{group.id}", json={"name": "renamed", "action": "x", "resource": "y"}, headers=bearer(token)
+    )
     assert response.status_code == 200, response.data
     assert response.get_json()["name"] == "renamed"
     with state_store().read() as con:
@@ -43,8 +44,12 @@ def test_wrong_types_in_group_and_table_bodies_are_400_with_the_field(app, clien
         ("PATCH", f"/api/admin/groups/{group.id}", {"name": 5}, "name"),
         ("PATCH", f"/api/admin/groups/{group.id}", {"description": ["x"]}, "description"),
         ("POST", "/api/admin/register-table", {**penguins_fields(folder), "id": "p2", "schedule": 15}, "schedule"),
-        ("POST", "/api/admin/register-table", {**penguins_fields(folder), "id": "p3", "source_spec": "x.csv"},
-         "source_spec"),
+        (
+            "POST",
+            "/api/admin/register-table",
+            {**penguins_fields(folder), "id": "p3", "source_spec": "x.csv"},
+            "source_spec",
+        ),
         ("POST", "/api/marketplaces", {"slug": ["acme"], "name": "Acme", "url": "/srv/acme.git"}, "slug"),
         ("POST", "/api/marketplaces", {"slug": "acme", "name": {"en": "Acme"}, "url": "/srv/acme.git"}, "name"),
         ("POST", "/api/admin/register-table", {**penguins_fields(folder), "name": ["penguins"]}, "name"),
@@ -82,8 +87,14 @@ def test_cron_that_never_fires_is_refused_and_a_stored_one_does_not_stop_the_tic
 
     folder = copy_tables(tmp_path / "files")
     register(penguins_fields(folder, schedule="every 15m"))
-    register({"name": "stocks", "source_type": "csv", "schedule": "every 15m",
-              "source_spec": {"location": str(folder / "stocks.csv")}})
+    register(
+        {
+            "name": "stocks",
+            "source_type": "csv",
+            "schedule": "every 15m",
+            "source_spec": {"location": str(folder / "stocks.csv")},
+        }
+    )
     long_ago = utcnow() - timedelta(days=2)
     with state_store().write() as con:  # as if stored before the rule, and attempted once since
         con.execute("UPDATE table_registry SET schedule = '0 0 31 2 *' WHERE id = 'stocks'")
@@ -105,11 +116,19 @@ def test_slugs_differing_only_in_dash_and_underscore_cannot_share_a_token(app):
     from agnes.marketplace import overlay, registry
 
     common = {"url": "https://git.example.com/acme/tools.git", "curator_email": "c@example.com"}
-    first = registry.create_marketplace({"slug": "acme-tools", "name": "Acme", "token": "secret-one", **common},
-                                        actor_id=None)
+    first = registry.create_marketplace(
+        {"slug": "acme-tools", "name": "Acme", "token": "secret-one", **common}, actor_id=None
+    )
     with pytest.raises(Conflict) as refused:
-        registry.create_marketplace({"slug": "acme_tools", "name": "Other", "url": "https://evil.example.com/x.git",
-                                     "curator_email": "c@example.com"}, actor_id=None)
+        registry.create_marketplace(
+            {
+                "slug": "acme_tools",
+                "name": "Other",
+                "url": "https://evil.example.com/x.git",
+                "curator_email": "c@example.com",
+            },
+            actor_id=None,
+        )
     assert refused.value.field == "slug"
     assert overlay.read_secret(first.token_env) == "secret-one"
 
@@ -163,8 +182,9 @@ def test_a_table_grant_revoked_during_a_concurrent_manifest_fetch_is_gone_afterw
     assert listed() == ["penguins"]
     with state_store().write() as con:  # what people.delete_grant does; a fetch runs before it commits
         grants.delete_grant(con, grant.id)
-        signals.grant_revoked.send(None, con=con, group_id=group.id, resource_type=ResourceType.TABLE,
-                                   resource_id="penguins")
+        signals.grant_revoked.send(
+            None, con=con, group_id=group.id, resource_type=ResourceType.TABLE, resource_id="penguins"
+        )
         assert listed() == ["penguins"]  # not committed yet
     assert listed() == []
 
@@ -174,8 +194,11 @@ def test_a_table_grant_revoked_during_a_concurrent_manifest_fetch_is_gone_afterw
 
 def test_file_table_url_with_credentials_is_refused(app, client, auth):
     headers = bearer(auth.token("boss@example.com", admin=True))
-    body = {"name": "remote csv", "source_type": "csv",
-            "source_spec": {"location": "https://user:s3cret@files.example.com/data.csv"}}
+    body = {
+        "name": "remote csv",
+        "source_type": "csv",
+        "source_spec": {"location": "https://user:s3cret@files.example.com/data.csv"},
+    }
     response = client.post("/api/admin/register-table", json=body, headers=headers)
     assert response.status_code == 400
     assert response.get_json()["field"] == "spec.location"
@@ -194,11 +217,19 @@ def test_a_malformed_postgres_dsn_never_shows_its_password_in_the_sync_error(app
     from agnes.state import state_store
     from tests.data_helpers import write_overlay
 
-    registry.register_table({"name": "orders", "source_type": "postgres",
-                             "source_spec": {"dsn_env": "SHOP_PG_DSN", "table": "public.orders"}}, owner_id=None)
+    registry.register_table(
+        {
+            "name": "orders",
+            "source_type": "postgres",
+            "source_spec": {"dsn_env": "SHOP_PG_DSN", "table": "public.orders"},
+        },
+        owner_id=None,
+    )
     data_dir = app.config["AGNES_DATA_DIR"]
-    for dsn in ("postgresql://shop:hunter%zz2secret@127.0.0.1:1/shop",  # bad percent-encoding
-                "host=127.0.0.1 port=1 password=hunter2 secret dbname=shop"):  # unquoted space
+    for dsn in (
+        "postgresql://shop:hunter%zz2secret@127.0.0.1:1/shop",  # bad percent-encoding
+        "host=127.0.0.1 port=1 password=hunter2 secret dbname=shop",
+    ):  # unquoted space
         write_overlay(Path(data_dir), {"SHOP_PG_DSN": dsn})
         with pytest.raises(SyncFailed) as failure:
             sync_table("orders")
@@ -302,8 +333,15 @@ def test_git_credential_helper_ignores_a_cli_package_in_the_working_directory(tm
     (project / "cli" / "__init__.py").write_text("")
     marker = tmp_path / "ran-project-code"
     (project / "cli" / "main.py").write_text(f"open({str(marker)!r}, 'w').write('x')\n")
-    filled = subprocess.run(["git", "credential", "fill"], input=f"url={server}/marketplace.git\n\n", env=env,
-                            cwd=project, capture_output=True, text=True, timeout=30)
+    filled = subprocess.run(
+        ["git", "credential", "fill"],
+        input=f"url={server}/marketplace.git\n\n",
+        env=env,
+        cwd=project,
+        capture_output=True,
+        text=True,
+        timeout=30,
+    )
     assert not marker.exists()
     assert "password=agnes_pat_secret" in filled.stdout
 
@@ -386,8 +424,9 @@ def test_pull_state_with_foreign_keys_is_ignored_not_a_crash(tmp_path):
 
     workspace = Workspace(tmp_path)
     workspace.data.mkdir(parents=True)
-    workspace.state_path.write_text(json.dumps({"tables": {"../../etc/passwd": {}, "Bad Name": {}, "ok": "x",
-                                                           "penguins": {"hash": "a"}}}))
+    workspace.state_path.write_text(
+        json.dumps({"tables": {"../../etc/passwd": {}, "Bad Name": {}, "ok": "x", "penguins": {"hash": "a"}}})
+    )
     state = workspace.load_state()
     assert state == {"penguins": {"hash": "a"}}
     assert make_plan({"tables": {}}, workspace, state, None).remove == ["penguins"]

@@ -29,9 +29,7 @@ def parse_expires_days(value: object) -> int | None:
         return None
     maximum = int(current_app.config["AGNES_PAT_MAX_DAYS"])
     if days < 0 or days > maximum:
-        raise Invalid(
-            "invalid_expiry", f"expires_days must be between 1 and {maximum}.", field="expires_days"
-        )
+        raise Invalid("invalid_expiry", f"expires_days must be between 1 and {maximum}.", field="expires_days")
     return days
 
 

@@ -41,8 +41,9 @@ class AuditBuffer:
             self.rows.append(row)
             if self.thread is None or self.pid != os.getpid() or not self.thread.is_alive():
                 self.pid = os.getpid()
-                self.thread = threading.Thread(target=_loop, args=(weakref.ref(self),), name="agnes-audit-buffer",
-                                               daemon=True)
+                self.thread = threading.Thread(
+                    target=_loop, args=(weakref.ref(self),), name="agnes-audit-buffer", daemon=True
+                )
                 self.thread.start()
 
     def flush(self) -> int:

@@ -60,14 +60,22 @@ def catalog(principal: Principal) -> list[dict[str, Any]]:
         if not snap.can_access(principal.group_ids, principal.is_admin, table_id):
             continue
         state = snap.states.get(table_id)
-        listed.append({
-            "id": table_id, "name": entry.name, "description": entry.description,
-            "source_type": entry.source_type, "query_mode": entry.query_mode,
-            "rows": state.rows if state else None, "size_bytes": state.size_bytes if state else None,
-            "updated": state.last_success.isoformat() + "Z" if state and state.last_success else None,
-            "status": state.status if state else None, "schedule": entry.schedule, "primary_key": entry.primary_key,
-            "columns": [{"name": c[0], "type": c[1]} for c in (state.columns if state else [])],
-        })
+        listed.append(
+            {
+                "id": table_id,
+                "name": entry.name,
+                "description": entry.description,
+                "source_type": entry.source_type,
+                "query_mode": entry.query_mode,
+                "rows": state.rows if state else None,
+                "size_bytes": state.size_bytes if state else None,
+                "updated": state.last_success.isoformat() + "Z" if state and state.last_success else None,
+                "status": state.status if state else None,
+                "schedule": entry.schedule,
+                "primary_key": entry.primary_key,
+                "columns": [{"name": c[0], "type": c[1]} for c in (state.columns if state else [])],
+            }
+        )
     return listed
 
 

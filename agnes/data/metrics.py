@@ -31,8 +31,9 @@ def parse_documents(documents: list[dict[str, str]]) -> list[dict[str, Any]]:
         try:
             data = yaml.safe_load(str(document.get("text") or ""))
         except yaml.YAMLError as exc:
-            raise Invalid("invalid_yaml", f"{path}: not valid YAML ({exc.__class__.__name__}).",
-                          field="documents") from None
+            raise Invalid(
+                "invalid_yaml", f"{path}: not valid YAML ({exc.__class__.__name__}).", field="documents"
+            ) from None
         if data is None:
             continue
         if isinstance(data, dict) and isinstance(data.get("metrics"), list):
@@ -126,8 +127,19 @@ def delete_metric(metric_id: str) -> None:
 
 def metric_json(metric: Any) -> dict[str, Any]:
     return {
-        "id": metric.id, "name": metric.name, "category": metric.category, "display_name": metric.display_name,
-        "description": metric.description, "type": metric.type, "unit": metric.unit, "grain": metric.grain,
-        "table": metric.table_name, "expression": metric.expression, "time_column": metric.time_column,
-        "sql": metric.sql, **metric.details, "source": metric.source, "updated_at": metric.updated_at.isoformat(),
+        "id": metric.id,
+        "name": metric.name,
+        "category": metric.category,
+        "display_name": metric.display_name,
+        "description": metric.description,
+        "type": metric.type,
+        "unit": metric.unit,
+        "grain": metric.grain,
+        "table": metric.table_name,
+        "expression": metric.expression,
+        "time_column": metric.time_column,
+        "sql": metric.sql,
+        **metric.details,
+        "source": metric.source,
+        "updated_at": metric.updated_at.isoformat(),
     }

@@ -98,9 +98,7 @@ def _cached_claims(target: Path, skip_source: str) -> list[_Claim]:
         return []
     finally:
         con.close()
-    return [
-        _Claim(r[1], MetaRow(r[0], r[2], r[3], r[4], r[5], r[6], r[8]), Path(r[7]) if r[7] else None) for r in rows
-    ]
+    return [_Claim(r[1], MetaRow(r[0], r[2], r[3], r[4], r[5], r[6], r[8]), Path(r[7]) if r[7] else None) for r in rows]
 
 
 def _scan(data_dir: Path, source: str | None, target: Path) -> tuple[list[_Claim], dict[str, str], set[str]]:
@@ -188,9 +186,7 @@ def rebuild(data_dir: Path, *, source: str | None = None) -> RebuildReport:
     report = RebuildReport()
     with file_lock(target.parent / ".lock"):
         claims, report.errors, clean = _scan(data_dir, source, target)
-        winners, report.collisions = _settle_ownership(
-            claims, clean, set(report.errors), full=source is None
-        )
+        winners, report.collisions = _settle_ownership(claims, clean, set(report.errors), full=source is None)
         for collision in report.collisions:
             log.warning("orchestrator: %s", collision.message)
         tmp = target.with_name(f".{ANALYTICS_FILE}.{os.getpid()}.tmp")
@@ -242,8 +238,17 @@ def _record(con, claim: _Claim) -> None:  # type: ignore[no-untyped-def]
     row = claim.row
     con.execute(
         "INSERT INTO _tables VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [row.table_name, claim.source, row.description, row.rows, row.size_bytes, row.extracted_at,
-         row.query_mode, str(claim.parquet) if claim.parquet else None, row.view_sql],
+        [
+            row.table_name,
+            claim.source,
+            row.description,
+            row.rows,
+            row.size_bytes,
+            row.extracted_at,
+            row.query_mode,
+            str(claim.parquet) if claim.parquet else None,
+            row.view_sql,
+        ],
     )
 
 

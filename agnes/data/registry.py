@@ -71,12 +71,17 @@ def _common(fields: Mapping[str, Any]) -> dict[str, Any]:
         raise Invalid("name_too_long", f"Table names are at most {NAME_MAX} characters.", field="name")
     description = _text(fields, "description")
     if len(description) > DESCRIPTION_MAX:
-        raise Invalid("description_too_long", f"Descriptions are at most {DESCRIPTION_MAX} characters.",
-                      field="description")
+        raise Invalid(
+            "description_too_long", f"Descriptions are at most {DESCRIPTION_MAX} characters.", field="description"
+        )
     schedule = parse_schedule(fields.get("schedule"))
     primary_key = _text(fields, "primary_key") or None
-    return {"name": name, "description": description, "schedule": schedule.text if schedule else None,
-            "primary_key": primary_key}
+    return {
+        "name": name,
+        "description": description,
+        "schedule": schedule.text if schedule else None,
+        "primary_key": primary_key,
+    }
 
 
 def register_table(fields: Mapping[str, Any], *, owner_id: str | None) -> TableEntry:
@@ -96,8 +101,9 @@ def register_table(fields: Mapping[str, Any], *, owner_id: str | None) -> TableE
     connector = get_connector(_text(fields, "source_type"))
     source_name = _text(fields, "source_name") or connector.type
     if not SOURCE_RE.match(source_name):
-        raise Invalid("invalid_source_name", "A source name is lower-case letters, digits, '-' and '_'.",
-                      field="source_name")
+        raise Invalid(
+            "invalid_source_name", "A source name is lower-case letters, digits, '-' and '_'.", field="source_name"
+        )
     spec = connector.validate(fields.get("source_spec") or {})
     mode = connector.validate_mode(spec, fields.get("query_mode"))
     with state_store().write() as con:
@@ -112,8 +118,14 @@ def register_table(fields: Mapping[str, Any], *, owner_id: str | None) -> TableE
             )
         try:
             entry = tables.create_table(
-                con, table_id=table_id, source_type=connector.type, source_name=source_name, source_spec=spec,
-                query_mode=mode.value, owner_id=owner_id, **common,
+                con,
+                table_id=table_id,
+                source_type=connector.type,
+                source_name=source_name,
+                source_spec=spec,
+                query_mode=mode.value,
+                owner_id=owner_id,
+                **common,
             )
         except duckdb.ConstraintException:
             raise Conflict("table_exists", f"A table with id '{table_id}' is already registered.", field="id") from None
@@ -140,8 +152,9 @@ def update_table(table_id: str, fields: Mapping[str, Any]) -> TableEntry:
     mode = connector.validate_mode(spec, fields.get("query_mode") or current.query_mode)
     for fixed in ("source_type", "source_name", "id"):
         if fixed in fields and fields[fixed] not in (None, "", getattr(current, fixed)):
-            raise Invalid("immutable_field", f"{fixed} cannot change; unregister the table and register it again.",
-                          field=fixed)
+            raise Invalid(
+                "immutable_field", f"{fixed} cannot change; unregister the table and register it again.", field=fixed
+            )
     with state_store().write() as con:
         if tables.get_table(con, table_id) is None:
             raise NotFound("table_not_found", f"No table '{table_id}'.")
@@ -163,8 +176,9 @@ def unregister_table(table_id: str) -> TableEntry:
         for grant in grants.list_grants(con, resource_type=ResourceType.TABLE.value):
             if grant.resource_id == table_id:
                 grants.delete_grant(con, grant.id)
-                signals.grant_revoked.send(None, con=con, group_id=grant.group_id,
-                                           resource_type=ResourceType.TABLE, resource_id=table_id)
+                signals.grant_revoked.send(
+                    None, con=con, group_id=grant.group_id, resource_type=ResourceType.TABLE, resource_id=table_id
+                )
         tables.delete_table(con, table_id)
     snapshot.bump()
     extracts.unpublish(data_dir(), entry.source_name, table_id)
@@ -210,7 +224,9 @@ def table_json(view: TableView) -> dict[str, Any]:
         "owner_id": t.owner_id,
         "created_at": t.created_at.isoformat(),
         "updated_at": t.updated_at.isoformat(),
-        "sync": None if s is None else {
+        "sync": None
+        if s is None
+        else {
             "status": s.status,
             "last_attempt": s.last_attempt.isoformat() if s.last_attempt else None,
             "last_success": s.last_success.isoformat() if s.last_success else None,

@@ -38,8 +38,7 @@ def _fail(table_id: str, started: Any, message: str, triggered_by: str | None) -
 
     message = redact_text(message)[:1000]
     with state_store().write() as con:
-        tables.record_sync(con, table_id, status="failed", started_at=started, error=message,
-                           triggered_by=triggered_by)
+        tables.record_sync(con, table_id, status="failed", started_at=started, error=message, triggered_by=triggered_by)
     snapshot.bump()
     log.warning("sync of table %s failed: %s", table_id, message)
     return SyncFailed(message)
@@ -64,8 +63,9 @@ def sync_table(table_id: str, *, triggered_by: str | None = None) -> dict[str, A
     if owner and owner != entry.source_name:
         source_extract = extracts.source_dir(root, owner) / extracts.EXTRACT_FILE
         if source_extract.exists():
-            raise _fail(table_id, started, orchestrator.Collision(table_id, entry.source_name, owner).message,
-                        triggered_by)
+            raise _fail(
+                table_id, started, orchestrator.Collision(table_id, entry.source_name, owner).message, triggered_by
+            )
     set_progress(0, 3, f"Extracting {entry.name}")
     mode = QueryMode(entry.query_mode)
     directory = extracts.source_dir(root, entry.source_name)
@@ -77,13 +77,20 @@ def sync_table(table_id: str, *, triggered_by: str | None = None) -> dict[str, A
             connector = get_connector(entry.source_type)
             result = connector.extract(  # type: ignore[misc]
                 ExtractRequest(
-                    table_id=table_id, spec=entry.source_spec, query_mode=mode, output=tmp, workdir=workdir,
-                    env=secrets_env(), analytics_path=orchestrator.analytics_path(root), data_dir=root,
+                    table_id=table_id,
+                    spec=entry.source_spec,
+                    query_mode=mode,
+                    output=tmp,
+                    workdir=workdir,
+                    env=secrets_env(),
+                    analytics_path=orchestrator.analytics_path(root),
+                    data_dir=root,
                 )
             )
         except (ExtractError, AppError) as exc:
-            raise _fail(table_id, started, str(exc) if isinstance(exc, ExtractError) else exc.message,
-                        triggered_by) from None
+            raise _fail(
+                table_id, started, str(exc) if isinstance(exc, ExtractError) else exc.message, triggered_by
+            ) from None
         except Exception as exc:
             log.exception("connector %s crashed on table %s", entry.source_type, table_id)
             raise _fail(table_id, started, f"{type(exc).__name__}: {exc}", triggered_by) from None
@@ -92,8 +99,9 @@ def sync_table(table_id: str, *, triggered_by: str | None = None) -> dict[str, A
         digest, size = "", 0
         if has_file:
             digest, size = extracts.file_md5(tmp), tmp.stat().st_size
-        meta = extracts.MetaRow(table_id, entry.description, result.rows, size, started, mode.value,
-                                None if has_file else result.view_sql)
+        meta = extracts.MetaRow(
+            table_id, entry.description, result.rows, size, started, mode.value, None if has_file else result.view_sql
+        )
         published = extracts.publish(root, entry.source_name, meta, tmp if has_file else None)
         mtime_ns = published.stat().st_mtime_ns if published else None
     finally:
@@ -106,8 +114,16 @@ def sync_table(table_id: str, *, triggered_by: str | None = None) -> dict[str, A
         raise _fail(table_id, started, collision.message, triggered_by)
     with state_store().write() as con:
         tables.record_sync(
-            con, table_id, status="ok", started_at=started, rows=result.rows, size_bytes=size, hash=digest,
-            file_mtime_ns=mtime_ns, columns=result.columns, triggered_by=triggered_by,
+            con,
+            table_id,
+            status="ok",
+            started_at=started,
+            rows=result.rows,
+            size_bytes=size,
+            hash=digest,
+            file_mtime_ns=mtime_ns,
+            columns=result.columns,
+            triggered_by=triggered_by,
         )
     snapshot.bump()
     set_progress(3, 3, f"{result.rows} rows")
@@ -119,8 +135,13 @@ def enqueue_sync(table_id: str, *, owner_id: str | None, triggered_by: str | Non
     from agnes.jobs.tables import run_sync_table
 
     return enqueue(
-        run_sync_table, table_id, triggered_by, job_id=sync_job_id(table_id), description=f"Sync table {table_id}",
-        owner_id=owner_id, timeout=_sync_timeout(),
+        run_sync_table,
+        table_id,
+        triggered_by,
+        job_id=sync_job_id(table_id),
+        description=f"Sync table {table_id}",
+        owner_id=owner_id,
+        timeout=_sync_timeout(),
     )
 
 

@@ -260,14 +260,16 @@ class EmbeddedBackend(JobBackend):
                 attempts = record.retries + 1
                 for attempt in range(attempts):
                     with record.lock:
-                        record.status = replace(
-                            record.status, state=JobState.RUNNING, started_at=utcnow(), error=None
-                        )
+                        record.status = replace(record.status, state=JobState.RUNNING, started_at=utcnow(), error=None)
                     try:
                         result = record.func(*record.args, **record.kwargs)
                     except Exception as exc:
-                        log.error("job %s failed (attempt %d): %s", record.status.id, attempt + 1,
-                                  "".join(traceback.format_exception_only(type(exc), exc)).strip())
+                        log.error(
+                            "job %s failed (attempt %d): %s",
+                            record.status.id,
+                            attempt + 1,
+                            "".join(traceback.format_exception_only(type(exc), exc)).strip(),
+                        )
                         if attempt + 1 < attempts:
                             continue
                         error = _short_error("".join(traceback.format_exception_only(type(exc), exc)))
@@ -307,8 +309,15 @@ class EmbeddedBackend(JobBackend):
         if record.status.state is not JobState.FAILED:
             return record.status
         return self.enqueue(
-            record.func, record.args, record.kwargs, job_id=job_id, description=record.status.description,
-            owner_id=record.status.owner_id, timeout=0, retries=record.retries, retry_intervals=[],
+            record.func,
+            record.args,
+            record.kwargs,
+            job_id=job_id,
+            description=record.status.description,
+            owner_id=record.status.owner_id,
+            timeout=0,
+            retries=record.retries,
+            retry_intervals=[],
         )
 
     def wait_idle(self, timeout: float = 30.0) -> None:

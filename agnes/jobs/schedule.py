@@ -95,8 +95,9 @@ def run_periodic(name: str) -> str:
 def register_rq_cron(scheduler: Any, queue_name: str) -> None:
     """Register every periodic job with an ``rq.cron.CronScheduler``."""
     for entry in PERIODIC:
-        scheduler.register(run_periodic, queue_name, args=(entry.name,), cron=entry.cron, job_timeout=60,
-                           name=f"agnes:{entry.name}")
+        scheduler.register(
+            run_periodic, queue_name, args=(entry.name,), cron=entry.cron, job_timeout=60, name=f"agnes:{entry.name}"
+        )
 
 
 class EmbeddedScheduler:

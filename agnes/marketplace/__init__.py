@@ -22,8 +22,11 @@ def list_plugin_items(con: DuckDBPyConnection) -> list[ResourceItem]:
 
     names = {m.id: m.name for m in marketplaces.list_marketplaces(con)}
     return [
-        ResourceItem(p.resource_id, p.manifest_name if p.manifest_name != p.name else p.name,
-                     names.get(p.marketplace_id, p.marketplace_id))
+        ResourceItem(
+            p.resource_id,
+            p.manifest_name if p.manifest_name != p.name else p.name,
+            names.get(p.marketplace_id, p.marketplace_id),
+        )
         for p in marketplaces.list_plugins(con)
     ]
 

@@ -56,8 +56,9 @@ class TokenMemory:
         self.entries: dict[str, tuple[str, tuple[str, ...], str, float]] = {}
         self.audited: dict[tuple[str, str], float] = {}
 
-    def remember(self, raw: str, user_id: str, group_ids: tuple[str, ...], marker: str,
-                 expires_at: datetime | None) -> None:
+    def remember(
+        self, raw: str, user_id: str, group_ids: tuple[str, ...], marker: str, expires_at: datetime | None
+    ) -> None:
         ttl = TTL
         if expires_at is not None:
             ttl = min(ttl, (expires_at - utcnow()).total_seconds())

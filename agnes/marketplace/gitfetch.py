@@ -48,13 +48,13 @@ def rewrite_url(url: str, rewrites: list[str]) -> str:
             rules.append((prefix, replacement))
     for prefix, replacement in sorted(rules, key=lambda r: -len(r[0])):
         if url.startswith(prefix):
-            return replacement + url[len(prefix):]
+            return replacement + url[len(prefix) :]
     return url
 
 
 def _local_path(url: str) -> str | None:
     if url.startswith("file://"):
-        return url[len("file://"):]
+        return url[len("file://") :]
     if url.startswith("/"):
         return url
     return None
@@ -67,8 +67,15 @@ def open_or_init(path: Path) -> Repo:
     return Repo.init_bare(str(path))
 
 
-def fetch(repo_dir: Path, url: str, *, ref: str | None = None, sha: str | None = None,
-          token: str | None = None, timeout: float = 120.0) -> str:
+def fetch(
+    repo_dir: Path,
+    url: str,
+    *,
+    ref: str | None = None,
+    sha: str | None = None,
+    token: str | None = None,
+    timeout: float = 120.0,
+) -> str:
     """Fetch one commit of ``url`` into the bare repository ``repo_dir``; returns its sha (hex).
 
     ``sha`` pins an exact commit (nothing is fetched when it is already here); otherwise
@@ -88,7 +95,10 @@ def fetch(repo_dir: Path, url: str, *, ref: str | None = None, sha: str | None =
             if sha and sha.encode() in repo.object_store:
                 return sha
             client, path = get_transport_and_path(
-                url, config=config, username=TOKEN_USERNAME if token else None, password=token or None,
+                url,
+                config=config,
+                username=TOKEN_USERNAME if token else None,
+                password=token or None,
                 pool_manager=_pool_manager(url, config, timeout) if local is None else None,
             )
 

@@ -78,8 +78,16 @@ class SnapshotUploadPackHandler(UploadPackHandler):
 
     def capabilities(self) -> list[bytes]:
         return [
-            b"side-band-64k", b"side-band", b"ofs-delta", b"thin-pack", b"shallow", b"no-progress",
-            b"include-tag", b"symref=HEAD:refs/heads/main", b"object-format=sha1", b"agent=agnes",
+            b"side-band-64k",
+            b"side-band",
+            b"ofs-delta",
+            b"thin-pack",
+            b"shallow",
+            b"no-progress",
+            b"include-tag",
+            b"symref=HEAD:refs/heads/main",
+            b"object-format=sha1",
+            b"agent=agnes",
         ]
 
     def handle(self) -> None:
@@ -153,7 +161,7 @@ class SnapshotUploadPackHandler(UploadPackHandler):
             while block := fh.read(READ_CHUNK):
                 parts = []
                 for start in range(0, len(block), chunk):
-                    piece = block[start:start + chunk]
+                    piece = block[start : start + chunk]
                     parts.append(b"%04x\x01" % (len(piece) + 5) + piece)
                 write(b"".join(parts))
         self.proto.write_pkt_line(None)
@@ -164,8 +172,15 @@ HANDLERS: dict[bytes, Any] = {b"git-upload-pack": SnapshotUploadPackHandler}
 
 def _plain(start_response: Any, status: str, text: str, extra: list[tuple[str, str]] | None = None) -> list[bytes]:
     body = (text + "\n").encode()
-    start_response(status, [("Content-Type", "text/plain; charset=utf-8"), ("Content-Length", str(len(body))),
-                            ("Cache-Control", "no-store"), *(extra or [])])
+    start_response(
+        status,
+        [
+            ("Content-Type", "text/plain; charset=utf-8"),
+            ("Content-Length", str(len(body))),
+            ("Cache-Control", "no-store"),
+            *(extra or []),
+        ],
+    )
     return [body]
 
 
@@ -195,7 +210,7 @@ class MarketplaceDispatcher:
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
         path = environ.get("PATH_INFO", "")
         if path.startswith(GIT_PREFIX + "/") and path != GIT_PREFIX + "/":
-            return self.serve_git(environ, start_response, path[len(GIT_PREFIX):])
+            return self.serve_git(environ, start_response, path[len(GIT_PREFIX) :])
         if path == "/marketplace.zip" and environ.get("REQUEST_METHOD") == "GET":
             from agnes.marketplace.fastpath import serve_zip
 
@@ -252,7 +267,12 @@ class MarketplaceDispatcher:
         mem = fastpath.memory(self.app)
         if environ.get("REQUEST_METHOD") == "POST" and mem.audit_due(user_id, "git:" + served.etag):
             mem.audited_now(user_id, "git:" + served.etag)  # a fetch is a download: audited, once per window
-            write_audit("marketplace.git_fetch", user_id=user_id, resource=f"marketplace-git:{served.etag}",
-                        params={"plugins": len(served.plugins)}, client_ip=environ.get("REMOTE_ADDR"),
-                        client_kind="git")
+            write_audit(
+                "marketplace.git_fetch",
+                user_id=user_id,
+                resource=f"marketplace-git:{served.etag}",
+                params={"plugins": len(served.plugins)},
+                client_ip=environ.get("REMOTE_ADDR"),
+                client_kind="git",
+            )
         return SnapshotRepo.load(packager.git_repo(served))

@@ -159,7 +159,7 @@ def parse_marketplace(data: bytes | None) -> Marketplace:
     except (ValueError, UnicodeDecodeError) as exc:
         raise ManifestError(f"marketplace.json is not valid JSON: {exc}") from None
     if not isinstance(doc, dict) or not isinstance(doc.get("plugins"), list):
-        raise ManifestError("marketplace.json has no \"plugins\" list")
+        raise ManifestError('marketplace.json has no "plugins" list')
     metadata = doc.get("metadata") if isinstance(doc.get("metadata"), dict) else {}
     root = metadata.get("pluginRoot") if isinstance(metadata.get("pluginRoot"), str) else ""
     plugin_root = _clean_relpath(root) or ""

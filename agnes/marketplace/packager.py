@@ -125,10 +125,17 @@ def iter_files(served: ServedSet) -> Iterator[FileEntry]:
     for plugin in sorted(served.plugins, key=lambda p: p.prefixed_name):
         root = plugin.content_dir
         if not os.path.isdir(root):
-            log.error("served files of %s are missing at %s; re-sync marketplace %s", plugin.prefixed_name, root,
-                      plugin.marketplace_id)
-            raise AppError(503, "marketplace_unavailable",
-                           "The marketplace is being updated or its files are missing; try again shortly.")
+            log.error(
+                "served files of %s are missing at %s; re-sync marketplace %s",
+                plugin.prefixed_name,
+                root,
+                plugin.marketplace_id,
+            )
+            raise AppError(
+                503,
+                "marketplace_unavailable",
+                "The marketplace is being updated or its files are missing; try again shortly.",
+            )
         found: list[FileEntry] = []
         for dirpath, dirnames, filenames in os.walk(root):
             dirnames[:] = [d for d in dirnames if d not in EXCLUDED_DIRS]

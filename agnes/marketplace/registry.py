@@ -166,8 +166,9 @@ def has_token(marketplace: Marketplace) -> bool:
 # -- writes -----------------------------------------------------------------------------------
 
 
-def create_marketplace(data: dict[str, Any], *, actor_id: str | None, actor_email: str = "",
-                       actor_name: str = "") -> Marketplace:
+def create_marketplace(
+    data: dict[str, Any], *, actor_id: str | None, actor_email: str = "", actor_name: str = ""
+) -> Marketplace:
     """Register a marketplace. The curator defaults to the registering admin.
 
     Raises Invalid (per field) or Conflict (``marketplace_exists``).
@@ -189,16 +190,29 @@ def create_marketplace(data: dict[str, Any], *, actor_id: str | None, actor_emai
             # 'acme-tools' and 'acme_tools' would share one token variable: rotating, clearing or
             # deleting one would change the other's token (and send it to the other's host).
             if overlay.token_env_name(other.id) == env_name:
-                raise Conflict("slug_conflict", f"'{slug}' is too close to the existing slug '{other.id}' (both store"
-                               f" their token as {env_name}); choose another slug.", field="slug")
+                raise Conflict(
+                    "slug_conflict",
+                    f"'{slug}' is too close to the existing slug '{other.id}' (both store"
+                    f" their token as {env_name}); choose another slug.",
+                    field="slug",
+                )
         try:
             created = marketplaces.create_marketplace(
-                con, slug=slug, name=name, url=url, branch=branch, token_env=token_env, description=description,
-                curator_name=curator_name, curator_email=curator_email, registered_by=actor_id,
+                con,
+                slug=slug,
+                name=name,
+                url=url,
+                branch=branch,
+                token_env=token_env,
+                description=description,
+                curator_name=curator_name,
+                curator_email=curator_email,
+                registered_by=actor_id,
             )
         except duckdb.ConstraintException:
-            raise Conflict("marketplace_exists", f"A marketplace with slug '{slug}' already exists.",
-                           field="slug") from None
+            raise Conflict(
+                "marketplace_exists", f"A marketplace with slug '{slug}' already exists.", field="slug"
+            ) from None
         if token_env:
             overlay.write_secret(token_env, token)
     return created
@@ -283,16 +297,22 @@ def start_sync(marketplace_id: str, *, owner_id: str | None) -> JobStatus:
     from agnes.jobs.marketplace import run_sync_marketplace
 
     get_marketplace(marketplace_id)
-    return enqueue(run_sync_marketplace, marketplace_id, job_id=sync_job_id(marketplace_id),
-                   description=f"Sync marketplace {marketplace_id}", owner_id=owner_id)
+    return enqueue(
+        run_sync_marketplace,
+        marketplace_id,
+        job_id=sync_job_id(marketplace_id),
+        description=f"Sync marketplace {marketplace_id}",
+        owner_id=owner_id,
+    )
 
 
 def start_sync_all(*, owner_id: str | None) -> JobStatus:
     from agnes.jobs import enqueue
     from agnes.jobs.marketplace import run_sync_all_marketplaces
 
-    return enqueue(run_sync_all_marketplaces, job_id=SYNC_ALL_JOB_ID, description="Sync all marketplaces",
-                   owner_id=owner_id)
+    return enqueue(
+        run_sync_all_marketplaces, job_id=SYNC_ALL_JOB_ID, description="Sync all marketplaces", owner_id=owner_id
+    )
 
 
 def current_sync_job(marketplace_id: str) -> JobStatus | None:
@@ -323,8 +343,13 @@ def set_system(marketplace_id: str, name: str, is_system: bool, *, actor_id: str
         if is_system:
             for group in groups.list_groups(con):
                 if not grants.find_grant(con, group.id, ResourceType.MARKETPLACE_PLUGIN, plugin.resource_id):
-                    grants.create_grant(con, group.id, ResourceType.MARKETPLACE_PLUGIN, plugin.resource_id,
-                                        assigned_by=actor_id or "system:marketplace")
+                    grants.create_grant(
+                        con,
+                        group.id,
+                        ResourceType.MARKETPLACE_PLUGIN,
+                        plugin.resource_id,
+                        assigned_by=actor_id or "system:marketplace",
+                    )
                     added_groups += 1
             added_users = subscriptions.subscribe_all_users(con, marketplace_id, name)
         generation.bump()

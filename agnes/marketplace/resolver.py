@@ -104,12 +104,21 @@ def _served_set(rows: list[tuple[Any, ...]], data_dir: Path) -> ServedSet:
         prefixed = f"{mp_id}-{name}"
         served_name = manifest_name if manifest_name not in used else prefixed
         used.add(served_name)
-        plugins.append(ServedPlugin(
-            marketplace_id=mp_id, name=name, manifest_name=manifest_name, served_name=served_name,
-            prefixed_name=prefixed, version=version, description=description or "",
-            content_dir=str(data_dir / content_dir), content_hash=content_hash or "",
-            raw=json.loads(raw) if isinstance(raw, str) else (raw or {}), renamed=served_name != manifest_name,
-        ))
+        plugins.append(
+            ServedPlugin(
+                marketplace_id=mp_id,
+                name=name,
+                manifest_name=manifest_name,
+                served_name=served_name,
+                prefixed_name=prefixed,
+                version=version,
+                description=description or "",
+                content_dir=str(data_dir / content_dir),
+                content_hash=content_hash or "",
+                raw=json.loads(raw) if isinstance(raw, str) else (raw or {}),
+                renamed=served_name != manifest_name,
+            )
+        )
     return ServedSet(etag_of(plugins), tuple(plugins))
 
 
@@ -117,7 +126,9 @@ def etag_of(plugins: list[ServedPlugin]) -> str:
     """Content ETag: a hash of what would be served (names, versions, file hashes, entries)."""
     payload = json.dumps(
         [LAYOUT_VERSION, [[p.prefixed_name, p.served_name, p.version, p.content_hash, p.raw] for p in plugins]],
-        sort_keys=True, separators=(",", ":"), default=str,
+        sort_keys=True,
+        separators=(",", ":"),
+        default=str,
     )
     return hashlib.sha256(payload.encode()).hexdigest()[:20]
 

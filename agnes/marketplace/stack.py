@@ -101,8 +101,9 @@ def uninstall(principal: Principal, slug: str, name: str) -> bool:
     with state_store().write() as con:
         plugin = marketplaces.get_plugin(con, slug, name)
         if plugin is not None and plugin.is_system:
-            raise Conflict("cannot_uninstall_system_plugin",
-                           f"'{slug}/{name}' is a system plugin; every user keeps it.")
+            raise Conflict(
+                "cannot_uninstall_system_plugin", f"'{slug}/{name}' is a system plugin; every user keeps it."
+            )
         removed = subscriptions.unsubscribe(con, principal.user.id, slug, name)
         if removed:
             generation.bump()
@@ -112,8 +113,16 @@ def uninstall(principal: Principal, slug: str, name: str) -> bool:
 # -- signal receivers (connected in agnes.marketplace.init_app) -------------------------------
 
 
-def on_grant_revoked(sender: Any, *, con: DuckDBPyConnection, group_id: str, resource_type: str,
-                     resource_id: str, cascade: bool = False, **_: Any) -> None:
+def on_grant_revoked(
+    sender: Any,
+    *,
+    con: DuckDBPyConnection,
+    group_id: str,
+    resource_type: str,
+    resource_id: str,
+    cascade: bool = False,
+    **_: Any,
+) -> None:
     """Drop subscriptions only for users who lost *all* access to the plugin (not everyone's).
 
     A system plugin's grant cannot be revoked directly (409; unmark the plugin first), only
@@ -124,8 +133,9 @@ def on_grant_revoked(sender: Any, *, con: DuckDBPyConnection, group_id: str, res
     slug, _, name = resource_id.partition("/")
     plugin = marketplaces.get_plugin(con, slug, name)
     if plugin is not None and plugin.is_system and not cascade:
-        raise Conflict("cannot_revoke_system_grant",
-                       f"'{resource_id}' is a system plugin granted to every group; unmark it first.")
+        raise Conflict(
+            "cannot_revoke_system_grant", f"'{resource_id}' is a system plugin granted to every group; unmark it first."
+        )
     subscriptions.drop_without_access(con, marketplace_id=slug, plugin_name=name)
     generation.bump()
 
@@ -159,5 +169,6 @@ def on_group_created(sender: Any, *, con: DuckDBPyConnection, group_id: str, **_
         if plugin.is_system and not grants.find_grant(
             con, group_id, ResourceType.MARKETPLACE_PLUGIN, plugin.resource_id
         ):
-            grants.create_grant(con, group_id, ResourceType.MARKETPLACE_PLUGIN, plugin.resource_id,
-                                assigned_by="system:marketplace")
+            grants.create_grant(
+                con, group_id, ResourceType.MARKETPLACE_PLUGIN, plugin.resource_id, assigned_by="system:marketplace"
+            )

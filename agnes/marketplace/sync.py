@@ -108,8 +108,12 @@ def sync_marketplace(marketplace_id: str) -> SyncResult:
                 shutil.rmtree(final, ignore_errors=True)
                 raise NotFound("marketplace_not_found", f"Marketplace '{mp.id}' was deleted during the sync.")
             history = marketplaces.apply_sync(
-                con, mp.id, commit_sha=commit, snapshot_dir=str(final.relative_to(data_dir)),
-                records=records, started_at=started,
+                con,
+                mp.id,
+                commit_sha=commit,
+                snapshot_dir=str(final.relative_to(data_dir)),
+                records=records,
+                started_at=started,
             )
             generation.bump()
         _prune_snapshots(base / "snapshots", keep=final)
@@ -140,8 +144,10 @@ def _materialize(base: Path, commit: str, entries: list[Entry], staging: Path) -
             if key not in fetched:
                 cache = base / "sources" / (hashlib.sha256(src.url.encode()).hexdigest()[:16] + ".git")
                 try:
-                    fetched[key] = (cache, fetch(cache, rewrite_url(src.url, rewrites), ref=src.ref, sha=src.sha,
-                                                 timeout=_timeout()))
+                    fetched[key] = (
+                        cache,
+                        fetch(cache, rewrite_url(src.url, rewrites), ref=src.ref, sha=src.sha, timeout=_timeout()),
+                    )
                 except FetchError as exc:
                     fetched[key] = str(exc)
             got = fetched[key]
@@ -159,13 +165,28 @@ def _materialize(base: Path, commit: str, entries: list[Entry], staging: Path) -
             records.append(_unavailable(entry, str(exc)))
             continue
         info = read_plugin(target, entry)
-        records.append(PluginRecord(
-            name=entry.name, manifest_name=info.manifest_name, source_kind=src.kind, source_spec=spec,
-            raw=entry.raw, description=info.description, version=info.version, author_name=info.author_name,
-            homepage=info.homepage, category=info.category, skill_count=info.skills, agent_count=info.agents,
-            command_count=info.commands, available=True, content_dir=str(target), content_hash=content_hash,
-            file_count=files, size_bytes=size,
-        ))
+        records.append(
+            PluginRecord(
+                name=entry.name,
+                manifest_name=info.manifest_name,
+                source_kind=src.kind,
+                source_spec=spec,
+                raw=entry.raw,
+                description=info.description,
+                version=info.version,
+                author_name=info.author_name,
+                homepage=info.homepage,
+                category=info.category,
+                skill_count=info.skills,
+                agent_count=info.agents,
+                command_count=info.commands,
+                available=True,
+                content_dir=str(target),
+                content_hash=content_hash,
+                file_count=files,
+                size_bytes=size,
+            )
+        )
     return records
 
 
@@ -173,12 +194,17 @@ def _unavailable(entry: Entry, reason: str) -> PluginRecord:
     raw = entry.raw
     author = raw.get("author")
     return PluginRecord(
-        name=entry.name, manifest_name=entry.name, source_kind=entry.source.kind, source_spec=raw.get("source"),
-        raw=raw, description=str(raw.get("description") or ""),
+        name=entry.name,
+        manifest_name=entry.name,
+        source_kind=entry.source.kind,
+        source_spec=raw.get("source"),
+        raw=raw,
+        description=str(raw.get("description") or ""),
         version=str(raw["version"]) if raw.get("version") is not None else None,
         author_name=author.get("name") if isinstance(author, dict) else None,
         category=raw.get("category") if isinstance(raw.get("category"), str) else None,
-        available=False, unavailable_reason=reason[:500],
+        available=False,
+        unavailable_reason=reason[:500],
     )
 
 

@@ -96,8 +96,7 @@ class StateStore:
         with self._state:
             # A thread already inside a unit (nested call) must not wait for a drain it blocks.
             while depth == 0 and (
-                self._draining
-                or (self._refs > 0 and time.monotonic() - self._attached_since > FAIRNESS_WINDOW)
+                self._draining or (self._refs > 0 and time.monotonic() - self._attached_since > FAIRNESS_WINDOW)
             ):
                 if self._refs > 0:
                     self._draining = True
@@ -219,9 +218,7 @@ class StateStore:
             )
         for version, name, sql in available_migrations():
             with self.write() as con:
-                done = con.execute(
-                    "SELECT 1 FROM schema_migrations WHERE version = ?", [version]
-                ).fetchone()
+                done = con.execute("SELECT 1 FROM schema_migrations WHERE version = ?", [version]).fetchone()
                 if done:
                     continue
                 try:

@@ -38,9 +38,7 @@ def list_grants(
         clauses.append("r.group_id = ?")
         params.append(group_id)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = con.execute(
-        _SELECT + where + " ORDER BY r.resource_type, r.resource_id, lower(g.name)", params
-    ).fetchall()
+    rows = con.execute(_SELECT + where + " ORDER BY r.resource_type, r.resource_id, lower(g.name)", params).fetchall()
     return [Grant(*r) for r in rows]
 
 
@@ -49,9 +47,7 @@ def get_grant(con: DuckDBPyConnection, grant_id: str) -> Grant | None:
     return Grant(*row) if row else None
 
 
-def find_grant(
-    con: DuckDBPyConnection, group_id: str, resource_type: str, resource_id: str
-) -> Grant | None:
+def find_grant(con: DuckDBPyConnection, group_id: str, resource_type: str, resource_id: str) -> Grant | None:
     row = con.execute(
         _SELECT + " WHERE r.group_id = ? AND r.resource_type = ? AND r.resource_id = ?",
         [group_id, resource_type, resource_id],
@@ -70,8 +66,7 @@ def create_grant(
     """Insert a grant. Raises ``duckdb.ConstraintException`` if the triple exists."""
     grant_id = new_id()
     con.execute(
-        "INSERT INTO resource_grants (id, group_id, resource_type, resource_id, assigned_by)"
-        " VALUES (?, ?, ?, ?, ?)",
+        "INSERT INTO resource_grants (id, group_id, resource_type, resource_id, assigned_by) VALUES (?, ?, ?, ?, ?)",
         [grant_id, group_id, resource_type, resource_id, assigned_by],
     )
     grant = get_grant(con, grant_id)

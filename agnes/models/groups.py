@@ -77,9 +77,7 @@ def get_group_by_name(con: DuckDBPyConnection, name: str) -> Group | None:
     return Group(*row) if row else None
 
 
-def create_group(
-    con: DuckDBPyConnection, name: str, description: str = "", *, created_by: str | None = None
-) -> Group:
+def create_group(con: DuckDBPyConnection, name: str, description: str = "", *, created_by: str | None = None) -> Group:
     """Insert a group. Raises ``duckdb.ConstraintException`` when the name is taken."""
     group_id = new_id()
     con.execute(
@@ -189,6 +187,4 @@ def count_active_admins(con: DuckDBPyConnection) -> int:
 
 
 def record_member_count(con: DuckDBPyConnection, group_id: str, count: int) -> None:
-    con.execute(
-        "UPDATE user_groups SET member_count = ?, counted_at = ? WHERE id = ?", [count, utcnow(), group_id]
-    )
+    con.execute("UPDATE user_groups SET member_count = ?, counted_at = ? WHERE id = ?", [count, utcnow(), group_id])

@@ -170,8 +170,19 @@ def create_marketplace(
     con.execute(
         "INSERT INTO marketplace_registry (id, name, url, branch, token_env, description, curator_name,"
         " curator_email, registered_by, registered_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [slug, name, url, branch, token_env, description, curator_name, curator_email, registered_by,
-         utcnow(), utcnow()],
+        [
+            slug,
+            name,
+            url,
+            branch,
+            token_env,
+            description,
+            curator_name,
+            curator_email,
+            registered_by,
+            utcnow(),
+            utcnow(),
+        ],
     )
     created = get_marketplace(con, slug)
     assert created is not None
@@ -264,10 +275,23 @@ def apply_sync(
     for record in records:
         previous = old.get(record.name)
         values = [
-            record.manifest_name, record.description, record.version, record.author_name, record.homepage,
-            record.category, record.source_kind, json.dumps(record.source_spec), record.skill_count,
-            record.agent_count, record.command_count, json.dumps(record.raw), record.available,
-            record.unavailable_reason, record.content_dir, record.content_hash, record.file_count,
+            record.manifest_name,
+            record.description,
+            record.version,
+            record.author_name,
+            record.homepage,
+            record.category,
+            record.source_kind,
+            json.dumps(record.source_spec),
+            record.skill_count,
+            record.agent_count,
+            record.command_count,
+            json.dumps(record.raw),
+            record.available,
+            record.unavailable_reason,
+            record.content_dir,
+            record.content_hash,
+            record.file_count,
             record.size_bytes,
         ]
         if previous is None:
@@ -326,8 +350,14 @@ def record_sync_failure(
         [error, now, marketplace_id],
     )
     history = SyncRecord(
-        id=new_id(), marketplace_id=marketplace_id, started_at=started_at, finished_at=now, status="failed",
-        commit_sha=None, plugin_count=None, error=error,
+        id=new_id(),
+        marketplace_id=marketplace_id,
+        started_at=started_at,
+        finished_at=now,
+        status="failed",
+        commit_sha=None,
+        plugin_count=None,
+        error=error,
     )
     _insert_history(con, history)
     return history
@@ -346,9 +376,20 @@ def _insert_history(con: DuckDBPyConnection, rec: SyncRecord) -> None:
     con.execute(
         "INSERT INTO marketplace_sync_history (id, marketplace_id, started_at, finished_at, status, commit_sha,"
         " plugin_count, added, removed, changed, unavailable, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [rec.id, rec.marketplace_id, rec.started_at, rec.finished_at, rec.status, rec.commit_sha, rec.plugin_count,
-         json.dumps(rec.added), json.dumps(rec.removed), json.dumps(rec.changed), json.dumps(rec.unavailable),
-         rec.error],
+        [
+            rec.id,
+            rec.marketplace_id,
+            rec.started_at,
+            rec.finished_at,
+            rec.status,
+            rec.commit_sha,
+            rec.plugin_count,
+            json.dumps(rec.added),
+            json.dumps(rec.removed),
+            json.dumps(rec.changed),
+            json.dumps(rec.unavailable),
+            rec.error,
+        ],
     )
 
 

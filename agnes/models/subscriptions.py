@@ -66,7 +66,10 @@ def list_subscriptions(con: DuckDBPyConnection, user_id: str) -> list[Subscripti
 
 
 def drop_without_access(
-    con: DuckDBPyConnection, *, marketplace_id: str | None = None, plugin_name: str | None = None,
+    con: DuckDBPyConnection,
+    *,
+    marketplace_id: str | None = None,
+    plugin_name: str | None = None,
     user_id: str | None = None,
 ) -> int:
     """Delete subscriptions whose user no longer reaches the plugin through any group.

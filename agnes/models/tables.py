@@ -131,8 +131,20 @@ def create_table(
     now = utcnow()
     con.execute(
         f"INSERT INTO table_registry ({_TABLE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [table_id, name, description, source_type, source_name, json.dumps(source_spec, sort_keys=True),
-         query_mode, schedule, primary_key, owner_id, now, now],
+        [
+            table_id,
+            name,
+            description,
+            source_type,
+            source_name,
+            json.dumps(source_spec, sort_keys=True),
+            query_mode,
+            schedule,
+            primary_key,
+            owner_id,
+            now,
+            now,
+        ],
     )
     entry = get_table(con, table_id)
     assert entry is not None
@@ -165,9 +177,7 @@ def delete_table(con: DuckDBPyConnection, table_id: str) -> None:
 
 # -- sync state and history ------------------------------------------------------------------
 
-_STATE_COLUMNS = (
-    "table_id, status, last_attempt, last_success, rows, size_bytes, hash, file_mtime_ns, columns, error"
-)
+_STATE_COLUMNS = "table_id, status, last_attempt, last_success, rows, size_bytes, hash, file_mtime_ns, columns, error"
 
 
 def _state(row: tuple[Any, ...]) -> SyncState:
@@ -316,11 +326,21 @@ def _metric(row: tuple[Any, ...]) -> Metric:
 def upsert_metric(con: DuckDBPyConnection, metric: dict[str, Any]) -> None:
     """Insert or replace one metric; ``metric`` has every column of :class:`Metric` but updated_at."""
     values = [
-        metric["id"], metric["name"], metric["category"], metric.get("display_name", ""),
-        metric.get("description", ""), metric.get("type", ""), metric.get("unit", ""), metric.get("grain", ""),
-        metric.get("table_name", ""), metric.get("expression", ""), metric.get("time_column", ""),
-        metric.get("sql", ""), json.dumps(metric.get("details", {}), sort_keys=True, default=str),
-        metric.get("source", "yaml"), utcnow(),
+        metric["id"],
+        metric["name"],
+        metric["category"],
+        metric.get("display_name", ""),
+        metric.get("description", ""),
+        metric.get("type", ""),
+        metric.get("unit", ""),
+        metric.get("grain", ""),
+        metric.get("table_name", ""),
+        metric.get("expression", ""),
+        metric.get("time_column", ""),
+        metric.get("sql", ""),
+        json.dumps(metric.get("details", {}), sort_keys=True, default=str),
+        metric.get("source", "yaml"),
+        utcnow(),
     ]
     con.execute("DELETE FROM metric_definitions WHERE id = ?", [metric["id"]])
     con.execute(f"INSERT INTO metric_definitions ({_METRIC_COLUMNS}) VALUES ({', '.join('?' * 15)})", values)

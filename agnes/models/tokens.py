@@ -137,8 +137,7 @@ def consume_magic_link(con: DuckDBPyConnection, nonce: str, *, max_age_seconds: 
     """
     cutoff = utcnow() - timedelta(seconds=max_age_seconds)
     row = con.execute(
-        "UPDATE magic_links SET used_at = ? WHERE nonce = ? AND used_at IS NULL AND created_at > ?"
-        " RETURNING user_id",
+        "UPDATE magic_links SET used_at = ? WHERE nonce = ? AND used_at IS NULL AND created_at > ? RETURNING user_id",
         [utcnow(), nonce, cutoff],
     ).fetchone()
     return row[0] if row else None

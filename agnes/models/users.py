@@ -37,9 +37,7 @@ def get_user(con: DuckDBPyConnection, user_id: str) -> User | None:
 
 
 def get_user_by_email(con: DuckDBPyConnection, email: str) -> User | None:
-    row = con.execute(
-        f"SELECT {_COLUMNS} FROM users WHERE email = ?", [normalize_email(email)]
-    ).fetchone()
+    row = con.execute(f"SELECT {_COLUMNS} FROM users WHERE email = ?", [normalize_email(email)]).fetchone()
     return User(*row) if row else None
 
 
@@ -47,8 +45,7 @@ def list_users(con: DuckDBPyConnection, *, query: str = "", limit: int = 500) ->
     """Users ordered by email; ``query`` filters on email or name (case-insensitive substring)."""
     pattern = f"%{query.strip().lower()}%"
     rows = con.execute(
-        f"SELECT {_COLUMNS} FROM users WHERE lower(email) LIKE ? OR lower(name) LIKE ?"
-        " ORDER BY email LIMIT ?",
+        f"SELECT {_COLUMNS} FROM users WHERE lower(email) LIKE ? OR lower(name) LIKE ? ORDER BY email LIMIT ?",
         [pattern, pattern, limit],
     ).fetchall()
     return [User(*r) for r in rows]

@@ -51,7 +51,9 @@ def create_token_post():  # type: ignore[no-untyped-def]
         record, raw = create_pat(g.principal.user.id, form["name"], days)
     except Invalid as exc:
         return render(
-            "me/profile.html", "me/_tokens.html", status=422,
+            "me/profile.html",
+            "me/_tokens.html",
+            status=422,
             **profile_data(form=form, errors={exc.field or "name": exc.message}),
         )
     audit.describe("token.create", f"token:{record.id}", name=record.name, expires_days=days)

@@ -21,8 +21,11 @@ bp = Blueprint("serve", __name__)
 def _served_for_caller(challenge: str) -> resolver.ServedSet:
     principal = g.principal
     if principal is None:
-        error = AppError(401, "authentication_required",
-                         g.get("auth_error") or "Send your Agnes access token (Authorization: Bearer <token>).")
+        error = AppError(
+            401,
+            "authentication_required",
+            g.get("auth_error") or "Send your Agnes access token (Authorization: Bearer <token>).",
+        )
         response = jsonify(error.to_dict())
         response.status_code = 401
         response.headers["WWW-Authenticate"] = challenge
@@ -57,16 +60,27 @@ def marketplace_zip():  # type: ignore[no-untyped-def]
     if _etag_matches(served.etag):
         return Response(status=304, headers=headers)
     path = packager.zip_file(served)
-    response = send_file(path, mimetype="application/zip", as_attachment=True,
-                         download_name="agnes-marketplace.zip", etag=False, conditional=False)
+    response = send_file(
+        path,
+        mimetype="application/zip",
+        as_attachment=True,
+        download_name="agnes-marketplace.zip",
+        etag=False,
+        conditional=False,
+    )
     response.headers.update(headers)
     principal = g.principal
     mem = fastpath.memory(current_app)
     if mem.audit_due(principal.user.id, served.etag):  # once per user and ETag per window, not per poll
         mem.audited_now(principal.user.id, served.etag)
-        write_audit("marketplace.download", user_id=principal.user.id, resource=f"marketplace-zip:{served.etag}",
-                    params={"plugins": len(served.plugins)}, client_ip=request.remote_addr,
-                    client_kind=principal.client_kind)
+        write_audit(
+            "marketplace.download",
+            user_id=principal.user.id,
+            resource=f"marketplace-zip:{served.etag}",
+            params={"plugins": len(served.plugins)},
+            client_ip=request.remote_addr,
+            client_kind=principal.client_kind,
+        )
     return response
 
 

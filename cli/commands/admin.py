@@ -100,8 +100,10 @@ def group_members(group_ref: str, as_json: bool) -> None:
         print_json(members)
         return
     print_table(
-        [(m["email"], m["name"], ",".join(m["sources"]) or "automatic", "" if m["active"] else "deactivated")
-         for m in members],
+        [
+            (m["email"], m["name"], ",".join(m["sources"]) or "automatic", "" if m["active"] else "deactivated")
+            for m in members
+        ],
         ["EMAIL", "NAME", "SOURCE", "STATUS"],
     )
 
@@ -175,8 +177,9 @@ def grant_create(group_ref: str, resource_type: str, resource_id: str) -> None:
 @click.option("--group", "group_ref", help="With --type and --resource: find the grant instead of its id.")
 @click.option("--type", "resource_type")
 @click.option("--resource", "resource_id")
-def grant_delete(grant_id: str | None, group_ref: str | None, resource_type: str | None,
-                 resource_id: str | None) -> None:
+def grant_delete(
+    grant_id: str | None, group_ref: str | None, resource_type: str | None, resource_id: str | None
+) -> None:
     """Revoke a grant by id, or by --group/--type/--resource."""
     client = from_config()
     if not grant_id:
@@ -184,7 +187,8 @@ def grant_delete(grant_id: str | None, group_ref: str | None, resource_type: str
             raise click.UsageError("give a GRANT_ID, or all of --group, --type and --resource")
         target = resolve_group(client, group_ref)
         found = [
-            g for g in client.get("/api/admin/grants", resource_type=resource_type, group_id=target["id"])["grants"]
+            g
+            for g in client.get("/api/admin/grants", resource_type=resource_type, group_id=target["id"])["grants"]
             if g["resource_id"] == resource_id
         ]
         if not found:
@@ -222,8 +226,10 @@ def user_list(search: str, as_json: bool) -> None:
     if as_json:
         print_json(users)
         return
-    print_table([(u["email"], u["name"], "active" if u["active"] else "deactivated", u["id"]) for u in users],
-                ["EMAIL", "NAME", "STATUS", "ID"])
+    print_table(
+        [(u["email"], u["name"], "active" if u["active"] else "deactivated", u["id"]) for u in users],
+        ["EMAIL", "NAME", "STATUS", "ID"],
+    )
 
 
 @user.command("add")

@@ -44,12 +44,19 @@ def _fields(**values: Any) -> dict[str, Any]:
 
 TABLE_OPTIONS = [
     click.option("--description", help="What the table holds (shown to analysts)."),
-    click.option("--query-mode", type=click.Choice(["local", "materialized", "remote"]),
-                 help="Default: the connector's."),
+    click.option(
+        "--query-mode", type=click.Choice(["local", "materialized", "remote"]), help="Default: the connector's."
+    ),
     click.option("--schedule", help="'every 15m', 'every 2h', 'daily 03:00' or a cron expression (UTC)."),
     click.option("--primary-key", help="Column(s) identifying a row."),
-    click.option("--option", "-o", "options", multiple=True, metavar="KEY=VALUE",
-                 help="Connector option, repeatable (e.g. -o location=/data/x.csv -o null_strings=NA)."),
+    click.option(
+        "--option",
+        "-o",
+        "options",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Connector option, repeatable (e.g. -o location=/data/x.csv -o null_strings=NA).",
+    ),
     click.option("--spec", "spec_json", metavar="JSON", help="Connector options as a JSON object."),
 ]
 
@@ -67,13 +74,31 @@ def _table_options(func):  # type: ignore[no-untyped-def]
 @click.option("--source-name", help="Extract directory shared by several tables (default: the source type).")
 @_table_options
 @click.option("--json", "as_json", is_flag=True, help="Print the registered table as JSON.")
-def register_table(name: str, source_type: str, table_id: str | None, source_name: str | None,
-                   description: str | None, query_mode: str | None, schedule: str | None,
-                   primary_key: str | None, options: tuple[str, ...], spec_json: str | None, as_json: bool) -> None:
+def register_table(
+    name: str,
+    source_type: str,
+    table_id: str | None,
+    source_name: str | None,
+    description: str | None,
+    query_mode: str | None,
+    schedule: str | None,
+    primary_key: str | None,
+    options: tuple[str, ...],
+    spec_json: str | None,
+    as_json: bool,
+) -> None:
     """Register a table (then grant it and run 'agnes admin sync-tables ID')."""
-    body = _fields(name=name, source_type=source_type, id=table_id, source_name=source_name, description=description,
-                   query_mode=query_mode, schedule=schedule, primary_key=primary_key,
-                   source_spec=_spec(options, spec_json))
+    body = _fields(
+        name=name,
+        source_type=source_type,
+        id=table_id,
+        source_name=source_name,
+        description=description,
+        query_mode=query_mode,
+        schedule=schedule,
+        primary_key=primary_key,
+        source_spec=_spec(options, spec_json),
+    )
     created = from_config().post("/api/admin/register-table", body)
     if as_json:
         print_json(created)
@@ -86,13 +111,21 @@ def register_table(name: str, source_type: str, table_id: str | None, source_nam
 @click.argument("table_id")
 @click.option("--name", help="Display name.")
 @_table_options
-def update_table(table_id: str, name: str | None, description: str | None, query_mode: str | None,
-                 schedule: str | None, primary_key: str | None, options: tuple[str, ...],
-                 spec_json: str | None) -> None:
+def update_table(
+    table_id: str,
+    name: str | None,
+    description: str | None,
+    query_mode: str | None,
+    schedule: str | None,
+    primary_key: str | None,
+    options: tuple[str, ...],
+    spec_json: str | None,
+) -> None:
     """Change a table's name, description, mode, schedule or connector options (merged into the current ones)."""
     client = from_config()
-    body = _fields(name=name, description=description, query_mode=query_mode, schedule=schedule,
-                   primary_key=primary_key)
+    body = _fields(
+        name=name, description=description, query_mode=query_mode, schedule=schedule, primary_key=primary_key
+    )
     if options or spec_json:
         current = client.get(f"/api/admin/registry/{table_id}")["source_spec"]
         body["source_spec"] = {**current, **_spec(options, spec_json)}
@@ -122,8 +155,17 @@ def list_tables(as_json: bool) -> None:
     rows = []
     for t in found:
         sync = t.get("sync") or {}
-        rows.append((t["id"], t["source_type"], t["query_mode"], t["schedule"] or "on demand",
-                     sync.get("status") or "never", sync.get("rows"), (sync.get("error") or "")[:40]))
+        rows.append(
+            (
+                t["id"],
+                t["source_type"],
+                t["query_mode"],
+                t["schedule"] or "on demand",
+                sync.get("status") or "never",
+                sync.get("rows"),
+                (sync.get("error") or "")[:40],
+            )
+        )
     print_table(rows, ["TABLE", "SOURCE", "MODE", "SCHEDULE", "LAST SYNC", "ROWS", "ERROR"])
 
 

@@ -30,11 +30,28 @@ def marketplace() -> None:
 @click.option("--curator-email", help="Curator's email (default: yours).")
 @click.option("--description", default="", help="What it offers.")
 @click.option("--no-sync", is_flag=True, help="Register only; do not start the first sync.")
-def add(slug: str, url: str, name: str | None, branch: str | None, token_stdin: bool, curator_name: str | None,
-        curator_email: str | None, description: str, no_sync: bool) -> None:
+def add(
+    slug: str,
+    url: str,
+    name: str | None,
+    branch: str | None,
+    token_stdin: bool,
+    curator_name: str | None,
+    curator_email: str | None,
+    description: str,
+    no_sync: bool,
+) -> None:
     """Register a marketplace (URL: https://..., or a local path / file:// mirror) and sync it."""
-    body = {"slug": slug, "url": url, "name": name or slug, "branch": branch, "description": description,
-            "curator_name": curator_name, "curator_email": curator_email, "sync": not no_sync}
+    body = {
+        "slug": slug,
+        "url": url,
+        "name": name or slug,
+        "branch": branch,
+        "description": description,
+        "curator_name": curator_name,
+        "curator_email": curator_email,
+        "sync": not no_sync,
+    }
     if token_stdin:
         body["token"] = sys.stdin.readline().strip()
     created = from_config().post("/api/marketplaces", {k: v for k, v in body.items() if v is not None})
@@ -52,8 +69,17 @@ def list_marketplaces(as_json: bool) -> None:
         print_json(found)
         return
     print_table(
-        [(m["id"], m["name"], m["plugin_count"], (m["last_commit_sha"] or "")[:10],
-          m["last_synced_at"] or "never", "error: " + m["last_error"] if m["last_error"] else "ok") for m in found],
+        [
+            (
+                m["id"],
+                m["name"],
+                m["plugin_count"],
+                (m["last_commit_sha"] or "")[:10],
+                m["last_synced_at"] or "never",
+                "error: " + m["last_error"] if m["last_error"] else "ok",
+            )
+            for m in found
+        ],
         ["SLUG", "NAME", "PLUGINS", "COMMIT", "LAST SYNC", "STATUS"],
     )
 
@@ -68,8 +94,18 @@ def plugins(slug: str, as_json: bool) -> None:
         print_json(found)
         return
     print_table(
-        [(p["id"], p["version"] or "", p["source_kind"], p["skills"], p["agents"], p["commands"],
-          "yes" if p["available"] else f"no: {p['unavailable_reason']}") for p in found],
+        [
+            (
+                p["id"],
+                p["version"] or "",
+                p["source_kind"],
+                p["skills"],
+                p["agents"],
+                p["commands"],
+                "yes" if p["available"] else f"no: {p['unavailable_reason']}",
+            )
+            for p in found
+        ],
         ["PLUGIN", "VERSION", "SOURCE", "SKILLS", "AGENTS", "COMMANDS", "AVAILABLE"],
     )
 

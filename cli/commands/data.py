@@ -64,8 +64,10 @@ class PlainReporter:
             rate = self.received / max(now - self.started, 1e-6)
             left = (self.total - self.received) / rate if rate else 0
             percent = 100 * self.received // max(self.total, 1)
-            _echo(f"  {_size(self.received)} of {_size(self.total)} ({percent}%), {_size(rate)}/s,"
-                  f" about {int(left // 60)}m{int(left % 60):02d}s left")
+            _echo(
+                f"  {_size(self.received)} of {_size(self.total)} ({percent}%), {_size(rate)}/s,"
+                f" about {int(left // 60)}m{int(left % 60):02d}s left"
+            )
 
     def done(self, table: str, ok: bool, message: str = "") -> None:
         with self.lock:
@@ -92,8 +94,13 @@ class RichReporter:
         )
 
         self.progress = Progress(
-            TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TransferSpeedColumn(),
-            TimeRemainingColumn(), console=Console(stderr=False), transient=False,
+            TextColumn("{task.description}"),
+            BarColumn(),
+            DownloadColumn(),
+            TransferSpeedColumn(),
+            TimeRemainingColumn(),
+            console=Console(stderr=False),
+            transient=False,
         )
         self.total_task: Any = None
         self.tasks: dict[str, Any] = {}
@@ -134,11 +141,15 @@ def _reporter(quiet: bool, as_json: bool):  # type: ignore[no-untyped-def]
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON summary.")
 @click.option("--dry-run", is_flag=True, help="Show what would change; download nothing.")
 @click.option("--table", "tables", multiple=True, help="Only this table (repeatable); nothing is removed.")
-@click.option("--skip-materialized", is_flag=True,
-              help="Leave materialized (query result) tables out of this pull; local copies are kept.")
+@click.option(
+    "--skip-materialized",
+    is_flag=True,
+    help="Leave materialized (query result) tables out of this pull; local copies are kept.",
+)
 @click.option("--workspace", type=click.Path(file_okay=False), help=WORKSPACE_HELP)
-def pull(quiet: bool, as_json: bool, dry_run: bool, tables: tuple[str, ...], skip_materialized: bool,
-         workspace: str | None) -> None:
+def pull(
+    quiet: bool, as_json: bool, dry_run: bool, tables: tuple[str, ...], skip_materialized: bool, workspace: str | None
+) -> None:
     """Download the tables you are granted that changed, and rebuild local views."""
     from cli.client import from_config
     from cli.pull import run_pull
@@ -146,22 +157,36 @@ def pull(quiet: bool, as_json: bool, dry_run: bool, tables: tuple[str, ...], ski
 
     ws = Workspace(workspace)
     try:
-        outcome = run_pull(from_config(), ws, only=list(tables) or None, dry_run=dry_run,
-                           reporter=_reporter(quiet, as_json), skip_materialized=skip_materialized)
+        outcome = run_pull(
+            from_config(),
+            ws,
+            only=list(tables) or None,
+            dry_run=dry_run,
+            reporter=_reporter(quiet, as_json),
+            skip_materialized=skip_materialized,
+        )
     except WorkspaceBusy as exc:
         raise click.ClickException(str(exc)) from None
     summary = outcome.summary()
     if as_json:
         from cli.output import print_json
 
-        print_json({**summary, "dry_run": dry_run, "workspace": str(ws.root),
-                    "would_download": outcome.plan.download if dry_run else []})
+        print_json(
+            {
+                **summary,
+                "dry_run": dry_run,
+                "workspace": str(ws.root),
+                "would_download": outcome.plan.download if dry_run else [],
+            }
+        )
     elif dry_run and not quiet:
         _echo(f"would download: {', '.join(outcome.plan.download) or 'nothing'}")
         _echo(f"would remove:   {', '.join(outcome.plan.remove) or 'nothing'}")
     elif not quiet:
-        parts = [f"{len(summary['downloaded'])} downloaded ({_size(summary['bytes'])})",
-                 f"{len(summary['unchanged'])} unchanged"]
+        parts = [
+            f"{len(summary['downloaded'])} downloaded ({_size(summary['bytes'])})",
+            f"{len(summary['unchanged'])} unchanged",
+        ]
         if summary["removed"]:
             parts.append(f"{len(summary['removed'])} removed")
         if summary["remote"]:
@@ -271,8 +296,10 @@ def catalog(as_json: bool, metrics: bool, show: str | None, workspace: str | Non
         if as_json:
             print_json(found)
             return
-        print_table([(m["id"], m["display_name"] or m["name"], m["table"], m["description"][:60]) for m in found],
-                    ["METRIC", "NAME", "TABLE", "DESCRIPTION"])
+        print_table(
+            [(m["id"], m["display_name"] or m["name"], m["table"], m["description"][:60]) for m in found],
+            ["METRIC", "NAME", "TABLE", "DESCRIPTION"],
+        )
         return
     found = client.get("/api/catalog")["tables"]
     local = set(Workspace(workspace).local_tables())
@@ -280,8 +307,17 @@ def catalog(as_json: bool, metrics: bool, show: str | None, workspace: str | Non
         print_json([{**t, "pulled": t["id"] in local} for t in found])
         return
     print_table(
-        [(t["id"], t["query_mode"], t["rows"], _size(t["size_bytes"] or 0), "yes" if t["id"] in local else "",
-          (t["description"] or "")[:50]) for t in found],
+        [
+            (
+                t["id"],
+                t["query_mode"],
+                t["rows"],
+                _size(t["size_bytes"] or 0),
+                "yes" if t["id"] in local else "",
+                (t["description"] or "")[:50],
+            )
+            for t in found
+        ],
         ["TABLE", "MODE", "ROWS", "SIZE", "PULLED", "DESCRIPTION"],
     )
 
@@ -323,8 +359,14 @@ def describe(table: str, count: int, as_json: bool, workspace: str | None) -> No
     if as_json:
         from cli.output import print_json
 
-        print_json({"table": table, "rows": total, "columns": [{"name": n, "type": t} for n, t in columns],
-                    "sample": [dict(zip(names, r, strict=True)) for r in rows]})
+        print_json(
+            {
+                "table": table,
+                "rows": total,
+                "columns": [{"name": n, "type": t} for n, t in columns],
+                "sample": [dict(zip(names, r, strict=True)) for r in rows],
+            }
+        )
         return
     _echo(f"{table}: {total} rows, {len(columns)} columns")
     for name, type_name in columns:
@@ -358,14 +400,15 @@ def init(workspace: str | None) -> None:
         raise click.ClickException(f"{path} does not hold a JSON object; nothing was changed")
     hooks = settings.setdefault("hooks", {})
     if not isinstance(hooks, dict) or not all(isinstance(hooks.get(event, []), list) for event in HOOKS):
-        raise click.ClickException(f"{path}: \"hooks\" is not in Claude Code's format (an object of lists);"
-                                   " fix it first (nothing was changed)")
+        raise click.ClickException(
+            f'{path}: "hooks" is not in Claude Code\'s format (an object of lists); fix it first (nothing was changed)'
+        )
     added = []
     for event, command in HOOKS.items():
         entries = hooks.setdefault(event, [])
         present = any(
-            isinstance(entry, dict) and any(isinstance(h, dict) and h.get("command") == command
-                                            for h in entry.get("hooks") or [])
+            isinstance(entry, dict)
+            and any(isinstance(h, dict) and h.get("command") == command for h in entry.get("hooks") or [])
             for entry in entries
         )
         if not present:

@@ -43,8 +43,17 @@ def list_plugins(as_json: bool) -> None:
         print_json(found)
         return
     print_table(
-        [(p["id"], p["version"] or "", "yes" if p["subscribed"] else "", "system" if p["is_system"] else "",
-          "" if p["available"] else "unavailable", (p["description"] or "")[:60]) for p in found],
+        [
+            (
+                p["id"],
+                p["version"] or "",
+                "yes" if p["subscribed"] else "",
+                "system" if p["is_system"] else "",
+                "" if p["available"] else "unavailable",
+                (p["description"] or "")[:60],
+            )
+            for p in found
+        ],
         ["PLUGIN", "VERSION", "INSTALLED", "", "", "DESCRIPTION"],
     )
 
@@ -62,8 +71,10 @@ def install(plugin_id: str) -> None:
     """Add a granted plugin to your stack (Claude Code gets it on its next marketplace update)."""
     slug, name = _split(plugin_id)
     entry = from_config().post(f"/api/marketplace/curated/{slug}/{name}/install")
-    click.echo(f"Installed {entry['id']} (as {entry['manifest_name']}@{MARKETPLACE_NAME}). "
-               f"Run 'claude plugin marketplace update {MARKETPLACE_NAME}' to pick it up.")
+    click.echo(
+        f"Installed {entry['id']} (as {entry['manifest_name']}@{MARKETPLACE_NAME}). "
+        f"Run 'claude plugin marketplace update {MARKETPLACE_NAME}' to pick it up."
+    )
 
 
 @marketplace.command("uninstall")
@@ -84,8 +95,10 @@ def info(as_json: bool) -> None:
         print_json(data)
         return
     click.echo(f"Marketplace '{data['marketplace_name']}', {data['plugin_count']} plugins, ETag {data['etag']}")
-    print_table([(p["name"], p["prefixed_name"], p["marketplace"], p["version"] or "") for p in data["plugins"]],
-                ["NAME", "DIRECTORY", "MARKETPLACE", "VERSION"])
+    print_table(
+        [(p["name"], p["prefixed_name"], p["marketplace"], p["version"] or "") for p in data["plugins"]],
+        ["NAME", "DIRECTORY", "MARKETPLACE", "VERSION"],
+    )
 
 
 def credential_scope(server: str) -> str:
@@ -105,8 +118,14 @@ def helper_command() -> str:
 
 @marketplace.command("setup")
 @click.option("--print", "print_only", is_flag=True, help="Show the commands instead of running them.")
-@click.option("--claude", "claude_bin", envvar="AGNES_CLAUDE_BIN", default="claude", show_default=True,
-              help="The Claude Code executable.")
+@click.option(
+    "--claude",
+    "claude_bin",
+    envvar="AGNES_CLAUDE_BIN",
+    default="claude",
+    show_default=True,
+    help="The Claude Code executable.",
+)
 def setup(print_only: bool, claude_bin: str) -> None:
     """Register Agnes in Claude Code, keeping the token in a git credential helper."""
     client = from_config()

@@ -125,23 +125,23 @@ class Connector:
             raise Invalid("invalid_query_mode", f"Unknown query mode {mode!r}.", field="query_mode") from None
         if chosen not in self.query_modes:
             allowed = ", ".join(m.value for m in self.query_modes)
-            raise Invalid("invalid_query_mode", f"{self.label} tables can be {allowed}, not {chosen.value}.",
-                          field="query_mode")
+            raise Invalid(
+                "invalid_query_mode", f"{self.label} tables can be {allowed}, not {chosen.value}.", field="query_mode"
+            )
         self.check_mode(spec, chosen)
         return chosen
 
     def validate(self, raw: Mapping[str, Any] | None) -> dict[str, Any]:
         """Normalize ``raw`` options to a spec. Raises Invalid naming ``spec.<option>``."""
         if raw is not None and not isinstance(raw, Mapping):
-            raise Invalid("invalid_source_spec", "source_spec must be an object of connector options.",
-                          field="source_spec")
+            raise Invalid(
+                "invalid_source_spec", "source_spec must be an object of connector options.", field="source_spec"
+            )
         raw = dict(raw or {})
         known = {o.name for o in self.options}
         unknown = sorted(set(raw) - known)
         if unknown:
-            raise Invalid(
-                "unknown_option", f"{self.label} has no option {unknown[0]!r}.", field=f"spec.{unknown[0]}"
-            )
+            raise Invalid("unknown_option", f"{self.label} has no option {unknown[0]!r}.", field=f"spec.{unknown[0]}")
         spec: dict[str, Any] = {}
         for option in self.options:
             value = coerce_option(option, raw.get(option.name))
@@ -167,9 +167,7 @@ def coerce_option(option: Option, value: Any) -> Any:
             raise Invalid("invalid_option", f"{option.label} must be text.", field=where)
         text = str(value) if option.kind == "text" else str(value).strip()
         if option.choices and text not in option.choices:
-            raise Invalid(
-                "invalid_option", f"{option.label} must be one of {', '.join(option.choices)}.", field=where
-            )
+            raise Invalid("invalid_option", f"{option.label} must be one of {', '.join(option.choices)}.", field=where)
         return text or None
     if option.kind == "bool":
         if isinstance(value, bool):
@@ -230,9 +228,11 @@ def get_connector(source_type: str) -> Connector:
     connector = connectors().get(source_type or "")
     if connector is None:
         known = ", ".join(c.type for c in connectors().values() if c.available)
-        raise Invalid("unknown_source_type", f"Unknown source type {source_type!r}. Known: {known}.",
-                      field="source_type")
+        raise Invalid(
+            "unknown_source_type", f"Unknown source type {source_type!r}. Known: {known}.", field="source_type"
+        )
     if not connector.available:
-        raise Invalid("connector_unavailable", f"The {connector.label} connector is not available yet.",
-                      field="source_type")
+        raise Invalid(
+            "connector_unavailable", f"The {connector.label} connector is not available yet.", field="source_type"
+        )
     return connector

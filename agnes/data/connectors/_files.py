@@ -31,11 +31,15 @@ LOCATION = Option(
     help="Absolute path on the server (globs allowed), a path under the data directory, or an http(s) URL.",
 )
 RENAME = Option(
-    "rename", "Rename columns", kind="map",
+    "rename",
+    "Rename columns",
+    kind="map",
     help="One 'old name = new_name' per line, e.g. 'Culmen Length (mm) = culmen_length_mm'.",
 )
 NORMALIZE = Option(
-    "normalize_names", "Normalize column names", kind="bool",
+    "normalize_names",
+    "Normalize column names",
+    kind="bool",
     help="Lower-case names and replace spaces and brackets with underscores.",
 )
 
@@ -72,8 +76,11 @@ def validate_location(spec: dict[str, Any]) -> dict[str, Any]:
             raise Invalid("invalid_location", "The URL has no host.", field="spec.location")
         if parts.username or parts.password:
             # The spec is stored in the database and shown to admins: never a credential.
-            raise Invalid("credentials_in_url", "Do not put credentials in the URL; the table spec is not a secret.",
-                          field="spec.location")
+            raise Invalid(
+                "credentials_in_url",
+                "Do not put credentials in the URL; the table spec is not a secret.",
+                field="spec.location",
+            )
     elif "\x00" in location:
         raise Invalid("invalid_location", "The path contains a NUL byte.", field="spec.location")
     for old, new in (spec.get("rename") or {}).items():
@@ -83,8 +90,9 @@ def validate_location(spec: dict[str, Any]) -> dict[str, Any]:
         raise Invalid("invalid_option", "Two columns are renamed to the same name.", field="spec.rename")
     for column, type_name in (spec.get("types") or {}).items():
         if not TYPE_RE.match(type_name):
-            raise Invalid("invalid_option", f"{type_name!r} is not a DuckDB type name (column {column}).",
-                          field="spec.types")
+            raise Invalid(
+                "invalid_option", f"{type_name!r} is not a DuckDB type name (column {column}).", field="spec.types"
+            )
     return spec
 
 
@@ -162,8 +170,7 @@ def first_lines(message: str, count: int = 3) -> str:
     return " ".join(kept[:count])[:600]
 
 
-def write_table(request: ExtractRequest, source_sql: str, rename: Mapping[str, str] | None,
-                what: str) -> ExtractResult:
+def write_table(request: ExtractRequest, source_sql: str, rename: Mapping[str, str] | None, what: str) -> ExtractResult:
     """Write ``SELECT <renamed columns> FROM <source_sql>`` to ``request.output`` (or a view).
 
     ``what`` names the input in error messages (the location, never a secret).

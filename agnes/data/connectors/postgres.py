@@ -28,8 +28,9 @@ def _validate(spec: dict[str, Any]) -> dict[str, Any]:
 
     name = spec["dsn_env"]
     if not ENV_NAME_RE.match(name):
-        raise Invalid("invalid_option", "The DSN variable name must look like SALES_PG_DSN (A-Z, 0-9, _).",
-                      field="spec.dsn_env")
+        raise Invalid(
+            "invalid_option", "The DSN variable name must look like SALES_PG_DSN (A-Z, 0-9, _).", field="spec.dsn_env"
+        )
     if name in SETTINGS_BY_NAME or name.startswith("AGNES_"):
         raise Invalid("invalid_option", f"{name} is an Agnes setting, not a DSN variable.", field="spec.dsn_env")
     if bool(spec.get("table")) == bool(spec.get("query")):
@@ -45,10 +46,19 @@ def _arrow_type(type_name: str, precision: int | None, scale: int | None) -> Any
     import pyarrow as pa
 
     simple = {
-        "int2": pa.int16(), "int4": pa.int32(), "int8": pa.int64(), "oid": pa.int64(),
-        "float4": pa.float32(), "float8": pa.float64(), "bool": pa.bool_(),
-        "date": pa.date32(), "timestamp": pa.timestamp("us"), "timestamptz": pa.timestamp("us", tz="UTC"),
-        "time": pa.time64("us"), "bytea": pa.binary(), "interval": pa.duration("us"),
+        "int2": pa.int16(),
+        "int4": pa.int32(),
+        "int8": pa.int64(),
+        "oid": pa.int64(),
+        "float4": pa.float32(),
+        "float8": pa.float64(),
+        "bool": pa.bool_(),
+        "date": pa.date32(),
+        "timestamp": pa.timestamp("us"),
+        "timestamptz": pa.timestamp("us", tz="UTC"),
+        "time": pa.time64("us"),
+        "bytea": pa.binary(),
+        "interval": pa.duration("us"),
     }
     if type_name in simple:
         return simple[type_name]
@@ -96,8 +106,10 @@ def extract(request: ExtractRequest) -> ExtractResult:
         password = conninfo_to_dict(dsn).get("password")
     except psycopg.Error:
         # libpq quotes the part it could not parse, which can be the password: say only where.
-        raise ExtractError(f"PostgreSQL ({env_name}): the connection string in {env_name} is malformed"
-                           " (not shown, it may hold a password)") from None
+        raise ExtractError(
+            f"PostgreSQL ({env_name}): the connection string in {env_name} is malformed"
+            " (not shown, it may hold a password)"
+        ) from None
     if spec.get("table"):
         table = ".".join(f'"{part}"' for part in str(spec["table"]).split("."))
         query = f"SELECT * FROM {table}"
@@ -145,8 +157,9 @@ def extract(request: ExtractRequest) -> ExtractResult:
 
 def _check_mode(spec: Any, mode: QueryMode) -> None:
     if mode is QueryMode.LOCAL and spec.get("query"):
-        raise Invalid("invalid_query_mode", "A query is materialized; use query mode 'materialized'.",
-                      field="query_mode")
+        raise Invalid(
+            "invalid_query_mode", "A query is materialized; use query mode 'materialized'.", field="query_mode"
+        )
     if mode is QueryMode.MATERIALIZED and spec.get("table"):
         raise Invalid("invalid_query_mode", "A table is copied as is; use query mode 'local'.", field="query_mode")
 
@@ -156,8 +169,12 @@ CONNECTOR = Connector(
     label="PostgreSQL",
     description="A table or a query from a PostgreSQL database; the DSN stays in the env overlay.",
     options=(
-        Option("dsn_env", "DSN variable", required=True,
-               help="Name of the environment variable (or env-overlay entry) holding the connection string."),
+        Option(
+            "dsn_env",
+            "DSN variable",
+            required=True,
+            help="Name of the environment variable (or env-overlay entry) holding the connection string.",
+        ),
         Option("table", "Table", help="schema.table to copy."),
         Option("query", "Query", kind="text", help="A SELECT to materialize instead of a table."),
     ),

@@ -25,22 +25,25 @@ def _validate(spec: dict[str, Any]) -> dict[str, Any]:
     try:
         statements = duckdb.extract_statements(spec["query"])
     except duckdb.Error as exc:
-        raise Invalid("invalid_query", f"The query does not parse: {first_lines(str(exc), 1)}",
-                      field="spec.query") from None
+        raise Invalid(
+            "invalid_query", f"The query does not parse: {first_lines(str(exc), 1)}", field="spec.query"
+        ) from None
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         raise Invalid("invalid_query", "Write exactly one SELECT (or WITH ... SELECT) statement.", field="spec.query")
     spec["query"] = spec["query"].strip().rstrip(";").strip()
     for alias in spec.get("attach") or {}:
         if not ALIAS_RE.match(alias) or alias in ("analytics", "main", "memory", "system", "temp"):
-            raise Invalid("invalid_option", f"{alias!r} cannot be an alias (lower-case letters, digits, _).",
-                          field="spec.attach")
+            raise Invalid(
+                "invalid_option", f"{alias!r} cannot be an alias (lower-case letters, digits, _).", field="spec.attach"
+            )
     return spec
 
 
 def _check_mode(spec: Any, mode: QueryMode) -> None:
     if mode is QueryMode.REMOTE and spec.get("attach"):
-        raise Invalid("invalid_query_mode", "A remote SQL table cannot attach files; materialize it instead.",
-                      field="query_mode")
+        raise Invalid(
+            "invalid_query_mode", "A remote SQL table cannot attach files; materialize it instead.", field="query_mode"
+        )
 
 
 def extract(request: ExtractRequest) -> ExtractResult:
@@ -76,10 +79,16 @@ CONNECTOR = Connector(
     label="SQL (DuckDB)",
     description="A DuckDB query over registered tables or attached DuckDB files, run on the table's schedule.",
     options=(
-        Option("query", "Query", kind="text", required=True,
-               help="One SELECT; registered tables are available by their id."),
-        Option("attach", "Attach DuckDB files", kind="map",
-               help="One 'alias = /path/file.duckdb' per line (read-only)."),
+        Option(
+            "query",
+            "Query",
+            kind="text",
+            required=True,
+            help="One SELECT; registered tables are available by their id.",
+        ),
+        Option(
+            "attach", "Attach DuckDB files", kind="map", help="One 'alias = /path/file.duckdb' per line (read-only)."
+        ),
     ),
     query_modes=(QueryMode.MATERIALIZED, QueryMode.REMOTE),
     validate_spec=_validate,

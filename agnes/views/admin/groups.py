@@ -61,7 +61,9 @@ def create_group_post():  # type: ignore[no-untyped-def]
         group = people.create_group(form["name"], form["description"], actor_id=g.principal.user.id)
     except AppError as exc:
         return render(
-            "admin/groups.html", "admin/_group_create.html", status=422 if exc.status == 400 else exc.status,
+            "admin/groups.html",
+            "admin/_group_create.html",
+            status=422 if exc.status == 400 else exc.status,
             **groups_data(form=form, errors={exc.field or "name": exc.message}),
         )
     audit.describe("group.create", f"group:{group.id}", name=group.name)
@@ -105,7 +107,8 @@ def update_group_post(group_id: str):  # type: ignore[no-untyped-def]
         if exc.status == 404:
             raise
         return render(
-            "admin/group.html", status=422 if exc.status == 400 else exc.status,
+            "admin/group.html",
+            status=422 if exc.status == 400 else exc.status,
             **group_data(group_id, rename_errors={exc.field or "name": exc.message}),
         )
     audit.describe("group.update", f"group:{group_id}", name=name, description=description)
@@ -135,7 +138,9 @@ def add_member_post(group_id: str):  # type: ignore[no-untyped-def]
         if exc.code == "group_not_found":
             raise
         return render(
-            "admin/group.html", "admin/_members.html", status=422 if exc.status in (400, 404) else exc.status,
+            "admin/group.html",
+            "admin/_members.html",
+            status=422 if exc.status in (400, 404) else exc.status,
             **group_data(group_id, member_form={"email": email}, member_errors={"email": exc.message}),
         )
     audit.describe("group.member_add", f"group:{group_id}", user_id=user.id, email=user.email)
@@ -154,7 +159,9 @@ def remove_member_post(group_id: str, user_id: str):  # type: ignore[no-untyped-
         if exc.code == "group_not_found":
             raise
         return render(
-            "admin/group.html", "admin/_members.html", status=exc.status,
+            "admin/group.html",
+            "admin/_members.html",
+            status=exc.status,
             **group_data(group_id, member_errors={"remove": exc.message}),
         )
     audit.describe("group.member_remove", f"group:{group_id}", user_id=user_id)

@@ -66,13 +66,17 @@ def create_marketplace_post():  # type: ignore[no-untyped-def]
     try:
         mp = registry.create_marketplace(
             {**form, "token": request.form.get("token", "")},
-            actor_id=user.id, actor_email=user.email, actor_name=user.name,
+            actor_id=user.id,
+            actor_email=user.email,
+            actor_name=user.name,
         )
     except AppError as exc:
         if exc.status not in (400, 409):
             raise
         return render(
-            "admin/marketplaces/index.html", "admin/marketplaces/_form.html", status=422,
+            "admin/marketplaces/index.html",
+            "admin/marketplaces/_form.html",
+            status=422,
             **marketplaces_data(form=form, errors={exc.field or "slug": exc.message}),
         )
     audit.describe("marketplace.create", f"marketplace:{mp.id}", **form)
@@ -97,8 +101,9 @@ def sync_all_post():  # type: ignore[no-untyped-def]
 @admin_required
 def show_marketplace(marketplace_id: str):  # type: ignore[no-untyped-def]
     """One marketplace: settings, token, sync, plugins and sync history."""
-    return render("admin/marketplaces/show.html", "admin/marketplaces/_plugins.html",
-                  **marketplace_data(marketplace_id))
+    return render(
+        "admin/marketplaces/show.html", "admin/marketplaces/_plugins.html", **marketplace_data(marketplace_id)
+    )
 
 
 @bp.post("/<marketplace_id>")
@@ -111,9 +116,13 @@ def update_marketplace_post(marketplace_id: str):  # type: ignore[no-untyped-def
     except AppError as exc:
         if exc.status == 404:
             raise
-        return render("admin/marketplaces/show.html", status=422,
-                      **marketplace_data(marketplace_id, form={**form, "slug": marketplace_id},
-                                         errors={exc.field or "name": exc.message}))
+        return render(
+            "admin/marketplaces/show.html",
+            status=422,
+            **marketplace_data(
+                marketplace_id, form={**form, "slug": marketplace_id}, errors={exc.field or "name": exc.message}
+            ),
+        )
     audit.describe("marketplace.update", f"marketplace:{marketplace_id}", **form)
     flash("Settings saved.", "success")
     return redirect(url_for("admin_marketplaces.show_marketplace", marketplace_id=marketplace_id), code=303)
@@ -126,15 +135,21 @@ def token_post(marketplace_id: str):  # type: ignore[no-untyped-def]
     clear = request.form.get("action") == "clear"
     token = "" if clear else request.form.get("token", "")
     if not clear and not token.strip():
-        return render("admin/marketplaces/show.html", status=422,
-                      **marketplace_data(marketplace_id, token_errors={"token": "Enter the new token."}))
+        return render(
+            "admin/marketplaces/show.html",
+            status=422,
+            **marketplace_data(marketplace_id, token_errors={"token": "Enter the new token."}),
+        )
     try:
         registry.update_marketplace(marketplace_id, {"token": token})
     except AppError as exc:
         if exc.status == 404:
             raise
-        return render("admin/marketplaces/show.html", status=422,
-                      **marketplace_data(marketplace_id, token_errors={"token": exc.message}))
+        return render(
+            "admin/marketplaces/show.html",
+            status=422,
+            **marketplace_data(marketplace_id, token_errors={"token": exc.message}),
+        )
     audit.describe("marketplace.token", f"marketplace:{marketplace_id}", change="clear" if clear else "rotate")
     flash("Access token cleared." if clear else "Access token saved.", "success")
     return redirect(url_for("admin_marketplaces.show_marketplace", marketplace_id=marketplace_id), code=303)
@@ -157,8 +172,11 @@ def system_post(marketplace_id: str, name: str):  # type: ignore[no-untyped-def]
     """Mark (``system=1``) or unmark a plugin as a system plugin."""
     mark = request.form.get("system") == "1"
     counts = registry.set_system(marketplace_id, name, mark, actor_id=g.principal.user.id)
-    audit.describe("marketplace.plugin." + ("mark_system" if mark else "unmark_system"),
-                   f"plugin:{marketplace_id}/{name}", **counts)
+    audit.describe(
+        "marketplace.plugin." + ("mark_system" if mark else "unmark_system"),
+        f"plugin:{marketplace_id}/{name}",
+        **counts,
+    )
     return fragment_or_redirect(
         "admin/marketplaces/_plugins.html",
         url_for("admin_marketplaces.show_marketplace", marketplace_id=marketplace_id),

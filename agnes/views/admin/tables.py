@@ -17,8 +17,17 @@ from agnes.jobs import JobNotFound, get_job
 
 bp = Blueprint("admin_tables", __name__, url_prefix="/admin/tables")
 
-EMPTY_FORM = {"name": "", "id": "", "description": "", "source_type": "csv", "source_name": "", "query_mode": "",
-              "schedule": "", "primary_key": "", "spec": {}}
+EMPTY_FORM = {
+    "name": "",
+    "id": "",
+    "description": "",
+    "source_type": "csv",
+    "source_name": "",
+    "query_mode": "",
+    "schedule": "",
+    "primary_key": "",
+    "spec": {},
+}
 
 
 def _connector(source_type: str | None) -> Connector:
@@ -56,10 +65,15 @@ def _form_fields() -> dict[str, Any]:
         else:
             spec[option.name] = form.get(f"opt_{option.name}", "")
     return {
-        "name": form.get("name", ""), "id": form.get("id", ""), "description": form.get("description", ""),
-        "source_type": connector.type, "source_name": form.get("source_name", ""),
-        "query_mode": form.get("query_mode", ""), "schedule": form.get("schedule", ""),
-        "primary_key": form.get("primary_key", ""), "source_spec": spec,
+        "name": form.get("name", ""),
+        "id": form.get("id", ""),
+        "description": form.get("description", ""),
+        "source_type": connector.type,
+        "source_name": form.get("source_name", ""),
+        "query_mode": form.get("query_mode", ""),
+        "schedule": form.get("schedule", ""),
+        "primary_key": form.get("primary_key", ""),
+        "source_spec": spec,
     }
 
 
@@ -68,8 +82,12 @@ def tables_data(**extra: Any) -> dict[str, Any]:
     form = extra.pop("form", None) or {**EMPTY_FORM, "source_type": request.args.get("source_type", "csv")}
     connector = _connector(form["source_type"])
     return {
-        "tables": registry.list_tables(), "connectors": list(connectors().values()), "connector": connector,
-        "form": form, "spec_values": form.get("spec_values") or spec_for_form(connector, {}), "errors": {},
+        "tables": registry.list_tables(),
+        "connectors": list(connectors().values()),
+        "connector": connector,
+        "form": form,
+        "spec_values": form.get("spec_values") or spec_for_form(connector, {}),
+        "errors": {},
         **extra,
     }
 
@@ -86,9 +104,15 @@ def table_data(table_id: str, **extra: Any) -> dict[str, Any]:
     view, history = registry.table_detail(table_id)
     connector = connectors()[view.table.source_type]
     return {
-        "view": view, "table": view.table, "state": view.state, "history": history, "connector": connector,
-        "spec_values": spec_for_form(connector, view.table.source_spec), "errors": {},
-        "job": _job_or_none(table_id), **extra,
+        "view": view,
+        "table": view.table,
+        "state": view.state,
+        "history": history,
+        "connector": connector,
+        "spec_values": spec_for_form(connector, view.table.source_spec),
+        "errors": {},
+        "job": _job_or_none(table_id),
+        **extra,
     }
 
 
@@ -105,8 +129,7 @@ def table_options_fragment():  # type: ignore[no-untyped-def]
     """The option fields of one connector (swapped in when the source type changes)."""
     connector = _connector(request.args.get("source_type"))
     form = {**EMPTY_FORM, "source_type": connector.type}
-    return render("admin/tables/tables.html", "admin/tables/_table_options.html",
-                  **tables_data(form=form))
+    return render("admin/tables/tables.html", "admin/tables/_table_options.html", **tables_data(form=form))
 
 
 @bp.post("")
@@ -120,13 +143,24 @@ def register_table_post():  # type: ignore[no-untyped-def]
         if exc.status not in (400, 409):
             raise
         connector = _connector(fields["source_type"])
-        form = {**fields, "spec_values": {k: str(request.form.get(f"opt_{k}", "")) for k in
-                                          (o.name for o in connector.options)}}
+        form = {
+            **fields,
+            "spec_values": {k: str(request.form.get(f"opt_{k}", "")) for k in (o.name for o in connector.options)},
+        }
         key = (exc.field or "name").replace("spec.", "opt_")
-        return render("admin/tables/tables.html", "admin/tables/_table_form.html", status=422,
-                      **tables_data(form=form, errors={key: exc.message}))
-    audit.describe("table.register", f"table:{entry.id}", name=entry.name, source_type=entry.source_type,
-                   source_spec=entry.source_spec)
+        return render(
+            "admin/tables/tables.html",
+            "admin/tables/_table_form.html",
+            status=422,
+            **tables_data(form=form, errors={key: exc.message}),
+        )
+    audit.describe(
+        "table.register",
+        f"table:{entry.id}",
+        name=entry.name,
+        source_type=entry.source_type,
+        source_spec=entry.source_spec,
+    )
     flash(f"Table {entry.id} registered. Grant it to a group, then sync it.", "success")
     target = url_for("admin_tables.show_table", table_id=entry.id)
     return hx_redirect(redirect(target, code=303), target)

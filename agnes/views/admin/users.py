@@ -21,8 +21,7 @@ def users_data(**extra: object) -> dict[str, object]:
         rows = users.list_users(con, query=query)
         all_groups = {grp.id: grp.name for grp in groups.list_groups(con)}
         memberships = {
-            u.id: [all_groups[gid] for gid in groups.list_user_group_ids(con, u.id) if gid in all_groups]
-            for u in rows
+            u.id: [all_groups[gid] for gid in groups.list_user_group_ids(con, u.id) if gid in all_groups] for u in rows
         }
     return {
         "users": rows,
@@ -50,7 +49,8 @@ def create_user_post():  # type: ignore[no-untyped-def]
         user = people.create_user(form["email"], form["name"])
     except AppError as exc:
         return render(
-            "admin/users.html", status=422 if exc.status == 400 else exc.status,
+            "admin/users.html",
+            status=422 if exc.status == 400 else exc.status,
             **users_data(form=form, errors={exc.field or "email": exc.message}),
         )
     audit.describe("user.create", f"user:{user.id}", email=user.email)

@@ -45,8 +45,12 @@ def grant_json(grant: Grant) -> dict[str, object]:
 def list_resource_types():  # type: ignore[no-untyped-def]
     return jsonify(
         resource_types=[
-            {"key": key.value, "display_name": spec.display_name, "description": spec.description,
-             "id_format": spec.id_format}
+            {
+                "key": key.value,
+                "display_name": spec.display_name,
+                "description": spec.description,
+                "id_format": spec.id_format,
+            }
             for key, spec in RESOURCE_TYPES.items()
         ]
     )
@@ -96,8 +100,14 @@ def delete_group(group_id: str):  # type: ignore[no-untyped-def]
 def list_members(group_id: str):  # type: ignore[no-untyped-def]
     return jsonify(
         members=[
-            {"user_id": m.user_id, "email": m.email, "name": m.name, "active": m.active,
-             "sources": list(m.sources), "added_at": m.added_at.isoformat() if m.added_at else None}
+            {
+                "user_id": m.user_id,
+                "email": m.email,
+                "name": m.name,
+                "active": m.active,
+                "sources": list(m.sources),
+                "added_at": m.added_at.isoformat() if m.added_at else None,
+            }
             for m in people.list_members(group_id)
         ]
     )
@@ -139,8 +149,13 @@ def create_grant():  # type: ignore[no-untyped-def]
         str(body.get("resource_id", "")),
         actor_id=g.principal.user.id,
     )
-    audit.describe("grant.create", f"grant:{grant.id}", group_id=grant.group_id,
-                   resource_type=grant.resource_type, resource_id=grant.resource_id)
+    audit.describe(
+        "grant.create",
+        f"grant:{grant.id}",
+        group_id=grant.group_id,
+        resource_type=grant.resource_type,
+        resource_id=grant.resource_id,
+    )
     return jsonify(grant_json(grant)), 201
 
 
@@ -148,8 +163,13 @@ def create_grant():  # type: ignore[no-untyped-def]
 @admin_required
 def delete_grant(grant_id: str):  # type: ignore[no-untyped-def]
     grant = people.delete_grant(grant_id)
-    audit.describe("grant.delete", f"grant:{grant_id}", group_id=grant.group_id,
-                   resource_type=grant.resource_type, resource_id=grant.resource_id)
+    audit.describe(
+        "grant.delete",
+        f"grant:{grant_id}",
+        group_id=grant.group_id,
+        resource_type=grant.resource_type,
+        resource_id=grant.resource_id,
+    )
     return "", 204
 
 

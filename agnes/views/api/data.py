@@ -23,9 +23,15 @@ def _audit_read(status: int, action: str, resource: str, **params: object) -> No
     """Audit a read (manifest fetch, download) through the batched buffer: no write unit per request."""
     started = g.get("request_started")
     audit_buffer(current_app._get_current_object()).add(  # type: ignore[attr-defined]
-        action=action, user_id=g.principal.user.id, resource=resource, params=params, result=str(status),
+        action=action,
+        user_id=g.principal.user.id,
+        resource=resource,
+        params=params,
+        result=str(status),
         duration_ms=round((time.perf_counter() - started) * 1000, 2) if started else None,
-        client_ip=request.remote_addr, client_kind=g.principal.client_kind, correlation_id=g.get("correlation_id"),
+        client_ip=request.remote_addr,
+        client_kind=g.principal.client_kind,
+        correlation_id=g.get("correlation_id"),
     )
 
 
@@ -35,13 +41,29 @@ def _audit_read(status: int, action: str, resource: str, **params: object) -> No
 @bp.get("/admin/connectors")
 @admin_required
 def list_connectors():  # type: ignore[no-untyped-def]
-    return jsonify(connectors=[
-        {"type": c.type, "label": c.label, "description": c.description, "available": c.available,
-         "query_modes": [m.value for m in c.query_modes],
-         "options": [{"name": o.name, "label": o.label, "kind": o.kind, "required": o.required, "help": o.help,
-                      "choices": list(o.choices)} for o in c.options]}
-        for c in connectors().values()
-    ])
+    return jsonify(
+        connectors=[
+            {
+                "type": c.type,
+                "label": c.label,
+                "description": c.description,
+                "available": c.available,
+                "query_modes": [m.value for m in c.query_modes],
+                "options": [
+                    {
+                        "name": o.name,
+                        "label": o.label,
+                        "kind": o.kind,
+                        "required": o.required,
+                        "help": o.help,
+                        "choices": list(o.choices),
+                    }
+                    for o in c.options
+                ],
+            }
+            for c in connectors().values()
+        ]
+    )
 
 
 @bp.get("/admin/registry")
@@ -56,8 +78,15 @@ def get_registry_entry(table_id: str):  # type: ignore[no-untyped-def]
     view, history = registry.table_detail(table_id)
     body = registry.table_json(view)
     body["history"] = [
-        {"started_at": h.started_at.isoformat(), "status": h.status, "rows": h.rows, "size_bytes": h.size_bytes,
-         "duration_ms": h.duration_ms, "error": h.error, "triggered_by": h.triggered_by}
+        {
+            "started_at": h.started_at.isoformat(),
+            "status": h.status,
+            "rows": h.rows,
+            "size_bytes": h.size_bytes,
+            "duration_ms": h.duration_ms,
+            "error": h.error,
+            "triggered_by": h.triggered_by,
+        }
         for h in history
     ]
     return jsonify(body)
@@ -68,8 +97,15 @@ def get_registry_entry(table_id: str):  # type: ignore[no-untyped-def]
 def register_table():  # type: ignore[no-untyped-def]
     body = json_body()
     entry = registry.register_table(body, owner_id=g.principal.user.id)
-    audit.describe("table.register", f"table:{entry.id}", name=entry.name, source_type=entry.source_type,
-                   source_spec=entry.source_spec, query_mode=entry.query_mode, schedule=entry.schedule)
+    audit.describe(
+        "table.register",
+        f"table:{entry.id}",
+        name=entry.name,
+        source_type=entry.source_type,
+        source_spec=entry.source_spec,
+        query_mode=entry.query_mode,
+        schedule=entry.schedule,
+    )
     return jsonify(registry.table_json(registry.TableView(entry, None))), 201
 
 
@@ -77,8 +113,14 @@ def register_table():  # type: ignore[no-untyped-def]
 @admin_required
 def update_registry_entry(table_id: str):  # type: ignore[no-untyped-def]
     entry = registry.update_table(table_id, json_body())
-    audit.describe("table.update", f"table:{table_id}", source_spec=entry.source_spec, query_mode=entry.query_mode,
-                   schedule=entry.schedule, name=entry.name)
+    audit.describe(
+        "table.update",
+        f"table:{table_id}",
+        source_spec=entry.source_spec,
+        query_mode=entry.query_mode,
+        schedule=entry.schedule,
+        name=entry.name,
+    )
     view, _ = registry.table_detail(table_id)
     return jsonify(registry.table_json(view))
 
@@ -106,13 +148,14 @@ def trigger_sync():  # type: ignore[no-untyped-def]
     elif body is None:
         ids = None
     else:
-        raise Invalid("invalid_body", "Send {\"tables\": [ids]} or nothing.", field="tables")
+        raise Invalid("invalid_body", 'Send {"tables": [ids]} or nothing.', field="tables")
     if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
         raise Invalid("invalid_body", "tables must be a list of table ids.", field="tables")
     jobs, skipped = trigger_syncs(ids, actor_id=g.principal.user.id)
     audit.describe("sync.trigger", "tables", tables=ids, jobs=[j.id for j in jobs])
-    return jsonify(jobs=[{"table": j.id.removeprefix("sync-table:"), **j.to_dict()} for j in jobs],
-                   skipped=skipped), 202
+    return jsonify(
+        jobs=[{"table": j.id.removeprefix("sync-table:"), **j.to_dict()} for j in jobs], skipped=skipped
+    ), 202
 
 
 @bp.get("/sync/manifest")
@@ -161,11 +204,13 @@ def download_table(table_id: str):  # type: ignore[no-untyped-def]
     else:
         body = distribution.read_span(found.path, start, length, block)
     status = 206 if byte_range else 200
-    _audit_read(status, "data.download", f"table:{table_id}", bytes=length,
-               range=f"{start}-{end}" if byte_range else None)
+    _audit_read(
+        status, "data.download", f"table:{table_id}", bytes=length, range=f"{start}-{end}" if byte_range else None
+    )
     # direct_passthrough hands the file wrapper to the server as is (gunicorn sends it with sendfile).
-    response = Response(body, status=status, headers=headers, mimetype="application/vnd.apache.parquet",
-                        direct_passthrough=True)
+    response = Response(
+        body, status=status, headers=headers, mimetype="application/vnd.apache.parquet", direct_passthrough=True
+    )
     response.content_length = length
     if byte_range:
         response.headers["Content-Range"] = f"bytes {start}-{end}/{found.size}"

@@ -23,7 +23,11 @@ def get_job(job_id: str):  # type: ignore[no-untyped-def]
 @bp.post("/admin/groups/recount")
 @admin_required
 def recount():  # type: ignore[no-untyped-def]
-    job = enqueue(run_recompute_group_member_counts, job_id=RECOUNT_JOB_ID,
-                  description="Recompute group member counts", owner_id=g.principal.user.id)
+    job = enqueue(
+        run_recompute_group_member_counts,
+        job_id=RECOUNT_JOB_ID,
+        description="Recompute group member counts",
+        owner_id=g.principal.user.id,
+    )
     audit.describe("group.recount", f"job:{job.id}")
     return jsonify(job.to_dict()), 202

@@ -61,9 +61,16 @@ def plugin_json(p: Plugin) -> dict[str, Any]:
 
 def history_json(h: SyncRecord) -> dict[str, Any]:
     return {
-        "id": h.id, "status": h.status, "started_at": h.started_at.isoformat(),
-        "finished_at": h.finished_at.isoformat(), "commit": h.commit_sha, "plugin_count": h.plugin_count,
-        "added": h.added, "removed": h.removed, "changed": h.changed, "unavailable": h.unavailable,
+        "id": h.id,
+        "status": h.status,
+        "started_at": h.started_at.isoformat(),
+        "finished_at": h.finished_at.isoformat(),
+        "commit": h.commit_sha,
+        "plugin_count": h.plugin_count,
+        "added": h.added,
+        "removed": h.removed,
+        "changed": h.changed,
+        "unavailable": h.unavailable,
         "error": h.error,
     }
 
@@ -103,9 +110,12 @@ def get_marketplace(marketplace_id: str):  # type: ignore[no-untyped-def]
 def update_marketplace(marketplace_id: str):  # type: ignore[no-untyped-def]
     body = json_body()
     mp = registry.update_marketplace(marketplace_id, body)
-    audit.describe("marketplace.update", f"marketplace:{marketplace_id}",
-                   **{k: v for k, v in body.items() if k != "token"},
-                   token=("cleared" if body.get("token") == "" else "rotated") if "token" in body else None)
+    audit.describe(
+        "marketplace.update",
+        f"marketplace:{marketplace_id}",
+        **{k: v for k, v in body.items() if k != "token"},
+        token=("cleared" if body.get("token") == "" else "rotated") if "token" in body else None,
+    )
     return jsonify(marketplace_json(mp))
 
 
