@@ -21,7 +21,7 @@ COMMANDS = {
     "catalog": "cli.commands.data:catalog",
     "schema": "cli.commands.data:schema",
     "describe": "cli.commands.data:describe",
-    "init": "cli.commands.data:init",
+    "init": "cli.commands.init:init",
 }
 
 
