@@ -37,6 +37,8 @@ import threading
 import time
 from pathlib import Path
 
+from _common import bench_app, free_port  # noqa: E402  (bench/ is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 WORDS = (
     "data pipeline warehouse python testing review security deploy kubernetes cloud cost analytics "
@@ -97,19 +99,12 @@ def _write_plugin(root: Path, name: str, rng: random.Random) -> tuple[int, int, 
 def build_data(data_dir: Path, plugins: int) -> tuple[str, str]:
     """Create the data dir; returns (session cookie value, detail page path)."""
     os.environ["AGNES_DATA_DIR"] = str(data_dir)
-    from agnes import create_app, people
+    from agnes import people
     from agnes.models import marketplaces, utcnow
     from agnes.models.marketplaces import PluginRecord
     from agnes.state import state_store
 
-    app = create_app(
-        {
-            "AGNES_DATA_DIR": str(data_dir),
-            "AGNES_SEED_ADMIN_EMAIL": "admin@example.com",
-            "REDIS_URL": "",
-            "AGNES_LOG_LEVEL": "WARNING",
-        }
-    )
+    app = bench_app(data_dir)
     rng = random.Random(4)
     slug = "bench"
     snapshot = Path("marketplaces") / slug / "snapshots" / "s1"
@@ -173,15 +168,9 @@ def build_data(data_dir: Path, plugins: int) -> tuple[str, str]:
 # -- server -------------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def start_server(data_dir: Path, workers: int, threads: int) -> tuple[subprocess.Popen[bytes], int]:
     """``gunicorn -k gthread wsgi:app`` on a free port; its output goes to ``<tmp>/gunicorn.log``."""
-    port = _free_port()
+    port = free_port()
     env = {
         **os.environ,
         "AGNES_DATA_DIR": str(data_dir),

@@ -23,7 +23,6 @@ import http.client
 import json
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -31,25 +30,10 @@ import tempfile
 import time
 from pathlib import Path
 
+from _common import bench_app, free_port, wait_http  # noqa: E402  (bench/ is on sys.path)
+
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def wait_port(port: int, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.5):
-                return
-        except OSError:
-            time.sleep(0.1)
-    raise SystemExit(f"nothing listens on port {port}")
 
 
 def make_sources(folder: Path, tables: int, total_mb: float) -> None:
@@ -68,19 +52,12 @@ def make_sources(folder: Path, tables: int, total_mb: float) -> None:
 
 def setup(data_dir: Path, sources: Path, tables: int) -> str:
     """Register, sync and grant the tables; returns an analyst token."""
-    from agnes import create_app, people
+    from agnes import people
     from agnes.auth.pat import create_pat
     from agnes.data.registry import register_table
     from agnes.data.sync import sync_table
 
-    app = create_app(
-        {
-            "AGNES_DATA_DIR": str(data_dir),
-            "REDIS_URL": "",
-            "AGNES_LOG_LEVEL": "WARNING",
-            "AGNES_SEED_ADMIN_EMAIL": "admin@example.com",
-        }
-    )
+    app = bench_app(data_dir)
     with app.app_context():
         for index in range(tables):
             table_id = f"bench_{index:02d}"
@@ -148,7 +125,7 @@ def curl_floor(files: list[Path], root: Path, target: Path, parallelism: int) ->
         stderr=subprocess.DEVNULL,
     )
     try:
-        wait_port(port)
+        wait_http(port)
         args = ["curl", "-s", "--fail", "--parallel", "--parallel-max", str(parallelism)]
         for path in files:
             args += ["-o", str(target / path.name), f"http://127.0.0.1:{port}/{path.relative_to(root)}"]
@@ -202,7 +179,7 @@ def main() -> None:
             cwd=ROOT,
             env=server_env,
         )
-        wait_port(port)
+        wait_http(port)
         median_ms, p95_ms = manifest_latency(port, token)
         # Every request with a token pays for the token check (one state-store read); /healthz does nothing else.
         floor_ms, _ = manifest_latency(port, token, path="/healthz")

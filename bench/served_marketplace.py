@@ -23,13 +23,14 @@ import http.client
 import os
 import random
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from _common import bench_app, free_port, wait_http  # noqa: E402  (bench/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -86,7 +87,7 @@ def generate(repo: Path, plugins: int, seed: int = 42) -> int:
 
 def prepare(data_dir: Path, repo: Path) -> tuple[str, object]:
     """Register, sync, grant and subscribe; returns (PAT, served set)."""
-    from agnes import create_app, people
+    from agnes import people
     from agnes.access import AuthMethod, Principal
     from agnes.auth.pat import create_pat
     from agnes.jobs.marketplace import run_sync_marketplace
@@ -94,14 +95,7 @@ def prepare(data_dir: Path, repo: Path) -> tuple[str, object]:
     from agnes.models import marketplaces
     from agnes.state import state_store
 
-    app = create_app(
-        {
-            "AGNES_DATA_DIR": str(data_dir),
-            "REDIS_URL": "",
-            "AGNES_LOG_LEVEL": "WARNING",
-            "AGNES_SEED_ADMIN_EMAIL": "admin@example.com",
-        }
-    )
+    app = bench_app(data_dir)
     with app.app_context():
         registry.create_marketplace(
             {"slug": "bench", "name": "Bench", "url": str(repo)}, actor_id=None, actor_email="admin@example.com"
@@ -176,25 +170,6 @@ def http_backend_app(environ, start_response):  # type: ignore[no-untyped-def]
     return [payload]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def wait_up(port: int, path: str = "/healthz", timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-            conn.request("GET", path)
-            conn.getresponse().read()
-            return
-        except OSError:
-            time.sleep(0.1)
-    raise RuntimeError(f"server on {port} did not start")
-
-
 def timed_get(conn: http.client.HTTPConnection, path: str, headers: dict[str, str]) -> tuple[float, int, bytes, dict]:
     started = time.perf_counter()
     conn.request("GET", path, headers=headers)
@@ -258,7 +233,7 @@ def main() -> None:
             cwd=ROOT,
             env=env,
         )
-        wait_up(port)
+        wait_http(port)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
         auth = {"Authorization": f"Bearer {token}"}
         cold_zip, status, body, headers = timed_get(conn, "/marketplace.zip", auth)
@@ -293,7 +268,7 @@ def main() -> None:
             ],
             env={**env, "BENCH_STATIC_FILE": str(zip_dir / "same.zip")},
         )
-        wait_up(static_port, "/same.zip")
+        wait_http(static_port, "/same.zip")
         static_conn = http.client.HTTPConnection("127.0.0.1", static_port, timeout=60)
         static_zip = statistics.median(timed_get(static_conn, "/same.zip", {})[0] for _ in range(args.repeat * 2))
 
@@ -322,7 +297,7 @@ def main() -> None:
             ],
             env={**env, "BENCH_GIT_ROOT": str(bare.parent)},
         )
-        wait_up(backend_port, f"/{bare.name}/info/refs?service=git-upload-pack")
+        wait_http(backend_port, f"/{bare.name}/info/refs?service=git-upload-pack")
         http_floor = statistics.median(
             clone(f"http://127.0.0.1:{backend_port}/{bare.name}", work / "clone") for _ in range(args.repeat)
         )
