@@ -191,3 +191,17 @@ def test_access_marker_is_replaced_after_commit(app: Flask) -> None:
     people.create_user("m@example.com")
     people.add_member("admin", "m@example.com", actor_id=None)
     assert access_marker() != before
+
+
+def test_marketplace_fast_path_still_sees_a_token_used_from_a_new_ip(client: FlaskClient, auth) -> None:  # type: ignore[no-untyped-def]
+    """Repeated /marketplace.zip requests skip Flask, but only for the same token *and* client IP,
+    so a token's first use from a new address is still recorded and audited."""
+    raw = auth.token("analyst@example.com")
+    for ip in ("10.0.0.1", "10.0.0.1", "10.0.0.1", "10.0.0.9"):  # the first fills the caches
+        response = client.get("/marketplace.zip", headers=bearer(raw), environ_base={"REMOTE_ADDR": ip})
+        assert response.status_code == 200
+        response.close()  # the fast path streams the cached file; closing releases it
+    with state_store().read() as con:
+        token = tokens.lookup_token(con, raw)
+        audited = con.execute("SELECT count(*) FROM audit_log WHERE action = 'token.first_use_new_ip'").fetchone()
+    assert token.last_used_ip == "10.0.0.9" and audited == (1,)

@@ -1,42 +1,33 @@
 """Answering repeated ``/marketplace.zip`` downloads and polls without Flask or the state store.
 
 Claude Code hooks, ``agnes`` and scripts fetch the served marketplace often, and almost every
-fetch is a repeat (a 304, or the same cached ZIP). A full request authenticates the PAT
-against the state store (an attach plus three point queries, several milliseconds), which
-alone exceeds the 3 ms budget of a 304. So after a full, successful PAT request the serve
-views :func:`TokenMemory.remember` the token (by hash) with the user's groups and the change
-marker of :mod:`agnes.marketplace.generation`. A later request with the same token is
+fetch is a repeat (a 304, or the same cached ZIP). A request whose token the foundation's
+principal cache (:mod:`agnes.auth.cache`) trusts right now, from the same client IP, is
 answered in the WSGI dispatcher while all of this holds:
 
-* the change marker is unchanged: revoking a token, deactivating a user, any group, grant,
-  subscription or sync change bumps it (``credentials_changed`` and the other signals), so
-  access changes take effect on the very next request, in every process;
-* less than :data:`TTL` seconds passed and the token has not expired (the TTL equals the
-  resolution of a token's recorded last use, so that record stays as accurate as before);
-* the served set and its ZIP are already cached, and the download was audited recently
-  (downloads are audited once per user and ETag per :data:`AUDIT_WINDOW`).
+* the access marker is unchanged (a token revoked, a user deactivated, a membership changed
+  end the trust at once, in every process), the entry is younger than the cache's TTL and the
+  token has not expired;
+* the served set is cached under the unchanged marker of :mod:`agnes.marketplace.generation`
+  (grant, subscription and sync changes) and its ZIP is built;
+* the download was audited recently (once per user and ETag per :data:`AUDIT_WINDOW`).
 
-Anything else falls through to Flask, which does the full work.
+Anything else falls through to Flask, which does the full work (and fills the caches).
 """
 
 from __future__ import annotations
 
-import hashlib
 import os
 import threading
 import time
-from datetime import datetime
 from typing import Any
 
 from flask import Flask
 
 from agnes.marketplace import generation, resolver
-from agnes.models import utcnow
 
-# Seconds a remembered token is trusted without the state store (see the module docstring).
-TTL = 60.0
-# Remembered tokens per process.
-MAX_TOKENS = 4096
+# (user, ETag) download records kept per process before the table is emptied.
+MAX_AUDITED = 4096
 # A user's download of one ETag is audited at most once per this many seconds.
 AUDIT_WINDOW = 600.0
 ZIP_HEADERS = [
@@ -49,34 +40,11 @@ ZIP_HEADERS = [
 
 
 class TokenMemory:
-    """token hash → (user id, group ids, change marker, trusted-until monotonic time)."""
+    """When each (user, ETag) download was last audited, so repeats are audited once per window."""
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.entries: dict[str, tuple[str, tuple[str, ...], str, float]] = {}
         self.audited: dict[tuple[str, str], float] = {}
-
-    def remember(
-        self, raw: str, user_id: str, group_ids: tuple[str, ...], marker: str, expires_at: datetime | None
-    ) -> None:
-        ttl = TTL
-        if expires_at is not None:
-            ttl = min(ttl, (expires_at - utcnow()).total_seconds())
-        if ttl <= 0:
-            return
-        key = hashlib.sha256(raw.encode()).hexdigest()
-        with self.lock:
-            if len(self.entries) >= MAX_TOKENS:
-                self.entries.clear()
-            self.entries[key] = (user_id, tuple(group_ids), marker, time.monotonic() + ttl)
-
-    def lookup(self, raw: str, marker: str) -> tuple[str, tuple[str, ...]] | None:
-        key = hashlib.sha256(raw.encode()).hexdigest()
-        with self.lock:
-            entry = self.entries.get(key)
-        if entry is None or entry[2] != marker or entry[3] < time.monotonic():
-            return None
-        return entry[0], entry[1]
 
     def audit_due(self, user_id: str, etag: str) -> bool:
         with self.lock:
@@ -84,7 +52,7 @@ class TokenMemory:
 
     def audited_now(self, user_id: str, etag: str) -> None:
         with self.lock:
-            if len(self.audited) >= MAX_TOKENS:
+            if len(self.audited) >= MAX_AUDITED:
                 self.audited.clear()
             self.audited[(user_id, etag)] = time.monotonic()
 
@@ -93,33 +61,23 @@ def memory(app: Flask) -> TokenMemory:
     return app.extensions.setdefault("agnes_marketplace_tokens", TokenMemory())
 
 
-def remember_principal(app: Flask, raw: str, principal: Any, marker: str) -> None:
-    """Trust this PAT for its repeats (after a full authentication; reads the token's expiry)."""
-    from agnes.models import tokens
-    from agnes.state import state_store
-
-    mem = memory(app)
-    if principal.token_id is None or mem.lookup(raw, marker) is not None:
-        return
-    with state_store().read() as con:
-        token = tokens.get_token(con, principal.token_id)
-    if token is not None and token.status == "active":
-        mem.remember(raw, principal.user.id, principal.group_ids, marker, token.expires_at)
-
-
 def etag_matches(header: str, etag: str) -> bool:
     candidates = {c.strip().removeprefix("W/").strip('"') for c in header.split(",")}
     return etag in candidates or "*" in candidates
 
 
-def remembered_user(app: Flask, raw: str | None) -> tuple[str, tuple[str, ...], str] | None:
-    """``(user id, group ids, marker)`` for a token trusted by :class:`TokenMemory` right now."""
+def remembered_user(app: Flask, raw: str | None, ip: str | None) -> tuple[str, tuple[str, ...], str] | None:
+    """``(user id, group ids, served-set marker)`` for a token the principal cache
+    (:mod:`agnes.auth.cache`) trusts right now from this client IP, else None."""
     if not raw:
         return None
+    from agnes.auth.cache import access_marker, principal_cache, token_key
+
     with app.app_context():
-        marker = generation.current()
-    known = memory(app).lookup(raw, marker)
-    return (known[0], known[1], marker) if known else None
+        principal = principal_cache().get(token_key(raw, ip), access_marker())
+        if principal is None:
+            return None
+        return principal.user.id, principal.group_ids, generation.current()
 
 
 def serve_zip(app: Flask, environ: dict[str, Any], start_response: Any) -> Any:
@@ -127,7 +85,7 @@ def serve_zip(app: Flask, environ: dict[str, Any], start_response: Any) -> Any:
     scheme, _, raw = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
     if scheme.lower() != "bearer":
         return None
-    known = remembered_user(app, raw.strip())
+    known = remembered_user(app, raw.strip(), environ.get("REMOTE_ADDR"))
     if known is None:
         return None
     user_id, group_ids, marker = known

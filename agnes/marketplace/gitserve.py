@@ -247,23 +247,24 @@ class MarketplaceDispatcher:
     def _authorized_repo(self, environ: dict[str, Any]) -> SnapshotRepo:
         from agnes.audit import write_audit
         from agnes.auth import resolve_token
+        from agnes.auth.cache import access_marker
         from agnes.marketplace import fastpath, generation, packager, resolver
 
         raw = credentials_token(environ)
         if not raw:
             raise PermissionError("Authentication required: use your Agnes access token as the password.")
-        known = fastpath.remembered_user(self.app, raw)
+        known = fastpath.remembered_user(self.app, raw, environ.get("REMOTE_ADDR"))
         if known is not None:  # a repeat within the trust window (clone = info/refs + upload-pack)
             user_id, group_ids, marker = known
             served = resolver.resolve(user_id, group_ids, marker=marker)
         else:
             marker = generation.current()
-            principal = resolve_token(raw, environ.get("REMOTE_ADDR"))
+            # With the access marker, a usable token is remembered by the principal cache.
+            principal = resolve_token(raw, environ.get("REMOTE_ADDR"), marker=access_marker())
             if principal is None:
                 raise PermissionError(g.get("auth_error") or "Access token unknown.")
             user_id = principal.user.id
             served = resolver.resolve(user_id, principal.group_ids, marker=marker)
-            fastpath.remember_principal(self.app, raw, principal, marker)
         mem = fastpath.memory(self.app)
         if environ.get("REQUEST_METHOD") == "POST" and mem.audit_due(user_id, "git:" + served.etag):
             mem.audited_now(user_id, "git:" + served.etag)  # a fetch is a download: audited, once per window

@@ -8,7 +8,6 @@ from urllib.parse import quote
 
 from flask import Blueprint, Response, current_app, g, jsonify, request, send_file
 
-from agnes.access import AuthMethod
 from agnes.audit import write_audit
 from agnes.errors import AppError
 from agnes.marketplace import fastpath, generation, packager, resolver
@@ -31,11 +30,7 @@ def _served_for_caller(challenge: str) -> resolver.ServedSet:
         response.headers["WWW-Authenticate"] = challenge
         raise _Abort(response)
     marker = generation.current()
-    served = resolver.resolve(principal.user.id, principal.group_ids, marker=marker)
-    raw = credentials_token(request.environ)
-    if raw and principal.method is AuthMethod.PAT and principal.token_id:
-        fastpath.remember_principal(current_app, raw, principal, marker)
-    return served
+    return resolver.resolve(principal.user.id, principal.group_ids, marker=marker)
 
 
 class _Abort(Exception):
