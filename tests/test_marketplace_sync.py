@@ -318,9 +318,9 @@ def test_nightly_sync_is_scheduled() -> None:
 
 
 def test_history_is_bounded(client, admin_headers, tmp_path, monkeypatch):  # type: ignore[no-untyped-def]
-    from agnes.models import marketplaces
+    from agnes.models import marketplace_history
 
-    monkeypatch.setattr(marketplaces, "HISTORY_KEEP", 3)
+    monkeypatch.setattr(marketplace_history, "HISTORY_KEEP", 3)
     register(client, admin_headers, "acme", small_marketplace(tmp_path / "repo"))
     for _ in range(5):
         sync_now("acme")

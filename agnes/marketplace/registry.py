@@ -21,7 +21,8 @@ from agnes.errors import Conflict, Invalid, NotFound
 from agnes.jobs import JobStatus
 from agnes.marketplace import generation, overlay
 from agnes.models import marketplaces
-from agnes.models.marketplaces import Marketplace, Plugin, SyncRecord
+from agnes.models.marketplace_history import SyncRecord, list_sync_history
+from agnes.models.marketplaces import Marketplace, Plugin
 from agnes.state import state_store
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
@@ -155,7 +156,7 @@ def list_plugins(marketplace_id: str) -> list[Plugin]:
 
 def sync_history(marketplace_id: str, limit: int = 20) -> list[SyncRecord]:
     with state_store().read() as con:
-        return marketplaces.list_sync_history(con, marketplace_id, limit=limit)
+        return list_sync_history(con, marketplace_id, limit=limit)
 
 
 def has_token(marketplace: Marketplace) -> bool:

@@ -31,7 +31,8 @@ from agnes.marketplace.gitfetch import FetchError, fetch, read_file, redact, rew
 from agnes.marketplace.manifest import Entry, ManifestError, parse_marketplace, read_plugin
 from agnes.marketplace.registry import working_dir
 from agnes.models import marketplaces, new_id, utcnow
-from agnes.models.marketplaces import PluginRecord, SyncRecord
+from agnes.models.marketplace_history import SyncRecord
+from agnes.models.marketplaces import PluginRecord
 from agnes.state import state_store
 
 log = logging.getLogger(__name__)

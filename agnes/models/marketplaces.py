@@ -8,13 +8,14 @@ the registry row, so readers never see a half-applied sync.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from duckdb import DuckDBPyConnection
 
 from agnes.models import new_id, utcnow
+from agnes.models.marketplace_history import SyncRecord, insert_history
 
 
 @dataclass(frozen=True)
@@ -96,22 +97,6 @@ class PluginRecord:
     content_hash: str | None = None
     file_count: int = 0
     size_bytes: int = 0
-
-
-@dataclass(frozen=True)
-class SyncRecord:
-    id: str
-    marketplace_id: str
-    started_at: datetime
-    finished_at: datetime
-    status: str
-    commit_sha: str | None
-    plugin_count: int | None
-    added: list[str] = field(default_factory=list)
-    removed: list[str] = field(default_factory=list)
-    changed: list[dict[str, Any]] = field(default_factory=list)
-    unavailable: list[dict[str, Any]] = field(default_factory=list)
-    error: str | None = None
 
 
 _MP_SELECT = """
@@ -336,7 +321,7 @@ def apply_sync(
         changed=changed,
         unavailable=[{"name": r.name, "reason": r.unavailable_reason} for r in records if not r.available],
     )
-    _insert_history(con, history)
+    insert_history(con, history)
     return history
 
 
@@ -359,52 +344,5 @@ def record_sync_failure(
         plugin_count=None,
         error=error,
     )
-    _insert_history(con, history)
+    insert_history(con, history)
     return history
-
-
-# Sync history rows kept per marketplace (older ones are deleted as new ones arrive).
-HISTORY_KEEP = 200
-
-
-def _insert_history(con: DuckDBPyConnection, rec: SyncRecord) -> None:
-    con.execute(
-        "DELETE FROM marketplace_sync_history WHERE marketplace_id = ? AND id NOT IN ("
-        " SELECT id FROM marketplace_sync_history WHERE marketplace_id = ? ORDER BY finished_at DESC LIMIT ?)",
-        [rec.marketplace_id, rec.marketplace_id, HISTORY_KEEP - 1],
-    )
-    con.execute(
-        "INSERT INTO marketplace_sync_history (id, marketplace_id, started_at, finished_at, status, commit_sha,"
-        " plugin_count, added, removed, changed, unavailable, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [
-            rec.id,
-            rec.marketplace_id,
-            rec.started_at,
-            rec.finished_at,
-            rec.status,
-            rec.commit_sha,
-            rec.plugin_count,
-            json.dumps(rec.added),
-            json.dumps(rec.removed),
-            json.dumps(rec.changed),
-            json.dumps(rec.unavailable),
-            rec.error,
-        ],
-    )
-
-
-def list_sync_history(con: DuckDBPyConnection, marketplace_id: str, *, limit: int = 20) -> list[SyncRecord]:
-    """Newest first."""
-    rows = con.execute(
-        "SELECT id, marketplace_id, started_at, finished_at, status, commit_sha, plugin_count, added, removed,"
-        " changed, unavailable, error FROM marketplace_sync_history WHERE marketplace_id = ?"
-        " ORDER BY finished_at DESC LIMIT ?",
-        [marketplace_id, limit],
-    ).fetchall()
-    out = []
-    for r in rows:
-        values = list(r)
-        for i in (7, 8, 9, 10):
-            values[i] = _load(values[i]) or []
-        out.append(SyncRecord(*values))
-    return out

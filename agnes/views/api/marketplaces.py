@@ -9,7 +9,8 @@ from flask import Blueprint, g, jsonify, request
 from agnes import audit
 from agnes.access import admin_required, login_required
 from agnes.marketplace import registry, stack
-from agnes.models.marketplaces import Marketplace, Plugin, SyncRecord
+from agnes.models.marketplace_history import SyncRecord
+from agnes.models.marketplaces import Marketplace, Plugin
 from agnes.views.api import json_body
 
 bp = Blueprint("marketplaces", __name__)

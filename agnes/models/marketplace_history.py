@@ -1,0 +1,74 @@
+"""``marketplace_sync_history``: what each sync of a marketplace did (added, removed, changed)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from duckdb import DuckDBPyConnection
+
+
+@dataclass(frozen=True)
+class SyncRecord:
+    id: str
+    marketplace_id: str
+    started_at: datetime
+    finished_at: datetime
+    status: str
+    commit_sha: str | None
+    plugin_count: int | None
+    added: list[str] = field(default_factory=list)
+    removed: list[str] = field(default_factory=list)
+    changed: list[dict[str, Any]] = field(default_factory=list)
+    unavailable: list[dict[str, Any]] = field(default_factory=list)
+    error: str | None = None
+
+
+# Sync history rows kept per marketplace (older ones are deleted as new ones arrive).
+HISTORY_KEEP = 200
+
+
+def insert_history(con: DuckDBPyConnection, rec: SyncRecord) -> None:
+    """Record one sync attempt, dropping the oldest rows beyond :data:`HISTORY_KEEP`."""
+    con.execute(
+        "DELETE FROM marketplace_sync_history WHERE marketplace_id = ? AND id NOT IN ("
+        " SELECT id FROM marketplace_sync_history WHERE marketplace_id = ? ORDER BY finished_at DESC LIMIT ?)",
+        [rec.marketplace_id, rec.marketplace_id, HISTORY_KEEP - 1],
+    )
+    con.execute(
+        "INSERT INTO marketplace_sync_history (id, marketplace_id, started_at, finished_at, status, commit_sha,"
+        " plugin_count, added, removed, changed, unavailable, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            rec.id,
+            rec.marketplace_id,
+            rec.started_at,
+            rec.finished_at,
+            rec.status,
+            rec.commit_sha,
+            rec.plugin_count,
+            json.dumps(rec.added),
+            json.dumps(rec.removed),
+            json.dumps(rec.changed),
+            json.dumps(rec.unavailable),
+            rec.error,
+        ],
+    )
+
+
+def list_sync_history(con: DuckDBPyConnection, marketplace_id: str, *, limit: int = 20) -> list[SyncRecord]:
+    """Newest first."""
+    rows = con.execute(
+        "SELECT id, marketplace_id, started_at, finished_at, status, commit_sha, plugin_count, added, removed,"
+        " changed, unavailable, error FROM marketplace_sync_history WHERE marketplace_id = ?"
+        " ORDER BY finished_at DESC LIMIT ?",
+        [marketplace_id, limit],
+    ).fetchall()
+    out = []
+    for r in rows:
+        values = list(r)
+        for i in (7, 8, 9, 10):
+            values[i] = (json.loads(values[i]) if isinstance(values[i], str) else values[i]) or []
+        out.append(SyncRecord(*values))
+    return out
