@@ -1,10 +1,15 @@
 """Who the caller is and what they may do: principals, resource types and decorators.
 
-Authorization rules (DESIGN.md, "Access control"):
+This module is the one place that decides access to a resource (DESIGN.md, "Access control"):
 
-* members of the ``Admin`` group pass every app-level check (``admin_required`` and
-  ``resource_access_required``), but the served marketplace gives admins no shortcut;
-* everyone else reaches a resource through a grant to any group they belong to.
+* a resource type is a :class:`ResourceType` member plus a :class:`ResourceTypeSpec`, registered
+  by the area that owns the type (:func:`register_resource_type`): how its items are listed for
+  the access tree, and the check that says whether a caller's groups are granted one item;
+* :func:`is_granted` runs that check; :func:`can_access` adds the ``Admin`` group's pass (members
+  of ``Admin`` pass every app-level check); :func:`resource_access_required` guards a view with
+  it. Pages, JSON twins and downloads all go through these. The served marketplace gives admins
+  no shortcut, so it asks :func:`is_granted`-equivalent rules in SQL (see
+  :mod:`agnes.models.served`), never :func:`can_access`.
 """
 
 from __future__ import annotations
@@ -12,16 +17,17 @@ from __future__ import annotations
 import functools
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any, TypeVar
 
 from duckdb import DuckDBPyConnection
 from flask import g, redirect, request, url_for
 
-from agnes.errors import AppError, Forbidden
+from agnes.errors import AppError, Forbidden, NotFound
 from agnes.models.groups import ADMIN_GROUP_ID
 from agnes.models.users import User
+from agnes.urls import safe_next_path
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -54,13 +60,6 @@ def current_principal() -> Principal | None:
     return g.get("principal")
 
 
-def require_principal() -> Principal:
-    principal = current_principal()
-    if principal is None:
-        raise AppError(401, "authentication_required", "Sign in or send an access token.")
-    return principal
-
-
 # -- resource types ----------------------------------------------------------------------
 
 
@@ -80,23 +79,40 @@ class ResourceItem:
     group: str = ""  # e.g. the marketplace a plugin belongs to
 
 
+def _nothing_listed(con: DuckDBPyConnection) -> list[ResourceItem]:
+    return []
+
+
+def _never_granted(principal: Principal, resource_id: str) -> bool:
+    return False
+
+
 @dataclass(frozen=True)
 class ResourceTypeSpec:
-    """How a resource type looks and which items exist.
+    """How a resource type looks, which items exist and who may reach one.
 
     Attributes:
         display_name: shown in admin pages.
         description: one line.
         id_format: human description of a resource id (``<slug>/<plugin>``).
-        id_pattern: regex a resource id must fully match.
+        id_pattern: regex a resource id must fully match (anything else cannot exist: 404).
+        not_found_code: the error code of a 404 for this type (``plugin_not_found``).
         list_items: lists the grantable items, given a state-store cursor.
+        is_granted: ``(principal, resource_id) -> bool``: one of the caller's groups is granted
+            the item. No admin shortcut; :func:`can_access` adds it.
+        exists: ``(principal, resource_id) -> bool`` or None. With it, a refused caller learns
+            whether the item exists (404 vs 403); without it every refusal is a 403, so ids
+            cannot be probed.
     """
 
     display_name: str
     description: str
     id_format: str
     id_pattern: str
-    list_items: Callable[[DuckDBPyConnection], list[ResourceItem]] = field(default=lambda con: [])
+    not_found_code: str
+    list_items: Callable[[DuckDBPyConnection], list[ResourceItem]] = _nothing_listed
+    is_granted: Callable[[Principal, str], bool] = _never_granted
+    exists: Callable[[Principal, str], bool] | None = None
 
 
 RESOURCE_TYPES: dict[ResourceType, ResourceTypeSpec] = {
@@ -105,21 +121,28 @@ RESOURCE_TYPES: dict[ResourceType, ResourceTypeSpec] = {
         description="A plugin of a curated marketplace; a grant makes it available to subscribe to.",
         id_format="<marketplace-slug>/<plugin-name>",
         id_pattern=r"[a-z0-9][a-z0-9_-]{0,63}/[^/\s]{1,200}",
+        not_found_code="plugin_not_found",
     ),
     ResourceType.TABLE: ResourceTypeSpec(
         display_name="Data table",
         description="A registered table; a grant lets members download it with agnes pull.",
         id_format="<table-id>",
         id_pattern=r"[a-z0-9][a-z0-9_.-]{0,127}",
+        not_found_code="table_not_found",
     ),
 }
 
 
-def register_resource_items(resource_type: ResourceType, list_items: Callable[..., list[ResourceItem]]) -> None:
-    """Attach the item lister of a resource type (called by the owning domain at app start)."""
-    spec = RESOURCE_TYPES[resource_type]
-    RESOURCE_TYPES[resource_type] = ResourceTypeSpec(
-        spec.display_name, spec.description, spec.id_format, spec.id_pattern, list_items
+def register_resource_type(
+    resource_type: ResourceType,
+    *,
+    list_items: Callable[[DuckDBPyConnection], list[ResourceItem]],
+    is_granted: Callable[[Principal, str], bool],
+    exists: Callable[[Principal, str], bool] | None = None,
+) -> None:
+    """Attach the item lister and the access check of a type (the owning area, at app start)."""
+    RESOURCE_TYPES[resource_type] = replace(
+        RESOURCE_TYPES[resource_type], list_items=list_items, is_granted=is_granted, exists=exists
     )
 
 
@@ -152,6 +175,40 @@ def validate_resource_id(resource_type: ResourceType, resource_id: str) -> str:
     return resource_id
 
 
+# -- the access decision -----------------------------------------------------------------
+
+
+def is_granted(principal: Principal, resource_type: ResourceType, resource_id: str) -> bool:
+    """One of the caller's groups is granted the resource (the type's own check; no admin pass)."""
+    return RESOURCE_TYPES[resource_type].is_granted(principal, resource_id)
+
+
+def can_access(principal: Principal, resource_type: ResourceType, resource_id: str) -> bool:
+    """Admins pass; everyone else needs a grant to one of their groups (:func:`is_granted`)."""
+    return principal.is_admin or is_granted(principal, resource_type, resource_id)
+
+
+def require_access(principal: Principal, resource_type: ResourceType, resource_id: str) -> None:
+    """Raise unless :func:`can_access` allows it.
+
+    Raises:
+        NotFound: the id cannot exist (fails the type's pattern), or the type knows that the item
+            does not exist (``exists``); the code is the type's ``not_found_code``.
+        Forbidden: ``access_denied``.
+    """
+    spec = RESOURCE_TYPES[resource_type]
+    if not re.fullmatch(spec.id_pattern, resource_id):
+        raise NotFound(spec.not_found_code, f"There is no {spec.display_name.lower()} '{resource_id}'.")
+    if can_access(principal, resource_type, resource_id):
+        return
+    if spec.exists is not None and not spec.exists(principal, resource_id):
+        raise NotFound(spec.not_found_code, f"There is no {spec.display_name.lower()} '{resource_id}'.")
+    raise Forbidden(
+        "access_denied",
+        f"None of your groups is granted the {spec.display_name.lower()} '{resource_id}'; ask an administrator.",
+    )
+
+
 # -- decorators --------------------------------------------------------------------------
 
 
@@ -164,8 +221,6 @@ def _unauthenticated() -> Any:
         raise AppError(401, "authentication_required", "Sign in or send an access token.")
     if request.method not in ("GET", "HEAD"):
         # After sign-in the browser would GET a POST-only address; send it back where it was.
-        from agnes.auth import safe_next_path
-
         referrer = request.referrer or ""
         host = request.host_url
         target = safe_next_path("/" + referrer[len(host) :] if referrer.startswith(host) else None)
@@ -215,19 +270,14 @@ def session_required(view: F) -> F:
     return wrapped  # type: ignore[return-value]
 
 
-def can_access(principal: Principal, resource_type: ResourceType, resource_id: str) -> bool:
-    """Admins pass; others need a grant to one of their groups."""
-    if principal.is_admin:
-        return True
-    from agnes.models import grants
-    from agnes.state import state_store
+def resource_access_required(resource_type: ResourceType, resource_id: str | Callable[..., str]) -> Callable[[F], F]:
+    """Guard a view with :func:`require_access` (404 or 403, see there).
 
-    with state_store().read() as con:
-        return grants.has_grant(con, list(principal.group_ids), resource_type, resource_id)
-
-
-def resource_access_required(resource_type: ResourceType, view_arg: str) -> Callable[[F], F]:
-    """Require a grant on the resource named by the view argument ``view_arg`` (403 otherwise)."""
+    Args:
+        resource_type: the type of the resource the view shows.
+        resource_id: the view argument holding the id (``"table_id"``), or a function of the
+            view's arguments returning it (``lambda slug, plugin, **_: f"{slug}/{plugin}"``).
+    """
 
     def decorator(view: F) -> F:
         @functools.wraps(view)
@@ -235,9 +285,11 @@ def resource_access_required(resource_type: ResourceType, view_arg: str) -> Call
             principal = current_principal()
             if principal is None:
                 return _unauthenticated()
-            resource_id = str(kwargs.get(view_arg, ""))
-            if not can_access(principal, resource_type, resource_id):
-                raise Forbidden("access_denied", f"You have no access to {resource_type.value} '{resource_id}'.")
+            if callable(resource_id):
+                target = resource_id(**kwargs)
+            else:
+                target = str(kwargs.get(resource_id, ""))
+            require_access(principal, resource_type, target)
             return view(*args, **kwargs)
 
         return wrapped  # type: ignore[return-value]

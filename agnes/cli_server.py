@@ -6,12 +6,17 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from agnes.audit import write_audit
+from agnes.auth.pat import create_pat, parse_expires_days
+from agnes.errors import AppError
+from agnes.jobs.schedule import EmbeddedScheduler
+from agnes.people import add_member, create_user, resolve_user
+
 
 def start_embedded_scheduler(app: Flask) -> None:
     """Start the in-process cron thread when jobs run embedded (no REDIS_URL, not testing)."""
     if app.config["REDIS_URL"] or app.testing or app.extensions.get("agnes_cron"):
         return
-    from agnes.jobs.schedule import EmbeddedScheduler
 
     scheduler = EmbeddedScheduler(app)
     app.extensions["agnes_cron"] = scheduler
@@ -25,10 +30,6 @@ def start_embedded_scheduler(app: Flask) -> None:
 @with_appcontext
 def create_token_command(email: str, name: str, expires_days: int | None) -> None:
     """Create a personal access token for EMAIL and print only the token (headless setup)."""
-    from agnes.audit import write_audit
-    from agnes.auth.pat import create_pat, parse_expires_days
-    from agnes.errors import AppError
-    from agnes.people import resolve_user
 
     try:
         user = resolve_user(email)
@@ -55,8 +56,6 @@ def create_token_command(email: str, name: str, expires_days: int | None) -> Non
 @with_appcontext
 def create_user_command(email: str, name: str, admin: bool) -> None:
     """Create a user (and optionally make them an admin) without the web UI."""
-    from agnes.errors import AppError
-    from agnes.people import add_member, create_user
 
     try:
         user = create_user(email, name)

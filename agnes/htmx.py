@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Response, make_response, render_template, request
+from flask import Response, make_response, redirect, render_template, request
 
 
 def wants_fragment() -> bool:
@@ -17,9 +17,12 @@ def wants_fragment() -> bool:
     return bool(htmx) and not htmx.boosted and not htmx.history_restore_request
 
 
-def render(page: str, fragment: str | None = None, *, status: int = 200, **context: Any) -> Response:
-    """Render ``fragment`` for an HTMX partial request, else the full ``page``."""
-    template = fragment if fragment and wants_fragment() else page
+def render(template: str, fragment: str | None = None, /, *, status: int = 200, **context: Any) -> Response:
+    """Render ``fragment`` for an HTMX partial request, else the full page ``template``.
+
+    The template names are positional-only, so any keyword (``page=``) is template context.
+    """
+    template = fragment if fragment and wants_fragment() else template
     response = make_response(render_template(template, **context), status)
     response.headers.add("Vary", "HX-Request")
     return response
@@ -39,19 +42,16 @@ def hx_redirect(response: Response, url: str) -> Response:
     return response
 
 
-def hx_trigger(response: Response, event: str) -> Response:
-    """Fire a client-side event after the swap (other fragments listen with hx-trigger)."""
-    existing = response.headers.get("HX-Trigger")
-    response.headers["HX-Trigger"] = f"{existing}, {event}" if existing else event
-    return response
-
-
-def fragment_or_redirect(fragment: str, url: str, **context: Any) -> Response:
+def fragment_or_redirect(fragment: str, url: str, /, **context: Any) -> Response:
     """After a POST: the updated fragment for htmx, a 303 redirect for a plain form."""
-    from flask import redirect
-
     if wants_fragment():
         response = make_response(render_template(fragment, **context))
         response.headers.add("Vary", "HX-Request")
         return response
     return redirect(url, code=303)  # type: ignore[return-value]
+
+
+def job_started(job: Any, url: str) -> Response:
+    """After a POST that started a job: its self-polling status fragment for htmx (the page
+    swaps it in place), a 303 to ``url`` (the page that shows the job) for a plain form."""
+    return fragment_or_redirect("jobs/_job_status.html", url, job=job)

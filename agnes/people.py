@@ -8,6 +8,8 @@ never the models directly, so the pages and the API enforce the same rules.
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass
+from typing import Any
 
 import duckdb
 
@@ -87,6 +89,37 @@ def set_user_active(user_id: str, active: bool, *, actor_id: str) -> User:
     return updated
 
 
+@dataclass(frozen=True)
+class UserRow:
+    """A user with the names of their groups (the users list)."""
+
+    user: User
+    groups: list[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.user.to_dict(), "groups": self.groups}
+
+
+def list_users(query: str = "", *, limit: int = 500) -> list[UserRow]:
+    """Users ordered by email, ``query`` matching email or name, with their group names (one unit)."""
+    with state_store().read() as con:
+        found = users.list_users(con, query=query, limit=limit)
+        names = groups.group_names_by_user(con, [u.id for u in found])
+    return [UserRow(u, names.get(u.id, [])) for u in found]
+
+
+def user_groups(user_id: str) -> list[Group]:
+    """The groups a user is in, Everyone included."""
+    with state_store().read() as con:
+        return groups.list_user_groups(con, user_id)
+
+
+def effective_access(user_id: str) -> list[dict[str, object]]:
+    """Resources granted to any of the user's groups: ``[{resource_type, resource_id, via_groups}]``."""
+    with state_store().read() as con:
+        return grants.effective_access(con, groups.list_user_group_ids(con, user_id))
+
+
 def resolve_user(ref: str) -> User:
     """A user by id or email (404 ``user_not_found``)."""
     with state_store().read() as con:
@@ -114,6 +147,36 @@ def _validate_description(description: object) -> str | None:
     if description is not None and not isinstance(description, str):
         raise Invalid("invalid_description", "Group description must be text.", field="description")
     return description
+
+
+def list_groups() -> list[Group]:
+    with state_store().read() as con:
+        return groups.list_groups(con)
+
+
+@dataclass(frozen=True)
+class GroupDetail:
+    """One group with its members and grants (read in one unit)."""
+
+    group: Group
+    members: list[groups.Member]
+    grants: list[Grant]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.group.to_dict(),
+            "members": [m.to_dict() for m in self.members],
+            "grants": [g.to_dict() for g in self.grants],
+        }
+
+
+def group_detail(group_id: str) -> GroupDetail:
+    """Raises NotFound (``group_not_found``)."""
+    with state_store().read() as con:
+        group = groups.get_group(con, group_id)
+        if group is None:
+            raise NotFound("group_not_found", "No such group.")
+        return GroupDetail(group, groups.list_members(con, group_id), grants.list_grants(con, group_id=group_id))
 
 
 def get_group(group_id: str) -> Group:

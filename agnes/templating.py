@@ -1,12 +1,19 @@
-"""Jinja filters and context helpers (kept out of the factory module)."""
+"""Jinja filters, globals and context helpers: every template helper the app registers."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Flask, g
+from flask import Flask, current_app, g, render_template, request
+from markupsafe import Markup
 
+from agnes.lru import LRU
 from agnes.models import utcnow
+from agnes.pages.marketplace_listing import CardView
+from agnes.plugin.frontmatter import display_value
+
+# Rendered listing cards kept per process: (card, in stack, script root) → HTML.
+CARD_CACHE_SIZE = 4096
 
 
 def timeago(value: datetime | None) -> str:
@@ -42,8 +49,35 @@ def filesize(num: int | float | None) -> str:
     return f"{size:.1f} TB"
 
 
+def icon_sprite() -> Markup:
+    """The SVG symbols of ``_macros/icons.html`` (``sprite()``), rendered once per process."""
+    sprite = current_app.extensions.get("agnes_icon_sprite")
+    if sprite is None:
+        module = current_app.jinja_env.get_template("_macros/icons.html").module
+        sprite = current_app.extensions.setdefault("agnes_icon_sprite", Markup(module.sprite()))  # type: ignore[attr-defined]
+    return sprite
+
+
+def plugin_card_html(view: CardView) -> Markup:
+    """One listing card's ``<li>``, rendered once per card content and state, then reused.
+
+    A Card holds everything its markup shows, so equal cards render equal HTML; when a sync
+    changes a card, the new value is a new key and the old entry ages out.
+    """
+    cache = current_app.extensions.get("agnes_marketplace_cards")
+    if cache is None:
+        cache = current_app.extensions.setdefault("agnes_marketplace_cards", LRU(CARD_CACHE_SIZE))
+    key = (view.card, view.in_stack, request.script_root)
+    html = cache.get(key)
+    if html is None:
+        html = Markup(render_template("marketplace/_card.html", view=view))
+        cache.put(key, html)
+    return html
+
+
 def init_app(app: Flask) -> None:
-    app.jinja_env.filters.update(timeago=timeago, isodate=isodate, filesize=filesize)
+    app.jinja_env.filters.update(timeago=timeago, isodate=isodate, filesize=filesize, display_value=display_value)
+    app.jinja_env.globals.update(icon_sprite=icon_sprite, plugin_card_html=plugin_card_html)
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 

@@ -107,11 +107,11 @@ def build_data(data_dir: Path, plugins: int) -> tuple[str, str]:
     app = bench_app(data_dir)
     rng = random.Random(4)
     slug = "bench"
-    snapshot = Path("marketplaces") / slug / "snapshots" / "s1"
+    checkout = Path("marketplaces") / slug / "checkouts" / "s1"
     records = []
     for i in range(plugins):
         name = f"{rng.choice(WORDS)}-{rng.choice(WORDS)}-{i:03d}"
-        counts = _write_plugin(data_dir / snapshot / name, name, rng)
+        counts = _write_plugin(data_dir / checkout / name, name, rng)
         records.append(
             PluginRecord(
                 name=name,
@@ -126,7 +126,7 @@ def build_data(data_dir: Path, plugins: int) -> tuple[str, str]:
                 skill_count=counts[0],
                 agent_count=counts[1],
                 command_count=counts[2],
-                content_dir=str(snapshot / name),
+                content_dir=str(checkout / name),
                 content_hash=f"h{i}",
                 file_count=5,
                 size_bytes=10_000,
@@ -147,7 +147,7 @@ def build_data(data_dir: Path, plugins: int) -> tuple[str, str]:
                 registered_by=None,
             )
             marketplaces.apply_sync(
-                con, slug, commit_sha="0" * 40, snapshot_dir=str(snapshot), records=records, started_at=utcnow()
+                con, slug, commit_sha="0" * 40, checkout_dir=str(checkout), records=records, started_at=utcnow()
             )
         group = people.create_group("Bench analysts", actor_id=None)
         user = people.create_user(ANALYST, "Bench Analyst")

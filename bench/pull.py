@@ -54,7 +54,7 @@ def setup(data_dir: Path, sources: Path, tables: int) -> str:
     """Register, sync and grant the tables; returns an analyst token."""
     from agnes import people
     from agnes.auth.pat import create_pat
-    from agnes.data.registry import register_table
+    from agnes.data.registration import register_table
     from agnes.data.sync import sync_table
 
     app = bench_app(data_dir)

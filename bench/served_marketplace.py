@@ -91,13 +91,13 @@ def prepare(data_dir: Path, repo: Path) -> tuple[str, object]:
     from agnes.access import AuthMethod, Principal
     from agnes.auth.pat import create_pat
     from agnes.jobs.marketplace import run_sync_marketplace
-    from agnes.marketplace import registry, resolver, stack
+    from agnes.marketplace import curated, resolver, stack
     from agnes.models import marketplaces
     from agnes.state import state_store
 
     app = bench_app(data_dir)
     with app.app_context():
-        registry.create_marketplace(
+        curated.create_marketplace(
             {"slug": "bench", "name": "Bench", "url": str(repo)}, actor_id=None, actor_email="admin@example.com"
         )
         started = time.perf_counter()

@@ -23,7 +23,7 @@ def copy_tables(target: Path) -> Path:
 
 
 def register(fields: dict[str, Any], owner_id: str | None = None):  # type: ignore[no-untyped-def]
-    from agnes.data.registry import register_table
+    from agnes.data.registration import register_table
 
     return register_table(fields, owner_id=owner_id)
 

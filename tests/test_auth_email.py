@@ -11,9 +11,9 @@ from bs4 import BeautifulSoup
 from flask import Flask
 from flask.testing import FlaskClient
 
-from agnes.auth import safe_next_path
 from agnes.models import audit as audit_model
 from agnes.state import state_store
+from agnes.urls import safe_next_path
 
 from .conftest import csrf_token
 

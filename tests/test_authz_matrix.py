@@ -181,7 +181,7 @@ class World:
     def marketplace(self, *, fresh: bool = False) -> str:
         """A registered marketplace with one plugin, ``tool``, granted to Everyone (no files)."""
         from agnes import people
-        from agnes.marketplace import registry
+        from agnes.marketplace import curated
         from agnes.models import marketplaces, utcnow
         from agnes.models.marketplaces import PluginRecord
         from agnes.state import state_store
@@ -189,7 +189,7 @@ class World:
         if not fresh and getattr(self, "_marketplace", None):
             return self._marketplace
         slug = unique("mp")
-        registry.create_marketplace(
+        curated.create_marketplace(
             {"slug": slug, "name": slug, "url": "/nonexistent/authz-mp.git"},
             actor_id=self.admin_id,
             actor_email=ADMIN_EMAIL,
@@ -203,7 +203,7 @@ class World:
         )
         with state_store().write() as con:
             marketplaces.apply_sync(
-                con, slug, commit_sha="0" * 40, snapshot_dir="x", records=[record], started_at=utcnow()
+                con, slug, commit_sha="0" * 40, checkout_dir="x", records=[record], started_at=utcnow()
             )
         people.create_grant("everyone", "marketplace_plugin", f"{slug}/tool", actor_id=self.admin_id)
         if not fresh:
@@ -277,7 +277,7 @@ def _curated_item(w: World, c: Caller) -> dict[str, Any]:
     """A skill of the world marketplace's plugin ``tool`` (its files written on first use)."""
     from pathlib import Path
 
-    from agnes.marketplace import generation
+    from agnes import markers
     from agnes.state import state_store
 
     slug = w.marketplace()
@@ -292,7 +292,7 @@ def _curated_item(w: World, c: Caller) -> dict[str, Any]:
                 " WHERE marketplace_id = ? AND name = 'tool'",
                 [str(root.relative_to(data)), slug],
             )
-            generation.bump()  # as every writer does, so cached plugin rows are re-read
+            markers.MARKETPLACE.bump()  # as every writer does, so cached plugin rows are re-read
     return {"slug": slug, "plugin": "tool", "kind": "skill", "item": "hello"}
 
 
@@ -402,7 +402,6 @@ RULES: dict[str, Rule] = {
     "api.access.list_users": Rule(ADMIN),
     "api.access.create_user": Rule(ADMIN, body=_new_email),
     "api.access.user_effective_access": Rule(ADMIN, values=lambda w, c: {"user_id": w.analyst_id}),
-    "api.jobs.recount": Rule(ADMIN),
     "api.tokens.admin_list_tokens": Rule(ADMIN),
     "api.tokens.admin_revoke_token": Rule(ADMIN, values=_any_token),
     # admin pages: data tables

@@ -11,7 +11,7 @@ import duckdb
 import pytest
 
 from agnes.data import extracts, orchestrator
-from agnes.data.registry import register_table
+from agnes.data.registration import register_table
 from agnes.data.sync import SyncFailed, sync_table
 from agnes.errors import Conflict, Invalid
 from agnes.models import tables
@@ -312,7 +312,7 @@ def test_postgres_table_and_query_with_dsn_from_the_env_overlay(app):
 
 def test_unregister_removes_files_view_and_grants(app, folder):
     from agnes import people
-    from agnes.data.registry import unregister_table
+    from agnes.data.registration import unregister_table
 
     register(penguins_fields(folder))
     register(

@@ -9,9 +9,9 @@ import pytest
 from bs4 import BeautifulSoup
 
 from agnes.markdown import render_markdown
-from agnes.marketplace_ui.contents import plugin_contents, read_item, read_plugin_contents
-from agnes.marketplace_ui.frontmatter import parse_frontmatter
-from agnes.marketplace_ui.paths import safe_join
+from agnes.plugin.contents import plugin_contents, read_item, read_plugin_contents
+from agnes.plugin.frontmatter import parse_frontmatter
+from agnes.plugin.paths import safe_join
 from tests.conftest import SHARED
 
 FIXTURES = SHARED / "fixtures" / "marketplaces"

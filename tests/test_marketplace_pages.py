@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from bs4 import BeautifulSoup
 
-from agnes.marketplace_ui.detail import REFRESH_COMMAND
+from agnes.pages.marketplace_plugin import REFRESH_COMMAND
 from tests.conftest import bearer, csrf_token
 from tests.marketplace_pages_fixtures import GRANTED, NOT_GRANTED, SYSTEM, app_config, synced_template  # noqa: F401
 
@@ -123,19 +123,20 @@ def test_invalid_listing_arguments(client, analyst) -> None:  # type: ignore[no-
 def test_empty_states_say_what_to_do(app, client, analyst) -> None:  # type: ignore[no-untyped-def]
     page = soup(client.get("/marketplace?tab=my"))
     assert card_ids(page) == [SYSTEM]
-    from agnes.marketplace import generation, registry
+    from agnes import markers
+    from agnes.marketplace import curated
     from agnes.state import state_store
 
-    registry.set_system("team", "org-baseline", False, actor_id=None)  # keeps grants and subscriptions
+    curated.set_system("team", "org-baseline", False, actor_id=None)  # keeps grants and subscriptions
     with state_store().write() as con:
         con.execute("DELETE FROM user_plugin_subscriptions")
-        generation.bump()  # what every writer of grants and subscriptions does
+        markers.MARKETPLACE.bump()  # what every writer of grants and subscriptions does
     page = soup(client.get("/marketplace?tab=my"))
     assert page.find(id="empty-state")["data-reason"] == "empty_stack"
     assert page.select_one("#empty-state code").get_text() == REFRESH_COMMAND
     with state_store().write() as con:
         con.execute("DELETE FROM resource_grants WHERE resource_type = 'marketplace_plugin'")
-        generation.bump()
+        markers.MARKETPLACE.bump()
     page = soup(client.get("/marketplace"))
     empty = page.find(id="empty-state")
     assert empty["data-reason"] == "no_grants"
@@ -350,7 +351,7 @@ def test_symlink_planted_in_the_working_copy_is_refused(app, client, analyst) ->
     target = root / skill_path
     target.unlink()
     target.symlink_to(secret)
-    from agnes.marketplace_ui import contents
+    from agnes.plugin import contents
 
     contents._ITEMS.data.clear()
     assert client.get("/marketplace/curated/team/team-tools/skill/group/nested").status_code == 404
@@ -397,17 +398,16 @@ def test_json_plugin_and_item(client, auth) -> None:  # type: ignore[no-untyped-
 
 
 def test_cached_cards_follow_changes(client, analyst, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from agnes.marketplace import registry
-    from agnes.marketplace_ui import catalog
+    from agnes.marketplace import cards, curated
 
     owner = lambda: soup(client.get("/marketplace")).select_one('article[data-plugin="team/team-tools"] .mp-owner')  # noqa: E731
     assert "Team Picks" in owner().get_text()
     # A rename does not bump the change marker; the cache revalidates after RECHECK_SECONDS.
-    monkeypatch.setattr(catalog, "RECHECK_SECONDS", 0.0)
-    registry.update_marketplace("team", {"name": "Team Favourites"})
+    monkeypatch.setattr(cards, "RECHECK_SECONDS", 0.0)
+    curated.update_marketplace("team", {"name": "Team Favourites"})
     assert "Team Favourites" in owner().get_text()
     # Marking a plugin system bumps the marker: the next request shows the badge.
-    monkeypatch.setattr(catalog, "RECHECK_SECONDS", 3600.0)
-    registry.set_system("team", "team-tools", True, actor_id=None)
+    monkeypatch.setattr(cards, "RECHECK_SECONDS", 3600.0)
+    curated.set_system("team", "team-tools", True, actor_id=None)
     card = soup(client.get("/marketplace")).select_one('article[data-plugin="team/team-tools"]')
     assert card.select_one(".badge-required") is not None

@@ -318,7 +318,7 @@ def test_git_clone_push_and_bad_token(live_server, client, auth, admin_headers, 
     )
     zip_files = sorted(zip_members(client.get("/marketplace.zip", headers=bearer(token), buffered=True).data))
     assert files == zip_files
-    assert _audit_count("marketplace.git_fetch") == 1  # a fetch is a download: audited
+    assert _downloads("git") == 1  # a fetch is a download: audited
     shallow = _git("clone", "-q", "--depth", "1", url, str(tmp_path / "shallow"))
     assert shallow.returncode == 0, shallow.stderr
     # a change shows up through a fetch inside the shallow clone (shallow lines, no deepen)
@@ -404,6 +404,48 @@ def _audit_count(action: str) -> int:
 
     with state_store().read() as con:
         return con.execute("SELECT count(*) FROM audit_log WHERE action = ?", [action]).fetchone()[0]
+
+
+def _download_rows() -> list[dict[str, object]]:
+    import json
+
+    from agnes.state import state_store
+
+    with state_store().read() as con:
+        rows = con.execute(
+            "SELECT user_id, resource, params, client_kind FROM audit_log WHERE action = 'marketplace.download'"
+            " ORDER BY timestamp"
+        ).fetchall()
+    return [{"user_id": r[0], "resource": r[1], "params": json.loads(r[2]), "client_kind": r[3]} for r in rows]
+
+
+def _downloads(form: str) -> int:
+    return sum(1 for row in _download_rows() if row["params"]["form"] == form)
+
+
+def test_each_served_form_is_resolved_and_audited_the_same_way(live_server, client, auth, admin_headers, market, tmp_path):  # type: ignore[no-untyped-def]
+    """ZIP, git and the marketplace.json form share one resolve-and-audit path: one row each, same fields."""
+    token = auth.token(ANALYST)
+    user_id = auth.user(ANALYST)
+    grant(client, admin_headers, "everyone", "acme/alpha")
+    install(client, bearer(token), "acme/alpha")
+    zipped = client.get("/marketplace.zip", headers=bearer(token), buffered=True)
+    assert zipped.status_code == 200
+    etag = zipped.headers["ETag"].strip('"')
+    basic = base64.b64encode(f"x:{token}".encode()).decode()
+    assert client.get("/marketplace.git/", headers={"Authorization": f"Basic {basic}"}).status_code == 200
+    host = live_server.url.removeprefix("http://")
+    clone = _git("clone", "-q", f"http://x:{token}@{host}/marketplace.git", str(tmp_path / "clone"))
+    assert clone.returncode == 0, clone.stderr
+    rows = _download_rows()
+    assert sorted(row["params"]["form"] for row in rows) == ["git", "json", "zip"]
+    for row in rows:
+        assert row["user_id"] == user_id and row["resource"] == f"marketplace:{etag}"
+        assert set(row["params"]) == {"form", "plugins"} and row["params"]["plugins"] == 1
+    # repeats of each form within the audit window add nothing
+    client.get("/marketplace.zip", headers=bearer(token), buffered=True)
+    client.get("/marketplace.git/", headers={"Authorization": f"Basic {basic}"})
+    assert len(_download_rows()) == 3
 
 
 def test_repeats_end_at_once_when_access_changes(client, auth, admin_headers, market):  # type: ignore[no-untyped-def]

@@ -73,7 +73,8 @@ def test_cron_that_never_fires_is_refused_and_a_stored_one_does_not_stop_the_tic
     import pytest
 
     from agnes.data.schedules import parse_schedule
-    from agnes.data.sync import due_table_ids, trigger_syncs
+    from agnes.data.sync import due_table_ids
+    from agnes.jobs.tables import start_syncs
     from agnes.errors import Invalid
     from agnes.models import tables, utcnow
     from agnes.state import state_store
@@ -101,7 +102,7 @@ def test_cron_that_never_fires_is_refused_and_a_stored_one_does_not_stop_the_tic
         for table_id in ("penguins", "stocks"):
             tables.record_sync(con, table_id, status="failed", started_at=long_ago, error="x")
     assert due_table_ids() == ["penguins"]
-    jobs, skipped = trigger_syncs(None, actor_id=None)
+    jobs, skipped = start_syncs(None, actor_id=None)
     assert [j.id for j in jobs] == ["sync-table:penguins"]
     assert skipped == ["stocks"]
 
@@ -113,14 +114,14 @@ def test_slugs_differing_only_in_dash_and_underscore_cannot_share_a_token(app):
     import pytest
 
     from agnes.errors import Conflict
-    from agnes.marketplace import overlay, registry
+    from agnes.marketplace import curated, overlay
 
     common = {"url": "https://git.example.com/acme/tools.git", "curator_email": "c@example.com"}
-    first = registry.create_marketplace(
+    first = curated.create_marketplace(
         {"slug": "acme-tools", "name": "Acme", "token": "secret-one", **common}, actor_id=None
     )
     with pytest.raises(Conflict) as refused:
-        registry.create_marketplace(
+        curated.create_marketplace(
             {
                 "slug": "acme_tools",
                 "name": "Other",
@@ -211,13 +212,13 @@ def test_a_malformed_postgres_dsn_never_shows_its_password_in_the_sync_error(app
 
     import pytest
 
-    from agnes.data import registry
+    from agnes.data import registration
     from agnes.data.sync import SyncFailed, sync_table
     from agnes.models import tables
     from agnes.state import state_store
     from tests.data_helpers import write_overlay
 
-    registry.register_table(
+    registration.register_table(
         {
             "name": "orders",
             "source_type": "postgres",
@@ -350,7 +351,7 @@ def test_git_credential_helper_ignores_a_cli_package_in_the_working_directory(tm
 
 
 def test_frontmatter_aliases_are_not_expanded(tmp_path):
-    from agnes.marketplace_ui.contents import read_item, read_plugin_contents
+    from agnes.plugin.contents import read_item, read_plugin_contents
 
     lines = ['l0: &l0 ["lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol", "lol"]']
     lines += [f"l{i}: &l{i} [" + ", ".join([f"*l{i - 1}"] * 10) + "]" for i in range(1, 5)]

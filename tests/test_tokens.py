@@ -180,17 +180,17 @@ def test_cached_callers_see_access_changes_on_the_next_request(client: FlaskClie
 
 
 def test_access_marker_is_replaced_after_commit(app: Flask) -> None:
-    from agnes.auth.cache import access_marker
+    from agnes import markers
     from agnes.people import create_group
 
-    before = access_marker()
+    before = markers.ACCESS.current()
     create_group("No membership change", actor_id=None)  # not an access change: marker stays
-    assert access_marker() == before
+    assert markers.ACCESS.current() == before
     from agnes import people
 
     people.create_user("m@example.com")
     people.add_member("admin", "m@example.com", actor_id=None)
-    assert access_marker() != before
+    assert markers.ACCESS.current() != before
 
 
 def test_marketplace_fast_path_still_sees_a_token_used_from_a_new_ip(client: FlaskClient, auth) -> None:  # type: ignore[no-untyped-def]

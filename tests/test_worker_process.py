@@ -48,10 +48,10 @@ def test_real_worker_runs_the_recount_job(rq_app: Flask) -> None:
     client = rq_app.test_client()
     headers = {"Authorization": f"Bearer {token}"}
 
-    started = client.post("/api/admin/groups/recount", headers=headers)
-    assert started.status_code == 202, started.data
-    job_id = started.get_json()["id"]
-    assert started.get_json()["state"] == "queued"
+    started = client.post("/admin/groups/recount", headers=headers)
+    assert started.status_code == 303, started.data
+    job_id = started.headers["Location"].rsplit("/jobs/", 1)[1]
+    assert client.get(f"/api/jobs/{job_id}", headers=headers).get_json()["state"] == "queued"
 
     proc = subprocess.run(
         [sys.executable, "worker.py", "--burst", "--name", f"agnes-test-{os.getpid()}"],

@@ -7,12 +7,14 @@ Secure when ``AGNES_BASE_URL`` is https). Scripts send ``Authorization: Bearer <
 from __future__ import annotations
 
 import logging
-from urllib.parse import urlsplit
 
-from flask import current_app, g, request, session
+from flask import g, request, session
 
+from agnes import markers
 from agnes.access import AuthMethod, Principal
-from agnes.models import groups, tokens, users
+from agnes.audit import write_audit
+from agnes.auth.cache import principal_cache, session_key, token_key
+from agnes.models import groups, tokens, users, utcnow
 from agnes.state import state_store
 
 log = logging.getLogger(__name__)
@@ -39,7 +41,6 @@ def load_principal() -> None:
     A bearer token that is unknown, revoked or expired, or belongs to a deactivated user,
     leaves the caller anonymous and records why in ``g.auth_error`` (shown in the 401).
     """
-    from agnes.auth.cache import access_marker, principal_cache, session_key, token_key
 
     g.principal = None
     g.auth_error = None
@@ -48,7 +49,7 @@ def load_principal() -> None:
     if not raw and not user_id:
         return
     cache = principal_cache()
-    marker = access_marker()  # read before the lookup: a change after it invalidates our entry
+    marker = markers.ACCESS.current()  # read before the lookup: a change after it invalidates our entry
     key = token_key(raw, client_ip()) if raw else session_key(user_id)
     cached = cache.get(key, marker)
     if cached is not None:
@@ -73,9 +74,6 @@ def resolve_token(raw: str, ip: str | None, *, marker: str | None = None) -> Pri
     With ``marker`` (the access marker read before this lookup) a usable principal is also
     remembered by :mod:`agnes.auth.cache` until the token's expiry at the latest.
     """
-    from agnes.audit import write_audit
-    from agnes.auth.cache import principal_cache, token_key
-    from agnes.models import utcnow
 
     with state_store().read() as con:
         token = tokens.lookup_token(con, raw)
@@ -126,26 +124,3 @@ def login_user(user_id: str) -> None:
 
 def logout_user() -> None:
     session.clear()
-
-
-def safe_next_path(target: str | None, default: str = "/") -> str:
-    """Return ``target`` when it is a local path on this site, else ``default``.
-
-    Rejects absolute URLs, scheme-relative ``//host`` forms, backslash tricks and anything
-    with a scheme (``javascript:``), so a ``next=`` parameter can never redirect off-site.
-    """
-    if not target:
-        return default
-    target = target.strip()
-    if not target.startswith("/") or target.startswith("//") or "\\" in target:
-        return default
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return default
-    if any(ord(ch) < 32 for ch in target):
-        return default
-    return target
-
-
-def session_cookie_secure() -> bool:
-    return str(current_app.config["AGNES_BASE_URL"]).startswith("https://")

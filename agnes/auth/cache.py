@@ -6,11 +6,11 @@ such as the data manifest and the marketplace listing. So a resolved :class:`Pri
 kept per process for at most :data:`TTL` seconds, keyed by the session's user id or the
 token's hash and client IP, together with the **access marker** read before the lookup.
 
-The access marker is a small file in ``state/`` replaced whenever something a principal
+The access marker (:data:`agnes.markers.ACCESS`) is replaced whenever something a principal
 depends on changes: a token revoked, a user deactivated, a membership added or removed
-(``credentials_changed`` and ``membership_changed`` signals). It is replaced inside the write
-unit and again after its commit, so every process, and every thread of this one, misses the
-cache on its next request. :data:`TTL` equals the resolution at which a token's last use is
+(``credentials_changed`` and ``membership_changed`` signals), inside the write unit and again
+after its commit, so every process, and every thread of this one, misses the cache on its next
+request. :data:`TTL` equals the resolution at which a token's last use is
 recorded, so ``last_used_at`` stays as accurate as without the cache; a new client IP is a
 different key, so a token's first use from a new address is still seen and audited.
 """
@@ -20,39 +20,18 @@ from __future__ import annotations
 import hashlib
 import threading
 import time
-from pathlib import Path
 from typing import Any
 
 from flask import Flask, current_app
 
-from agnes import signals
+from agnes import markers, signals
 from agnes.access import Principal
-from agnes.files import atomic_write_text
-from agnes.models import new_id
 from agnes.models.tokens import LAST_USED_RESOLUTION
 
 # Seconds a resolved principal is reused (equal to the last-use recording resolution).
 TTL = float(LAST_USED_RESOLUTION)
 # Principals kept per process before the cache is emptied and refilled.
 MAX_ENTRIES = 4096
-
-
-def _marker_path() -> Path:
-    return Path(current_app.config["AGNES_DATA_DIR"]) / "state" / "access-marker"
-
-
-def access_marker() -> str:
-    """The current access marker ('' before the first change)."""
-    try:
-        with open(_marker_path(), encoding="ascii") as fh:
-            return fh.read().strip()
-    except FileNotFoundError:
-        return ""
-
-
-def bump_access_marker() -> None:
-    """Replace the marker atomically, invalidating every process's cached principals."""
-    atomic_write_text(_marker_path(), new_id())
 
 
 def token_key(raw: str, ip: str | None) -> tuple[str, str, str]:
@@ -97,10 +76,7 @@ def principal_cache() -> PrincipalCache:
 def _on_access_change(sender: Any, **kwargs: Any) -> None:
     """Signal receiver (inside the write unit): bump now and again after the commit, so a
     thread that read the old rows while the unit was open cannot keep them."""
-    from agnes.state import state_store
-
-    bump_access_marker()
-    state_store().after_commit(bump_access_marker)
+    markers.ACCESS.bump()
 
 
 def init_app(app: Flask) -> None:

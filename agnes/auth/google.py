@@ -15,9 +15,12 @@ from flask_dance.consumer import OAuth2ConsumerBlueprint, oauth_authorized, oaut
 from oauthlib.oauth2 import OAuth2Error
 from requests import RequestException
 
-from agnes.auth import login_user, safe_next_path
+from agnes.audit import write_audit
+from agnes.auth import login_user
 from agnes.models import users
+from agnes.people import on_user_created
 from agnes.state import state_store
+from agnes.urls import safe_next_path
 
 log = logging.getLogger(__name__)
 
@@ -76,7 +79,6 @@ def _on_exchange_failed(exc: Exception) -> Any:
 
 def _on_authorized(blueprint: OAuth2ConsumerBlueprint, token: dict[str, Any] | None) -> Any:
     """Turn a fresh Google token into an Agnes session; never stores the token."""
-    from agnes.audit import write_audit
 
     if not token:
         return _fail("oauth_failed")
@@ -100,8 +102,6 @@ def _on_authorized(blueprint: OAuth2ConsumerBlueprint, token: dict[str, Any] | N
     if not user.active:
         return _fail("deactivated")
     if created:
-        from agnes.people import on_user_created
-
         on_user_created(user.id)
     next_path = safe_next_path(session.pop(NEXT_KEY, None))
     login_user(user.id)

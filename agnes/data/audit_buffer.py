@@ -16,6 +16,10 @@ from typing import Any
 
 from flask import Flask
 
+from agnes.audit import redact
+from agnes.models import audit as audit_model
+from agnes.state import state_store
+
 log = logging.getLogger(__name__)
 
 # How often queued rows are written (seconds).
@@ -48,9 +52,6 @@ class AuditBuffer:
 
     def flush(self) -> int:
         """Write every queued row now; returns how many. Failures are logged, never raised."""
-        from agnes.audit import redact
-        from agnes.models import audit as audit_model
-        from agnes.state import state_store
 
         with self.lock:
             rows, self.rows = self.rows, []

@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agnes.access import Principal
-from agnes.data import data_dir, snapshot
+from agnes.access import Principal, ResourceType, can_access
+from agnes.data import data_dir, table_index
 from agnes.data.extracts import TABLE_ID_RE, extracts_root, parquet_path
 from agnes.errors import AppError, NotFound
 from agnes.models import utcnow
@@ -30,13 +30,13 @@ def manifest(principal: Principal) -> dict[str, Any]:
     Admins see every table; others the tables granted to one of their groups. Tables that
     never synced successfully are left out (there is nothing to fetch yet).
     """
-    snap = snapshot.current()
+    index = table_index.current()
     listed: dict[str, Any] = {}
-    for table_id, entry in sorted(snap.tables.items()):
-        state = snap.states.get(table_id)
+    for table_id, entry in sorted(index.tables.items()):
+        state = index.states.get(table_id)
         if state is None or state.last_success is None:
             continue
-        if not snap.can_access(principal.group_ids, principal.is_admin, table_id):
+        if not can_access(principal, ResourceType.TABLE, table_id):
             continue
         listed[table_id] = {
             "name": entry.name,
@@ -54,12 +54,12 @@ def manifest(principal: Principal) -> dict[str, Any]:
 
 def catalog(principal: Principal) -> list[dict[str, Any]]:
     """The caller's tables (granted, or all for admins) with figures and columns, for ``agnes catalog``."""
-    snap = snapshot.current()
+    index = table_index.current()
     listed = []
-    for table_id, entry in sorted(snap.tables.items()):
-        if not snap.can_access(principal.group_ids, principal.is_admin, table_id):
+    for table_id, entry in sorted(index.tables.items()):
+        if not can_access(principal, ResourceType.TABLE, table_id):
             continue
-        state = snap.states.get(table_id)
+        state = index.states.get(table_id)
         listed.append(
             {
                 "id": table_id,
@@ -87,17 +87,12 @@ class TableFile:
     mtime: float
 
 
-def can_download(principal: Principal, table_id: str) -> bool:
-    """Admins, or a grant of the table to one of the caller's groups (from the snapshot)."""
-    return snapshot.current().can_access(principal.group_ids, principal.is_admin, table_id)
-
-
 def table_file(table_id: str) -> TableFile:
     """The published parquet of a table. Raises NotFound (unknown, never synced) or AppError 409 (remote)."""
     if not TABLE_ID_RE.match(table_id):
         raise NotFound("table_not_found", "No such table.")
-    snap = snapshot.current()
-    entry, state = snap.tables.get(table_id), snap.states.get(table_id)
+    index = table_index.current()
+    entry, state = index.tables.get(table_id), index.states.get(table_id)
     if entry is None:
         raise NotFound("table_not_found", f"No table '{table_id}'.")
     if entry.query_mode == "remote":

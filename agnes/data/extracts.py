@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 
+from agnes.data.connectors._files import quote_ident, sql_string
 from agnes.data.modes import QueryMode
 from agnes.files import file_lock
+from agnes.models.db import connect_file
 
 log = logging.getLogger(__name__)
 
@@ -89,7 +91,6 @@ def read_meta(extract: Path) -> list[MetaRow]:
 
     Raises ``duckdb.Error`` for a corrupt file or one without ``_meta``.
     """
-    from agnes.models.db import connect_file
 
     if not extract.is_file():
         return []
@@ -113,8 +114,6 @@ def read_meta(extract: Path) -> list[MetaRow]:
 
 def _write_extract(directory: Path, rows: list[MetaRow]) -> None:
     """Write ``extract.duckdb`` for ``rows`` to a temp file and rename it into place."""
-    from agnes.data.connectors._files import quote_ident, sql_string
-    from agnes.models.db import connect_file
 
     target = directory / EXTRACT_FILE
     tmp = directory / f".{EXTRACT_FILE}.{os.getpid()}.tmp"

@@ -11,7 +11,9 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from agnes.errors import Invalid
+from agnes.errors import Invalid, NotFound
+from agnes.models import tables
+from agnes.state import state_store
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9_.-]{0,99}$")
 COLUMNS = ("display_name", "description", "type", "unit", "grain", "expression", "time_column", "sql")
@@ -79,8 +81,6 @@ def to_metric(item: Any, default_category: str, path: str) -> dict[str, Any]:
 
 
 def list_metrics(category: str | None = None) -> list[Any]:
-    from agnes.models import tables
-    from agnes.state import state_store
 
     with state_store().read() as con:
         return tables.list_metrics(con, category=category)
@@ -88,9 +88,6 @@ def list_metrics(category: str | None = None) -> list[Any]:
 
 def get_metric(metric_id: str) -> Any:
     """One metric. Raises NotFound (``metric_not_found``)."""
-    from agnes.errors import NotFound
-    from agnes.models import tables
-    from agnes.state import state_store
 
     with state_store().read() as con:
         metric = tables.get_metric(con, metric_id)
@@ -101,8 +98,6 @@ def get_metric(metric_id: str) -> Any:
 
 def import_metrics(documents: Any) -> list[str]:
     """Upsert every metric in ``[{"path", "text"}]`` YAML documents; returns their ids. Raises Invalid."""
-    from agnes.models import tables
-    from agnes.state import state_store
 
     if not isinstance(documents, list) or not all(isinstance(d, dict) for d in documents):
         raise Invalid("invalid_body", 'Send {"documents": [{"path": ..., "text": ...}]}.', field="documents")
@@ -115,9 +110,6 @@ def import_metrics(documents: Any) -> list[str]:
 
 def delete_metric(metric_id: str) -> None:
     """Raises NotFound (``metric_not_found``)."""
-    from agnes.errors import NotFound
-    from agnes.models import tables
-    from agnes.state import state_store
 
     with state_store().write() as con:
         found = tables.delete_metric(con, metric_id)

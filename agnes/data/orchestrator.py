@@ -22,8 +22,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+from agnes.data.connectors._files import quote_ident, sql_string
 from agnes.data.extracts import EXTRACT_FILE, SOURCE_RE, TABLE_ID_RE, MetaRow, extracts_root, read_meta
 from agnes.files import file_lock
+from agnes.models import tables
+from agnes.models.db import connect_file
+from agnes.state import state_store
 
 log = logging.getLogger(__name__)
 
@@ -83,7 +87,6 @@ def _scan_source(root: Path, source: str) -> list[_Claim]:
 
 def _cached_claims(target: Path, skip_source: str) -> list[_Claim]:
     """Claims of other sources from the current analytics catalog (single-source rebuilds)."""
-    from agnes.models.db import connect_file
 
     if not target.is_file():
         return []
@@ -140,9 +143,6 @@ def _settle_ownership(
     def gave_up(owner: str) -> bool:
         return owner not in broken and (full or owner in clean)
 
-    from agnes.models import tables
-    from agnes.state import state_store
-
     by_name: dict[str, list[_Claim]] = {}
     for claim in claims:
         by_name.setdefault(claim.row.table_name, []).append(claim)
@@ -178,8 +178,6 @@ def rebuild(data_dir: Path, *, source: str | None = None) -> RebuildReport:
     Needs an app context (view ownership lives in the state store). Never raises for a bad
     source: it is skipped and reported in ``errors``.
     """
-    from agnes.data.connectors._files import quote_ident, sql_string
-    from agnes.models.db import connect_file
 
     target = analytics_path(data_dir)
     target.parent.mkdir(parents=True, exist_ok=True)
@@ -254,7 +252,6 @@ def _record(con, claim: _Claim) -> None:  # type: ignore[no-untyped-def]
 
 def open_analytics(data_dir: Path):  # type: ignore[no-untyped-def]
     """A read-only connection to ``analytics/server.duckdb`` (None before the first rebuild)."""
-    from agnes.models.db import connect_file
 
     target = analytics_path(data_dir)
     if not target.is_file():

@@ -13,13 +13,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from agnes.data import data_dir, extracts, orchestrator, secrets_env, snapshot
+from agnes import markers
+from agnes.audit import redact_text
+from agnes.data import data_dir, extracts, orchestrator, secrets_env
 from agnes.data.connectors import ExtractError, ExtractRequest, get_connector
 from agnes.data.modes import QueryMode
 from agnes.data.schedules import parse_schedule
 from agnes.errors import AppError, Invalid, NotFound
-from agnes.jobs import JobStatus, enqueue, set_progress
 from agnes.models import tables, utcnow
+from agnes.progress import Progress, no_progress
 from agnes.state import state_store
 
 log = logging.getLogger(__name__)
@@ -29,22 +31,16 @@ class SyncFailed(RuntimeError):
     """A table could not be synced; the message is safe to show (no secrets)."""
 
 
-def sync_job_id(table_id: str) -> str:
-    return f"sync-table:{table_id}"
-
-
 def _fail(table_id: str, started: Any, message: str, triggered_by: str | None) -> SyncFailed:
-    from agnes.audit import redact_text
-
     message = redact_text(message)[:1000]
     with state_store().write() as con:
         tables.record_sync(con, table_id, status="failed", started_at=started, error=message, triggered_by=triggered_by)
-    snapshot.bump()
+    markers.TABLES.bump()
     log.warning("sync of table %s failed: %s", table_id, message)
     return SyncFailed(message)
 
 
-def sync_table(table_id: str, *, triggered_by: str | None = None) -> dict[str, Any]:
+def sync_table(table_id: str, *, triggered_by: str | None = None, progress: Progress = no_progress) -> dict[str, Any]:
     """Extract, publish and record one table. Idempotent (a re-run writes the same file).
 
     Returns ``{"table", "rows", "size_bytes", "hash", "query_mode"}``.
@@ -66,7 +62,7 @@ def sync_table(table_id: str, *, triggered_by: str | None = None) -> dict[str, A
             raise _fail(
                 table_id, started, orchestrator.Collision(table_id, entry.source_name, owner).message, triggered_by
             )
-    set_progress(0, 3, f"Extracting {entry.name}")
+    progress(0, 3, f"Extracting {entry.name}")
     mode = QueryMode(entry.query_mode)
     directory = extracts.source_dir(root, entry.source_name)
     (directory / "data").mkdir(parents=True, exist_ok=True)
@@ -94,7 +90,7 @@ def sync_table(table_id: str, *, triggered_by: str | None = None) -> dict[str, A
         except Exception as exc:
             log.exception("connector %s crashed on table %s", entry.source_type, table_id)
             raise _fail(table_id, started, f"{type(exc).__name__}: {exc}", triggered_by) from None
-        set_progress(1, 3, f"Publishing {entry.name}")
+        progress(1, 3, f"Publishing {entry.name}")
         has_file = mode.has_file and result.view_sql is None
         digest, size = "", 0
         if has_file:
@@ -107,7 +103,7 @@ def sync_table(table_id: str, *, triggered_by: str | None = None) -> dict[str, A
     finally:
         tmp.unlink(missing_ok=True)
         shutil.rmtree(workdir, ignore_errors=True)
-    set_progress(2, 3, "Rebuilding views")
+    progress(2, 3, "Rebuilding views")
     report = orchestrator.rebuild(root, source=entry.source_name)
     collision = report.collision_for(table_id, entry.source_name)
     if collision is not None:
@@ -125,36 +121,14 @@ def sync_table(table_id: str, *, triggered_by: str | None = None) -> dict[str, A
             columns=result.columns,
             triggered_by=triggered_by,
         )
-    snapshot.bump()
-    set_progress(3, 3, f"{result.rows} rows")
+    markers.TABLES.bump()
+    progress(3, 3, f"{result.rows} rows")
     return {"table": table_id, "rows": result.rows, "size_bytes": size, "hash": digest, "query_mode": mode.value}
 
 
-def enqueue_sync(table_id: str, *, owner_id: str | None, triggered_by: str | None = None) -> JobStatus:
-    """Queue a sync of one table (one in flight per table: ``sync-table:<id>``)."""
-    from agnes.jobs.tables import run_sync_table
-
-    return enqueue(
-        run_sync_table,
-        table_id,
-        triggered_by,
-        job_id=sync_job_id(table_id),
-        description=f"Sync table {table_id}",
-        owner_id=owner_id,
-        timeout=_sync_timeout(),
-    )
-
-
-def _sync_timeout() -> int:
-    from flask import current_app
-
-    return int(current_app.config["AGNES_SYNC_TIMEOUT"])
-
-
-def trigger_syncs(table_ids: list[str] | None, *, actor_id: str | None) -> tuple[list[JobStatus], list[str]]:
-    """Enqueue syncs now: the listed tables, or (no list) every table that is due or unscheduled.
-
-    Returns ``(jobs, skipped_ids)``. Raises Invalid for ids that are not registered.
+def tables_to_sync(table_ids: list[str] | None) -> tuple[list[str], list[str]]:
+    """Which tables a "sync now" covers: the listed ones, or (no list) every table that is due or
+    unscheduled. Returns ``(chosen_ids, skipped_ids)``. Raises Invalid for ids that are not registered.
     """
     now = utcnow()
     with state_store().read() as con:
@@ -180,8 +154,7 @@ def trigger_syncs(table_ids: list[str] | None, *, actor_id: str | None) -> tuple
                 chosen.append(table_id)
             else:
                 skipped.append(table_id)
-    jobs = [enqueue_sync(t, owner_id=actor_id, triggered_by=actor_id) for t in chosen]
-    return jobs, skipped
+    return chosen, skipped
 
 
 def due_table_ids(now: Any = None) -> list[str]:

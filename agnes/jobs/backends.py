@@ -15,6 +15,7 @@ from typing import Any
 
 from flask import Flask
 
+from agnes.audit import redact_text, write_audit
 from agnes.jobs.status import JobNotFound, JobState, JobStatus
 from agnes.models import utcnow
 
@@ -166,14 +167,12 @@ def _rq_status(job: Any) -> JobStatus:
 
 def _short_error(exc_string: str | None) -> str:
     """Last line of a traceback (``ValueError: bad slug``), secrets masked."""
-    from agnes.audit import redact_text
 
     lines = [ln for ln in (exc_string or "").strip().splitlines() if ln.strip()]
     return redact_text(lines[-1].strip())[:500] if lines else ""
 
 
 def _audit_job(job: Any, result: str, error: str | None = None) -> None:
-    from agnes.audit import write_audit
 
     duration = None
     if job.started_at:
@@ -251,7 +250,6 @@ class EmbeddedBackend(JobBackend):
             del self.records[key]
 
     def _run(self, record: _EmbeddedRecord) -> None:
-        from agnes.audit import write_audit
 
         token = _current_embedded.set(record)
         started = time.perf_counter()

@@ -2,9 +2,22 @@
 
 from __future__ import annotations
 
-from agnes.jobs import set_progress
+from agnes.jobs import JobStatus, enqueue, set_progress
 from agnes.models import groups
 from agnes.state import state_store
+
+# One recount in flight at a time.
+RECOUNT_JOB_ID = "recompute-group-member-counts"
+
+
+def start_recount(*, owner_id: str | None) -> JobStatus:
+    """Queue the member recount (or return the one in flight)."""
+    return enqueue(
+        run_recompute_group_member_counts,
+        job_id=RECOUNT_JOB_ID,
+        description="Recompute group member counts",
+        owner_id=owner_id,
+    )
 
 
 def run_recompute_group_member_counts() -> dict[str, int]:

@@ -1,8 +1,52 @@
-"""Marketplace jobs: sync one curated marketplace, sync them all (nightly), prune served caches."""
+"""Marketplace jobs: sync one curated marketplace, sync them all (nightly), prune served caches.
+
+Starting a sync lives here too (one in flight per marketplace), so views and the CLI API start
+jobs through this module and :mod:`agnes.marketplace` never imports :mod:`agnes.jobs`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from agnes.jobs import JobNotFound, JobStatus, enqueue, get_job, set_progress
+from agnes.marketplace import curated
+from agnes.marketplace.packager import prune_caches
+from agnes.marketplace.sync import sync_all, sync_marketplace
+
+# One "sync everything" in flight at a time.
+SYNC_ALL_JOB_ID = "sync-all-marketplaces"
+
+
+def sync_job_id(marketplace_id: str) -> str:
+    """``sync-marketplace:<slug>``: one sync in flight per marketplace."""
+    return f"sync-marketplace:{marketplace_id}"
+
+
+def start_sync(marketplace_id: str, *, owner_id: str | None) -> JobStatus:
+    """Queue a sync (or return the one in flight). Raises NotFound (``marketplace_not_found``)."""
+    curated.get_marketplace(marketplace_id)
+    return enqueue(
+        run_sync_marketplace,
+        marketplace_id,
+        job_id=sync_job_id(marketplace_id),
+        description=f"Sync marketplace {marketplace_id}",
+        owner_id=owner_id,
+    )
+
+
+def start_sync_all(*, owner_id: str | None) -> JobStatus:
+    """Queue a sync of every marketplace (or return the one in flight)."""
+    return enqueue(
+        run_sync_all_marketplaces, job_id=SYNC_ALL_JOB_ID, description="Sync all marketplaces", owner_id=owner_id
+    )
+
+
+def current_sync_job(marketplace_id: str) -> JobStatus | None:
+    """The latest sync job of a marketplace, if the job backend still knows it."""
+    try:
+        return get_job(sync_job_id(marketplace_id))
+    except JobNotFound:
+        return None
 
 
 def run_sync_marketplace(marketplace_id: str) -> dict[str, Any]:
@@ -12,26 +56,18 @@ def run_sync_marketplace(marketplace_id: str) -> dict[str, Any]:
     changed (``added``, ``removed``, ``changed``, ``unavailable``). Raises SyncError on
     failure, after recording it; the previous state keeps being served.
     """
-    from agnes.marketplace.packager import prune_caches
-    from agnes.marketplace.sync import sync_marketplace
-
-    result = sync_marketplace(marketplace_id).to_dict()
+    result = sync_marketplace(marketplace_id, progress=set_progress).to_dict()
     prune_caches()
     return result
 
 
 def run_sync_all_marketplaces() -> dict[str, Any]:
     """Sync every registered marketplace (nightly at 03:00 UTC); one failure does not stop the rest."""
-    from agnes.marketplace.packager import prune_caches
-    from agnes.marketplace.sync import sync_all
-
-    result = sync_all()
+    result = sync_all(progress=set_progress)
     prune_caches()
     return result
 
 
 def run_prune_marketplace_caches() -> dict[str, int]:
     """Delete served ZIP/git artifacts whose ETag nobody resolves to any more."""
-    from agnes.marketplace.packager import prune_caches
-
     return prune_caches()

@@ -18,6 +18,8 @@ from typing import Any
 
 from flask import Flask
 
+from agnes.jobs import enqueue
+
 log = logging.getLogger(__name__)
 
 
@@ -78,7 +80,6 @@ def resolve(target: str) -> Callable[..., Any]:
 
 def run_periodic(name: str) -> str:
     """Enqueue the periodic job ``name`` (one in flight). Runs inside a worker or the scheduler."""
-    from agnes.jobs import enqueue
 
     entry = next((p for p in PERIODIC if p.name == name), None)
     if entry is None:

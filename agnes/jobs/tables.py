@@ -1,8 +1,58 @@
-"""Table sync jobs: one table per job (``sync-table:<id>``) and the schedule tick."""
+"""Table sync jobs: one table per job (``sync-table:<id>``), "sync now" and the schedule tick.
+
+Starting syncs lives here (one in flight per table), so views start jobs through this module and
+:mod:`agnes.data` never imports :mod:`agnes.jobs`.
+"""
 
 from __future__ import annotations
 
 from typing import Any
+
+from flask import current_app
+
+from agnes.data import registration
+from agnes.data.sync import due_table_ids, sync_table, tables_to_sync
+from agnes.jobs import JobNotFound, JobStatus, enqueue, get_job, set_progress
+
+
+def sync_job_id(table_id: str) -> str:
+    """``sync-table:<id>``: one sync in flight per table."""
+    return f"sync-table:{table_id}"
+
+
+def start_sync(table_id: str, *, owner_id: str | None, triggered_by: str | None = None) -> JobStatus:
+    """Queue a sync of one table (or return the one in flight). Raises NotFound (``table_not_found``)."""
+    registration.get_table(table_id)
+    return _enqueue(table_id, owner_id=owner_id, triggered_by=triggered_by)
+
+
+def _enqueue(table_id: str, *, owner_id: str | None, triggered_by: str | None) -> JobStatus:
+    return enqueue(
+        run_sync_table,
+        table_id,
+        triggered_by,
+        job_id=sync_job_id(table_id),
+        description=f"Sync table {table_id}",
+        owner_id=owner_id,
+        timeout=int(current_app.config["AGNES_SYNC_TIMEOUT"]),
+    )
+
+
+def start_syncs(table_ids: list[str] | None, *, actor_id: str | None) -> tuple[list[JobStatus], list[str]]:
+    """Sync now: the listed tables, or (no list) every table that is due or unscheduled.
+
+    Returns ``(jobs, skipped_ids)``. Raises Invalid for ids that are not registered.
+    """
+    chosen, skipped = tables_to_sync(table_ids)
+    return [_enqueue(t, owner_id=actor_id, triggered_by=actor_id) for t in chosen], skipped
+
+
+def current_sync_job(table_id: str) -> JobStatus | None:
+    """The latest sync job of a table, if the job backend still knows it."""
+    try:
+        return get_job(sync_job_id(table_id))
+    except JobNotFound:
+        return None
 
 
 def run_sync_table(table_id: str, triggered_by: str | None = None) -> dict[str, Any]:
@@ -10,9 +60,7 @@ def run_sync_table(table_id: str, triggered_by: str | None = None) -> dict[str, 
 
     Raises ``SyncFailed`` (recorded in ``sync_state``/``sync_history``) so the job shows the error.
     """
-    from agnes.data.sync import sync_table
-
-    return sync_table(table_id, triggered_by=triggered_by)
+    return sync_table(table_id, triggered_by=triggered_by, progress=set_progress)
 
 
 def run_due_table_syncs() -> list[str]:
@@ -21,9 +69,7 @@ def run_due_table_syncs() -> list[str]:
     Runs every minute (``agnes.jobs.schedule.PERIODIC``). Tables already syncing are not
     doubled: the job id is one-in-flight.
     """
-    from agnes.data.sync import due_table_ids, enqueue_sync
-
     due = due_table_ids()
     for table_id in due:
-        enqueue_sync(table_id, owner_id=None, triggered_by="schedule")
+        _enqueue(table_id, owner_id=None, triggered_by="schedule")
     return due

@@ -1,11 +1,15 @@
 """Curated marketplaces re-served to Claude Code.
 
-* :mod:`~agnes.marketplace.registry` — registering marketplaces (tokens in the overlay file);
+* :mod:`~agnes.marketplace.curated` — registering marketplaces (tokens in the overlay file) and
+  system plugins;
 * :mod:`~agnes.marketplace.sync` — fetching and reading them (with :mod:`.gitfetch`, :mod:`.manifest`);
 * :mod:`~agnes.marketplace.stack` — grants make plugins available, subscriptions pick them;
+* :mod:`~agnes.marketplace.cards` — plugin cards and each viewer's access, cached per process
+  (the plugin resource type's access check);
 * :mod:`~agnes.marketplace.resolver` — each user's served set and its ETag;
 * :mod:`~agnes.marketplace.packager` — the merged layout as a git repository and a ZIP;
-* :mod:`~agnes.marketplace.gitserve` — ``/marketplace.git`` (smart HTTP, read-only).
+* :mod:`~agnes.marketplace.serving` — who is calling ``/marketplace.*`` and what they are served,
+  and the download audit; :mod:`~agnes.marketplace.gitserve` — ``/marketplace.git`` (smart HTTP).
 """
 
 from __future__ import annotations
@@ -13,13 +17,14 @@ from __future__ import annotations
 from duckdb import DuckDBPyConnection
 from flask import Flask
 
-from agnes.access import ResourceItem, ResourceType, register_resource_items
+from agnes import signals
+from agnes.access import ResourceItem, ResourceType, register_resource_type
+from agnes.marketplace import cards, stack
+from agnes.models import marketplaces
 
 
 def list_plugin_items(con: DuckDBPyConnection) -> list[ResourceItem]:
     """Grantable curated plugins for the access tree (``<slug>/<plugin>``, grouped by marketplace)."""
-    from agnes.models import marketplaces
-
     names = {m.id: m.name for m in marketplaces.list_marketplaces(con)}
     return [
         ResourceItem(
@@ -32,14 +37,10 @@ def list_plugin_items(con: DuckDBPyConnection) -> list[ResourceItem]:
 
 
 def init_app(app: Flask) -> None:
-    """Register the plugin item lister, the signal receivers and the git endpoint."""
-    from werkzeug.middleware.proxy_fix import ProxyFix
-
-    from agnes import signals
-    from agnes.marketplace import stack
-    from agnes.marketplace.gitserve import MarketplaceDispatcher
-
-    register_resource_items(ResourceType.MARKETPLACE_PLUGIN, list_plugin_items)
+    """Register the plugin resource type (items, access check) and the signal receivers."""
+    register_resource_type(
+        ResourceType.MARKETPLACE_PLUGIN, list_items=list_plugin_items, is_granted=cards.is_granted, exists=cards.exists
+    )
     # weak=False: the receivers are module functions; keep them connected for the process.
     signals.grant_revoked.connect(stack.on_grant_revoked, weak=False)
     signals.grant_created.connect(stack.on_grant_created, weak=False)
@@ -47,8 +48,3 @@ def init_app(app: Flask) -> None:
     signals.user_created.connect(stack.on_user_created, weak=False)
     signals.credentials_changed.connect(stack.on_credentials_changed, weak=False)
     signals.group_created.connect(stack.on_group_created, weak=False)
-    # The git endpoint sits inside ProxyFix (when configured) so it sees the client's address.
-    if isinstance(app.wsgi_app, ProxyFix):
-        app.wsgi_app.app = MarketplaceDispatcher(app, app.wsgi_app.app)
-    else:
-        app.wsgi_app = MarketplaceDispatcher(app, app.wsgi_app)  # type: ignore[method-assign]

@@ -2,7 +2,8 @@
 
 Mounted in front of Flask by :class:`MarketplaceDispatcher` (Flask still answers the exact
 path ``/marketplace.git/``, the form Claude Code fetches as a ``marketplace.json``). Auth is
-HTTP Basic with the PAT as password (the user name is ignored); push is refused with 403.
+HTTP Basic with the PAT as password (the user name is ignored), resolved like every served form
+by :mod:`agnes.marketplace.serving`; push is refused with 403.
 
 The protocol runs on dulwich's ``HTTPGitApplication`` (request parsing, gzip bodies, chunked
 input, no-cache headers) with our own upload-pack handler. Every served repository holds
@@ -16,7 +17,6 @@ takes the full shallow pack) and answer ``deepen`` with our single commit as the
 
 from __future__ import annotations
 
-import base64
 import logging
 import os
 import threading
@@ -29,9 +29,12 @@ from urllib.parse import parse_qs
 from dulwich.errors import HangupException
 from dulwich.server import DictBackend, UploadPackHandler
 from dulwich.web import GunzipFilter, HTTPGitApplication, LimitedInputFilter
-from flask import Flask, g
+from flask import Flask
 
 from agnes.errors import AppError
+from agnes.marketplace.fastpath import serve_zip
+from agnes.marketplace.packager import git_repo
+from agnes.marketplace.serving import Unauthenticated, credentials_token, record_download, served_caller
 
 log = logging.getLogger(__name__)
 
@@ -184,24 +187,10 @@ def _plain(start_response: Any, status: str, text: str, extra: list[tuple[str, s
     return [body]
 
 
-def credentials_token(environ: dict[str, Any]) -> str | None:
-    """The PAT from ``Authorization: Basic`` (password) or ``Bearer``; None when absent."""
-    header = environ.get("HTTP_AUTHORIZATION", "")
-    scheme, _, value = header.partition(" ")
-    if scheme.lower() == "bearer" and value.strip():
-        return value.strip()
-    if scheme.lower() == "basic" and value.strip():
-        try:
-            decoded = base64.b64decode(value.strip(), validate=True).decode("utf-8")
-        except (ValueError, UnicodeDecodeError):
-            return None
-        _, _, password = decoded.partition(":")
-        return password or None
-    return None
-
-
 class MarketplaceDispatcher:
-    """WSGI middleware: ``/marketplace.git/<anything but nothing>`` to git, the rest to Flask."""
+    """WSGI middleware: ``/marketplace.git/<anything but nothing>`` to git, repeated
+    ``/marketplace.zip`` downloads to :func:`agnes.marketplace.fastpath.serve_zip`, the rest to
+    Flask. Mounted by :func:`agnes.app.create_app`."""
 
     def __init__(self, app: Flask, inner: Any) -> None:
         self.app = app
@@ -212,8 +201,6 @@ class MarketplaceDispatcher:
         if path.startswith(GIT_PREFIX + "/") and path != GIT_PREFIX + "/":
             return self.serve_git(environ, start_response, path[len(GIT_PREFIX) :])
         if path == "/marketplace.zip" and environ.get("REQUEST_METHOD") == "GET":
-            from agnes.marketplace.fastpath import serve_zip
-
             answered = serve_zip(self.app, environ, start_response)
             if answered is not None:
                 return answered
@@ -229,10 +216,15 @@ class MarketplaceDispatcher:
         )
         if not smart:
             return _plain(start_response, "404 Not Found", "Only git smart HTTP (upload-pack) is served here.")
+        ip = environ.get("REMOTE_ADDR")
         try:
             with self.app.app_context():
-                repo = self._authorized_repo(environ)
-        except PermissionError as exc:
+                caller = served_caller(credentials_token(environ), ip)
+                assert caller is not None  # only cached_only answers None
+                if method == "POST":  # a fetch is a download (info/refs alone is not)
+                    record_download(caller, "git", ip)
+                repo = SnapshotRepo.load(git_repo(caller.served))
+        except Unauthenticated as exc:
             return _plain(start_response, "401 Unauthorized", str(exc), [("WWW-Authenticate", REALM)])
         except AppError as exc:
             return _plain(start_response, f"{exc.status} {HTTPStatus(exc.status).phrase}", exc.message)
@@ -243,37 +235,3 @@ class MarketplaceDispatcher:
         git_app.handlers = dict(HANDLERS)  # the constructor merges in dulwich's receive-pack; keep ours only
         environ = dict(environ, SCRIPT_NAME=environ.get("SCRIPT_NAME", "") + GIT_PREFIX, PATH_INFO=sub)
         return LimitedInputFilter(GunzipFilter(git_app))(environ, start_response)
-
-    def _authorized_repo(self, environ: dict[str, Any]) -> SnapshotRepo:
-        from agnes.audit import write_audit
-        from agnes.auth import resolve_token
-        from agnes.auth.cache import access_marker
-        from agnes.marketplace import fastpath, generation, packager, resolver
-
-        raw = credentials_token(environ)
-        if not raw:
-            raise PermissionError("Authentication required: use your Agnes access token as the password.")
-        known = fastpath.remembered_user(self.app, raw, environ.get("REMOTE_ADDR"))
-        if known is not None:  # a repeat within the trust window (clone = info/refs + upload-pack)
-            user_id, group_ids, marker = known
-            served = resolver.resolve(user_id, group_ids, marker=marker)
-        else:
-            marker = generation.current()
-            # With the access marker, a usable token is remembered by the principal cache.
-            principal = resolve_token(raw, environ.get("REMOTE_ADDR"), marker=access_marker())
-            if principal is None:
-                raise PermissionError(g.get("auth_error") or "Access token unknown.")
-            user_id = principal.user.id
-            served = resolver.resolve(user_id, principal.group_ids, marker=marker)
-        mem = fastpath.memory(self.app)
-        if environ.get("REQUEST_METHOD") == "POST" and mem.audit_due(user_id, "git:" + served.etag):
-            mem.audited_now(user_id, "git:" + served.etag)  # a fetch is a download: audited, once per window
-            write_audit(
-                "marketplace.git_fetch",
-                user_id=user_id,
-                resource=f"marketplace-git:{served.etag}",
-                params={"plugins": len(served.plugins)},
-                client_ip=environ.get("REMOTE_ADDR"),
-                client_kind="git",
-            )
-        return SnapshotRepo.load(packager.git_repo(served))

@@ -35,8 +35,9 @@ from dulwich.pack import write_pack_index
 from flask import current_app
 
 from agnes.errors import AppError
-from agnes.marketplace.resolver import MARKETPLACE_NAME, ServedPlugin, ServedSet
+from agnes.marketplace.resolver import MARKETPLACE_NAME, ServedPlugin, ServedSet, all_served_etags
 from agnes.models import new_id
+from agnes.state import state_store
 
 log = logging.getLogger(__name__)
 
@@ -321,9 +322,6 @@ def prune_caches(grace: float = PRUNE_GRACE) -> dict[str, int]:
     Artifacts touched within ``grace`` seconds are kept (a download may be in flight).
     Returns ``{"kept": n, "removed": n}``.
     """
-    from agnes.marketplace.resolver import all_served_etags
-    from agnes.state import state_store
-
     data_dir = Path(current_app.config["AGNES_DATA_DIR"])
     with state_store().read() as con:
         live = all_served_etags(con, data_dir)

@@ -3,10 +3,13 @@
 served set = (plugins granted to any of the user's groups ∩ the user's subscriptions)
              ∪ system plugins          (DESIGN.md, "The served marketplace")
 
+The rows come from :mod:`agnes.models.served` (the same grant rules as
+:func:`agnes.access.is_granted`, set-based: one query per user, or one for everyone).
+
 The Admin group gets no shortcut. Unavailable plugins (a source that could not be fetched)
 are never served. The ETag is computed from what each sync recorded (per-plugin content
 hashes), so no file is read or hashed at request time; resolved sets are cached per process
-under the change marker of :mod:`agnes.marketplace.generation`.
+under the change marker of ``agnes.markers.MARKETPLACE``.
 """
 
 from __future__ import annotations
@@ -22,8 +25,8 @@ from typing import Any
 from duckdb import DuckDBPyConnection
 from flask import current_app
 
-from agnes.marketplace import generation
-from agnes.models.groups import EVERYONE_GROUP_ID
+from agnes import markers
+from agnes.models import served
 from agnes.state import state_store
 
 # Bump when the served layout changes, so every ETag (and cached artifact) changes with it.
@@ -76,24 +79,9 @@ class ServedSet:
     plugins: tuple[ServedPlugin, ...]
 
 
-_SERVED_SQL = f"""
-SELECT p.marketplace_id, p.name, p.manifest_name, p.version, p.description, p.content_dir, p.content_hash, p.raw
-FROM marketplace_plugins p JOIN marketplace_registry m ON m.id = p.marketplace_id
-WHERE p.available AND p.content_dir IS NOT NULL
-  AND (p.is_system OR (
-        EXISTS (SELECT 1 FROM user_plugin_subscriptions s
-                WHERE s.user_id = ? AND s.marketplace_id = p.marketplace_id AND s.plugin_name = p.name)
-    AND EXISTS (SELECT 1 FROM resource_grants r
-                WHERE r.resource_type = 'marketplace_plugin'
-                  AND r.resource_id = p.marketplace_id || '/' || p.name
-                  AND (r.group_id = '{EVERYONE_GROUP_ID}' OR list_contains(?, r.group_id)))))
-ORDER BY m.registered_at, m.id, p.name
-"""
-
-
 def compute(con: DuckDBPyConnection, user_id: str, group_ids: list[str], data_dir: Path) -> ServedSet:
     """Resolve a user's served set from the state store (no file access)."""
-    return _served_set(con.execute(_SERVED_SQL, [user_id, list(group_ids)]).fetchall(), data_dir)
+    return _served_set(served.served_plugin_rows(con, user_id, list(group_ids)), data_dir)
 
 
 def _served_set(rows: list[tuple[Any, ...]], data_dir: Path) -> ServedSet:
@@ -166,44 +154,21 @@ def resolve(user_id: str, group_ids: tuple[str, ...] | list[str], *, marker: str
 
     ``marker`` is the change marker the caller read *before* calling (read here otherwise).
     """
-    marker = generation.current() if marker is None else marker
+    marker = markers.MARKETPLACE.current() if marker is None else marker
     found = cached(user_id, group_ids, marker)
     if found is not None:
         return found
     data_dir = Path(current_app.config["AGNES_DATA_DIR"])
     with state_store().read() as con:
-        served = compute(con, user_id, list(group_ids), data_dir)
-    _cache().put((user_id, tuple(sorted(group_ids)), marker), served)
-    return served
-
-
-# Every active user's served plugins in one statement (same rules as _SERVED_SQL).
-_ALL_SERVED_SQL = f"""
-SELECT u.id, p.marketplace_id, p.name, p.manifest_name, p.version, p.description, p.content_dir, p.content_hash,
-       p.raw
-FROM users u
-JOIN marketplace_plugins p ON p.available AND p.content_dir IS NOT NULL
-JOIN marketplace_registry m ON m.id = p.marketplace_id
-WHERE u.active
-  AND (p.is_system OR (
-        EXISTS (SELECT 1 FROM user_plugin_subscriptions s
-                WHERE s.user_id = u.id AND s.marketplace_id = p.marketplace_id AND s.plugin_name = p.name)
-    AND EXISTS (SELECT 1 FROM resource_grants r
-                WHERE r.resource_type = 'marketplace_plugin'
-                  AND r.resource_id = p.marketplace_id || '/' || p.name
-                  AND (r.group_id = '{EVERYONE_GROUP_ID}'
-                       OR r.group_id IN (SELECT gm.group_id FROM user_group_members gm WHERE gm.user_id = u.id)))))
-ORDER BY u.id, m.registered_at, m.id, p.name
-"""
+        found = compute(con, user_id, list(group_ids), data_dir)
+    _cache().put((user_id, tuple(sorted(group_ids)), marker), found)
+    return found
 
 
 def all_served_etags(con: DuckDBPyConnection, data_dir: Path) -> set[str]:
     """ETags of every active user's served set right now (for pruning caches), in one query."""
-    by_user: dict[str, list[tuple[Any, ...]]] = {}
-    for row in con.execute(_ALL_SERVED_SQL).fetchall():
-        by_user.setdefault(row[0], []).append(row[1:])
+    by_user = served.all_served_plugin_rows(con)
     etags = {_served_set(rows, data_dir).etag for rows in by_user.values()}
-    users_without = con.execute("SELECT count(*) FROM users WHERE active").fetchone()[0] - len(by_user)
-    if users_without:
+    if served.count_active_users(con) > len(by_user):  # users served nothing share the empty set
         etags.add(etag_of([]))
     return etags

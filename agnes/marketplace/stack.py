@@ -11,9 +11,9 @@ from typing import Any
 
 from duckdb import DuckDBPyConnection
 
-from agnes.access import Principal, ResourceType
+from agnes import markers
+from agnes.access import Principal, ResourceType, is_granted
 from agnes.errors import Conflict, NotFound
-from agnes.marketplace import generation
 from agnes.models import grants, marketplaces, subscriptions
 from agnes.models.marketplaces import Plugin
 from agnes.state import state_store
@@ -72,23 +72,18 @@ def my_stack(principal: Principal) -> list[StackEntry]:
     ]
 
 
-def _granted_plugin(con: DuckDBPyConnection, principal: Principal, slug: str, name: str) -> Plugin:
-    plugin = marketplaces.get_plugin(con, slug, name)
-    resource_id = f"{slug}/{name}"
-    if plugin is None or not (
-        plugin.is_system
-        or grants.has_grant(con, list(principal.group_ids), ResourceType.MARKETPLACE_PLUGIN, resource_id)
-    ):
-        raise NotFound("plugin_not_available", f"No plugin '{resource_id}' is available to you.")
-    return plugin
-
-
 def install(principal: Principal, slug: str, name: str) -> StackEntry:
-    """Subscribe the caller to a granted plugin (idempotent). Raises NotFound."""
+    """Subscribe the caller to a plugin granted to one of their groups (idempotent; admins too
+    add only what their groups are granted). Raises NotFound (``plugin_not_available``)."""
+    resource_id = f"{slug}/{name}"
+    if not is_granted(principal, ResourceType.MARKETPLACE_PLUGIN, resource_id):
+        raise NotFound("plugin_not_available", f"No plugin '{resource_id}' is available to you.")
     with state_store().write() as con:
-        plugin = _granted_plugin(con, principal, slug, name)
+        plugin = marketplaces.get_plugin(con, slug, name)
+        if plugin is None:  # deleted since the check
+            raise NotFound("plugin_not_available", f"No plugin '{resource_id}' is available to you.")
         if subscriptions.subscribe(con, principal.user.id, slug, name):
-            generation.bump()
+            markers.MARKETPLACE.bump()
         mp = marketplaces.get_marketplace(con, slug)
     return StackEntry(plugin, mp.name if mp else slug, True)
 
@@ -106,7 +101,7 @@ def uninstall(principal: Principal, slug: str, name: str) -> bool:
             )
         removed = subscriptions.unsubscribe(con, principal.user.id, slug, name)
         if removed:
-            generation.bump()
+            markers.MARKETPLACE.bump()
     return removed
 
 
@@ -137,23 +132,23 @@ def on_grant_revoked(
             "cannot_revoke_system_grant", f"'{resource_id}' is a system plugin granted to every group; unmark it first."
         )
     subscriptions.drop_without_access(con, marketplace_id=slug, plugin_name=name)
-    generation.bump()
+    markers.MARKETPLACE.bump()
 
 
 def on_grant_created(sender: Any, *, con: DuckDBPyConnection, resource_type: str, **_: Any) -> None:
     if str(resource_type) == ResourceType.MARKETPLACE_PLUGIN.value:
-        generation.bump()
+        markers.MARKETPLACE.bump()
 
 
 def on_membership_changed(sender: Any, *, con: DuckDBPyConnection, user_id: str, **_: Any) -> None:
     """A user left or joined a group: their served set may change; drop what they lost."""
     subscriptions.drop_without_access(con, user_id=user_id)
-    generation.bump()
+    markers.MARKETPLACE.bump()
 
 
 def on_credentials_changed(sender: Any, *, con: DuckDBPyConnection, user_id: str, **_: Any) -> None:
     """A token was revoked or a user deactivated: end every cached trust (the marker moves)."""
-    generation.bump()
+    markers.MARKETPLACE.bump()
 
 
 def on_user_created(sender: Any, *, con: DuckDBPyConnection, user_id: str, **_: Any) -> None:

@@ -1,14 +1,15 @@
-"""Syncing one curated marketplace: fetch, parse, write plugin snapshots, record the result.
+"""Syncing one curated marketplace: fetch, parse, write plugin checkouts, record the result.
 
 Layout under ``<data>/marketplaces/<slug>/``:
 
 * ``repo.git`` — bare repository the marketplace is fetched into (dulwich, shallow);
 * ``sources/<hash>.git`` — bare repositories of remote plugin sources (``url``, ``git-subdir``,
   ``github``);
-* ``snapshots/<commit>-<id>/<plugin>/`` — the files served for each available plugin.
+* ``checkouts/<commit>-<id>/<plugin>/`` — the files served for each available plugin (a
+  checkout of the commit; older releases wrote ``snapshots/``, pruned the same way).
 
 All the heavy work (network, parsing, writing files) happens outside the state store. The
-result is written in one short unit that also points the registry row at the new snapshot,
+result is written in one short unit that also points the marketplace row at the new checkout,
 so a sync either fully replaces the previous good state or (on failure) leaves it untouched.
 """
 
@@ -23,24 +24,28 @@ from pathlib import Path
 
 from flask import current_app
 
+from agnes import markers
 from agnes.errors import NotFound
 from agnes.files import file_lock
-from agnes.jobs import set_progress
-from agnes.marketplace import generation, overlay
+from agnes.marketplace import overlay
+from agnes.marketplace.curated import working_dir
 from agnes.marketplace.gitfetch import FetchError, fetch, read_file, redact, rewrite_url, write_tree
 from agnes.marketplace.manifest import Entry, ManifestError, parse_marketplace, read_plugin
-from agnes.marketplace.registry import working_dir
 from agnes.models import marketplaces, new_id, utcnow
 from agnes.models.marketplace_history import SyncRecord
 from agnes.models.marketplaces import PluginRecord
+from agnes.progress import Progress, no_progress
 from agnes.state import state_store
 
 log = logging.getLogger(__name__)
 
 MANIFEST_PATH = ".claude-plugin/marketplace.json"
-# Snapshots kept besides the current one, so a request that resolved the previous state a
+# Checkouts kept besides the current one, so a request that resolved the previous state a
 # moment ago can still read its files.
-KEEP_PREVIOUS_SNAPSHOTS = 1
+KEEP_PREVIOUS_CHECKOUTS = 1
+# Folder of the checkouts under ``marketplaces/<slug>/``, and the one releases before 0.2 used.
+CHECKOUTS = "checkouts"
+LEGACY_CHECKOUTS = "snapshots"
 
 
 class SyncError(RuntimeError):
@@ -67,8 +72,10 @@ class SyncResult:
         }
 
 
-def sync_marketplace(marketplace_id: str) -> SyncResult:
+def sync_marketplace(marketplace_id: str, *, progress: Progress = no_progress) -> SyncResult:
     """Fetch and re-read one marketplace; returns what changed.
+
+    ``progress`` hears "plugins read of N" (a job passes :func:`agnes.jobs.set_progress`).
 
     Raises:
         NotFound: the marketplace is not registered.
@@ -82,16 +89,16 @@ def sync_marketplace(marketplace_id: str) -> SyncResult:
     started = utcnow()
     base = working_dir(mp.id)
     token = overlay.read_secret(mp.token_env) or None
-    staging = base / "snapshots" / f".tmp-{new_id()}"
+    staging = base / CHECKOUTS / f".tmp-{new_id()}"
     # One sync per marketplace on this machine at a time (the job id guards the queue).
     with file_lock(base / ".sync.lock"):
         try:
-            set_progress(0, None, "Fetching the marketplace repository")
+            progress(0, None, "Fetching the marketplace repository")
             url = rewrite_url(mp.url, current_app.config["AGNES_GIT_URL_REWRITES"])
             commit = fetch(base / "repo.git", url, ref=mp.branch, token=token, timeout=_timeout())
             parsed = parse_marketplace(read_file(base / "repo.git", commit, MANIFEST_PATH))
-            records = _materialize(base, commit, parsed.entries, staging)
-            final = base / "snapshots" / f"{commit[:12]}-{new_id()[:8]}"
+            records = _materialize(base, commit, parsed.entries, staging, progress)
+            final = base / CHECKOUTS / f"{commit[:12]}-{new_id()[:8]}"
             os.rename(staging, final)
         except Exception as exc:  # fetch, manifest, disk or unexpected: keep the previous state
             shutil.rmtree(staging, ignore_errors=True)
@@ -112,13 +119,13 @@ def sync_marketplace(marketplace_id: str) -> SyncResult:
                 con,
                 mp.id,
                 commit_sha=commit,
-                snapshot_dir=str(final.relative_to(data_dir)),
+                checkout_dir=str(final.relative_to(data_dir)),
                 records=records,
                 started_at=started,
             )
-            generation.bump()
-        _prune_snapshots(base / "snapshots", keep=final)
-    set_progress(len(records), len(records), "Done")
+            markers.MARKETPLACE.bump()
+        _prune_checkouts(base, keep=final)
+    progress(len(records), len(records), "Done")
     return SyncResult(mp.id, commit, len(records), history)
 
 
@@ -126,14 +133,16 @@ def _timeout() -> float:
     return float(current_app.config["AGNES_GIT_TIMEOUT"])
 
 
-def _materialize(base: Path, commit: str, entries: list[Entry], staging: Path) -> list[PluginRecord]:
+def _materialize(
+    base: Path, commit: str, entries: list[Entry], staging: Path, progress: Progress
+) -> list[PluginRecord]:
     """Write each plugin's files under ``staging/<name>`` and read what it contains."""
     staging.mkdir(parents=True)
     rewrites = current_app.config["AGNES_GIT_URL_REWRITES"]
     fetched: dict[tuple[str, str | None, str | None], tuple[Path, str] | str] = {}
     records = []
     for index, entry in enumerate(entries):
-        set_progress(index, len(entries), f"Reading {entry.name}")
+        progress(index, len(entries), f"Reading {entry.name}")
         src = entry.source
         spec = entry.raw.get("source")
         if src.error:
@@ -210,28 +219,30 @@ def _unavailable(entry: Entry, reason: str) -> PluginRecord:
 
 
 def _relocate(record: PluginRecord, staging: Path, final: Path, data_dir: Path) -> PluginRecord:
-    """Point a record at the renamed snapshot, relative to the data dir."""
+    """Point a record at the renamed checkout, relative to the data dir."""
     if record.content_dir is None:
         return record
     moved = final / Path(record.content_dir).relative_to(staging)
     return replace(record, content_dir=str(moved.relative_to(data_dir)))
 
 
-def _prune_snapshots(snapshots: Path, *, keep: Path) -> None:
-    """Delete older snapshots (and stale staging dirs), keeping the newest few."""
-    try:
-        entries = [p for p in snapshots.iterdir() if p.is_dir() and p != keep]
-    except FileNotFoundError:
-        return
+def _prune_checkouts(base: Path, *, keep: Path) -> None:
+    """Delete older checkouts (and stale staging dirs), keeping the newest few besides ``keep``."""
+    entries = []
+    for folder in (base / CHECKOUTS, base / LEGACY_CHECKOUTS):
+        try:
+            entries += [p for p in folder.iterdir() if p.is_dir() and p != keep]
+        except FileNotFoundError:
+            continue
     entries.sort(key=lambda p: p.stat().st_mtime, reverse=True)
     finished = [p for p in entries if not p.name.startswith(".tmp-")]
-    for old in finished[KEEP_PREVIOUS_SNAPSHOTS:]:
+    for old in finished[KEEP_PREVIOUS_CHECKOUTS:]:
         shutil.rmtree(old, ignore_errors=True)
     for tmp in (p for p in entries if p.name.startswith(".tmp-")):
         shutil.rmtree(tmp, ignore_errors=True)
 
 
-def sync_all() -> dict[str, list]:
+def sync_all(*, progress: Progress = no_progress) -> dict[str, list]:
     """Sync every marketplace; one failure does not stop the rest.
 
     Returns ``{"synced": [result dicts], "errors": [{"id", "error"}]}``.
@@ -239,7 +250,8 @@ def sync_all() -> dict[str, list]:
     with state_store().read() as con:
         ids = [m.id for m in marketplaces.list_marketplaces(con)]
     synced, errors = [], []
-    for mp_id in ids:
+    for index, mp_id in enumerate(ids):
+        progress(index, len(ids), f"Syncing {mp_id}")
         try:
             synced.append(sync_marketplace(mp_id).to_dict())
         except (SyncError, NotFound) as exc:
@@ -247,4 +259,5 @@ def sync_all() -> dict[str, list]:
         except Exception as exc:  # an unexpected bug in one marketplace must not stop the others
             log.exception("sync of marketplace %s crashed", mp_id)
             errors.append({"id": mp_id, "error": redact(f"{type(exc).__name__}: {exc}")})
+    progress(len(ids), len(ids), "Done")
     return {"synced": synced, "errors": errors}

@@ -7,11 +7,11 @@ from datetime import datetime
 
 from duckdb import DuckDBPyConnection
 
-from agnes.models import new_id
+from agnes.models import Record, new_id
 
 
 @dataclass(frozen=True)
-class Grant:
+class Grant(Record):
     id: str
     group_id: str
     group_name: str
@@ -87,6 +87,15 @@ def granted_resource_ids(con: DuckDBPyConnection, group_ids: list[str], resource
         [resource_type, group_ids],
     ).fetchall()
     return {r[0] for r in rows}
+
+
+def groups_by_resource(con: DuckDBPyConnection, resource_type: str) -> dict[str, frozenset[str]]:
+    """``{resource_id: group ids granted it}`` for every granted resource of one type."""
+    rows = con.execute(
+        "SELECT resource_id, list(group_id) FROM resource_grants WHERE resource_type = ? GROUP BY resource_id",
+        [resource_type],
+    ).fetchall()
+    return {r[0]: frozenset(r[1]) for r in rows}
 
 
 def has_grant(con: DuckDBPyConnection, group_ids: list[str], resource_type: str, resource_id: str) -> bool:

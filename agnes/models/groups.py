@@ -13,7 +13,7 @@ from enum import StrEnum
 
 from duckdb import DuckDBPyConnection
 
-from agnes.models import new_id, utcnow
+from agnes.models import Record, new_id, utcnow
 
 ADMIN_GROUP_ID = "admin"
 EVERYONE_GROUP_ID = "everyone"
@@ -28,7 +28,7 @@ class MembershipSource(StrEnum):
 
 
 @dataclass(frozen=True)
-class Group:
+class Group(Record):
     id: str
     name: str
     description: str
@@ -41,7 +41,7 @@ class Group:
 
 
 @dataclass(frozen=True)
-class Member:
+class Member(Record):
     user_id: str
     email: str
     name: str
@@ -170,6 +170,23 @@ def list_user_group_ids(con: DuckDBPyConnection, user_id: str) -> list[str]:
         "SELECT DISTINCT group_id FROM user_group_members WHERE user_id = ? ORDER BY group_id", [user_id]
     ).fetchall()
     return [EVERYONE_GROUP_ID, *[r[0] for r in rows if r[0] != EVERYONE_GROUP_ID]]
+
+
+def group_names_by_user(con: DuckDBPyConnection, user_ids: list[str]) -> dict[str, list[str]]:
+    """``{user_id: [group names]}`` for many users in one query, Everyone first, then by name."""
+    if not user_ids:
+        return {}
+    everyone = con.execute("SELECT name FROM user_groups WHERE id = ?", [EVERYONE_GROUP_ID]).fetchone()
+    names = {user_id: [everyone[0]] if everyone else [] for user_id in user_ids}
+    rows = con.execute(
+        "SELECT m.user_id, list(DISTINCT g.name ORDER BY g.name) FROM user_group_members m"
+        " JOIN user_groups g ON g.id = m.group_id WHERE list_contains(?, m.user_id) AND m.group_id <> ?"
+        " GROUP BY m.user_id",
+        [user_ids, EVERYONE_GROUP_ID],
+    ).fetchall()
+    for user_id, group_names in rows:
+        names[user_id] += list(group_names)
+    return names
 
 
 def list_user_groups(con: DuckDBPyConnection, user_id: str) -> list[Group]:

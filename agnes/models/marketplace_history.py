@@ -25,6 +25,21 @@ class SyncRecord:
     unavailable: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
 
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "status": self.status,
+            "started_at": self.started_at.isoformat(),
+            "finished_at": self.finished_at.isoformat(),
+            "commit": self.commit_sha,
+            "plugin_count": self.plugin_count,
+            "added": self.added,
+            "removed": self.removed,
+            "changed": self.changed,
+            "unavailable": self.unavailable,
+            "error": self.error,
+        }
+
 
 # Sync history rows kept per marketplace (older ones are deleted as new ones arrive).
 HISTORY_KEEP = 200

@@ -33,7 +33,7 @@ class Marketplace:
     updated_at: datetime
     last_synced_at: datetime | None
     last_commit_sha: str | None
-    snapshot_dir: str | None
+    checkout_dir: str | None
     last_error: str | None
     last_error_at: datetime | None
     plugin_count: int = 0
@@ -41,6 +41,24 @@ class Marketplace:
     @property
     def slug(self) -> str:
         return self.id
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API shape (the token's variable name and the checkout path stay internal)."""
+        return {
+            "id": self.id,
+            "slug": self.slug,
+            "name": self.name,
+            "url": self.url,
+            "branch": self.branch,
+            "description": self.description,
+            "curator_name": self.curator_name,
+            "curator_email": self.curator_email,
+            "registered_at": self.registered_at.isoformat(),
+            "last_synced_at": self.last_synced_at.isoformat() if self.last_synced_at else None,
+            "last_commit_sha": self.last_commit_sha,
+            "last_error": self.last_error,
+            "plugin_count": self.plugin_count,
+        }
 
 
 @dataclass(frozen=True)
@@ -73,6 +91,31 @@ class Plugin:
     def resource_id(self) -> str:
         return f"{self.marketplace_id}/{self.name}"
 
+    def to_dict(self) -> dict[str, Any]:
+        """The API shape (``id`` is the resource id ``<slug>/<plugin>``)."""
+        return {
+            "id": self.resource_id,
+            "marketplace": self.marketplace_id,
+            "name": self.name,
+            "manifest_name": self.manifest_name,
+            "description": self.description,
+            "version": self.version,
+            "author": self.author_name,
+            "homepage": self.homepage,
+            "category": self.category,
+            "source_kind": self.source_kind,
+            "source": self.source_spec,
+            "skills": self.skill_count,
+            "agents": self.agent_count,
+            "commands": self.command_count,
+            "available": self.available,
+            "unavailable_reason": self.unavailable_reason,
+            "files": self.file_count,
+            "size_bytes": self.size_bytes,
+            "is_system": self.is_system,
+            "updated_at": self.updated_at.isoformat(),
+        }
+
 
 @dataclass(frozen=True)
 class PluginRecord:
@@ -101,7 +144,7 @@ class PluginRecord:
 
 _MP_SELECT = """
 SELECT m.id, m.name, m.url, m.branch, m.token_env, m.description, m.curator_name, m.curator_email,
-       m.registered_by, m.registered_at, m.updated_at, m.last_synced_at, m.last_commit_sha, m.snapshot_dir,
+       m.registered_by, m.registered_at, m.updated_at, m.last_synced_at, m.last_commit_sha, m.checkout_dir,
        m.last_error, m.last_error_at,
        (SELECT count(*) FROM marketplace_plugins p WHERE p.marketplace_id = m.id) AS plugin_count
 FROM marketplace_registry m
@@ -245,7 +288,7 @@ def apply_sync(
     marketplace_id: str,
     *,
     commit_sha: str,
-    snapshot_dir: str,
+    checkout_dir: str,
     records: list[PluginRecord],
     started_at: datetime,
 ) -> SyncRecord:
@@ -299,9 +342,9 @@ def apply_sync(
     for name in sorted(set(old) - new_names):
         con.execute("DELETE FROM marketplace_plugins WHERE marketplace_id = ? AND name = ?", [marketplace_id, name])
     con.execute(
-        "UPDATE marketplace_registry SET last_synced_at = ?, last_commit_sha = ?, snapshot_dir = ?,"
+        "UPDATE marketplace_registry SET last_synced_at = ?, last_commit_sha = ?, checkout_dir = ?,"
         " last_error = NULL, last_error_at = NULL WHERE id = ?",
-        [now, commit_sha, snapshot_dir, marketplace_id],
+        [now, commit_sha, checkout_dir, marketplace_id],
     )
     changed = [
         {"name": r.name, "from": old[r.name].version, "to": r.version}

@@ -13,11 +13,11 @@ from typing import Any
 
 from duckdb import DuckDBPyConnection
 
-from agnes.models import new_id, utcnow
+from agnes.models import Record, new_id, utcnow
 
 
 @dataclass(frozen=True)
-class TableEntry:
+class TableEntry(Record):
     """One registered table. ``id`` is its view name and parquet file name."""
 
     id: str
@@ -35,8 +35,10 @@ class TableEntry:
 
 
 @dataclass(frozen=True)
-class SyncState:
+class SyncState(Record):
     """Latest sync outcome of one table (``status`` is ``ok`` or ``failed``)."""
+
+    PRIVATE = frozenset({"table_id", "file_mtime_ns", "columns"})
 
     table_id: str
     status: str
@@ -51,7 +53,7 @@ class SyncState:
 
 
 @dataclass(frozen=True)
-class SyncRun:
+class SyncRun(Record):
     id: str
     table_id: str
     started_at: datetime

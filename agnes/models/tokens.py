@@ -10,10 +10,11 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import Any
 
 from duckdb import DuckDBPyConnection
 
-from agnes.models import new_id, utcnow
+from agnes.models import Record, new_id, utcnow
 
 TOKEN_PREFIX = "agnes_pat_"
 # Characters of the token (after TOKEN_PREFIX) kept to recognise it in lists.
@@ -23,7 +24,7 @@ LAST_USED_RESOLUTION = 60
 
 
 @dataclass(frozen=True)
-class AccessToken:
+class AccessToken(Record):
     id: str
     user_id: str
     user_email: str
@@ -34,6 +35,9 @@ class AccessToken:
     last_used_at: datetime | None
     last_used_ip: str | None
     revoked_at: datetime | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), "status": self.status}
 
     @property
     def status(self) -> str:

@@ -7,13 +7,13 @@ from datetime import datetime
 
 from duckdb import DuckDBPyConnection
 
-from agnes.models import new_id, utcnow
+from agnes.models import Record, new_id, utcnow
 
 _COLUMNS = "id, email, name, active, created_at, last_login_at"
 
 
 @dataclass(frozen=True)
-class User:
+class User(Record):
     id: str
     email: str
     name: str

@@ -1,34 +1,36 @@
-"""Blueprint registry: one Blueprint per surface."""
+"""Blueprint registry: one Blueprint per surface. A new page area adds its blueprint here."""
 
 from __future__ import annotations
 
 from flask import Flask
 
+from agnes.auth.google import make_google_blueprint
+from agnes.views import auth, health, home, jobs, marketplace_browse, me, serve
+from agnes.views.admin import groups as admin_groups
+from agnes.views.admin import marketplaces as admin_marketplaces
+from agnes.views.admin import tables as admin_tables
+from agnes.views.admin import tokens as admin_tokens
+from agnes.views.admin import users as admin_users
+from agnes.views.api import bp as api_bp
+
+BLUEPRINTS = (
+    health.bp,
+    auth.bp,
+    home.bp,
+    me.bp,
+    jobs.bp,
+    admin_groups.bp,
+    admin_users.bp,
+    admin_tokens.bp,
+    admin_marketplaces.bp,
+    admin_tables.bp,
+    serve.bp,
+    marketplace_browse.bp,
+    api_bp,
+)
+
 
 def register_blueprints(app: Flask) -> None:
-    from agnes.auth.google import make_google_blueprint
-    from agnes.views import auth, health, home, jobs, marketplace_browse, me, serve
-    from agnes.views.admin import groups as admin_groups
-    from agnes.views.admin import marketplaces as admin_marketplaces
-    from agnes.views.admin import tables as admin_tables
-    from agnes.views.admin import tokens as admin_tokens
-    from agnes.views.admin import users as admin_users
-    from agnes.views.api import bp as api_bp
-
-    for blueprint in (
-        health.bp,
-        auth.bp,
-        home.bp,
-        me.bp,
-        jobs.bp,
-        admin_groups.bp,
-        admin_users.bp,
-        admin_tokens.bp,
-        admin_marketplaces.bp,
-        admin_tables.bp,
-        serve.bp,
-        marketplace_browse.bp,
-        api_bp,
-    ):
+    for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
     app.register_blueprint(make_google_blueprint(app))

@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 
 from agnes import audit
-from agnes.auth import login_user, logout_user, safe_next_path
+from agnes.auth import login_user, logout_user
 from agnes.auth.email import check_sign_in_token, request_sign_in_link, verify_sign_in_token
 from agnes.auth.google import NEXT_KEY, google_configured
 from agnes.errors import Invalid
 from agnes.people import validate_email
+from agnes.urls import safe_next_path
 
 bp = Blueprint("auth", __name__)
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint, current_app, jsonify
 
+from agnes.state import state_store
+
 bp = Blueprint("health", __name__)
 
 
@@ -16,7 +18,6 @@ def healthz():  # type: ignore[no-untyped-def]
 @bp.get("/readyz")
 def readyz():  # type: ignore[no-untyped-def]
     """Readiness: the state store opens and the job backend (Redis) answers."""
-    from agnes.state import state_store
 
     checks: dict[str, str] = {}
     try:

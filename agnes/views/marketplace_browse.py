@@ -2,64 +2,30 @@
 
 Server-rendered with HTMX swaps (search as you type, tabs, pills and paging swap
 ``#marketplace-results``; add/remove swaps ``#plugin-install``); every page also works as
-plain links and forms. Data comes from :mod:`agnes.marketplace_ui`, whose functions the JSON
-twins in :mod:`agnes.views.api.marketplace_browse` call too.
+plain links and forms. Data comes from :mod:`agnes.pages.marketplace_listing` and
+:mod:`agnes.pages.marketplace_plugin`, whose functions the JSON twins in
+:mod:`agnes.views.api.marketplace_browse` call too.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, g, render_template, request, url_for
-from markupsafe import Markup
+from flask import Blueprint, g, request, url_for
 
 from agnes import audit
-from agnes.access import login_required
+from agnes.access import ResourceType, login_required, resource_access_required
 from agnes.errors import AppError
 from agnes.htmx import fragment_or_redirect, render
-from agnes.marketplace_ui.detail import REFRESH_COMMAND, item_page, plugin_page, plugin_state
-from agnes.marketplace_ui.frontmatter import display_value
-from agnes.marketplace_ui.listing import (
-    SORT_LABELS,
-    TAB_LABELS,
-    TYPE_LABELS,
-    CardView,
-    listing_page,
-    parse_listing_query,
+from agnes.marketplace import stack
+from agnes.pages.marketplace_listing import SORT_LABELS, TAB_LABELS, TYPE_LABELS, listing_page, parse_listing_query
+from agnes.pages.marketplace_plugin import (
+    REFRESH_COMMAND,
+    item_page,
+    plugin_page,
+    plugin_resource_id,
+    plugin_state,
 )
-from agnes.marketplace_ui.lru import LRU
 
 bp = Blueprint("marketplace_browse", __name__)
-bp.add_app_template_filter(display_value, "display_value")
-
-# Rendered listing cards kept per process: (card, in stack, script root) → HTML.
-CARD_CACHE_SIZE = 4096
-
-
-@bp.app_template_global()
-def icon_sprite() -> Markup:
-    """The SVG symbols of ``_macros/icons.html`` (``sprite()``), rendered once per process."""
-    sprite = current_app.extensions.get("agnes_icon_sprite")
-    if sprite is None:
-        module = current_app.jinja_env.get_template("_macros/icons.html").module
-        sprite = current_app.extensions.setdefault("agnes_icon_sprite", Markup(module.sprite()))  # type: ignore[attr-defined]
-    return sprite
-
-
-@bp.app_template_global()
-def plugin_card_html(view: CardView) -> Markup:
-    """One card's ``<li>``, rendered once per card content and state, then reused.
-
-    A Card holds everything its markup shows, so equal cards render equal HTML; when a sync
-    changes a card, the new value is a new key and the old entry ages out.
-    """
-    cache = current_app.extensions.get("agnes_marketplace_cards")
-    if cache is None:
-        cache = current_app.extensions.setdefault("agnes_marketplace_cards", LRU(CARD_CACHE_SIZE))
-    key = (view.card, view.in_stack, request.script_root)
-    html = cache.get(key)
-    if html is None:
-        html = Markup(render_template("marketplace/_card.html", view=view))
-        cache.put(key, html)
-    return html
 
 
 @bp.context_processor
@@ -84,7 +50,7 @@ def listing():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/marketplace/curated/<slug>/<plugin>")
-@login_required
+@resource_access_required(ResourceType.MARKETPLACE_PLUGIN, plugin_resource_id)
 def plugin_detail(slug: str, plugin: str):  # type: ignore[no-untyped-def]
     """A plugin's hero, install panel, README and contents (403 without a grant, 404 if missing)."""
     page = plugin_page(g.principal, slug, plugin)
@@ -93,8 +59,6 @@ def plugin_detail(slug: str, plugin: str):  # type: ignore[no-untyped-def]
 
 
 def _change_stack(slug: str, plugin: str, *, add: bool):  # type: ignore[no-untyped-def]
-    from agnes.marketplace import stack
-
     changed = "added" if add else "removed"
     try:
         if add:
@@ -132,7 +96,7 @@ def remove_plugin(slug: str, plugin: str):  # type: ignore[no-untyped-def]
 
 
 @bp.get("/marketplace/curated/<slug>/<plugin>/<any(skill, agent, command):kind>/<path:item>")
-@login_required
+@resource_access_required(ResourceType.MARKETPLACE_PLUGIN, plugin_resource_id)
 def item_detail(slug: str, plugin: str, kind: str, item: str):  # type: ignore[no-untyped-def]
     """A skill, agent or command: frontmatter, rendered body, shipped files, link to the plugin."""
     page = item_page(g.principal, slug, plugin, kind, item)

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
-from agnes import audit
+from agnes import audit, people
 from agnes.access import login_required, session_required
 from agnes.auth.pat import create_pat, list_pats, parse_expires_days, revoke_pat
 from agnes.errors import Invalid
 from agnes.htmx import render
-from agnes.models import groups
-from agnes.state import state_store
 
 bp = Blueprint("me", __name__)
 
@@ -20,11 +18,9 @@ EXPIRY_CHOICES = [("7", "7 days"), ("30", "30 days"), ("90", "90 days"), ("365",
 def profile_data(**extra: object) -> dict[str, object]:
     """Context of the profile page and its token fragment."""
     principal = g.principal
-    with state_store().read() as con:
-        my_groups = groups.list_user_groups(con, principal.user.id)
     return {
         "user": principal.user,
-        "groups": my_groups,
+        "groups": people.user_groups(principal.user.id),
         "tokens": list_pats(principal.user.id),
         "expiry_choices": EXPIRY_CHOICES,
         "new_token": None,

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit, urlunsplit
 from agnes.data.connectors import ExtractError, ExtractRequest, ExtractResult, Option
 from agnes.data.modes import QueryMode
 from agnes.errors import Invalid
+from agnes.models.db import memory_connection
 
 # Seconds to wait for a URL to answer (and between bytes).
 URL_TIMEOUT = 60
@@ -176,8 +177,6 @@ def write_table(request: ExtractRequest, source_sql: str, rename: Mapping[str, s
     ``what`` names the input in error messages (the location, never a secret).
     """
     import duckdb
-
-    from agnes.models.db import memory_connection
 
     con = memory_connection()
     try:

@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+from agnes.audit import redact_text
+from agnes.config import SETTINGS_BY_NAME
 from agnes.data.connectors import Connector, ExtractError, ExtractRequest, ExtractResult, Option
 from agnes.data.modes import QueryMode
 from agnes.errors import Invalid
@@ -24,7 +26,6 @@ CONNECT_TIMEOUT = 15
 
 
 def _validate(spec: dict[str, Any]) -> dict[str, Any]:
-    from agnes.config import SETTINGS_BY_NAME
 
     name = spec["dsn_env"]
     if not ENV_NAME_RE.match(name):
@@ -82,7 +83,6 @@ def _converter(type_name: str, arrow_type: Any) -> Any:
 
 
 def _safe(message: str, dsn: str, password: str | None = None) -> str:
-    from agnes.audit import redact_text
 
     text = str(message).replace(dsn, "[dsn]") if dsn else str(message)
     if password:

@@ -15,6 +15,7 @@ from agnes.data.connectors import Connector, ExtractError, ExtractRequest, Extra
 from agnes.data.connectors._files import first_lines, quote_ident, sql_string
 from agnes.data.modes import QueryMode
 from agnes.errors import Invalid
+from agnes.models.db import memory_connection
 
 ALIAS_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -48,8 +49,6 @@ def _check_mode(spec: Any, mode: QueryMode) -> None:
 
 def extract(request: ExtractRequest) -> ExtractResult:
     import duckdb
-
-    from agnes.models.db import memory_connection
 
     query = str(request.spec["query"])
     con = memory_connection()

@@ -7,37 +7,25 @@ from flask import Blueprint, flash, g, redirect, request, url_for
 from agnes import audit, people
 from agnes.access import admin_required
 from agnes.errors import AppError
-from agnes.htmx import fragment_or_redirect, hx_redirect, render, wants_fragment
-from agnes.jobs import enqueue
-from agnes.jobs.groups import run_recompute_group_member_counts
-from agnes.models import grants
+from agnes.htmx import fragment_or_redirect, hx_redirect, job_started, render
+from agnes.jobs.groups import start_recount
 
 bp = Blueprint("admin_groups", __name__, url_prefix="/admin/groups")
 
-RECOUNT_JOB_ID = "recompute-group-member-counts"
-
 
 def groups_data(**extra: object) -> dict[str, object]:
-    """Context of the groups list page and its fragments."""
-    from agnes.models import groups as groups_model
-    from agnes.state import state_store
-
-    with state_store().read() as con:
-        all_groups = groups_model.list_groups(con)
-    return {"groups": all_groups, "form": {"name": "", "description": ""}, "errors": {}, "job": None, **extra}
+    """Context of the groups list page and its fragments (data: :func:`agnes.people.list_groups`)."""
+    return {"groups": people.list_groups(), "form": {"name": "", "description": ""}, "errors": {}, "job": None, **extra}
 
 
 def group_data(group_id: str, **extra: object) -> dict[str, object]:
-    """Context of one group's page and its members fragment."""
-    from agnes.state import state_store
-
-    group = people.get_group(group_id)
-    with state_store().read() as con:
-        group_grants = grants.list_grants(con, group_id=group_id)
+    """Context of one group's page and its members fragment (data: :func:`agnes.people.group_detail`,
+    shared with ``/api/admin/groups/<id>``)."""
+    detail = people.group_detail(group_id)
     return {
-        "group": group,
-        "members": people.list_members(group_id),
-        "grants": group_grants,
+        "group": detail.group,
+        "members": detail.members,
+        "grants": detail.grants,
         "member_form": {"email": ""},
         "member_errors": {},
         "rename_errors": {},
@@ -76,16 +64,9 @@ def create_group_post():  # type: ignore[no-untyped-def]
 @admin_required
 def recount_post():  # type: ignore[no-untyped-def]
     """Start the member-count job and show its live status."""
-    job = enqueue(
-        run_recompute_group_member_counts,
-        job_id=RECOUNT_JOB_ID,
-        description="Recompute group member counts",
-        owner_id=g.principal.user.id,
-    )
+    job = start_recount(owner_id=g.principal.user.id)
     audit.describe("group.recount", f"job:{job.id}")
-    if wants_fragment():
-        return render("jobs/job.html", "jobs/_job_status.html", job=job)
-    return redirect(url_for("jobs.show_job", job_id=job.id), code=303)
+    return job_started(job, url_for("jobs.show_job", job_id=job.id))
 
 
 @bp.get("/<group_id>")

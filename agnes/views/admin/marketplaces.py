@@ -1,4 +1,7 @@
-"""Admin pages for curated marketplaces: register, edit, token, sync (live status), plugins, delete."""
+"""Admin pages for curated marketplaces: register, edit, token, sync (live status), plugins, delete.
+
+Page data: :mod:`agnes.pages.admin_marketplaces` (shared with ``/api/marketplaces``).
+"""
 
 from __future__ import annotations
 
@@ -9,8 +12,10 @@ from flask import Blueprint, flash, g, redirect, request, url_for
 from agnes import audit
 from agnes.access import admin_required
 from agnes.errors import AppError
-from agnes.htmx import fragment_or_redirect, hx_redirect, render, wants_fragment
-from agnes.marketplace import registry
+from agnes.htmx import fragment_or_redirect, hx_redirect, job_started, render
+from agnes.jobs.marketplace import start_sync, start_sync_all
+from agnes.marketplace import curated
+from agnes.pages.admin_marketplaces import marketplace_page, marketplaces_page
 
 bp = Blueprint("admin_marketplaces", __name__, url_prefix="/admin/marketplaces")
 
@@ -21,40 +26,20 @@ def _form(source: Any = None) -> dict[str, str]:
     return {k: str(getattr(source, k, "") or "") if source is not None else "" for k in FORM_FIELDS}
 
 
-def marketplaces_data(**extra: Any) -> dict[str, Any]:
-    """Context of the list page and its fragments."""
-    found = registry.list_marketplaces()
-    return {
-        "marketplaces": found,
-        "tokens": {m.id: registry.has_token(m) for m in found},
-        "form": _form(),
-        "errors": {},
-        "job": None,
-        **extra,
-    }
+def _list_context(**extra: Any) -> dict[str, Any]:
+    return {"marketplaces": marketplaces_page(), "form": _form(), "errors": {}, "job": None, **extra}
 
 
-def marketplace_data(marketplace_id: str, **extra: Any) -> dict[str, Any]:
-    """Context of one marketplace's page and its fragments."""
-    mp = registry.get_marketplace(marketplace_id)
-    return {
-        "mp": mp,
-        "has_token": registry.has_token(mp),
-        "plugins": registry.list_plugins(marketplace_id),
-        "history": registry.sync_history(marketplace_id, limit=10),
-        "job": registry.current_sync_job(marketplace_id),
-        "form": _form(mp),
-        "errors": {},
-        "token_errors": {},
-        **extra,
-    }
+def _page_context(marketplace_id: str, **extra: Any) -> dict[str, Any]:
+    page = marketplace_page(marketplace_id)
+    return {"page": page, "form": _form(page.marketplace), "errors": {}, "token_errors": {}, **extra}
 
 
 @bp.get("")
 @admin_required
 def list_marketplaces():  # type: ignore[no-untyped-def]
     """All registered marketplaces with their sync state."""
-    return render("admin/marketplaces/index.html", "admin/marketplaces/_table.html", **marketplaces_data())
+    return render("admin/marketplaces/index.html", "admin/marketplaces/_table.html", **_list_context())
 
 
 @bp.post("")
@@ -64,7 +49,7 @@ def create_marketplace_post():  # type: ignore[no-untyped-def]
     form = {k: request.form.get(k, "") for k in FORM_FIELDS}
     user = g.principal.user
     try:
-        mp = registry.create_marketplace(
+        mp = curated.create_marketplace(
             {**form, "token": request.form.get("token", "")},
             actor_id=user.id,
             actor_email=user.email,
@@ -77,10 +62,10 @@ def create_marketplace_post():  # type: ignore[no-untyped-def]
             "admin/marketplaces/index.html",
             "admin/marketplaces/_form.html",
             status=422,
-            **marketplaces_data(form=form, errors={exc.field or "slug": exc.message}),
+            **_list_context(form=form, errors={exc.field or "slug": exc.message}),
         )
     audit.describe("marketplace.create", f"marketplace:{mp.id}", **form)
-    registry.start_sync(mp.id, owner_id=user.id)
+    start_sync(mp.id, owner_id=user.id)
     flash(f"Marketplace {mp.name} registered; the first sync has started.", "success")
     target = url_for("admin_marketplaces.show_marketplace", marketplace_id=mp.id)
     return hx_redirect(redirect(target, code=303), target)
@@ -90,20 +75,16 @@ def create_marketplace_post():  # type: ignore[no-untyped-def]
 @admin_required
 def sync_all_post():  # type: ignore[no-untyped-def]
     """Sync every marketplace now (the nightly job, on demand)."""
-    job = registry.start_sync_all(owner_id=g.principal.user.id)
+    job = start_sync_all(owner_id=g.principal.user.id)
     audit.describe("marketplace.sync_all", "marketplace:_all", job_id=job.id)
-    if wants_fragment():
-        return render("jobs/job.html", "jobs/_job_status.html", job=job)
-    return redirect(url_for("jobs.show_job", job_id=job.id), code=303)
+    return job_started(job, url_for("jobs.show_job", job_id=job.id))
 
 
 @bp.get("/<marketplace_id>")
 @admin_required
 def show_marketplace(marketplace_id: str):  # type: ignore[no-untyped-def]
     """One marketplace: settings, token, sync, plugins and sync history."""
-    return render(
-        "admin/marketplaces/show.html", "admin/marketplaces/_plugins.html", **marketplace_data(marketplace_id)
-    )
+    return render("admin/marketplaces/show.html", "admin/marketplaces/_plugins.html", **_page_context(marketplace_id))
 
 
 @bp.post("/<marketplace_id>")
@@ -112,14 +93,14 @@ def update_marketplace_post(marketplace_id: str):  # type: ignore[no-untyped-def
     """Save the settings form."""
     form = {k: request.form.get(k, "") for k in FORM_FIELDS if k != "slug"}
     try:
-        registry.update_marketplace(marketplace_id, form)
+        curated.update_marketplace(marketplace_id, form)
     except AppError as exc:
         if exc.status == 404:
             raise
         return render(
             "admin/marketplaces/show.html",
             status=422,
-            **marketplace_data(
+            **_page_context(
                 marketplace_id, form={**form, "slug": marketplace_id}, errors={exc.field or "name": exc.message}
             ),
         )
@@ -138,17 +119,17 @@ def token_post(marketplace_id: str):  # type: ignore[no-untyped-def]
         return render(
             "admin/marketplaces/show.html",
             status=422,
-            **marketplace_data(marketplace_id, token_errors={"token": "Enter the new token."}),
+            **_page_context(marketplace_id, token_errors={"token": "Enter the new token."}),
         )
     try:
-        registry.update_marketplace(marketplace_id, {"token": token})
+        curated.update_marketplace(marketplace_id, {"token": token})
     except AppError as exc:
         if exc.status == 404:
             raise
         return render(
             "admin/marketplaces/show.html",
             status=422,
-            **marketplace_data(marketplace_id, token_errors={"token": exc.message}),
+            **_page_context(marketplace_id, token_errors={"token": exc.message}),
         )
     audit.describe("marketplace.token", f"marketplace:{marketplace_id}", change="clear" if clear else "rotate")
     flash("Access token cleared." if clear else "Access token saved.", "success")
@@ -159,11 +140,9 @@ def token_post(marketplace_id: str):  # type: ignore[no-untyped-def]
 @admin_required
 def sync_post(marketplace_id: str):  # type: ignore[no-untyped-def]
     """Start a sync and show its live status."""
-    job = registry.start_sync(marketplace_id, owner_id=g.principal.user.id)
+    job = start_sync(marketplace_id, owner_id=g.principal.user.id)
     audit.describe("marketplace.sync", f"marketplace:{marketplace_id}", job_id=job.id)
-    if wants_fragment():
-        return render("jobs/job.html", "jobs/_job_status.html", job=job)
-    return redirect(url_for("admin_marketplaces.show_marketplace", marketplace_id=marketplace_id), code=303)
+    return job_started(job, url_for("admin_marketplaces.show_marketplace", marketplace_id=marketplace_id))
 
 
 @bp.post("/<marketplace_id>/plugins/<name>/system")
@@ -171,7 +150,7 @@ def sync_post(marketplace_id: str):  # type: ignore[no-untyped-def]
 def system_post(marketplace_id: str, name: str):  # type: ignore[no-untyped-def]
     """Mark (``system=1``) or unmark a plugin as a system plugin."""
     mark = request.form.get("system") == "1"
-    counts = registry.set_system(marketplace_id, name, mark, actor_id=g.principal.user.id)
+    counts = curated.set_system(marketplace_id, name, mark, actor_id=g.principal.user.id)
     audit.describe(
         "marketplace.plugin." + ("mark_system" if mark else "unmark_system"),
         f"plugin:{marketplace_id}/{name}",
@@ -180,7 +159,7 @@ def system_post(marketplace_id: str, name: str):  # type: ignore[no-untyped-def]
     return fragment_or_redirect(
         "admin/marketplaces/_plugins.html",
         url_for("admin_marketplaces.show_marketplace", marketplace_id=marketplace_id),
-        **marketplace_data(marketplace_id),
+        **_page_context(marketplace_id),
     )
 
 
@@ -189,8 +168,8 @@ def system_post(marketplace_id: str, name: str):  # type: ignore[no-untyped-def]
 def delete_post(marketplace_id: str):  # type: ignore[no-untyped-def]
     """Unregister; with ``purge`` also delete the working copy."""
     purge = request.form.get("purge") == "1"
-    mp = registry.get_marketplace(marketplace_id)
-    counts = registry.delete_marketplace(marketplace_id, purge=purge)
+    mp = curated.get_marketplace(marketplace_id)
+    counts = curated.delete_marketplace(marketplace_id, purge=purge)
     audit.describe("marketplace.delete", f"marketplace:{marketplace_id}", purge=purge, **counts)
     flash(f"Marketplace {mp.name} deleted.", "success")
     target = url_for("admin_marketplaces.list_marketplaces")

@@ -8,12 +8,12 @@ from flask import Blueprint, flash, g, redirect, request, url_for
 
 from agnes import audit
 from agnes.access import admin_required
-from agnes.data import registry
+from agnes.data import registration
 from agnes.data.connectors import Connector, connectors
-from agnes.data.sync import enqueue_sync, sync_job_id
 from agnes.errors import AppError
-from agnes.htmx import hx_redirect, render, wants_fragment
-from agnes.jobs import JobNotFound, get_job
+from agnes.htmx import hx_redirect, job_started, render
+from agnes.jobs.tables import start_sync
+from agnes.pages.admin_tables import table_page
 
 bp = Blueprint("admin_tables", __name__, url_prefix="/admin/tables")
 
@@ -82,7 +82,7 @@ def tables_data(**extra: Any) -> dict[str, Any]:
     form = extra.pop("form", None) or {**EMPTY_FORM, "source_type": request.args.get("source_type", "csv")}
     connector = _connector(form["source_type"])
     return {
-        "tables": registry.list_tables(),
+        "tables": registration.list_tables(),
         "connectors": list(connectors().values()),
         "connector": connector,
         "form": form,
@@ -92,26 +92,19 @@ def tables_data(**extra: Any) -> dict[str, Any]:
     }
 
 
-def _job_or_none(table_id: str):  # type: ignore[no-untyped-def]
-    try:
-        return get_job(sync_job_id(table_id))
-    except JobNotFound:
-        return None
-
-
 def table_data(table_id: str, **extra: Any) -> dict[str, Any]:
-    """Context of one table's page."""
-    view, history = registry.table_detail(table_id)
-    connector = connectors()[view.table.source_type]
+    """Context of one table's page: its page data plus the form state."""
+    page = table_page(table_id)
+    connector = connectors()[page.view.table.source_type]
     return {
-        "view": view,
-        "table": view.table,
-        "state": view.state,
-        "history": history,
+        "view": page.view,
+        "table": page.view.table,
+        "state": page.view.state,
+        "history": page.history,
         "connector": connector,
-        "spec_values": spec_for_form(connector, view.table.source_spec),
+        "spec_values": spec_for_form(connector, page.view.table.source_spec),
         "errors": {},
-        "job": _job_or_none(table_id),
+        "job": page.job,
         **extra,
     }
 
@@ -138,7 +131,7 @@ def register_table_post():  # type: ignore[no-untyped-def]
     """Register a table; errors re-render the form (422) with the values and per-field messages."""
     fields = _form_fields()
     try:
-        entry = registry.register_table(fields, owner_id=g.principal.user.id)
+        entry = registration.register_table(fields, owner_id=g.principal.user.id)
     except AppError as exc:
         if exc.status not in (400, 409):
             raise
@@ -177,12 +170,12 @@ def show_table(table_id: str):  # type: ignore[no-untyped-def]
 @admin_required
 def update_table_post(table_id: str):  # type: ignore[no-untyped-def]
     """Save a table's settings."""
-    current = registry.get_table(table_id)
+    current = registration.get_table(table_id)
     fields = {**_form_fields(), "source_type": current.source_type}
     fields.pop("id", None)
     fields.pop("source_name", None)
     try:
-        registry.update_table(table_id, fields)
+        registration.update_table(table_id, fields)
     except AppError as exc:
         if exc.status != 400:
             raise
@@ -197,19 +190,16 @@ def update_table_post(table_id: str):  # type: ignore[no-untyped-def]
 @admin_required
 def sync_table_post(table_id: str):  # type: ignore[no-untyped-def]
     """Sync now: queue the table's sync and show its live status."""
-    registry.get_table(table_id)
-    job = enqueue_sync(table_id, owner_id=g.principal.user.id, triggered_by=g.principal.user.id)
+    job = start_sync(table_id, owner_id=g.principal.user.id, triggered_by=g.principal.user.id)
     audit.describe("table.sync", f"table:{table_id}", job_id=job.id)
-    if wants_fragment():
-        return render("jobs/job.html", "jobs/_job_status.html", job=job)
-    return redirect(url_for("admin_tables.show_table", table_id=table_id), code=303)
+    return job_started(job, url_for("admin_tables.show_table", table_id=table_id))
 
 
 @bp.post("/<table_id>/delete")
 @admin_required
 def unregister_table_post(table_id: str):  # type: ignore[no-untyped-def]
     """Unregister a table (files, view and grants go too)."""
-    entry = registry.unregister_table(table_id)
+    entry = registration.unregister_table(table_id)
     audit.describe("table.unregister", f"table:{table_id}", name=entry.name)
     flash(f"Table {table_id} unregistered.", "success")
     target = url_for("admin_tables.list_tables")

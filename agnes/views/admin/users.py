@@ -1,4 +1,7 @@
-"""Admin page for users: list, add, deactivate and reactivate."""
+"""Admin page for users: list, add, deactivate and reactivate.
+
+Data: :func:`agnes.people.list_users` (one unit, set-based), shared with ``/api/admin/users``.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,6 @@ from agnes import audit, people
 from agnes.access import admin_required
 from agnes.errors import AppError
 from agnes.htmx import render
-from agnes.models import groups, users
-from agnes.state import state_store
 
 bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
 
@@ -17,15 +18,8 @@ bp = Blueprint("admin_users", __name__, url_prefix="/admin/users")
 def users_data(**extra: object) -> dict[str, object]:
     """Context of the users page: users with their groups, filtered by ``q``."""
     query = request.args.get("q", "")
-    with state_store().read() as con:
-        rows = users.list_users(con, query=query)
-        all_groups = {grp.id: grp.name for grp in groups.list_groups(con)}
-        memberships = {
-            u.id: [all_groups[gid] for gid in groups.list_user_group_ids(con, u.id) if gid in all_groups] for u in rows
-        }
     return {
-        "users": rows,
-        "memberships": memberships,
+        "users": people.list_users(query),
         "q": query,
         "form": {"email": "", "name": ""},
         "errors": {},

@@ -6,38 +6,9 @@ from flask import Blueprint, g, jsonify, request
 
 from agnes import audit, people
 from agnes.access import RESOURCE_TYPES, admin_required
-from agnes.models import grants, groups, users
-from agnes.models.grants import Grant
-from agnes.models.groups import Group
-from agnes.state import state_store
-from agnes.views.api import json_body
-from agnes.views.api.me import user_json
+from agnes.views.api.body import json_body
 
 bp = Blueprint("access", __name__, url_prefix="/admin")
-
-
-def group_json(group: Group) -> dict[str, object]:
-    return {
-        "id": group.id,
-        "name": group.name,
-        "description": group.description,
-        "is_system": group.is_system,
-        "member_count": group.member_count,
-        "grant_count": group.grant_count,
-        "created_at": group.created_at.isoformat(),
-    }
-
-
-def grant_json(grant: Grant) -> dict[str, object]:
-    return {
-        "id": grant.id,
-        "group_id": grant.group_id,
-        "group_name": grant.group_name,
-        "resource_type": grant.resource_type,
-        "resource_id": grant.resource_id,
-        "assigned_at": grant.assigned_at.isoformat(),
-        "assigned_by": grant.assigned_by,
-    }
 
 
 @bp.get("/resource-types")
@@ -59,8 +30,7 @@ def list_resource_types():  # type: ignore[no-untyped-def]
 @bp.get("/groups")
 @admin_required
 def list_groups():  # type: ignore[no-untyped-def]
-    with state_store().read() as con:
-        return jsonify(groups=[group_json(grp) for grp in groups.list_groups(con)])
+    return jsonify(groups=[grp.to_dict() for grp in people.list_groups()])
 
 
 @bp.post("/groups")
@@ -69,13 +39,14 @@ def create_group():  # type: ignore[no-untyped-def]
     body = json_body()
     group = people.create_group(body.get("name"), body.get("description"), actor_id=g.principal.user.id)
     audit.describe("group.create", f"group:{group.id}", name=group.name)
-    return jsonify(group_json(group)), 201
+    return jsonify(group.to_dict()), 201
 
 
 @bp.get("/groups/<group_id>")
 @admin_required
 def get_group(group_id: str):  # type: ignore[no-untyped-def]
-    return jsonify(group_json(people.get_group(group_id)))
+    """A group with its members and grants (the admin group page's data)."""
+    return jsonify(people.group_detail(group_id).to_dict())
 
 
 @bp.patch("/groups/<group_id>")
@@ -84,7 +55,7 @@ def update_group(group_id: str):  # type: ignore[no-untyped-def]
     body = json_body()
     group = people.update_group(group_id, name=body.get("name"), description=body.get("description"))
     audit.describe("group.update", f"group:{group_id}", **body)
-    return jsonify(group_json(group))
+    return jsonify(group.to_dict())
 
 
 @bp.delete("/groups/<group_id>")
@@ -98,19 +69,7 @@ def delete_group(group_id: str):  # type: ignore[no-untyped-def]
 @bp.get("/groups/<group_id>/members")
 @admin_required
 def list_members(group_id: str):  # type: ignore[no-untyped-def]
-    return jsonify(
-        members=[
-            {
-                "user_id": m.user_id,
-                "email": m.email,
-                "name": m.name,
-                "active": m.active,
-                "sources": list(m.sources),
-                "added_at": m.added_at.isoformat() if m.added_at else None,
-            }
-            for m in people.list_members(group_id)
-        ]
-    )
+    return jsonify(members=[m.to_dict() for m in people.list_members(group_id)])
 
 
 @bp.post("/groups/<group_id>/members")
@@ -136,7 +95,7 @@ def list_grants():  # type: ignore[no-untyped-def]
     found = people.list_grants(
         resource_type=request.args.get("resource_type") or None, group_id=request.args.get("group_id") or None
     )
-    return jsonify(grants=[grant_json(gr) for gr in found])
+    return jsonify(grants=[gr.to_dict() for gr in found])
 
 
 @bp.post("/grants")
@@ -156,7 +115,7 @@ def create_grant():  # type: ignore[no-untyped-def]
         resource_type=grant.resource_type,
         resource_id=grant.resource_id,
     )
-    return jsonify(grant_json(grant)), 201
+    return jsonify(grant.to_dict()), 201
 
 
 @bp.delete("/grants/<grant_id>")
@@ -176,9 +135,8 @@ def delete_grant(grant_id: str):  # type: ignore[no-untyped-def]
 @bp.get("/users")
 @admin_required
 def list_users():  # type: ignore[no-untyped-def]
-    with state_store().read() as con:
-        found = users.list_users(con, query=request.args.get("q", ""))
-    return jsonify(users=[user_json(u) for u in found])
+    """Users with their groups (the admin users page's data)."""
+    return jsonify(users=[row.to_dict() for row in people.list_users(request.args.get("q", ""))])
 
 
 @bp.post("/users")
@@ -187,13 +145,11 @@ def create_user():  # type: ignore[no-untyped-def]
     body = json_body()
     user = people.create_user(str(body.get("email", "")), str(body.get("name", "")))
     audit.describe("user.create", f"user:{user.id}", email=user.email)
-    return jsonify(user_json(user)), 201
+    return jsonify(user.to_dict()), 201
 
 
 @bp.get("/users/<user_id>/effective-access")
 @admin_required
 def user_effective_access(user_id: str):  # type: ignore[no-untyped-def]
     user = people.resolve_user(user_id)
-    with state_store().read() as con:
-        access = grants.effective_access(con, groups.list_user_group_ids(con, user.id))
-    return jsonify(user_id=user.id, access=access)
+    return jsonify(user_id=user.id, access=people.effective_access(user.id))

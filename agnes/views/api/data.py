@@ -8,13 +8,15 @@ from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.wsgi import wrap_file
 
 from agnes import audit
-from agnes.access import admin_required, login_required
-from agnes.data import distribution, metrics, registry
+from agnes.access import ResourceType, admin_required, login_required, resource_access_required
+from agnes.conditional import etag_matches
+from agnes.data import distribution, metrics, registration
 from agnes.data.audit_buffer import audit_buffer
 from agnes.data.connectors import connectors
-from agnes.data.sync import trigger_syncs
-from agnes.errors import Forbidden, Invalid, NotFound
-from agnes.views.api import json_body
+from agnes.errors import Invalid
+from agnes.jobs.tables import start_syncs
+from agnes.pages.admin_tables import table_page
+from agnes.views.api.body import json_body
 
 bp = Blueprint("data", __name__)
 
@@ -69,34 +71,21 @@ def list_connectors():  # type: ignore[no-untyped-def]
 @bp.get("/admin/registry")
 @admin_required
 def list_registry():  # type: ignore[no-untyped-def]
-    return jsonify(tables=[registry.table_json(view) for view in registry.list_tables()])
+    return jsonify(tables=[view.to_dict() for view in registration.list_tables()])
 
 
 @bp.get("/admin/registry/<table_id>")
 @admin_required
 def get_registry_entry(table_id: str):  # type: ignore[no-untyped-def]
-    view, history = registry.table_detail(table_id)
-    body = registry.table_json(view)
-    body["history"] = [
-        {
-            "started_at": h.started_at.isoformat(),
-            "status": h.status,
-            "rows": h.rows,
-            "size_bytes": h.size_bytes,
-            "duration_ms": h.duration_ms,
-            "error": h.error,
-            "triggered_by": h.triggered_by,
-        }
-        for h in history
-    ]
-    return jsonify(body)
+    """One table with its sync state, history and sync job (the admin page's data)."""
+    return jsonify(table_page(table_id).to_dict())
 
 
 @bp.post("/admin/register-table")
 @admin_required
 def register_table():  # type: ignore[no-untyped-def]
     body = json_body()
-    entry = registry.register_table(body, owner_id=g.principal.user.id)
+    entry = registration.register_table(body, owner_id=g.principal.user.id)
     audit.describe(
         "table.register",
         f"table:{entry.id}",
@@ -106,13 +95,13 @@ def register_table():  # type: ignore[no-untyped-def]
         query_mode=entry.query_mode,
         schedule=entry.schedule,
     )
-    return jsonify(registry.table_json(registry.TableView(entry, None))), 201
+    return jsonify(registration.TableView(entry, None).to_dict()), 201
 
 
 @bp.put("/admin/registry/<table_id>")
 @admin_required
 def update_registry_entry(table_id: str):  # type: ignore[no-untyped-def]
-    entry = registry.update_table(table_id, json_body())
+    entry = registration.update_table(table_id, json_body())
     audit.describe(
         "table.update",
         f"table:{table_id}",
@@ -121,14 +110,14 @@ def update_registry_entry(table_id: str):  # type: ignore[no-untyped-def]
         schedule=entry.schedule,
         name=entry.name,
     )
-    view, _ = registry.table_detail(table_id)
-    return jsonify(registry.table_json(view))
+    view, _ = registration.table_detail(table_id)
+    return jsonify(view.to_dict())
 
 
 @bp.delete("/admin/registry/<table_id>")
 @admin_required
 def unregister_table(table_id: str):  # type: ignore[no-untyped-def]
-    entry = registry.unregister_table(table_id)
+    entry = registration.unregister_table(table_id)
     audit.describe("table.unregister", f"table:{table_id}", name=entry.name)
     return "", 204
 
@@ -151,7 +140,7 @@ def trigger_sync():  # type: ignore[no-untyped-def]
         raise Invalid("invalid_body", 'Send {"tables": [ids]} or nothing.', field="tables")
     if ids is not None and (not isinstance(ids, list) or not all(isinstance(i, str) for i in ids)):
         raise Invalid("invalid_body", "tables must be a list of table ids.", field="tables")
-    jobs, skipped = trigger_syncs(ids, actor_id=g.principal.user.id)
+    jobs, skipped = start_syncs(ids, actor_id=g.principal.user.id)
     audit.describe("sync.trigger", "tables", tables=ids, jobs=[j.id for j in jobs])
     return jsonify(
         jobs=[{"table": j.id.removeprefix("sync-table:"), **j.to_dict()} for j in jobs], skipped=skipped
@@ -172,13 +161,9 @@ def sync_manifest():  # type: ignore[no-untyped-def]
 
 
 @bp.get("/data/<table_id>/download")
-@login_required
+@resource_access_required(ResourceType.TABLE, "table_id")
 def download_table(table_id: str):  # type: ignore[no-untyped-def]
     """The table's parquet, with ``ETag`` (its MD5), ``If-None-Match`` and single-range ``Range``."""
-    if not distribution.TABLE_ID_RE.match(table_id):
-        raise NotFound("table_not_found", "No such table.")
-    if not distribution.can_download(g.principal, table_id):
-        raise Forbidden("access_denied", f"You have no access to table '{table_id}'.")
     found = distribution.table_file(table_id)
     etag = f'"{found.etag}"'
     headers = {
@@ -189,7 +174,7 @@ def download_table(table_id: str):  # type: ignore[no-untyped-def]
     }
     if not found.etag.startswith("m"):  # an MD5 (hex never starts with 'm'), for clients that verify
         headers["X-Content-MD5"] = found.etag
-    if etag in [t.strip() for t in request.headers.get("If-None-Match", "").split(",")]:
+    if etag_matches(request.headers.get("If-None-Match"), found.etag):
         _audit_read(304, "data.download", f"table:{table_id}", not_modified=True)
         return Response(status=304, headers=headers)
     if_range = request.headers.get("If-Range")

@@ -2,87 +2,25 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Blueprint, g, jsonify, request
 
 from agnes import audit
 from agnes.access import admin_required, login_required
-from agnes.marketplace import registry, stack
-from agnes.models.marketplace_history import SyncRecord
-from agnes.models.marketplaces import Marketplace, Plugin
-from agnes.views.api import json_body
+from agnes.jobs.marketplace import start_sync, start_sync_all
+from agnes.marketplace import curated, stack
+from agnes.pages.admin_marketplaces import MarketplaceRow, marketplace_page, marketplaces_page
+from agnes.views.api.body import json_body
 
 bp = Blueprint("marketplaces", __name__)
 
 
-def marketplace_json(mp: Marketplace) -> dict[str, Any]:
-    return {
-        "id": mp.id,
-        "slug": mp.slug,
-        "name": mp.name,
-        "url": mp.url,
-        "branch": mp.branch,
-        "description": mp.description,
-        "curator_name": mp.curator_name,
-        "curator_email": mp.curator_email,
-        "has_token": registry.has_token(mp),
-        "registered_at": mp.registered_at.isoformat(),
-        "last_synced_at": mp.last_synced_at.isoformat() if mp.last_synced_at else None,
-        "last_commit_sha": mp.last_commit_sha,
-        "last_error": mp.last_error,
-        "plugin_count": mp.plugin_count,
-    }
-
-
-def plugin_json(p: Plugin) -> dict[str, Any]:
-    return {
-        "id": p.resource_id,
-        "marketplace": p.marketplace_id,
-        "name": p.name,
-        "manifest_name": p.manifest_name,
-        "description": p.description,
-        "version": p.version,
-        "author": p.author_name,
-        "homepage": p.homepage,
-        "category": p.category,
-        "source_kind": p.source_kind,
-        "source": p.source_spec,
-        "skills": p.skill_count,
-        "agents": p.agent_count,
-        "commands": p.command_count,
-        "available": p.available,
-        "unavailable_reason": p.unavailable_reason,
-        "files": p.file_count,
-        "size_bytes": p.size_bytes,
-        "is_system": p.is_system,
-        "updated_at": p.updated_at.isoformat(),
-    }
-
-
-def history_json(h: SyncRecord) -> dict[str, Any]:
-    return {
-        "id": h.id,
-        "status": h.status,
-        "started_at": h.started_at.isoformat(),
-        "finished_at": h.finished_at.isoformat(),
-        "commit": h.commit_sha,
-        "plugin_count": h.plugin_count,
-        "added": h.added,
-        "removed": h.removed,
-        "changed": h.changed,
-        "unavailable": h.unavailable,
-        "error": h.error,
-    }
-
-
-# -- admin: the registry -----------------------------------------------------------------------
+# -- admin: curated marketplaces -----------------------------------------------------------------------
 
 
 @bp.get("/marketplaces")
 @admin_required
 def list_marketplaces():  # type: ignore[no-untyped-def]
-    return jsonify(marketplaces=[marketplace_json(m) for m in registry.list_marketplaces()])
+    return jsonify(marketplaces=[row.to_dict() for row in marketplaces_page()])
 
 
 @bp.post("/marketplaces")
@@ -90,41 +28,40 @@ def list_marketplaces():  # type: ignore[no-untyped-def]
 def create_marketplace():  # type: ignore[no-untyped-def]
     body = json_body()
     user = g.principal.user
-    mp = registry.create_marketplace(body, actor_id=user.id, actor_email=user.email, actor_name=user.name)
+    mp = curated.create_marketplace(body, actor_id=user.id, actor_email=user.email, actor_name=user.name)
     audit.describe("marketplace.create", f"marketplace:{mp.id}", **{k: v for k, v in body.items() if k != "token"})
-    payload = marketplace_json(mp)
+    payload = MarketplaceRow(mp, curated.has_token(mp)).to_dict()
     if body.get("sync"):
-        payload["job"] = registry.start_sync(mp.id, owner_id=user.id).to_dict()
+        payload["job"] = start_sync(mp.id, owner_id=user.id).to_dict()
     return jsonify(payload), 201
 
 
 @bp.get("/marketplaces/<marketplace_id>")
 @admin_required
 def get_marketplace(marketplace_id: str):  # type: ignore[no-untyped-def]
-    payload = marketplace_json(registry.get_marketplace(marketplace_id))
-    payload["history"] = [history_json(h) for h in registry.sync_history(marketplace_id, limit=10)]
-    return jsonify(payload)
+    """One marketplace with its plugins, sync history and sync job (the admin page's data)."""
+    return jsonify(marketplace_page(marketplace_id).to_dict())
 
 
 @bp.patch("/marketplaces/<marketplace_id>")
 @admin_required
 def update_marketplace(marketplace_id: str):  # type: ignore[no-untyped-def]
     body = json_body()
-    mp = registry.update_marketplace(marketplace_id, body)
+    mp = curated.update_marketplace(marketplace_id, body)
     audit.describe(
         "marketplace.update",
         f"marketplace:{marketplace_id}",
         **{k: v for k, v in body.items() if k != "token"},
         token=("cleared" if body.get("token") == "" else "rotated") if "token" in body else None,
     )
-    return jsonify(marketplace_json(mp))
+    return jsonify(MarketplaceRow(mp, curated.has_token(mp)).to_dict())
 
 
 @bp.delete("/marketplaces/<marketplace_id>")
 @admin_required
 def delete_marketplace(marketplace_id: str):  # type: ignore[no-untyped-def]
     purge = request.args.get("purge", "").lower() in ("1", "true", "yes")
-    counts = registry.delete_marketplace(marketplace_id, purge=purge)
+    counts = curated.delete_marketplace(marketplace_id, purge=purge)
     audit.describe("marketplace.delete", f"marketplace:{marketplace_id}", purge=purge, **counts)
     return "", 204
 
@@ -132,7 +69,7 @@ def delete_marketplace(marketplace_id: str):  # type: ignore[no-untyped-def]
 @bp.post("/marketplaces/<marketplace_id>/sync")
 @admin_required
 def sync_marketplace(marketplace_id: str):  # type: ignore[no-untyped-def]
-    job = registry.start_sync(marketplace_id, owner_id=g.principal.user.id)
+    job = start_sync(marketplace_id, owner_id=g.principal.user.id)
     audit.describe("marketplace.sync", f"marketplace:{marketplace_id}", job_id=job.id)
     return jsonify(job=job.to_dict()), 202
 
@@ -140,7 +77,7 @@ def sync_marketplace(marketplace_id: str):  # type: ignore[no-untyped-def]
 @bp.post("/marketplaces/sync-all")
 @admin_required
 def sync_all_marketplaces():  # type: ignore[no-untyped-def]
-    job = registry.start_sync_all(owner_id=g.principal.user.id)
+    job = start_sync_all(owner_id=g.principal.user.id)
     audit.describe("marketplace.sync_all", "marketplace:_all", job_id=job.id)
     return jsonify(job=job.to_dict()), 202
 
@@ -148,20 +85,20 @@ def sync_all_marketplaces():  # type: ignore[no-untyped-def]
 @bp.get("/marketplaces/<marketplace_id>/plugins")
 @admin_required
 def list_plugins(marketplace_id: str):  # type: ignore[no-untyped-def]
-    return jsonify(plugins=[plugin_json(p) for p in registry.list_plugins(marketplace_id)])
+    return jsonify(plugins=[p.to_dict() for p in curated.list_plugins(marketplace_id)])
 
 
 @bp.get("/marketplaces/<marketplace_id>/history")
 @admin_required
 def sync_history(marketplace_id: str):  # type: ignore[no-untyped-def]
-    registry.get_marketplace(marketplace_id)
-    return jsonify(history=[history_json(h) for h in registry.sync_history(marketplace_id)])
+    curated.get_marketplace(marketplace_id)
+    return jsonify(history=[h.to_dict() for h in curated.sync_history(marketplace_id)])
 
 
 @bp.post("/marketplaces/<marketplace_id>/plugins/<name>/system")
 @admin_required
 def mark_system(marketplace_id: str, name: str):  # type: ignore[no-untyped-def]
-    counts = registry.set_system(marketplace_id, name, True, actor_id=g.principal.user.id)
+    counts = curated.set_system(marketplace_id, name, True, actor_id=g.principal.user.id)
     audit.describe("marketplace.plugin.mark_system", f"plugin:{marketplace_id}/{name}", **counts)
     return jsonify(is_system=True, affected_groups=counts["groups"], affected_users=counts["users"])
 
@@ -169,7 +106,7 @@ def mark_system(marketplace_id: str, name: str):  # type: ignore[no-untyped-def]
 @bp.delete("/marketplaces/<marketplace_id>/plugins/<name>/system")
 @admin_required
 def unmark_system(marketplace_id: str, name: str):  # type: ignore[no-untyped-def]
-    registry.set_system(marketplace_id, name, False, actor_id=g.principal.user.id)
+    curated.set_system(marketplace_id, name, False, actor_id=g.principal.user.id)
     audit.describe("marketplace.plugin.unmark_system", f"plugin:{marketplace_id}/{name}")
     return jsonify(is_system=False)
 

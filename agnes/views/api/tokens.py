@@ -7,32 +7,15 @@ from flask import Blueprint, g, jsonify
 from agnes import audit
 from agnes.access import admin_required, login_required, session_required
 from agnes.auth.pat import create_pat, list_pats, parse_expires_days, revoke_pat
-from agnes.models.tokens import AccessToken
-from agnes.views.api import json_body
+from agnes.views.api.body import json_body
 
 bp = Blueprint("tokens", __name__)
-
-
-def token_json(token: AccessToken) -> dict[str, object]:
-    return {
-        "id": token.id,
-        "name": token.name,
-        "prefix": token.prefix,
-        "user_id": token.user_id,
-        "user_email": token.user_email,
-        "status": token.status,
-        "created_at": token.created_at.isoformat(),
-        "expires_at": token.expires_at.isoformat() if token.expires_at else None,
-        "last_used_at": token.last_used_at.isoformat() if token.last_used_at else None,
-        "last_used_ip": token.last_used_ip,
-        "revoked_at": token.revoked_at.isoformat() if token.revoked_at else None,
-    }
 
 
 @bp.get("/tokens")
 @login_required
 def list_tokens():  # type: ignore[no-untyped-def]
-    return jsonify(tokens=[token_json(t) for t in list_pats(g.principal.user.id)])
+    return jsonify(tokens=[t.to_dict() for t in list_pats(g.principal.user.id)])
 
 
 @bp.post("/tokens")
@@ -43,7 +26,7 @@ def create_token():  # type: ignore[no-untyped-def]
     days = parse_expires_days(body.get("expires_days", 90))
     record, raw = create_pat(g.principal.user.id, str(body.get("name", "")), days)
     audit.describe("token.create", f"token:{record.id}", name=record.name, expires_days=days)
-    return jsonify(token=raw, **token_json(record)), 201
+    return jsonify(token=raw, **record.to_dict()), 201
 
 
 @bp.delete("/tokens/<token_id>")
@@ -51,13 +34,13 @@ def create_token():  # type: ignore[no-untyped-def]
 def revoke_token(token_id: str):  # type: ignore[no-untyped-def]
     token = revoke_pat(token_id, owner_id=g.principal.user.id)
     audit.describe("token.revoke", f"token:{token_id}")
-    return jsonify(token_json(token))
+    return jsonify(token.to_dict())
 
 
 @bp.get("/admin/tokens")
 @admin_required
 def admin_list_tokens():  # type: ignore[no-untyped-def]
-    return jsonify(tokens=[token_json(t) for t in list_pats(None)])
+    return jsonify(tokens=[t.to_dict() for t in list_pats(None)])
 
 
 @bp.delete("/admin/tokens/<token_id>")
@@ -65,4 +48,4 @@ def admin_list_tokens():  # type: ignore[no-untyped-def]
 def admin_revoke_token(token_id: str):  # type: ignore[no-untyped-def]
     token = revoke_pat(token_id, owner_id=None)
     audit.describe("token.admin_revoke", f"token:{token_id}", owner=token.user_email)
-    return jsonify(token_json(token))
+    return jsonify(token.to_dict())

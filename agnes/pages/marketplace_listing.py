@@ -2,7 +2,7 @@
 
 Cost model (issue 4 targets a full HTML page of 24 cards at >= 225 requests/s on 2 cores):
 the cards (names, descriptions, counts written by the sync) and the viewer's grants and
-subscriptions come from the process cache of :mod:`agnes.marketplace_ui.catalog`; filtering,
+subscriptions come from the process cache of :mod:`agnes.marketplace.cards`; filtering,
 sorting and paging 300 cards in Python takes well under a millisecond, and no per-card query
 exists.
 
@@ -23,7 +23,9 @@ from urllib.parse import urlencode
 
 from agnes.access import Principal
 from agnes.errors import Invalid
-from agnes.marketplace_ui.catalog import OTHER, Card, catalog_and_viewer
+from agnes.marketplace.cards import OTHER, Card, cards_and_viewer
+from agnes.models.plugin_cards import list_admin_contacts
+from agnes.state import state_store
 
 # Cards per page by default, and the most a client may ask for.
 DEFAULT_PAGE_SIZE = 24
@@ -215,8 +217,8 @@ def _matches(card: Card, terms: list[str], item_type: ItemType) -> bool:
 
 def listing_page(principal: Principal, query: ListingQuery) -> ListingPage:
     """The viewer's listing for ``query`` (no state-store unit when the caches are current)."""
-    catalog, viewer = catalog_and_viewer(principal)
-    visible, stack = viewer.cards(catalog, by_name=query.sort is Sort.NAME)
+    card_set, viewer = cards_and_viewer(principal)
+    visible, stack = viewer.cards(card_set, by_name=query.sort is Sort.NAME)
     terms = query.q.lower().split()
     if terms or query.type is not ItemType.ANY:
         matching = {
@@ -240,7 +242,7 @@ def listing_page(principal: Principal, query: ListingQuery) -> ListingPage:
     contacts: list[tuple[str, str]] = []
     if not visible:
         empty = "no_grants"
-        contacts = _contacts(catalog.curators)
+        contacts = _contacts(card_set.curators)
     elif query.tab is Tab.MY and not stack:
         empty = "empty_stack"
     elif not in_tab:
@@ -258,8 +260,6 @@ def listing_page(principal: Principal, query: ListingQuery) -> ListingPage:
 
 def _contacts(curators: tuple[tuple[str, str], ...]) -> list[tuple[str, str]]:
     """Administrators, then curators: who a viewer without grants can ask (one unit, rare)."""
-    from agnes.models.catalog import list_admin_contacts
-    from agnes.state import state_store
 
     with state_store().read() as con:
         admins = list_admin_contacts(con)

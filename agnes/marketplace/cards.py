@@ -5,11 +5,11 @@ cores (issue 4). A state-store unit plus a few DuckDB queries costs several mill
 the common path the pages make **no** state-store unit of their own (the sign-in check makes
 the request's one unit):
 
-* the :class:`Catalog` (every plugin's card, built from ``marketplace_plugins`` and
-  ``marketplace_registry``) is rebuilt only when :func:`agnes.models.catalog.catalog_version`
+* the :class:`CardSet` (every plugin's card, built from ``marketplace_plugins`` and
+  ``marketplace_registry``) is rebuilt only when :func:`agnes.models.plugin_cards.cards_version`
   changes;
 * a viewer's granted and subscribed plugin ids are cached per (user, groups);
-* both are keyed by the served-marketplace change marker (:mod:`agnes.marketplace.generation`),
+* both are keyed by the served-marketplace change marker (``agnes.markers.MARKETPLACE``),
   which every writer that changes grants, subscriptions, memberships, syncs or system flags
   bumps inside its write unit; a request that sees an unchanged marker can use the cache.
   Writes that do not bump it (e.g. renaming a marketplace) show up within :data:`RECHECK_SECONDS`,
@@ -28,7 +28,11 @@ from typing import Any
 
 from flask import current_app
 
+from agnes import markers
 from agnes.access import Principal
+from agnes.models import marketplaces
+from agnes.models.plugin_cards import cards_version, viewer_plugin_ids
+from agnes.state import state_store
 
 # Category shown for plugins without one (the original's bucket name).
 OTHER = "Other"
@@ -42,7 +46,7 @@ VIEWER_CACHE_SIZE = 2048
 
 @dataclass(frozen=True)
 class Card:
-    """What a listing shows of one curated plugin (built once per catalog version)."""
+    """What a listing shows of one curated plugin (built once per card-set version)."""
 
     id: str  # <slug>/<plugin>
     marketplace_id: str
@@ -138,8 +142,8 @@ def make_card(plugin: Any, marketplace_name: str, curator: str) -> Card:
     )
 
 
-@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per catalog version
-class Catalog:
+@dataclass(frozen=True, eq=False)  # compared and hashed by identity: one object per card-set version
+class CardSet:
     """Every curated plugin's card in both sort orders, and the fields only plugin pages need."""
 
     recent: tuple[Card, ...] = ()
@@ -149,15 +153,13 @@ class Catalog:
     curators: tuple[tuple[str, str], ...] = ()  # (name, email) of marketplace curators
 
 
-def build_catalog(con: Any) -> Catalog:
-    """Read every plugin and marketplace (only when the catalog version changed)."""
-    from agnes.models import marketplaces
-
-    registry = {m.id: m for m in marketplaces.list_marketplaces(con)}
+def build_cards(con: Any) -> CardSet:
+    """Read every plugin and marketplace (only when the card-set version changed)."""
+    by_slug = {m.id: m for m in marketplaces.list_marketplaces(con)}
     cards = []
     files = {}
     for plugin in marketplaces.list_plugins(con):
-        mp = registry.get(plugin.marketplace_id)
+        mp = by_slug.get(plugin.marketplace_id)
         card = make_card(plugin, mp.name if mp else plugin.marketplace_id, mp.curator_name if mp else "")
         cards.append(card)
         files[card.id] = PluginFiles(
@@ -171,11 +173,9 @@ def build_catalog(con: Any) -> Catalog:
     by_name = sorted(cards, key=lambda c: (c.name.lower(), c.marketplace_id))
     recent = sorted(by_name, key=lambda c: c.created_at or datetime.min, reverse=True)  # stable: ties by name
     curators = tuple(
-        dict.fromkeys(
-            (m.curator_name or m.curator_email, m.curator_email) for m in registry.values() if m.curator_email
-        )
+        dict.fromkeys((m.curator_name or m.curator_email, m.curator_email) for m in by_slug.values() if m.curator_email)
     )
-    return Catalog(
+    return CardSet(
         recent=tuple(recent), by_name=tuple(by_name), by_id={c.id: c for c in cards}, files=files, curators=curators
     )
 
@@ -186,20 +186,20 @@ class Viewer:
 
     granted: frozenset[str]
     subscribed: frozenset[str]
-    # (catalog, by_name) → (visible cards, cards in the stack); filled by :meth:`cards`.
-    _memo: dict[tuple[Catalog, bool], tuple[tuple[Card, ...], tuple[Card, ...]]] = field(
+    # (card_set, by_name) → (visible cards, cards in the stack); filled by :meth:`cards`.
+    _memo: dict[tuple[CardSet, bool], tuple[tuple[Card, ...], tuple[Card, ...]]] = field(
         default_factory=dict, compare=False, hash=False, repr=False
     )
 
-    def cards(self, catalog: Catalog, *, by_name: bool) -> tuple[tuple[Card, ...], tuple[Card, ...]]:
-        """The catalog's cards this viewer sees, and those in their stack, in the catalog's order."""
-        key = (catalog, by_name)
+    def cards(self, card_set: CardSet, *, by_name: bool) -> tuple[tuple[Card, ...], tuple[Card, ...]]:
+        """The set's cards this viewer sees, and those in their stack, in the set's order."""
+        key = (card_set, by_name)
         found = self._memo.get(key)
         if found is None:
-            ordered = catalog.by_name if by_name else catalog.recent
+            ordered = card_set.by_name if by_name else card_set.recent
             visible = tuple(c for c in ordered if self.can_see(c))
             found = (visible, tuple(c for c in visible if self.has_in_stack(c)))
-            if len(self._memo) > 8:  # a viewer outlives at most a few catalog versions
+            if len(self._memo) > 8:  # a viewer outlives at most a few card-set versions
                 self._memo.clear()
             self._memo[key] = found
         return found
@@ -217,61 +217,66 @@ class _State:
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
-        self.catalog = Catalog()
+        self.cards = CardSet()
         self.version: tuple[Any, ...] | None = None
-        self.catalog_marker: str | None = None
-        self.catalog_checked = 0.0
+        self.cards_marker: str | None = None
+        self.cards_checked = 0.0
         self.viewers: OrderedDict[tuple[Any, ...], tuple[float, Viewer]] = OrderedDict()
 
 
 def _state() -> _State:
-    state = current_app.extensions.get("agnes_marketplace_ui")
+    state = current_app.extensions.get("agnes_plugin_cards")
     if state is None:
-        state = current_app.extensions.setdefault("agnes_marketplace_ui", _State())
+        state = current_app.extensions.setdefault("agnes_plugin_cards", _State())
     return state
 
 
-def clear_cache() -> None:
-    """Forget everything cached (tests that write tables directly call this)."""
-    current_app.extensions["agnes_marketplace_ui"] = _State()
-
-
-def catalog_and_viewer(principal: Principal) -> tuple[Catalog, Viewer]:
-    """The current catalog and the viewer's access, from the cache when nothing changed.
+def cards_and_viewer(principal: Principal) -> tuple[CardSet, Viewer]:
+    """The current card set and the viewer's access, from the cache when nothing changed.
 
     At most one state-store unit, and none when both are cached under the current marker.
     """
-    from agnes.marketplace import generation
-    from agnes.models.catalog import catalog_version, viewer_plugin_ids
-    from agnes.state import state_store
-
     state = _state()
-    marker = generation.current()  # read before the database: a later write bumps it again
+    marker = markers.MARKETPLACE.current()  # read before the database: a later write bumps it again
     now = time.monotonic()
     key = (principal.user.id, principal.group_ids, marker)
     with state.lock:
         entry = state.viewers.get(key)
         viewer = entry[1] if entry and now - entry[0] < RECHECK_SECONDS else None
-        catalog_fresh = state.catalog_marker == marker and now - state.catalog_checked < RECHECK_SECONDS
-        catalog = state.catalog
-    if viewer is not None and catalog_fresh:
-        return catalog, viewer
+        cards_fresh = state.cards_marker == marker and now - state.cards_checked < RECHECK_SECONDS
+        card_set = state.cards
+    if viewer is not None and cards_fresh:
+        return card_set, viewer
     with state_store().read() as con:
-        if not catalog_fresh:
-            version = catalog_version(con)
+        if not cards_fresh:
+            version = cards_version(con)
             if version != state.version:
-                catalog = build_catalog(con)
+                card_set = build_cards(con)
         if viewer is None:
             granted, subscribed = viewer_plugin_ids(con, principal.user.id, list(principal.group_ids))
             viewer = Viewer(frozenset(granted), frozenset(subscribed))
     with state.lock:
-        if not catalog_fresh:
+        if not cards_fresh:
             if version != state.version:
-                state.catalog, state.version = catalog, version
-            state.catalog_marker, state.catalog_checked = marker, now
-            catalog = state.catalog
+                state.cards, state.version = card_set, version
+            state.cards_marker, state.cards_checked = marker, now
+            card_set = state.cards
         state.viewers[key] = (now, viewer)
         state.viewers.move_to_end(key)
         while len(state.viewers) > VIEWER_CACHE_SIZE:
             state.viewers.popitem(last=False)
-    return catalog, viewer
+    return card_set, viewer
+
+
+def is_granted(principal: Principal, resource_id: str) -> bool:
+    """The plugin check of :mod:`agnes.access`: granted to one of the caller's groups, or a
+    system plugin (every group has it). From the cache; no admin shortcut here."""
+    card_set, viewer = cards_and_viewer(principal)
+    card = card_set.by_id.get(resource_id)
+    return card is not None and viewer.can_see(card)
+
+
+def exists(principal: Principal, resource_id: str) -> bool:
+    """True when a curated plugin ``<slug>/<plugin>`` is registered (so a refusal is a 403, not a 404)."""
+    card_set, _ = cards_and_viewer(principal)
+    return resource_id in card_set.by_id

@@ -22,7 +22,7 @@ SELECT (SELECT count(*) FROM marketplace_plugins),
 """
 
 
-def catalog_version(con: DuckDBPyConnection) -> tuple[Any, ...]:
+def cards_version(con: DuckDBPyConnection) -> tuple[Any, ...]:
     """A value that changes whenever any plugin card's content may have changed."""
     row = con.execute(_VERSION_SQL).fetchone()
     return tuple(row) if row else ()

@@ -11,8 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from agnes.marketplace_ui.frontmatter import display_value
-from agnes.marketplace_ui.paths import load_json, safe_join
+from agnes.plugin.frontmatter import display_value
+from agnes.plugin.paths import load_json, safe_join
 
 
 @dataclass(frozen=True)

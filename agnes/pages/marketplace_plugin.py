@@ -1,10 +1,10 @@
 """Plugin and item pages: one data function each, shared by the HTML pages and the JSON twin.
 
-Access (issue 4): a viewer sees a plugin granted to one of their groups, or a system plugin;
-administrators may look at any plugin (they can only *add* what their groups are granted,
-like everyone else). Missing plugin → 404 ``plugin_not_found``; existing but not granted →
-403 ``access_denied``. Plugin rows and the viewer's grants come from the process cache of
-:mod:`agnes.marketplace_ui.catalog` (kept current by the served-marketplace change marker).
+Access is decided before these run, by the views' ``resource_access_required`` guard
+(:mod:`agnes.access`): a viewer sees a plugin granted to one of their groups, or a system plugin;
+administrators may look at any plugin (they can only *add* what their groups are granted, like
+everyone else). Missing plugin → 404 ``plugin_not_found``; existing but not granted → 403
+``access_denied``. Plugin rows come from the process cache of :mod:`agnes.marketplace.cards`.
 """
 
 from __future__ import annotations
@@ -15,13 +15,18 @@ from typing import Any
 
 from flask import current_app
 
-from agnes.access import Principal
-from agnes.errors import Forbidden, NotFound
-from agnes.marketplace_ui.catalog import Card, catalog_and_viewer
-from agnes.marketplace_ui.contents import KINDS, Item, ItemDocument, PluginContents, item_document, plugin_contents
+from agnes.access import Principal, ResourceType, is_granted
+from agnes.errors import NotFound
+from agnes.marketplace.cards import Card, cards_and_viewer
+from agnes.plugin.contents import KINDS, Item, ItemDocument, PluginContents, item_document, plugin_contents
 
 # The command that makes Claude Code pick up a stack change (shown after every add/remove).
 REFRESH_COMMAND = "claude plugin marketplace update agnes"
+
+
+def plugin_resource_id(slug: str, plugin: str, **_: object) -> str:
+    """The resource id of a plugin page's URL arguments (for ``resource_access_required``)."""
+    return f"{slug}/{plugin}"
 
 
 @dataclass(frozen=True)
@@ -63,16 +68,14 @@ class PluginState:
 
 
 def plugin_state(principal: Principal, slug: str, name: str) -> PluginState:
-    """One plugin as the viewer sees it (from the catalog cache). Raises NotFound or Forbidden."""
-    catalog, viewer = catalog_and_viewer(principal)
+    """One plugin as the viewer sees it (from the card cache). Raises NotFound (``plugin_not_found``)."""
+    card_set, viewer = cards_and_viewer(principal)
     resource_id = f"{slug}/{name}"
-    card = catalog.by_id.get(resource_id)
+    card = card_set.by_id.get(resource_id)
     if card is None:
         raise NotFound("plugin_not_found", f"There is no plugin '{resource_id}'.")
-    granted = viewer.can_see(card)
-    if not granted and not principal.is_admin:
-        raise Forbidden("access_denied", f"None of your groups is granted the plugin '{resource_id}'.")
-    files = catalog.files[resource_id]
+    granted = is_granted(principal, ResourceType.MARKETPLACE_PLUGIN, resource_id)
+    files = card_set.files[resource_id]
     return PluginState(
         card=card,
         granted=granted,
@@ -127,7 +130,7 @@ class PluginPage:
 
 
 def plugin_page(principal: Principal, slug: str, name: str) -> PluginPage:
-    """The plugin detail page's data. Raises NotFound (``plugin_not_found``) or Forbidden."""
+    """The plugin detail page's data. Raises NotFound (``plugin_not_found``)."""
     state = plugin_state(principal, slug, name)
     return PluginPage(state=state, contents=_contents(state))
 
@@ -158,7 +161,6 @@ def item_page(principal: Principal, slug: str, name: str, kind: str, item_id: st
 
     Raises:
         NotFound: ``plugin_not_found``, or ``<kind>_not_found`` when the plugin has no such item.
-        Forbidden: the viewer's groups are not granted the plugin.
     """
     if kind not in KINDS:
         raise NotFound("not_found", "There is nothing at this address.")

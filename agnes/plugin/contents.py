@@ -23,10 +23,11 @@ from typing import Any
 
 from markupsafe import Markup
 
-from agnes.marketplace_ui.frontmatter import Frontmatter, display_value, parse_frontmatter
-from agnes.marketplace_ui.integrations import Hook, McpServer, read_hooks, read_mcp_servers
-from agnes.marketplace_ui.lru import LRU
-from agnes.marketplace_ui.paths import is_inside, load_json, read_text, safe_join
+from agnes.lru import LRU
+from agnes.markdown import render_markdown
+from agnes.plugin.frontmatter import Frontmatter, display_value, parse_frontmatter
+from agnes.plugin.integrations import Hook, McpServer, read_hooks, read_mcp_servers
+from agnes.plugin.paths import is_inside, load_json, read_text, safe_join
 
 # Item kinds with their own page.
 KINDS = ("skill", "agent", "command")
@@ -234,7 +235,6 @@ def read_plugin_contents(plugin_dir: str | os.PathLike[str], entry: dict[str, An
         entry: the plugin's marketplace.json entry (``marketplace_plugins.raw``), consulted for
             component paths when ``plugin.json`` does not declare them.
     """
-    from agnes.markdown import render_markdown
 
     try:
         root = Path(plugin_dir).resolve(strict=True)
@@ -259,7 +259,6 @@ def read_plugin_contents(plugin_dir: str | os.PathLike[str], entry: dict[str, An
 
 def read_item(plugin_dir: str | os.PathLike[str], item: Item) -> ItemDocument | None:
     """Parse one item's file; None when it vanished or resolves outside the plugin."""
-    from agnes.markdown import render_markdown
 
     path = safe_join(plugin_dir, item.relpath)
     if path is None or not path.is_file():

@@ -13,9 +13,9 @@ from typing import Any
 
 import duckdb
 
-from agnes import signals
+from agnes import markers, signals
 from agnes.access import ResourceType
-from agnes.data import data_dir, snapshot
+from agnes.data import data_dir, extracts, orchestrator
 from agnes.data.connectors import get_connector
 from agnes.data.extracts import SOURCE_RE, TABLE_ID_RE
 from agnes.data.schedules import parse_schedule
@@ -35,6 +35,10 @@ class TableView:
 
     table: TableEntry
     state: SyncState | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The API shape of a table (never a secret: specs hold env-var names only)."""
+        return {**self.table.to_dict(), "sync": self.state.to_dict() if self.state else None}
 
 
 def table_id_for(name: str) -> str:
@@ -129,7 +133,7 @@ def register_table(fields: Mapping[str, Any], *, owner_id: str | None) -> TableE
             )
         except duckdb.ConstraintException:
             raise Conflict("table_exists", f"A table with id '{table_id}' is already registered.", field="id") from None
-    snapshot.bump()
+    markers.TABLES.bump()
     return entry
 
 
@@ -160,14 +164,13 @@ def update_table(table_id: str, fields: Mapping[str, Any]) -> TableEntry:
             raise NotFound("table_not_found", f"No table '{table_id}'.")
         tables.update_table(con, table_id, source_spec=spec, query_mode=mode.value, **common)
         updated = tables.get_table(con, table_id)
-    snapshot.bump()
+    markers.TABLES.bump()
     assert updated is not None
     return updated
 
 
 def unregister_table(table_id: str) -> TableEntry:
     """Remove a table: its registry row, state, grants, extract files and master view. Raises NotFound."""
-    from agnes.data import extracts, orchestrator
 
     with state_store().write() as con:
         entry = tables.get_table(con, table_id)
@@ -180,7 +183,7 @@ def unregister_table(table_id: str) -> TableEntry:
                     None, con=con, group_id=grant.group_id, resource_type=ResourceType.TABLE, resource_id=table_id
                 )
         tables.delete_table(con, table_id)
-    snapshot.bump()
+    markers.TABLES.bump()
     extracts.unpublish(data_dir(), entry.source_name, table_id)
     orchestrator.rebuild(data_dir(), source=entry.source_name)
     return entry
@@ -206,33 +209,3 @@ def table_detail(table_id: str) -> tuple[TableView, list[tables.SyncRun]]:
         if entry is None:
             raise NotFound("table_not_found", f"No table '{table_id}'.")
         return TableView(entry, tables.get_sync_state(con, table_id)), tables.list_history(con, table_id)
-
-
-def table_json(view: TableView) -> dict[str, Any]:
-    """The API shape of a table (never a secret: specs hold env-var names only)."""
-    t, s = view.table, view.state
-    return {
-        "id": t.id,
-        "name": t.name,
-        "description": t.description,
-        "source_type": t.source_type,
-        "source_name": t.source_name,
-        "source_spec": t.source_spec,
-        "query_mode": t.query_mode,
-        "schedule": t.schedule,
-        "primary_key": t.primary_key,
-        "owner_id": t.owner_id,
-        "created_at": t.created_at.isoformat(),
-        "updated_at": t.updated_at.isoformat(),
-        "sync": None
-        if s is None
-        else {
-            "status": s.status,
-            "last_attempt": s.last_attempt.isoformat() if s.last_attempt else None,
-            "last_success": s.last_success.isoformat() if s.last_success else None,
-            "rows": s.rows,
-            "size_bytes": s.size_bytes,
-            "hash": s.hash,
-            "error": s.error,
-        },
-    }

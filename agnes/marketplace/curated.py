@@ -1,4 +1,4 @@
-"""The curated-marketplace registry: validation, create/update/delete, token handling.
+"""Curated marketplaces: registering, editing and removing them, their tokens and system plugins.
 
 Each function is one short unit of work and raises :class:`agnes.errors.AppError`
 subclasses with the message a client sees, so the admin pages, the JSON API and the CLI
@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import shutil
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
@@ -17,10 +18,11 @@ from urllib.parse import urlsplit
 import duckdb
 from flask import current_app
 
+from agnes import markers
+from agnes.access import ResourceType
 from agnes.errors import Conflict, Invalid, NotFound
-from agnes.jobs import JobStatus
-from agnes.marketplace import generation, overlay
-from agnes.models import marketplaces
+from agnes.marketplace import overlay
+from agnes.models import grants, groups, marketplaces, subscriptions
 from agnes.models.marketplace_history import SyncRecord, list_sync_history
 from agnes.models.marketplaces import Marketplace, Plugin
 from agnes.state import state_store
@@ -159,6 +161,26 @@ def sync_history(marketplace_id: str, limit: int = 20) -> list[SyncRecord]:
         return list_sync_history(con, marketplace_id, limit=limit)
 
 
+@dataclass(frozen=True)
+class MarketplaceDetail:
+    """A marketplace with its plugins and recent sync history, read in one unit."""
+
+    marketplace: Marketplace
+    plugins: list[Plugin]
+    history: list[SyncRecord]
+
+
+def marketplace_detail(marketplace_id: str, *, history: int = 10) -> MarketplaceDetail:
+    """Raises NotFound (``marketplace_not_found``)."""
+    with state_store().read() as con:
+        found = marketplaces.get_marketplace(con, marketplace_id)
+        if found is None:
+            raise NotFound("marketplace_not_found", f"No marketplace '{marketplace_id}'.")
+        return MarketplaceDetail(
+            found, marketplaces.list_plugins(con, marketplace_id), list_sync_history(con, marketplace_id, limit=history)
+        )
+
+
 def has_token(marketplace: Marketplace) -> bool:
     """True when a token variable is configured and holds a value."""
     return bool(marketplace.token_env and overlay.read_secret(marketplace.token_env))
@@ -269,7 +291,7 @@ def delete_marketplace(marketplace_id: str, *, purge: bool = False) -> dict[str,
         if current is None:
             raise NotFound("marketplace_not_found", f"No marketplace '{marketplace_id}'.")
         counts = marketplaces.delete_marketplace(con, marketplace_id)
-        generation.bump()
+        markers.MARKETPLACE.bump()
     overlay.write_secret(overlay.token_env_name(marketplace_id), None)
     if purge:
         shutil.rmtree(working_dir(marketplace_id), ignore_errors=True)
@@ -281,60 +303,12 @@ def working_dir(slug: str) -> Path:
     return Path(current_app.config["AGNES_DATA_DIR"]) / "marketplaces" / slug
 
 
-# -- jobs -------------------------------------------------------------------------------------
-
-
-def sync_job_id(marketplace_id: str) -> str:
-    """``sync-marketplace:<slug>``: one sync in flight per marketplace."""
-    return f"sync-marketplace:{marketplace_id}"
-
-
-SYNC_ALL_JOB_ID = "sync-all-marketplaces"
-
-
-def start_sync(marketplace_id: str, *, owner_id: str | None) -> JobStatus:
-    """Queue a sync (one in flight per marketplace). Raises NotFound."""
-    from agnes.jobs import enqueue
-    from agnes.jobs.marketplace import run_sync_marketplace
-
-    get_marketplace(marketplace_id)
-    return enqueue(
-        run_sync_marketplace,
-        marketplace_id,
-        job_id=sync_job_id(marketplace_id),
-        description=f"Sync marketplace {marketplace_id}",
-        owner_id=owner_id,
-    )
-
-
-def start_sync_all(*, owner_id: str | None) -> JobStatus:
-    from agnes.jobs import enqueue
-    from agnes.jobs.marketplace import run_sync_all_marketplaces
-
-    return enqueue(
-        run_sync_all_marketplaces, job_id=SYNC_ALL_JOB_ID, description="Sync all marketplaces", owner_id=owner_id
-    )
-
-
-def current_sync_job(marketplace_id: str) -> JobStatus | None:
-    """The latest sync job of a marketplace, if the job backend still knows it."""
-    from agnes.jobs import JobNotFound, get_job
-
-    try:
-        return get_job(sync_job_id(marketplace_id))
-    except JobNotFound:
-        return None
-
-
 def set_system(marketplace_id: str, name: str, is_system: bool, *, actor_id: str | None) -> dict[str, int]:
     """Mark (fan out grants to every group and subscriptions to every user) or unmark a plugin.
 
     Unmarking only flips the flag. Returns ``{"groups": n, "users": n}`` newly granted or
     subscribed. Raises NotFound.
     """
-    from agnes.access import ResourceType
-    from agnes.models import grants, groups, subscriptions
-
     added_groups = added_users = 0
     with state_store().write() as con:
         plugin = marketplaces.get_plugin(con, marketplace_id, name)
@@ -353,5 +327,5 @@ def set_system(marketplace_id: str, name: str, is_system: bool, *, actor_id: str
                     )
                     added_groups += 1
             added_users = subscriptions.subscribe_all_users(con, marketplace_id, name)
-        generation.bump()
+        markers.MARKETPLACE.bump()
     return {"groups": added_groups, "users": added_users}

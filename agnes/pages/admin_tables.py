@@ -1,0 +1,34 @@
+"""Page data of ``/admin/tables/<id>`` (and its JSON twin ``/api/admin/registry/<id>``)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agnes.data import registration
+from agnes.data.registration import TableView
+from agnes.jobs import JobStatus
+from agnes.jobs.tables import current_sync_job
+from agnes.models.tables import SyncRun
+
+
+@dataclass(frozen=True)
+class TablePage:
+    """One table: settings, last sync, sync history and the sync job (if the backend knows it)."""
+
+    view: TableView
+    history: list[SyncRun]
+    job: JobStatus | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            **self.view.to_dict(),
+            "history": [h.to_dict() for h in self.history],
+            "job": self.job.to_dict() if self.job else None,
+        }
+
+
+def table_page(table_id: str) -> TablePage:
+    """Raises NotFound (``table_not_found``)."""
+    view, history = registration.table_detail(table_id)
+    return TablePage(view, history, current_sync_job(table_id))
