@@ -423,7 +423,9 @@ def _downloads(form: str) -> int:
     return sum(1 for row in _download_rows() if row["params"]["form"] == form)
 
 
-def test_each_served_form_is_resolved_and_audited_the_same_way(live_server, client, auth, admin_headers, market, tmp_path):  # type: ignore[no-untyped-def]
+def test_each_served_form_is_resolved_and_audited_the_same_way(  # type: ignore[no-untyped-def]
+    live_server, client, auth, admin_headers, market, tmp_path
+):
     """ZIP, git and the marketplace.json form share one resolve-and-audit path: one row each, same fields."""
     token = auth.token(ANALYST)
     user_id = auth.user(ANALYST)

@@ -74,8 +74,8 @@ def test_cron_that_never_fires_is_refused_and_a_stored_one_does_not_stop_the_tic
 
     from agnes.data.schedules import parse_schedule
     from agnes.data.sync import due_table_ids
-    from agnes.jobs.tables import start_syncs
     from agnes.errors import Invalid
+    from agnes.jobs.tables import start_syncs
     from agnes.models import tables, utcnow
     from agnes.state import state_store
     from tests.data_helpers import copy_tables, penguins_fields, register
