@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import click
@@ -28,9 +27,15 @@ def print_table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
             click.echo("  ".join("-" * w for w in widths))
 
 
+def print_listing(
+    items: Sequence[Any], as_json: bool, row: Callable[[Any], Sequence[Any]], headers: Sequence[str]
+) -> None:
+    """A list command's output: ``items`` as JSON with ``--json``, else one table row per item."""
+    if as_json:
+        print_json(items)
+    else:
+        print_table([row(item) for item in items], headers)
+
+
 def success(message: str) -> None:
     click.echo(message)
-
-
-def is_tty() -> bool:
-    return sys.stdout.isatty()

@@ -25,7 +25,6 @@ from datetime import datetime
 from pathlib import Path
 
 from agnes.data.connectors._files import quote_ident, sql_string
-from agnes.data.modes import QueryMode
 from agnes.files import file_lock
 from agnes.models.db import connect_file
 
@@ -198,10 +197,3 @@ def unpublish(data_dir: Path, source: str, table_id: str) -> None:
         (directory / EXTRACT_FILE).unlink(missing_ok=True)
         shutil.rmtree(directory / "data", ignore_errors=True)
     shutil.rmtree(directory, ignore_errors=True)
-
-
-def mode_has_file(query_mode: str) -> bool:
-    try:
-        return QueryMode(query_mode).has_file
-    except ValueError:
-        return True

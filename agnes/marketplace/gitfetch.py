@@ -196,11 +196,6 @@ def read_file(repo_dir: Path, commit_sha: str, path: str) -> bytes | None:
         return obj.as_raw_string() if isinstance(obj, Blob) else None
 
 
-def has_dir(repo_dir: Path, commit_sha: str, path: str) -> bool:
-    with Repo(str(repo_dir)) as repo:
-        return _subtree(repo, commit_sha, path) is not None
-
-
 def write_tree(repo_dir: Path, commit_sha: str, path: str, dest: Path) -> tuple[int, int, str]:
     """Write directory ``path`` of a commit into the new directory ``dest``.
 

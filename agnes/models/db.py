@@ -273,9 +273,3 @@ def connect_file(path: str | os.PathLike[str], *, read_only: bool = False) -> du
 def memory_connection() -> duckdb.DuckDBPyConnection:
     """A fresh in-memory DuckDB connection (for parsing files, no state access)."""
     return duckdb.connect(":memory:")
-
-
-def rows_as_dicts(cur: duckdb.DuckDBPyConnection) -> list[dict[str, Any]]:
-    """Fetch all rows of the last query as dicts keyed by column name."""
-    names = [d[0] for d in cur.description or []]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

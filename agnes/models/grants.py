@@ -98,17 +98,6 @@ def groups_by_resource(con: DuckDBPyConnection, resource_type: str) -> dict[str,
     return {r[0]: frozenset(r[1]) for r in rows}
 
 
-def has_grant(con: DuckDBPyConnection, group_ids: list[str], resource_type: str, resource_id: str) -> bool:
-    if not group_ids:
-        return False
-    row = con.execute(
-        "SELECT 1 FROM resource_grants WHERE resource_type = ? AND resource_id = ?"
-        " AND list_contains(?, group_id) LIMIT 1",
-        [resource_type, resource_id, group_ids],
-    ).fetchone()
-    return row is not None
-
-
 def effective_access(con: DuckDBPyConnection, group_ids: list[str]) -> list[dict[str, object]]:
     """Distinct ``{resource_type, resource_id, via_groups: [names]}`` granted to any of the groups."""
     if not group_ids:

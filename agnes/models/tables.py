@@ -274,43 +274,6 @@ def release_view(con: DuckDBPyConnection, view_name: str) -> None:
     con.execute("DELETE FROM view_ownership WHERE view_name = ?", [view_name])
 
 
-# -- distribution ----------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class ManifestRow:
-    id: str
-    name: str
-    description: str
-    source_type: str
-    query_mode: str
-    hash: str | None
-    size_bytes: int | None
-    rows: int | None
-    updated: datetime | None
-    status: str | None
-
-
-def manifest_rows(con: DuckDBPyConnection, group_ids: list[str] | None) -> list[ManifestRow]:
-    """Registered tables with their published figures; ``group_ids=None`` means every table.
-
-    Otherwise only tables granted (``resource_type = 'table'``) to one of ``group_ids``.
-    """
-    sql = (
-        "SELECT t.id, t.name, t.description, t.source_type, t.query_mode, s.hash, s.size_bytes, s.rows,"
-        " s.last_success, s.status FROM table_registry t LEFT JOIN sync_state s ON s.table_id = t.id"
-    )
-    params: list[Any] = []
-    if group_ids is not None:
-        sql += (
-            " WHERE t.id IN (SELECT resource_id FROM resource_grants"
-            " WHERE resource_type = 'table' AND list_contains(?, group_id))"
-        )
-        params.append(group_ids)
-    rows = con.execute(sql + " ORDER BY t.id", params).fetchall()
-    return [ManifestRow(*r) for r in rows]
-
-
 # -- metrics ---------------------------------------------------------------------------------
 
 _METRIC_COLUMNS = (

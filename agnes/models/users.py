@@ -78,9 +78,5 @@ def set_user_active(con: DuckDBPyConnection, user_id: str, active: bool) -> None
     )
 
 
-def update_user_name(con: DuckDBPyConnection, user_id: str, name: str) -> None:
-    con.execute("UPDATE users SET name = ?, updated_at = ? WHERE id = ?", [name.strip(), utcnow(), user_id])
-
-
 def record_login(con: DuckDBPyConnection, user_id: str) -> None:
     con.execute("UPDATE users SET last_login_at = ? WHERE id = ?", [utcnow(), user_id])

@@ -17,7 +17,7 @@ from flask import current_app
 
 from agnes.access import Principal, ResourceType, is_granted
 from agnes.errors import NotFound
-from agnes.marketplace.cards import Card, cards_and_viewer
+from agnes.marketplace.cards import Card, PluginFiles, cards_and_viewer
 from agnes.plugin.contents import KINDS, Item, ItemDocument, PluginContents, item_document, plugin_contents
 
 # The command that makes Claude Code pick up a stack change (shown after every add/remove).
@@ -36,17 +36,13 @@ class PluginState:
     Attributes:
         granted: a grant to one of the viewer's groups exists (or the plugin is a system plugin).
         in_stack: the viewer subscribed (system plugins are always in everyone's stack).
+        files: the fields only the plugin's own pages need (homepage, content location, ...).
     """
 
     card: Card
     granted: bool
     in_stack: bool
-    homepage: str
-    curator_email: str
-    unavailable_reason: str
-    content_dir: str | None
-    content_hash: str | None
-    raw: dict[str, Any]
+    files: PluginFiles
 
     @property
     def can_add(self) -> bool:
@@ -59,9 +55,9 @@ class PluginState:
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.card.to_dict(),
-            "homepage": self.homepage or None,
-            "curator_email": self.curator_email or None,
-            "unavailable_reason": self.unavailable_reason or None,
+            "homepage": self.files.homepage or None,
+            "curator_email": self.files.curator_email or None,
+            "unavailable_reason": self.files.unavailable_reason or None,
             "granted": self.granted,
             "in_stack": self.in_stack,
         }
@@ -74,34 +70,27 @@ def plugin_state(principal: Principal, slug: str, name: str) -> PluginState:
     card = card_set.by_id.get(resource_id)
     if card is None:
         raise NotFound("plugin_not_found", f"There is no plugin '{resource_id}'.")
-    granted = is_granted(principal, ResourceType.MARKETPLACE_PLUGIN, resource_id)
-    files = card_set.files[resource_id]
     return PluginState(
         card=card,
-        granted=granted,
+        granted=is_granted(principal, ResourceType.MARKETPLACE_PLUGIN, resource_id),
         in_stack=viewer.has_in_stack(card),
-        homepage=files.homepage,
-        curator_email=files.curator_email,
-        unavailable_reason=files.unavailable_reason,
-        content_dir=files.content_dir,
-        content_hash=files.content_hash,
-        raw=files.raw,
+        files=card_set.files[resource_id],
     )
 
 
 def _plugin_dir(state: PluginState) -> Path | None:
-    if not state.content_dir:
+    if not state.files.content_dir:
         return None
-    path = Path(state.content_dir)
+    path = Path(state.files.content_dir)
     return path if path.is_absolute() else Path(current_app.config["AGNES_DATA_DIR"]) / path
 
 
 def _contents(state: PluginState) -> PluginContents:
     plugin_dir = _plugin_dir(state)
     if plugin_dir is None:
-        reason = state.unavailable_reason or "its files have not been synced yet"
+        reason = state.files.unavailable_reason or "its files have not been synced yet"
         return PluginContents(warnings=(f"This plugin cannot be served: {reason}.",))
-    return plugin_contents(plugin_dir, state.content_hash, state.raw)
+    return plugin_contents(plugin_dir, state.files.content_hash, state.files.raw)
 
 
 def _item_json(slug: str, name: str, item: Item) -> dict[str, Any]:
@@ -167,7 +156,7 @@ def item_page(principal: Principal, slug: str, name: str, kind: str, item_id: st
     state = plugin_state(principal, slug, name)
     plugin_dir = _plugin_dir(state)
     item = _contents(state).find(kind, item_id) if plugin_dir is not None else None
-    document = item_document(plugin_dir, state.content_hash, item) if item is not None and plugin_dir else None
+    document = item_document(plugin_dir, state.files.content_hash, item) if item is not None and plugin_dir else None
     if document is None:
         raise NotFound(f"{kind}_not_found", f"The plugin '{slug}/{name}' has no {kind} '{item_id}'.")
     return ItemPage(state=state, document=document)

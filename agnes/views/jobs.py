@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, url_for
+from flask import Blueprint, g
 
 from agnes import audit
 from agnes.access import login_required
@@ -39,7 +39,3 @@ def retry_job_post(job_id: str):  # type: ignore[no-untyped-def]
     job = retry_job(job_id)
     audit.describe("job.retry", f"job:{job_id}")
     return render("jobs/job.html", "jobs/_job_status.html", job=job)
-
-
-def job_status_url(job: JobStatus) -> str:
-    return url_for("jobs.show_job", job_id=job.id)

@@ -8,7 +8,7 @@ import time
 import click
 
 from cli.client import from_config
-from cli.output import print_json, print_table
+from cli.output import print_json, print_listing, print_table
 
 # How often ``sync --wait`` polls the job (seconds) and how long it waits at most.
 POLL_SECONDS = 0.5
@@ -64,22 +64,17 @@ def add(
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_marketplaces(as_json: bool) -> None:
     """Registered marketplaces with their last sync."""
-    found = from_config().get("/api/marketplaces")["marketplaces"]
-    if as_json:
-        print_json(found)
-        return
-    print_table(
-        [
-            (
-                m["id"],
-                m["name"],
-                m["plugin_count"],
-                (m["last_commit_sha"] or "")[:10],
-                m["last_synced_at"] or "never",
-                "error: " + m["last_error"] if m["last_error"] else "ok",
-            )
-            for m in found
-        ],
+    print_listing(
+        from_config().get("/api/marketplaces")["marketplaces"],
+        as_json,
+        lambda m: (
+            m["id"],
+            m["name"],
+            m["plugin_count"],
+            (m["last_commit_sha"] or "")[:10],
+            m["last_synced_at"] or "never",
+            "error: " + m["last_error"] if m["last_error"] else "ok",
+        ),
         ["SLUG", "NAME", "PLUGINS", "COMMIT", "LAST SYNC", "STATUS"],
     )
 

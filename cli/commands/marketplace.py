@@ -19,7 +19,7 @@ import click
 
 from cli.client import from_config
 from cli.lazy import LazyGroup
-from cli.output import print_json, print_table
+from cli.output import print_json, print_listing, print_table
 
 MARKETPLACE_NAME = "agnes"
 # Subcommands kept in other modules, imported only when they run.
@@ -38,22 +38,17 @@ def marketplace() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def list_plugins(as_json: bool) -> None:
     """Curated plugins granted to you; INSTALLED ones are in your served marketplace."""
-    found = from_config().get("/api/my-stack")["plugins"]
-    if as_json:
-        print_json(found)
-        return
-    print_table(
-        [
-            (
-                p["id"],
-                p["version"] or "",
-                "yes" if p["subscribed"] else "",
-                "system" if p["is_system"] else "",
-                "" if p["available"] else "unavailable",
-                (p["description"] or "")[:60],
-            )
-            for p in found
-        ],
+    print_listing(
+        from_config().get("/api/my-stack")["plugins"],
+        as_json,
+        lambda p: (
+            p["id"],
+            p["version"] or "",
+            "yes" if p["subscribed"] else "",
+            "system" if p["is_system"] else "",
+            "" if p["available"] else "unavailable",
+            (p["description"] or "")[:60],
+        ),
         ["PLUGIN", "VERSION", "INSTALLED", "", "", "DESCRIPTION"],
     )
 

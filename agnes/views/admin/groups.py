@@ -108,6 +108,14 @@ def delete_group_post(group_id: str):  # type: ignore[no-untyped-def]
     return hx_redirect(response, url_for("admin_groups.list_groups"))
 
 
+def _members_refused(group_id: str, status: int, *, member_form: dict[str, str] | None = None, **errors: str):  # type: ignore[no-untyped-def]
+    """The members fragment (or page) again, with the refusal shown at its field."""
+    extra = {"member_form": member_form} if member_form else {}
+    return render(
+        "admin/group.html", "admin/_members.html", status=status, **group_data(group_id, member_errors=errors, **extra)
+    )
+
+
 @bp.post("/<group_id>/members")
 @admin_required
 def add_member_post(group_id: str):  # type: ignore[no-untyped-def]
@@ -118,11 +126,8 @@ def add_member_post(group_id: str):  # type: ignore[no-untyped-def]
     except AppError as exc:
         if exc.code == "group_not_found":
             raise
-        return render(
-            "admin/group.html",
-            "admin/_members.html",
-            status=422 if exc.status in (400, 404) else exc.status,
-            **group_data(group_id, member_form={"email": email}, member_errors={"email": exc.message}),
+        return _members_refused(
+            group_id, 422 if exc.status in (400, 404) else exc.status, member_form={"email": email}, email=exc.message
         )
     audit.describe("group.member_add", f"group:{group_id}", user_id=user.id, email=user.email)
     return fragment_or_redirect(
@@ -139,12 +144,7 @@ def remove_member_post(group_id: str, user_id: str):  # type: ignore[no-untyped-
     except AppError as exc:
         if exc.code == "group_not_found":
             raise
-        return render(
-            "admin/group.html",
-            "admin/_members.html",
-            status=exc.status,
-            **group_data(group_id, member_errors={"remove": exc.message}),
-        )
+        return _members_refused(group_id, exc.status, remove=exc.message)
     audit.describe("group.member_remove", f"group:{group_id}", user_id=user_id)
     return fragment_or_redirect(
         "admin/_members.html", url_for("admin_groups.show_group", group_id=group_id), **group_data(group_id)

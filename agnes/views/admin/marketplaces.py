@@ -35,6 +35,11 @@ def _page_context(marketplace_id: str, **extra: Any) -> dict[str, Any]:
     return {"page": page, "form": _form(page.marketplace), "errors": {}, "token_errors": {}, **extra}
 
 
+def _page_refused(marketplace_id: str, **extra: Any):  # type: ignore[no-untyped-def]
+    """The marketplace page again (422) with the submitted values and the refusal at its field."""
+    return render("admin/marketplaces/show.html", status=422, **_page_context(marketplace_id, **extra))
+
+
 @bp.get("")
 @admin_required
 def list_marketplaces():  # type: ignore[no-untyped-def]
@@ -97,12 +102,8 @@ def update_marketplace_post(marketplace_id: str):  # type: ignore[no-untyped-def
     except AppError as exc:
         if exc.status == 404:
             raise
-        return render(
-            "admin/marketplaces/show.html",
-            status=422,
-            **_page_context(
-                marketplace_id, form={**form, "slug": marketplace_id}, errors={exc.field or "name": exc.message}
-            ),
+        return _page_refused(
+            marketplace_id, form={**form, "slug": marketplace_id}, errors={exc.field or "name": exc.message}
         )
     audit.describe("marketplace.update", f"marketplace:{marketplace_id}", **form)
     flash("Settings saved.", "success")
@@ -116,21 +117,13 @@ def token_post(marketplace_id: str):  # type: ignore[no-untyped-def]
     clear = request.form.get("action") == "clear"
     token = "" if clear else request.form.get("token", "")
     if not clear and not token.strip():
-        return render(
-            "admin/marketplaces/show.html",
-            status=422,
-            **_page_context(marketplace_id, token_errors={"token": "Enter the new token."}),
-        )
+        return _page_refused(marketplace_id, token_errors={"token": "Enter the new token."})
     try:
         curated.update_marketplace(marketplace_id, {"token": token})
     except AppError as exc:
         if exc.status == 404:
             raise
-        return render(
-            "admin/marketplaces/show.html",
-            status=422,
-            **_page_context(marketplace_id, token_errors={"token": exc.message}),
-        )
+        return _page_refused(marketplace_id, token_errors={"token": exc.message})
     audit.describe("marketplace.token", f"marketplace:{marketplace_id}", change="clear" if clear else "rotate")
     flash("Access token cleared." if clear else "Access token saved.", "success")
     return redirect(url_for("admin_marketplaces.show_marketplace", marketplace_id=marketplace_id), code=303)
