@@ -1,10 +1,14 @@
-"""Shared fixtures: a migrated app on a temp data dir, clients, sign-in helpers, real Redis."""
+"""Shared fixtures: a migrated app on a temp data dir, clients, sign-in helpers, real Redis, live
+servers, the CLI as a subprocess and headless Chromium. Each area's own fixtures live in the
+``conftest.py`` of its folder (``tests/marketplace/``, ``tests/data/``, ...)."""
 
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -16,7 +20,9 @@ from agnes import create_app
 # several checkouts run their suites at once on one machine.
 TEST_REDIS_DB = int(os.environ.get("AGNES_TEST_REDIS_DB", "13"))
 REDIS_BASE = os.environ.get("AGNES_TEST_REDIS", "redis://127.0.0.1:6379")
-SHARED = Path(__file__).resolve().parents[2] / "shared"
+# The checkout's root (where agnes/, cli/ and worker.py are); subprocesses run from it.
+ROOT = Path(__file__).resolve().parents[1]
+SHARED = ROOT.parent / "shared"
 
 
 def redis_url() -> str:
@@ -210,7 +216,7 @@ def cli_env(server_url: str, token: str, home: Path) -> dict[str, str]:
         AGNES_CONFIG_DIR=str(home / ".config" / "agnes"),
         AGNES_URL=server_url,
         AGNES_TOKEN=token,
-        PYTHONPATH=str(Path(__file__).resolve().parents[1]),
+        PYTHONPATH=str(ROOT),
         PYTHONIOENCODING="utf-8",
     )
     return env
@@ -224,3 +230,61 @@ def run_cli(args: list[str], env: dict[str, str], *, cwd: Path | None = None, ti
     return subprocess.run(
         [sys.executable, "-m", "cli.main", *args], env=env, cwd=cwd, capture_output=True, text=True, timeout=timeout
     )
+
+
+# -- headless Chromium (Playwright driving Debian's /usr/bin/chromium, never a downloaded one) ---
+
+os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+ARTIFACTS = ROOT / "test-artifacts"  # screenshots of the browser tests
+TIMEOUT_MS = 15_000
+
+# Records CSP violations of each document (init scripts are injected by the browser, not the page,
+# so the policy does not block this one).
+CSP_RECORDER = """
+window.__cspViolations = [];
+document.addEventListener("securitypolicyviolation", (e) => {
+  window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || "inline"}`);
+});
+"""
+
+
+class BrowserLog:
+    """Console errors, page errors and failed responses seen by one page."""
+
+    def __init__(self) -> None:
+        self.console_errors: list[str] = []
+        self.page_errors: list[str] = []
+        self.bad_responses: list[str] = []
+        self.requests: list[tuple[float, str]] = []
+
+    def attach(self, page: Any) -> None:
+        page.on(
+            "console",
+            lambda msg: msg.type == "error" and self.console_errors.append(f"{msg.text} ({msg.location.get('url')})"),
+        )
+        page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
+        page.on("response", lambda r: r.status >= 400 and self.bad_responses.append(f"{r.status} {r.url}"))
+        page.on("request", lambda r: self.requests.append((time.monotonic(), r.url)))
+
+    def assert_clean(self, page: Any) -> None:
+        violations = page.evaluate("window.__cspViolations || []")
+        assert violations == [], f"CSP violations on {page.url}: {violations}"
+        assert self.bad_responses == [], f"failed responses: {self.bad_responses}"
+        assert self.console_errors == [], f"console errors: {self.console_errors}"
+        assert self.page_errors == [], f"page errors: {self.page_errors}"
+
+
+@pytest.fixture
+def browser() -> Iterator[Any]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as pw:
+        instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        try:
+            yield instance
+        finally:
+            instance.close()

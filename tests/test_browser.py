@@ -8,74 +8,17 @@ Playwright never downloads a browser here: ``executable_path`` points at the sys
 
 from __future__ import annotations
 
-import os
 import re
 import time
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
 
 import pytest
 
-os.environ.setdefault("PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD", "1")
+from tests.conftest import ARTIFACTS, CSP_RECORDER, TIMEOUT_MS, BrowserLog
 
 pytestmark = pytest.mark.browser
 
-CHROMIUM = "/usr/bin/chromium"
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-ARTIFACTS = Path(__file__).resolve().parents[1] / "test-artifacts"
 ADMIN_EMAIL = "admin@example.com"
 MEMBER_EMAIL = "analyst@example.com"
-TIMEOUT_MS = 15_000
-
-# Records CSP violations of each document (init scripts are injected by the browser, not the page,
-# so the policy does not block this one).
-CSP_RECORDER = """
-window.__cspViolations = [];
-document.addEventListener("securitypolicyviolation", (e) => {
-  window.__cspViolations.push(`${e.violatedDirective} blocked ${e.blockedURI || "inline"}`);
-});
-"""
-
-
-class BrowserLog:
-    """Console errors, page errors and failed responses seen by one page."""
-
-    def __init__(self) -> None:
-        self.console_errors: list[str] = []
-        self.page_errors: list[str] = []
-        self.bad_responses: list[str] = []
-        self.requests: list[tuple[float, str]] = []
-
-    def attach(self, page: Any) -> None:
-        page.on(
-            "console",
-            lambda msg: msg.type == "error" and self.console_errors.append(f"{msg.text} ({msg.location.get('url')})"),
-        )
-        page.on("pageerror", lambda exc: self.page_errors.append(str(exc)))
-        page.on("response", lambda r: r.status >= 400 and self.bad_responses.append(f"{r.status} {r.url}"))
-        page.on("request", lambda r: self.requests.append((time.monotonic(), r.url)))
-
-    def assert_clean(self, page: Any) -> None:
-        violations = page.evaluate("window.__cspViolations || []")
-        assert violations == [], f"CSP violations on {page.url}: {violations}"
-        assert self.bad_responses == [], f"failed responses: {self.bad_responses}"
-        assert self.console_errors == [], f"console errors: {self.console_errors}"
-        assert self.page_errors == [], f"page errors: {self.page_errors}"
-
-
-@pytest.fixture
-def browser() -> Iterator[Any]:
-    if not Path(CHROMIUM).exists():
-        pytest.skip(f"{CHROMIUM} is missing: install Debian's chromium package (.ci/run does)")
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as pw:
-        instance = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        try:
-            yield instance
-        finally:
-            instance.close()
 
 
 @pytest.fixture

@@ -1,0 +1,135 @@
+"""Data-area fixtures: writable copies of the fixture tables (``folder``), a scratch PostgreSQL
+database (``pg_dsn``), and helpers that take arguments (``register``, ``penguins_fields``,
+``write_overlay``, the ``matrix_*`` objects of the authorization matrix), imported by tests as
+``from tests.data.conftest import register``."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import SHARED
+
+TABLES = SHARED / "fixtures" / "tables"
+PG_BASE = os.environ.get("AGNES_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
+
+
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """``<tmp_path>/files`` holding writable copies of the fixture CSVs."""
+    target = tmp_path / "files"
+    target.mkdir(parents=True, exist_ok=True)
+    for csv in TABLES.rglob("*.csv"):
+        shutil.copy(csv, target / csv.name)
+        os.chmod(target / csv.name, 0o644)
+    return target
+
+
+def register(fields: dict[str, Any], owner_id: str | None = None):  # type: ignore[no-untyped-def]
+    from agnes.data.registration import register_table
+
+    return register_table(fields, owner_id=owner_id)
+
+
+def penguins_fields(folder: Path, **extra: Any) -> dict[str, Any]:
+    return {
+        "name": "penguins",
+        "description": "Palmer penguins",
+        "source_type": "csv",
+        "source_spec": {"location": str(folder / "penguins.csv"), "null_strings": ["NA"]},
+        **extra,
+    }
+
+
+@pytest.fixture
+def pg_dsn() -> str:
+    """DSN of a scratch PostgreSQL database owned by this test run (created if missing)."""
+    import psycopg
+
+    name = f"agnes_test_{os.environ.get('AGNES_TEST_REDIS_DB', '13')}"
+    with psycopg.connect(f"{PG_BASE}/postgres", autocommit=True) as conn:
+        exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
+        if not exists:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    return f"{PG_BASE}/{name}"
+
+
+def write_overlay(data_dir: Path, values: dict[str, str]) -> None:
+    path = data_dir / "state" / ".env_overlay"
+    path.write_text("".join(f"{k}={v}\n" for k, v in values.items()))
+    os.chmod(path, 0o600)
+
+
+# -- objects for the authorization matrix (tests/access/test_authz_matrix.py) --------------------
+
+_made = {"n": 0}
+
+
+def _next(prefix: str) -> str:
+    _made["n"] += 1
+    return f"{prefix}_{_made['n']}"
+
+
+def matrix_table(world: Any, *, synced: bool = False, granted: bool = False) -> str:
+    """A registered table (tiny CSV) for the matrix; ``synced`` publishes it, ``granted`` grants
+    it to the world's group (which has the analyst)."""
+    from flask import current_app
+
+    from agnes import people
+    from agnes.data.sync import sync_table
+
+    folder = Path(current_app.config["AGNES_DATA_DIR"]) / "matrix-files"
+    folder.mkdir(exist_ok=True)
+    table_id = _next("matrix")
+    (folder / f"{table_id}.csv").write_text("a,b\n1,x\n2,y\n")
+    register(
+        {
+            "id": table_id,
+            "name": table_id,
+            "source_type": "csv",
+            "source_spec": {"location": str(folder / f"{table_id}.csv")},
+        }
+    )
+    if synced:
+        sync_table(table_id)
+    if granted:
+        people.create_grant(world.group_id, "table", table_id, actor_id=world.admin_id)
+    return table_id
+
+
+def matrix_register_body(world: Any) -> dict[str, Any]:
+    from flask import current_app
+
+    folder = Path(current_app.config["AGNES_DATA_DIR"]) / "matrix-files"
+    folder.mkdir(exist_ok=True)
+    (folder / "body.csv").write_text("a\n1\n")
+    name = _next("registered")
+    return {"name": name, "source_type": "csv", "source_spec": {"location": str(folder / "body.csv")}}
+
+
+def matrix_metric() -> str:
+    from agnes.models import tables
+    from agnes.state import state_store
+
+    name = _next("metric")
+    with state_store().write() as con:
+        tables.upsert_metric(con, {"id": f"matrix/{name}", "name": name, "category": "matrix"})
+    return f"matrix/{name}"
+
+
+def matrix_register_form(world: Any) -> dict[str, str]:
+    body = matrix_register_body(world)
+    return {
+        "name": body["name"],
+        "source_type": "csv",
+        "opt_location": body["source_spec"]["location"],
+        "opt_header": "on",
+    }
+
+
+def matrix_update_form() -> dict[str, str]:
+    return {"name": "changed", "source_type": "csv", "opt_location": "/tmp/changed.csv", "query_mode": "local"}
