@@ -25,6 +25,7 @@ from agnes.auth import bearer_token, load_principal
 from agnes.auth import cache as principal_cache
 from agnes.config import load_settings
 from agnes.errors import AppError
+from agnes.jsonio import AgnesJSONProvider
 from agnes.marketplace.gitserve import MarketplaceDispatcher
 from agnes.models import new_id
 from agnes.models.db import StateStore
@@ -54,6 +55,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
             such as ``TESTING``; they win over the environment.
     """
     app = Flask("agnes")
+    app.json = AgnesJSONProvider(app)
     settings = load_settings(config)
     app.config.update(settings)
     app.config.update(
@@ -67,7 +69,6 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
         WTF_CSRF_TIME_LIMIT=None,  # token lives as long as the session
         WTF_CSRF_SSL_STRICT=False,  # SameSite=Lax + token; Referer checks break behind some proxies
         MAX_CONTENT_LENGTH=settings["AGNES_MAX_UPLOAD_MB"] * 1024 * 1024,
-        JSON_SORT_KEYS=False,
     )
     if config:
         app.config.update({k: v for k, v in config.items() if k not in settings})

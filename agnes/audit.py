@@ -1,20 +1,36 @@
-"""Audit trail: one ``audit_log`` row per state-changing request and per job.
+"""Audit trail: one ``audit_log`` row for every change, written in the change's own unit of work.
 
-Requests are audited by an ``after_request`` hook, so no view can forget; a view may name
-the action and resource with :func:`describe` (otherwise the endpoint and path are used).
-Parameters pass through :func:`redact` first: keys that look like secrets are replaced, and
-values that look like tokens are masked. A failure to write audit is logged, never raised.
+* A change to the state store writes its row with :func:`record` inside the same write unit
+  (``with state_store().write() as con: ...; audit.record(con, "group.create", ...)``): the row
+  and the change commit together, or neither does. If the row cannot be written the unit rolls
+  back and the request fails with 500.
+* Every other state-changing request (a refused one, or one whose effect is not in the state
+  store, such as starting a job) is audited by an ``after_request`` hook, so no view can forget;
+  a view may name the action and resource with :func:`describe` (otherwise the endpoint and path
+  are used). A request whose change already wrote its row is not audited twice.
+* Jobs are audited by the job backends (``job.<name>``, finished or failed).
+
+Who acted comes from :func:`current_actor`: the signed-in caller of the request, the job being
+run (:func:`acting_as`), or the system. Parameters pass through :func:`redact` first: keys that
+look like secrets are replaced, values that look like tokens are masked, and text the database
+cannot hold (lone UTF-16 surrogates) is replaced by U+FFFD.
 """
 
 from __future__ import annotations
 
+import contextvars
 import logging
 import re
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, Response, g, request
+from duckdb import DuckDBPyConnection
+from flask import Flask, Response, g, has_request_context, make_response, request
 
+from agnes.errors import AppError, error_response
 from agnes.models import audit as audit_model
 from agnes.state import state_store
 
@@ -25,20 +41,30 @@ SECRET_KEY_RE = re.compile(r"(token|secret|password|passwd|credential|authorizat
 # Values that look like secrets even under an innocent key (our PATs, bearer strings, URLs with
 # userinfo: ``user:password@`` and also a bare ``token@``, the form git hosts accept for tokens).
 SECRET_VALUE_RE = re.compile(r"(agnes_pat_[A-Za-z0-9_-]+|Bearer\s+\S+|://[^/\s@]+@)")
+# UTF-16 surrogate code points: a JSON body can carry them (``"\ud800"``), UTF-8 cannot.
+SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
 REDACTED = "[redacted]"
 UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+# Longest string kept in audit params (characters); longer values are cut.
+MAX_VALUE = 2000
+
+
+def storable(text: str) -> str:
+    """``text`` with lone surrogates replaced by U+FFFD, so it can be stored as UTF-8."""
+    return SURROGATE_RE.sub("\ufffd", text)
 
 
 def redact(value: Any, *, key: str = "") -> Any:
-    """Copy of ``value`` with secret-looking keys and values replaced by ``[redacted]``."""
+    """Copy of ``value`` with secret-looking keys and values replaced by ``[redacted]`` and every
+    string made storable (:func:`storable`) and cut at :data:`MAX_VALUE` characters."""
     if key and SECRET_KEY_RE.search(key):
         return REDACTED
     if isinstance(value, dict):
-        return {str(k): redact(v, key=str(k)) for k, v in value.items()}
+        return {storable(str(k)): redact(v, key=str(k)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
     if isinstance(value, str):
-        return SECRET_VALUE_RE.sub(_mask, value)[:2000]
+        return storable(SECRET_VALUE_RE.sub(_mask, value))[:MAX_VALUE]
     return value
 
 
@@ -50,6 +76,79 @@ def redact_text(text: str) -> str:
 def _mask(match: re.Match[str]) -> str:
     """``[redacted]``; URL userinfo keeps the URL's shape (``https://[redacted]@host``)."""
     return f"://{REDACTED}@" if match.group().startswith("://") else REDACTED
+
+
+# -- who acts ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Actor:
+    """Who an audit row is about: the user (None for the system), where from, through what."""
+
+    user_id: str | None
+    client_ip: str | None = None
+    client_kind: str = "system"
+    correlation_id: str | None = None
+
+
+_acting: contextvars.ContextVar[Actor | None] = contextvars.ContextVar("agnes_actor", default=None)
+
+
+@contextmanager
+def acting_as(actor: Actor) -> Iterator[None]:
+    """Attribute the audit rows written inside the block to ``actor`` (a job, a CLI command)."""
+    token = _acting.set(actor)
+    try:
+        yield
+    finally:
+        _acting.reset(token)
+
+
+def current_actor() -> Actor:
+    """The request's caller, else the actor set by :func:`acting_as`, else the system."""
+    if has_request_context():
+        principal = g.get("principal")
+        return Actor(
+            user_id=g.get("audit_user_id") or (principal.user.id if principal else None),
+            client_ip=request.remote_addr,
+            client_kind=principal.client_kind if principal else "web",
+            correlation_id=g.get("correlation_id"),
+        )
+    return _acting.get() or Actor(None)
+
+
+# -- writing rows --------------------------------------------------------------------------------
+
+
+def record(con: DuckDBPyConnection, action: str, resource: str | None = None, /, **params: Any) -> None:
+    """Write the audit row of a change inside the change's own write unit ``con``.
+
+    ``action`` and ``resource`` are positional-only, so a client's body may be passed as
+    ``**params`` even when it has keys named ``action`` or ``resource``. A failure raises (the
+    unit then rolls back: no change without its row). In a request, the ``after_request`` hook
+    writes no second row once the unit committed.
+    """
+    actor = current_actor()
+    started = g.get("request_started") if has_request_context() else None
+    audit_model.insert_audit(
+        con,
+        action=action,
+        user_id=actor.user_id,
+        resource=storable(resource) if resource is not None else None,
+        params=redact(params),
+        result="ok",
+        duration_ms=round((time.perf_counter() - started) * 1000, 2) if started else None,
+        client_ip=actor.client_ip,
+        client_kind=actor.client_kind,
+        correlation_id=actor.correlation_id,
+    )
+    if has_request_context():
+        state_store().after_commit(_mark_audited)
+
+
+def _mark_audited() -> None:
+    if has_request_context():
+        g.audit_written = True
 
 
 def write_audit(
@@ -64,27 +163,26 @@ def write_audit(
     client_kind: str | None = None,
     correlation_id: str | None = None,
 ) -> None:
-    """Write one audit row in its own unit of work; errors are logged and swallowed."""
-    try:
-        with state_store().write() as con:
-            audit_model.insert_audit(
-                con,
-                action=action,
-                user_id=user_id,
-                resource=resource,
-                params=redact(params) if params is not None else None,
-                result=result,
-                duration_ms=duration_ms,
-                client_ip=client_ip,
-                client_kind=client_kind,
-                correlation_id=correlation_id,
-            )
-    except Exception:
-        log.exception("audit write failed for action %s", action)
+    """Write one audit row in its own unit of work, for events that change no state-store row
+    (a sign-in, a download, a job's outcome). Raises when the row cannot be written."""
+    with state_store().write() as con:
+        audit_model.insert_audit(
+            con,
+            action=action,
+            user_id=user_id,
+            resource=storable(resource) if resource is not None else None,
+            params=redact(params) if params is not None else None,
+            result=result,
+            duration_ms=duration_ms,
+            client_ip=client_ip,
+            client_kind=client_kind,
+            correlation_id=correlation_id,
+        )
 
 
 def describe(action: str, resource: str | None = None, /, **params: Any) -> None:
-    """Name the audited action of the current request (e.g. ``group.create``, ``group:<id>``).
+    """Name the audited action of the current request (e.g. ``marketplace.sync``, ``marketplace:<id>``),
+    for requests whose effect is not a state-store change of their own (see :func:`record`).
 
     ``action`` and ``resource`` are positional-only, so views may pass a client's body as
     ``**params`` even when it has keys named ``action`` or ``resource``.
@@ -100,7 +198,10 @@ def _request_params() -> dict[str, Any]:
     if g.get("audit_params") is not None:
         return g.audit_params
     if request.is_json:
-        body = request.get_json(silent=True)
+        try:
+            body = request.get_json(silent=True)
+        except AppError:  # refused while parsing (too deep, too large): nothing to record of it
+            return {"body": "(unreadable JSON)"}
         return body if isinstance(body, dict) else {"body": body}
     return {k: v for k, v in request.form.items()}
 
@@ -118,20 +219,27 @@ def _request_resource() -> str:
 def _after_request(response: Response) -> Response:
     if request.method not in UNSAFE_METHODS or request.endpoint in (None, "static"):
         return response
-    principal = g.get("principal")
-    user_id = g.get("audit_user_id") or (principal.user.id if principal else None)
+    if g.get("audit_written"):  # the change wrote its row in its own unit
+        return response
+    actor = current_actor()
     started = g.get("request_started")
-    write_audit(
-        g.get("audit_action") or f"http.{request.endpoint}",
-        user_id=user_id,
-        resource=g.get("audit_resource") or _request_resource(),
-        params=_request_params(),
-        result=str(response.status_code),
-        duration_ms=round((time.perf_counter() - started) * 1000, 2) if started else None,
-        client_ip=request.remote_addr,
-        client_kind=principal.client_kind if principal else "web",
-        correlation_id=g.get("correlation_id"),
-    )
+    try:
+        write_audit(
+            g.get("audit_action") or f"http.{request.endpoint}",
+            user_id=actor.user_id,
+            resource=g.get("audit_resource") or _request_resource(),
+            params=_request_params(),
+            result=str(response.status_code),
+            duration_ms=round((time.perf_counter() - started) * 1000, 2) if started else None,
+            client_ip=actor.client_ip,
+            client_kind=actor.client_kind,
+            correlation_id=actor.correlation_id,
+        )
+    except Exception:
+        log.exception("audit write failed for %s %s", request.method, request.path)
+        if response.status_code < 400:  # it did something: without its audit row, report failure
+            failed = AppError(500, "audit_failed", "The change could not be recorded in the audit log.")
+            return make_response(error_response(failed))
     return response
 
 

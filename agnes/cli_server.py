@@ -6,11 +6,14 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
-from agnes.audit import write_audit
+from agnes.audit import Actor, acting_as
 from agnes.auth.pat import create_pat, parse_expires_days
 from agnes.errors import AppError
 from agnes.jobs.schedule import EmbeddedScheduler
 from agnes.people import add_member, create_user, resolve_user
+
+# Who the audit rows of these commands name: an operator on the server, no Agnes user.
+SERVER_CLI = Actor(None, client_kind="server-cli")
 
 
 def start_embedded_scheduler(app: Flask) -> None:
@@ -30,22 +33,15 @@ def start_embedded_scheduler(app: Flask) -> None:
 @with_appcontext
 def create_token_command(email: str, name: str, expires_days: int | None) -> None:
     """Create a personal access token for EMAIL and print only the token (headless setup)."""
-
     try:
         user = resolve_user(email)
         days = parse_expires_days(
             expires_days if expires_days is not None else current_app.config["AGNES_PAT_DEFAULT_DAYS"]
         )
-        record, raw = create_pat(user.id, name, days)
+        with acting_as(SERVER_CLI):
+            _, raw = create_pat(user.id, name, days)
     except AppError as exc:
         raise click.ClickException(exc.message) from None
-    write_audit(
-        "token.create",
-        user_id=user.id,
-        resource=f"token:{record.id}",
-        params={"name": name, "expires_days": days, "via": "flask create-token"},
-        client_kind="system",
-    )
     click.echo(raw)
 
 
@@ -56,11 +52,11 @@ def create_token_command(email: str, name: str, expires_days: int | None) -> Non
 @with_appcontext
 def create_user_command(email: str, name: str, admin: bool) -> None:
     """Create a user (and optionally make them an admin) without the web UI."""
-
     try:
-        user = create_user(email, name)
-        if admin:
-            add_member("admin", user.email, actor_id=None)
+        with acting_as(SERVER_CLI):
+            user = create_user(email, name)
+            if admin:
+                add_member("admin", user.email, actor_id=None)
     except AppError as exc:
         raise click.ClickException(exc.message) from None
     click.echo(user.id)

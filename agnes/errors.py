@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+from typing import Any
+
+from flask import jsonify, render_template, request
+
 
 class AppError(Exception):
     """A client-facing error with an HTTP status.
@@ -47,3 +51,17 @@ class Invalid(AppError):
 class Forbidden(AppError):
     def __init__(self, code: str = "forbidden", message: str = "You do not have access to this.") -> None:
         super().__init__(403, code, message)
+
+
+def _wants_json() -> bool:
+    if request.path.startswith("/api/"):
+        return True
+    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
+    return best == "application/json" and not request.accept_mimetypes["text/html"]
+
+
+def error_response(error: AppError) -> Any:
+    """The response for ``error``: JSON under ``/api`` (or when asked for), else the error page."""
+    if _wants_json():
+        return jsonify(error.to_dict()), error.status
+    return render_template("errors/error.html", error=error), error.status

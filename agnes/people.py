@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from agnes import signals
+from agnes import audit, signals
 from agnes.access import ResourceType, parse_resource_type, validate_resource_id
 from agnes.errors import Conflict, Invalid, NotFound
 from agnes.models import grants, groups, users
@@ -36,10 +36,19 @@ def validate_email(email: str, *, field: str = "email") -> str:
     return email
 
 
-def on_user_created(user_id: str) -> None:
-    """Run ``user_created`` receivers for a user created outside :func:`create_user`."""
+def get_or_create_user(email: str, name: str = "", *, via: str) -> tuple[User, bool]:
+    """The user with ``email``, created (with the ``user_created`` receivers, e.g. system plugins,
+    and the audit row) in the same unit when missing. Returns ``(user, created)``.
+
+    ``via`` names the path that created the user (``google``) in the audit row.
+    """
+    email = validate_email(email)
     with state_store().write() as con:
-        signals.user_created.send(None, con=con, user_id=user_id)
+        user, created = users.get_or_create_user(con, email, name)
+        if created:
+            signals.user_created.send(None, con=con, user_id=user.id)
+            audit.record(con, "user.create", f"user:{user.id}", email=user.email, via=via)
+    return user, created
 
 
 # -- users -------------------------------------------------------------------------------
@@ -53,6 +62,7 @@ def create_user(email: str, name: str = "") -> User:
             raise Conflict("user_exists", f"A user with email {email} already exists.", field="email")
         user = users.create_user(con, email, name)
         signals.user_created.send(None, con=con, user_id=user.id)
+        audit.record(con, "user.create", f"user:{user.id}", email=user.email)
     return user
 
 
@@ -63,10 +73,13 @@ def ensure_seed_admin(email: str) -> User:
         user, created = users.get_or_create_user(con, email)
         if created:
             signals.user_created.send(None, con=con, user_id=user.id)
+            audit.record(con, "user.create", f"user:{user.id}", email=user.email, via="AGNES_SEED_ADMIN_EMAIL")
         if groups.add_member(con, ADMIN_GROUP_ID, user.id, source=MembershipSource.SYSTEM_SEED, added_by="system:seed"):
             signals.membership_changed.send(None, con=con, user_id=user.id, group_id=ADMIN_GROUP_ID)
+            audit.record(con, "group.member_add", f"group:{ADMIN_GROUP_ID}", user_id=user.id, source="system_seed")
         if not user.active:
             users.set_user_active(con, user.id, True)
+            audit.record(con, "user.activate", f"user:{user.id}", via="AGNES_SEED_ADMIN_EMAIL")
     return user
 
 
@@ -84,6 +97,7 @@ def set_user_active(user_id: str, active: bool, *, actor_id: str) -> User:
         users.set_user_active(con, user_id, active)
         if not active:
             signals.credentials_changed.send(None, con=con, user_id=user_id)
+        audit.record(con, "user.activate" if active else "user.deactivate", f"user:{user_id}", email=user.email)
         updated = users.get_user(con, user_id)
     assert updated is not None
     return updated
@@ -204,6 +218,7 @@ def create_group(name: str, description: str | None = "", *, actor_id: str | Non
             raise Conflict("group_exists", f"A group named '{name}' already exists.", field="name")
         group = groups.create_group(con, name, description or "", created_by=actor_id)
         signals.group_created.send(None, con=con, group_id=group.id)
+        audit.record(con, "group.create", f"group:{group.id}", name=group.name, description=group.description)
     return group
 
 
@@ -225,6 +240,7 @@ def update_group(group_id: str, *, name: str | None = None, description: str | N
             else:
                 name = None
         groups.update_group(con, group_id, name=name, description=description)
+        audit.record(con, "group.update", f"group:{group_id}", name=name, description=description)
         updated = groups.get_group(con, group_id)
     assert updated is not None
     return updated
@@ -252,6 +268,7 @@ def delete_group(group_id: str) -> Group:
         groups.delete_group(con, group_id)
         for member in members:
             signals.membership_changed.send(None, con=con, user_id=member.user_id, group_id=group_id)
+        audit.record(con, "group.delete", f"group:{group_id}", name=group.name)
     return group
 
 
@@ -281,6 +298,7 @@ def add_member(group_id: str, email: str, *, actor_id: str | None) -> User:
             raise Conflict("already_member", f"{email} is already a member of {group.name}.", field="email")
         groups.add_member(con, group_id, user.id, source=MembershipSource.ADMIN, added_by=actor_id)
         signals.membership_changed.send(None, con=con, user_id=user.id, group_id=group_id)
+        audit.record(con, "group.member_add", f"group:{group_id}", user_id=user.id, email=user.email)
     return user
 
 
@@ -306,6 +324,7 @@ def remove_member(group_id: str, user_id: str) -> None:
         if removed == 0:
             raise Conflict("managed_membership", "This membership comes from Google Workspace; change it there.")
         signals.membership_changed.send(None, con=con, user_id=user_id, group_id=group_id)
+        audit.record(con, "group.member_remove", f"group:{group_id}", user_id=user_id, email=user.email)
 
 
 # -- grants ------------------------------------------------------------------------------
@@ -333,6 +352,9 @@ def create_grant(group_ref: str, resource_type: str, resource_id: str, *, actor_
         except duckdb.ConstraintException:
             raise Conflict("grant_exists", f"{group.name} already has {rtype.value} '{resource_id}'.") from None
         signals.grant_created.send(None, con=con, group_id=group.id, resource_type=rtype, resource_id=resource_id)
+        audit.record(
+            con, "grant.create", f"grant:{grant.id}", group_id=group.id, resource_type=rtype, resource_id=resource_id
+        )
     return grant
 
 
@@ -347,6 +369,14 @@ def delete_grant(grant_id: str) -> Grant:
             con=con,
             group_id=grant.group_id,
             resource_type=ResourceType(grant.resource_type),
+            resource_id=grant.resource_id,
+        )
+        audit.record(
+            con,
+            "grant.delete",
+            f"grant:{grant_id}",
+            group_id=grant.group_id,
+            resource_type=grant.resource_type,
             resource_id=grant.resource_id,
         )
     return grant

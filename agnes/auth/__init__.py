@@ -10,7 +10,7 @@ import logging
 
 from flask import g, request, session
 
-from agnes import markers
+from agnes import audit, markers
 from agnes.access import AuthMethod, Principal
 from agnes.audit import write_audit
 from agnes.auth.cache import principal_cache, session_key, token_key
@@ -113,13 +113,16 @@ def resolve_token(raw: str, ip: str | None, *, marker: str | None = None) -> Pri
     return principal
 
 
-def login_user(user_id: str) -> None:
-    """Start a browser session for a user (rotating the session to avoid fixation)."""
+def login_user(user_id: str, *, method: str, **details: object) -> None:
+    """Start a browser session for a user (rotating the session to avoid fixation) and record
+    the sign-in (``auth.sign_in`` with ``method``: ``email_link`` or ``google``)."""
     session.clear()
     session.permanent = True
     session[SESSION_USER_KEY] = user_id
+    g.audit_user_id = user_id  # the row is about who signed in (the request was anonymous)
     with state_store().write() as con:
         users.record_login(con, user_id)
+        audit.record(con, "auth.sign_in", f"user:{user_id}", method=method, **details)
 
 
 def logout_user() -> None:

@@ -18,8 +18,7 @@ from requests import RequestException
 from agnes.audit import write_audit
 from agnes.auth import login_user
 from agnes.models import users
-from agnes.people import on_user_created
-from agnes.state import state_store
+from agnes.people import get_or_create_user
 from agnes.urls import safe_next_path
 
 log = logging.getLogger(__name__)
@@ -97,13 +96,9 @@ def _on_authorized(blueprint: OAuth2ConsumerBlueprint, token: dict[str, Any] | N
     if allowed and email.rsplit("@", 1)[1] not in allowed:
         write_audit("auth.google.refused", params={"email": email, "reason": "domain_not_allowed"})
         return _fail("domain_not_allowed")
-    with state_store().write() as con:
-        user, created = users.get_or_create_user(con, email, str(info.get("name") or ""))
+    user, created = get_or_create_user(email, str(info.get("name") or ""), via="google")
     if not user.active:
         return _fail("deactivated")
-    if created:
-        on_user_created(user.id)
     next_path = safe_next_path(session.pop(NEXT_KEY, None))
-    login_user(user.id)
-    write_audit("auth.google.sign_in", user_id=user.id, params={"created": created})
+    login_user(user.id, method="google", created=created)
     return redirect(next_path)

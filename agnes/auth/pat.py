@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import current_app
 
-from agnes import signals
+from agnes import audit, signals
 from agnes.errors import Invalid, NotFound
 from agnes.models import tokens
 from agnes.models.tokens import AccessToken
@@ -41,7 +41,9 @@ def create_pat(user_id: str, name: str, expires_days: int | None) -> tuple[Acces
     if len(name) > NAME_MAX:
         raise Invalid("name_too_long", f"Token names are at most {NAME_MAX} characters.", field="name")
     with state_store().write() as con:
-        return tokens.create_token(con, user_id, name, expires_days=expires_days)
+        record, raw = tokens.create_token(con, user_id, name, expires_days=expires_days)
+        audit.record(con, "token.create", f"token:{record.id}", name=record.name, expires_days=expires_days)
+    return record, raw
 
 
 def list_pats(user_id: str | None) -> list[AccessToken]:
@@ -60,6 +62,10 @@ def revoke_pat(token_id: str, *, owner_id: str | None) -> AccessToken:
             raise NotFound("token_not_found", "No such token.")
         tokens.revoke_token(con, token_id)
         signals.credentials_changed.send(None, con=con, user_id=token.user_id)
+        if owner_id is None:
+            audit.record(con, "token.admin_revoke", f"token:{token_id}", owner=token.user_email, name=token.name)
+        else:
+            audit.record(con, "token.revoke", f"token:{token_id}", name=token.name)
         updated = tokens.get_token(con, token_id)
     assert updated is not None
     return updated

@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agnes import audit
 from agnes.errors import Invalid, NotFound
 from agnes.models import tables
 from agnes.state import state_store
@@ -102,19 +103,21 @@ def import_metrics(documents: Any) -> list[str]:
     if not isinstance(documents, list) or not all(isinstance(d, dict) for d in documents):
         raise Invalid("invalid_body", 'Send {"documents": [{"path": ..., "text": ...}]}.', field="documents")
     metrics = parse_documents(documents)
+    ids = [m["id"] for m in metrics]
     with state_store().write() as con:
         for metric in metrics:
             tables.upsert_metric(con, metric)
-    return [m["id"] for m in metrics]
+        audit.record(con, "metrics.import", "metrics", ids=ids)
+    return ids
 
 
 def delete_metric(metric_id: str) -> None:
     """Raises NotFound (``metric_not_found``)."""
 
     with state_store().write() as con:
-        found = tables.delete_metric(con, metric_id)
-    if not found:
-        raise NotFound("metric_not_found", f"Metric '{metric_id}' not found.")
+        if not tables.delete_metric(con, metric_id):
+            raise NotFound("metric_not_found", f"Metric '{metric_id}' not found.")
+        audit.record(con, "metrics.delete", f"metric:{metric_id}")
 
 
 def metric_json(metric: Any) -> dict[str, Any]:

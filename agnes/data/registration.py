@@ -13,7 +13,7 @@ from typing import Any
 
 import duckdb
 
-from agnes import markers, signals
+from agnes import audit, markers, signals
 from agnes.access import ResourceType
 from agnes.data import data_dir, extracts, orchestrator
 from agnes.data.connectors import get_connector
@@ -133,7 +133,17 @@ def register_table(fields: Mapping[str, Any], *, owner_id: str | None) -> TableE
             )
         except duckdb.ConstraintException:
             raise Conflict("table_exists", f"A table with id '{table_id}' is already registered.", field="id") from None
-    markers.TABLES.bump()
+        markers.TABLES.bump()
+        audit.record(
+            con,
+            "table.register",
+            f"table:{table_id}",
+            name=entry.name,
+            source_type=entry.source_type,
+            source_spec=entry.source_spec,
+            query_mode=entry.query_mode,
+            schedule=entry.schedule,
+        )
     return entry
 
 
@@ -164,7 +174,8 @@ def update_table(table_id: str, fields: Mapping[str, Any]) -> TableEntry:
             raise NotFound("table_not_found", f"No table '{table_id}'.")
         tables.update_table(con, table_id, source_spec=spec, query_mode=mode.value, **common)
         updated = tables.get_table(con, table_id)
-    markers.TABLES.bump()
+        markers.TABLES.bump()
+        audit.record(con, "table.update", f"table:{table_id}", source_spec=spec, query_mode=mode.value, **common)
     assert updated is not None
     return updated
 
@@ -183,7 +194,8 @@ def unregister_table(table_id: str) -> TableEntry:
                     None, con=con, group_id=grant.group_id, resource_type=ResourceType.TABLE, resource_id=table_id
                 )
         tables.delete_table(con, table_id)
-    markers.TABLES.bump()
+        markers.TABLES.bump()
+        audit.record(con, "table.unregister", f"table:{table_id}", name=entry.name)
     extracts.unpublish(data_dir(), entry.source_name, table_id)
     orchestrator.rebuild(data_dir(), source=entry.source_name)
     return entry

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 import duckdb
 from flask import current_app
 
-from agnes import markers
+from agnes import audit, markers
 from agnes.access import ResourceType
 from agnes.errors import Conflict, Invalid, NotFound
 from agnes.marketplace import overlay
@@ -236,6 +236,18 @@ def create_marketplace(
             raise Conflict(
                 "marketplace_exists", f"A marketplace with slug '{slug}' already exists.", field="slug"
             ) from None
+        audit.record(
+            con,
+            "marketplace.create",
+            f"marketplace:{slug}",
+            name=name,
+            url=url,
+            branch=branch,
+            description=description,
+            curator_name=curator_name,
+            curator_email=curator_email,
+            token="set" if token else None,
+        )
         if token_env:
             overlay.write_secret(token_env, token)
     return created
@@ -273,6 +285,13 @@ def update_marketplace(marketplace_id: str, data: dict[str, Any]) -> Marketplace
             changes["token_env"] = overlay.token_env_name(marketplace_id) if token else None
         if changes:
             marketplaces.update_marketplace(con, marketplace_id, changes)
+        audit.record(
+            con,
+            "marketplace.update",
+            f"marketplace:{marketplace_id}",
+            **{k: v for k, v in changes.items() if k != "token_env"},
+            token=None if token is None else ("cleared" if not token else "rotated"),
+        )
         if token is not None:
             overlay.write_secret(overlay.token_env_name(marketplace_id), token or None)
         updated = marketplaces.get_marketplace(con, marketplace_id)
@@ -292,6 +311,7 @@ def delete_marketplace(marketplace_id: str, *, purge: bool = False) -> dict[str,
             raise NotFound("marketplace_not_found", f"No marketplace '{marketplace_id}'.")
         counts = marketplaces.delete_marketplace(con, marketplace_id)
         markers.MARKETPLACE.bump()
+        audit.record(con, "marketplace.delete", f"marketplace:{marketplace_id}", purge=purge, **counts)
     overlay.write_secret(overlay.token_env_name(marketplace_id), None)
     if purge:
         shutil.rmtree(working_dir(marketplace_id), ignore_errors=True)
@@ -328,4 +348,11 @@ def set_system(marketplace_id: str, name: str, is_system: bool, *, actor_id: str
                     added_groups += 1
             added_users = subscriptions.subscribe_all_users(con, marketplace_id, name)
         markers.MARKETPLACE.bump()
+        audit.record(
+            con,
+            "marketplace.plugin." + ("mark_system" if is_system else "unmark_system"),
+            f"plugin:{marketplace_id}/{name}",
+            groups=added_groups,
+            users=added_users,
+        )
     return {"groups": added_groups, "users": added_users}

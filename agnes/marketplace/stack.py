@@ -11,7 +11,7 @@ from typing import Any
 
 from duckdb import DuckDBPyConnection
 
-from agnes import markers
+from agnes import audit, markers
 from agnes.access import Principal, ResourceType, is_granted
 from agnes.errors import Conflict, NotFound
 from agnes.models import grants, marketplaces, subscriptions
@@ -84,6 +84,7 @@ def install(principal: Principal, slug: str, name: str) -> StackEntry:
             raise NotFound("plugin_not_available", f"No plugin '{resource_id}' is available to you.")
         if subscriptions.subscribe(con, principal.user.id, slug, name):
             markers.MARKETPLACE.bump()
+        audit.record(con, "marketplace.subscribe", f"plugin:{resource_id}")
         mp = marketplaces.get_marketplace(con, slug)
     return StackEntry(plugin, mp.name if mp else slug, True)
 
@@ -102,6 +103,7 @@ def uninstall(principal: Principal, slug: str, name: str) -> bool:
         removed = subscriptions.unsubscribe(con, principal.user.id, slug, name)
         if removed:
             markers.MARKETPLACE.bump()
+        audit.record(con, "marketplace.unsubscribe", f"plugin:{slug}/{name}", removed=removed)
     return removed
 
 

@@ -78,9 +78,7 @@ def verify_link_post(token: str):  # type: ignore[no-untyped-def]
     if user_id is None:
         audit.describe("auth.link_rejected", "auth:link")
         return redirect(url_for("auth.login", error="link_invalid"), code=303)
-    login_user(user_id)
-    g.audit_user_id = user_id
-    audit.describe("auth.sign_in", f"user:{user_id}", method="email_link")
+    login_user(user_id, method="email_link")
     return redirect(url_for("home.index"), code=303)
 
 

@@ -4,26 +4,13 @@ from __future__ import annotations
 
 import logging
 
-from flask import Flask, jsonify, render_template, request
+from flask import Flask, request
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
-from agnes.errors import AppError
+from agnes.errors import AppError, error_response
 
 log = logging.getLogger(__name__)
-
-
-def _wants_json() -> bool:
-    if request.path.startswith("/api/"):
-        return True
-    best = request.accept_mimetypes.best_match(["text/html", "application/json"])
-    return best == "application/json" and not request.accept_mimetypes["text/html"]
-
-
-def error_response(error: AppError):  # type: ignore[no-untyped-def]
-    if _wants_json():
-        return jsonify(error.to_dict()), error.status
-    return render_template("errors/error.html", error=error), error.status
 
 
 def register_error_handlers(app: Flask) -> None:

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request, url_for
 
-from agnes import audit
 from agnes.access import ResourceType, login_required, resource_access_required
 from agnes.errors import AppError
 from agnes.htmx import fragment_or_redirect, render
@@ -70,7 +69,6 @@ def _change_stack(slug: str, plugin: str, *, add: bool):  # type: ignore[no-unty
             raise
         state = plugin_state(g.principal, slug, plugin)
         return render("marketplace/_install.html", status=409, state=state, changed=None, error=exc.message)
-    audit.describe("marketplace.subscribe" if add else "marketplace.unsubscribe", f"plugin:{slug}/{plugin}")
     state = plugin_state(g.principal, slug, plugin)
     return fragment_or_redirect(
         "marketplace/_install.html",

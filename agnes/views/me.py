@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, request
 
-from agnes import audit, people
+from agnes import people
 from agnes.access import login_required, session_required
 from agnes.auth.pat import create_pat, list_pats, parse_expires_days, revoke_pat
 from agnes.errors import Invalid
@@ -52,7 +52,6 @@ def create_token_post():  # type: ignore[no-untyped-def]
             status=422,
             **profile_data(form=form, errors={exc.field or "name": exc.message}),
         )
-    audit.describe("token.create", f"token:{record.id}", name=record.name, expires_days=days)
     return render("me/profile.html", "me/_tokens.html", status=201, **profile_data(new_token=raw))
 
 
@@ -61,5 +60,4 @@ def create_token_post():  # type: ignore[no-untyped-def]
 def revoke_token_post(token_id: str):  # type: ignore[no-untyped-def]
     """Revoke one of your tokens."""
     revoke_pat(token_id, owner_id=g.principal.user.id)
-    audit.describe("token.revoke", f"token:{token_id}")
     return render("me/profile.html", "me/_tokens.html", **profile_data())

@@ -219,20 +219,24 @@ def test_state_changes_are_audited_without_secrets(client: FlaskClient, auth) ->
         entries = audit_model.list_audit(con, action_prefix="group.create")
     assert len(entries) == 1
     entry = entries[0]
-    assert entry.client_kind == "cli" and entry.result == "201" and entry.resource.startswith("group:")
+    assert entry.client_kind == "cli" and entry.result == "ok" and entry.resource.startswith("group:")
     assert raw not in str(entry.params) and "sk-123" not in str(entry.params)
     assert entry.correlation_id
 
 
-def test_audit_failure_never_breaks_the_request(client: FlaskClient, auth, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+def test_a_change_whose_audit_row_fails_does_not_happen(client: FlaskClient, auth, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """The audit row is written in the change's own unit: no row, no change (issue 10: the change
+    used to commit while the failed audit write was swallowed)."""
+    headers = bearer(auth.token("admin@example.com"))
+
     def broken(*args, **kwargs):  # type: ignore[no-untyped-def]
         raise RuntimeError("disk full")
 
     monkeypatch.setattr("agnes.models.audit.insert_audit", broken)
-    response = client.post(
-        "/api/admin/groups", json={"name": "Still works"}, headers=bearer(auth.token("admin@example.com"))
-    )
-    assert response.status_code == 201
+    response = client.post("/api/admin/groups", json={"name": "Never created"}, headers=headers)
+    assert response.status_code == 500
+    with state_store().read() as con:
+        assert con.execute("SELECT count(*) FROM user_groups WHERE name = 'Never created'").fetchone() == (0,)
 
 
 # -- audit: a client body with keys named like describe()'s own arguments ----------------------
@@ -252,7 +256,7 @@ def test_patch_body_with_action_and_resource_keys_is_audited_not_500(app, client
         row = con.execute("SELECT action, resource, params FROM audit_log WHERE action = 'group.update'").fetchone()
     assert row is not None
     assert row[1] == f"group:{group.id}"
-    assert json.loads(row[2])["resource"] == "y"
+    assert json.loads(row[2])["name"] == "renamed"
 
 
 # -- secrets: a token given as the user name of a URL (https://<token>@host) -------------------------

@@ -54,7 +54,6 @@ def create_group_post():  # type: ignore[no-untyped-def]
             status=422 if exc.status == 400 else exc.status,
             **groups_data(form=form, errors={exc.field or "name": exc.message}),
         )
-    audit.describe("group.create", f"group:{group.id}", name=group.name)
     flash(f"Group {group.name} created.", "success")
     response = redirect(url_for("admin_groups.show_group", group_id=group.id), code=303)
     return hx_redirect(response, url_for("admin_groups.show_group", group_id=group.id))
@@ -92,7 +91,6 @@ def update_group_post(group_id: str):  # type: ignore[no-untyped-def]
             status=422 if exc.status == 400 else exc.status,
             **group_data(group_id, rename_errors={exc.field or "name": exc.message}),
         )
-    audit.describe("group.update", f"group:{group_id}", name=name, description=description)
     flash(f"Group {group.name} saved.", "success")
     return redirect(url_for("admin_groups.show_group", group_id=group_id), code=303)
 
@@ -102,7 +100,6 @@ def update_group_post(group_id: str):  # type: ignore[no-untyped-def]
 def delete_group_post(group_id: str):  # type: ignore[no-untyped-def]
     """Delete a group (not a system group)."""
     group = people.delete_group(group_id)
-    audit.describe("group.delete", f"group:{group_id}", name=group.name)
     flash(f"Group {group.name} deleted.", "success")
     response = redirect(url_for("admin_groups.list_groups"), code=303)
     return hx_redirect(response, url_for("admin_groups.list_groups"))
@@ -122,14 +119,13 @@ def add_member_post(group_id: str):  # type: ignore[no-untyped-def]
     """Add a member by email; the members fragment re-renders with the result."""
     email = request.form.get("email", "")
     try:
-        user = people.add_member(group_id, email, actor_id=g.principal.user.id)
+        people.add_member(group_id, email, actor_id=g.principal.user.id)
     except AppError as exc:
         if exc.code == "group_not_found":
             raise
         return _members_refused(
             group_id, 422 if exc.status in (400, 404) else exc.status, member_form={"email": email}, email=exc.message
         )
-    audit.describe("group.member_add", f"group:{group_id}", user_id=user.id, email=user.email)
     return fragment_or_redirect(
         "admin/_members.html", url_for("admin_groups.show_group", group_id=group_id), **group_data(group_id)
     )
@@ -145,7 +141,6 @@ def remove_member_post(group_id: str, user_id: str):  # type: ignore[no-untyped-
         if exc.code == "group_not_found":
             raise
         return _members_refused(group_id, exc.status, remove=exc.message)
-    audit.describe("group.member_remove", f"group:{group_id}", user_id=user_id)
     return fragment_or_redirect(
         "admin/_members.html", url_for("admin_groups.show_group", group_id=group_id), **group_data(group_id)
     )

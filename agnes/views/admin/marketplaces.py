@@ -69,7 +69,6 @@ def create_marketplace_post():  # type: ignore[no-untyped-def]
             status=422,
             **_list_context(form=form, errors={exc.field or "slug": exc.message}),
         )
-    audit.describe("marketplace.create", f"marketplace:{mp.id}", **form)
     start_sync(mp.id, owner_id=user.id)
     flash(f"Marketplace {mp.name} registered; the first sync has started.", "success")
     target = url_for("admin_marketplaces.show_marketplace", marketplace_id=mp.id)
@@ -105,7 +104,6 @@ def update_marketplace_post(marketplace_id: str):  # type: ignore[no-untyped-def
         return _page_refused(
             marketplace_id, form={**form, "slug": marketplace_id}, errors={exc.field or "name": exc.message}
         )
-    audit.describe("marketplace.update", f"marketplace:{marketplace_id}", **form)
     flash("Settings saved.", "success")
     return redirect(url_for("admin_marketplaces.show_marketplace", marketplace_id=marketplace_id), code=303)
 
@@ -124,7 +122,6 @@ def token_post(marketplace_id: str):  # type: ignore[no-untyped-def]
         if exc.status == 404:
             raise
         return _page_refused(marketplace_id, token_errors={"token": exc.message})
-    audit.describe("marketplace.token", f"marketplace:{marketplace_id}", change="clear" if clear else "rotate")
     flash("Access token cleared." if clear else "Access token saved.", "success")
     return redirect(url_for("admin_marketplaces.show_marketplace", marketplace_id=marketplace_id), code=303)
 
@@ -143,12 +140,7 @@ def sync_post(marketplace_id: str):  # type: ignore[no-untyped-def]
 def system_post(marketplace_id: str, name: str):  # type: ignore[no-untyped-def]
     """Mark (``system=1``) or unmark a plugin as a system plugin."""
     mark = request.form.get("system") == "1"
-    counts = curated.set_system(marketplace_id, name, mark, actor_id=g.principal.user.id)
-    audit.describe(
-        "marketplace.plugin." + ("mark_system" if mark else "unmark_system"),
-        f"plugin:{marketplace_id}/{name}",
-        **counts,
-    )
+    curated.set_system(marketplace_id, name, mark, actor_id=g.principal.user.id)
     return fragment_or_redirect(
         "admin/marketplaces/_plugins.html",
         url_for("admin_marketplaces.show_marketplace", marketplace_id=marketplace_id),
@@ -162,8 +154,7 @@ def delete_post(marketplace_id: str):  # type: ignore[no-untyped-def]
     """Unregister; with ``purge`` also delete the working copy."""
     purge = request.form.get("purge") == "1"
     mp = curated.get_marketplace(marketplace_id)
-    counts = curated.delete_marketplace(marketplace_id, purge=purge)
-    audit.describe("marketplace.delete", f"marketplace:{marketplace_id}", purge=purge, **counts)
+    curated.delete_marketplace(marketplace_id, purge=purge)
     flash(f"Marketplace {mp.name} deleted.", "success")
     target = url_for("admin_marketplaces.list_marketplaces")
     return hx_redirect(redirect(target, code=303), target)

@@ -147,13 +147,6 @@ def register_table_post():  # type: ignore[no-untyped-def]
             status=422,
             **tables_data(form=form, errors={key: exc.message}),
         )
-    audit.describe(
-        "table.register",
-        f"table:{entry.id}",
-        name=entry.name,
-        source_type=entry.source_type,
-        source_spec=entry.source_spec,
-    )
     flash(f"Table {entry.id} registered. Grant it to a group, then sync it.", "success")
     target = url_for("admin_tables.show_table", table_id=entry.id)
     return hx_redirect(redirect(target, code=303), target)
@@ -181,7 +174,6 @@ def update_table_post(table_id: str):  # type: ignore[no-untyped-def]
             raise
         key = (exc.field or "name").replace("spec.", "opt_")
         return render("admin/tables/table.html", status=422, **table_data(table_id, errors={key: exc.message}))
-    audit.describe("table.update", f"table:{table_id}", source_spec=fields["source_spec"], schedule=fields["schedule"])
     flash("Table saved.", "success")
     return redirect(url_for("admin_tables.show_table", table_id=table_id), code=303)
 
@@ -199,8 +191,7 @@ def sync_table_post(table_id: str):  # type: ignore[no-untyped-def]
 @admin_required
 def unregister_table_post(table_id: str):  # type: ignore[no-untyped-def]
     """Unregister a table (files, view and grants go too)."""
-    entry = registration.unregister_table(table_id)
-    audit.describe("table.unregister", f"table:{table_id}", name=entry.name)
+    registration.unregister_table(table_id)
     flash(f"Table {table_id} unregistered.", "success")
     target = url_for("admin_tables.list_tables")
     return hx_redirect(redirect(target, code=303), target)

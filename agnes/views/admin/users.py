@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from flask import Blueprint, flash, g, redirect, request, url_for
 
-from agnes import audit, people
+from agnes import people
 from agnes.access import admin_required
 from agnes.errors import AppError
 from agnes.htmx import render
@@ -47,7 +47,6 @@ def create_user_post():  # type: ignore[no-untyped-def]
             status=422 if exc.status == 400 else exc.status,
             **users_data(form=form, errors={exc.field or "email": exc.message}),
         )
-    audit.describe("user.create", f"user:{user.id}", email=user.email)
     flash(f"{user.email} added. They can sign in with an email link.", "success")
     return redirect(url_for("admin_users.list_users"), code=303)
 
@@ -64,6 +63,5 @@ def set_active_post(user_id: str):  # type: ignore[no-untyped-def]
             raise
         flash(exc.message, "error")
         return redirect(url_for("admin_users.list_users"), code=303)
-    audit.describe("user.activate" if active else "user.deactivate", f"user:{user_id}")
     flash(f"{user.email} {'reactivated' if active else 'deactivated'}.", "success")
     return redirect(url_for("admin_users.list_users"), code=303)

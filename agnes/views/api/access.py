@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from agnes import audit, people
+from agnes import people
 from agnes.access import RESOURCE_TYPES, admin_required
 from agnes.views.api.body import json_body
 
@@ -38,7 +38,6 @@ def list_groups():  # type: ignore[no-untyped-def]
 def create_group():  # type: ignore[no-untyped-def]
     body = json_body()
     group = people.create_group(body.get("name"), body.get("description"), actor_id=g.principal.user.id)
-    audit.describe("group.create", f"group:{group.id}", name=group.name)
     return jsonify(group.to_dict()), 201
 
 
@@ -54,15 +53,13 @@ def get_group(group_id: str):  # type: ignore[no-untyped-def]
 def update_group(group_id: str):  # type: ignore[no-untyped-def]
     body = json_body()
     group = people.update_group(group_id, name=body.get("name"), description=body.get("description"))
-    audit.describe("group.update", f"group:{group_id}", **body)
     return jsonify(group.to_dict())
 
 
 @bp.delete("/groups/<group_id>")
 @admin_required
 def delete_group(group_id: str):  # type: ignore[no-untyped-def]
-    group = people.delete_group(group_id)
-    audit.describe("group.delete", f"group:{group_id}", name=group.name)
+    people.delete_group(group_id)
     return "", 204
 
 
@@ -77,7 +74,6 @@ def list_members(group_id: str):  # type: ignore[no-untyped-def]
 def add_member(group_id: str):  # type: ignore[no-untyped-def]
     body = json_body()
     user = people.add_member(group_id, str(body.get("email", "")), actor_id=g.principal.user.id)
-    audit.describe("group.member_add", f"group:{group_id}", user_id=user.id, email=user.email)
     return jsonify(user_id=user.id, email=user.email, group_id=group_id), 201
 
 
@@ -85,7 +81,6 @@ def add_member(group_id: str):  # type: ignore[no-untyped-def]
 @admin_required
 def remove_member(group_id: str, user_id: str):  # type: ignore[no-untyped-def]
     people.remove_member(group_id, user_id)
-    audit.describe("group.member_remove", f"group:{group_id}", user_id=user_id)
     return "", 204
 
 
@@ -108,27 +103,13 @@ def create_grant():  # type: ignore[no-untyped-def]
         str(body.get("resource_id", "")),
         actor_id=g.principal.user.id,
     )
-    audit.describe(
-        "grant.create",
-        f"grant:{grant.id}",
-        group_id=grant.group_id,
-        resource_type=grant.resource_type,
-        resource_id=grant.resource_id,
-    )
     return jsonify(grant.to_dict()), 201
 
 
 @bp.delete("/grants/<grant_id>")
 @admin_required
 def delete_grant(grant_id: str):  # type: ignore[no-untyped-def]
-    grant = people.delete_grant(grant_id)
-    audit.describe(
-        "grant.delete",
-        f"grant:{grant_id}",
-        group_id=grant.group_id,
-        resource_type=grant.resource_type,
-        resource_id=grant.resource_id,
-    )
+    people.delete_grant(grant_id)
     return "", 204
 
 
@@ -144,7 +125,6 @@ def list_users():  # type: ignore[no-untyped-def]
 def create_user():  # type: ignore[no-untyped-def]
     body = json_body()
     user = people.create_user(str(body.get("email", "")), str(body.get("name", "")))
-    audit.describe("user.create", f"user:{user.id}", email=user.email)
     return jsonify(user.to_dict()), 201
 
 

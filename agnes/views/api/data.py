@@ -16,7 +16,7 @@ from agnes.data.connectors import connectors
 from agnes.errors import Invalid
 from agnes.jobs.tables import start_syncs
 from agnes.pages.admin_tables import table_page
-from agnes.views.api.body import json_body
+from agnes.views.api.body import json_body, json_value
 
 bp = Blueprint("data", __name__)
 
@@ -86,30 +86,13 @@ def get_registry_entry(table_id: str):  # type: ignore[no-untyped-def]
 def register_table():  # type: ignore[no-untyped-def]
     body = json_body()
     entry = registration.register_table(body, owner_id=g.principal.user.id)
-    audit.describe(
-        "table.register",
-        f"table:{entry.id}",
-        name=entry.name,
-        source_type=entry.source_type,
-        source_spec=entry.source_spec,
-        query_mode=entry.query_mode,
-        schedule=entry.schedule,
-    )
     return jsonify(registration.TableView(entry, None).to_dict()), 201
 
 
 @bp.put("/admin/registry/<table_id>")
 @admin_required
 def update_registry_entry(table_id: str):  # type: ignore[no-untyped-def]
-    entry = registration.update_table(table_id, json_body())
-    audit.describe(
-        "table.update",
-        f"table:{table_id}",
-        source_spec=entry.source_spec,
-        query_mode=entry.query_mode,
-        schedule=entry.schedule,
-        name=entry.name,
-    )
+    registration.update_table(table_id, json_body())
     view, _ = registration.table_detail(table_id)
     return jsonify(view.to_dict())
 
@@ -117,8 +100,7 @@ def update_registry_entry(table_id: str):  # type: ignore[no-untyped-def]
 @bp.delete("/admin/registry/<table_id>")
 @admin_required
 def unregister_table(table_id: str):  # type: ignore[no-untyped-def]
-    entry = registration.unregister_table(table_id)
-    audit.describe("table.unregister", f"table:{table_id}", name=entry.name)
+    registration.unregister_table(table_id)
     return "", 204
 
 
@@ -129,7 +111,7 @@ def unregister_table(table_id: str):  # type: ignore[no-untyped-def]
 @admin_required
 def trigger_sync():  # type: ignore[no-untyped-def]
     """Body: none, ``{"tables": [ids]}`` or ``[ids]``. Listed tables sync now; otherwise the due ones."""
-    body = request.get_json(silent=True)
+    body = json_value(required=False)
     if isinstance(body, dict):
         ids = body.get("tables")
     elif isinstance(body, list):
@@ -230,7 +212,6 @@ def get_metric(metric_id: str):  # type: ignore[no-untyped-def]
 def import_metrics():  # type: ignore[no-untyped-def]
     """Body ``{"documents": [{"path", "text"}]}`` (YAML text); upserts every metric found."""
     imported = metrics.import_metrics(json_body().get("documents"))
-    audit.describe("metrics.import", "metrics", ids=imported)
     return jsonify(imported=imported, count=len(imported)), 201
 
 
@@ -238,5 +219,4 @@ def import_metrics():  # type: ignore[no-untyped-def]
 @admin_required
 def delete_metric(metric_id: str):  # type: ignore[no-untyped-def]
     metrics.delete_metric(metric_id)
-    audit.describe("metrics.delete", f"metric:{metric_id}")
     return "", 204

@@ -29,7 +29,6 @@ def create_marketplace():  # type: ignore[no-untyped-def]
     body = json_body()
     user = g.principal.user
     mp = curated.create_marketplace(body, actor_id=user.id, actor_email=user.email, actor_name=user.name)
-    audit.describe("marketplace.create", f"marketplace:{mp.id}", **{k: v for k, v in body.items() if k != "token"})
     payload = MarketplaceRow(mp, curated.has_token(mp)).to_dict()
     if body.get("sync"):
         payload["job"] = start_sync(mp.id, owner_id=user.id).to_dict()
@@ -48,12 +47,6 @@ def get_marketplace(marketplace_id: str):  # type: ignore[no-untyped-def]
 def update_marketplace(marketplace_id: str):  # type: ignore[no-untyped-def]
     body = json_body()
     mp = curated.update_marketplace(marketplace_id, body)
-    audit.describe(
-        "marketplace.update",
-        f"marketplace:{marketplace_id}",
-        **{k: v for k, v in body.items() if k != "token"},
-        token=("cleared" if body.get("token") == "" else "rotated") if "token" in body else None,
-    )
     return jsonify(MarketplaceRow(mp, curated.has_token(mp)).to_dict())
 
 
@@ -61,8 +54,7 @@ def update_marketplace(marketplace_id: str):  # type: ignore[no-untyped-def]
 @admin_required
 def delete_marketplace(marketplace_id: str):  # type: ignore[no-untyped-def]
     purge = request.args.get("purge", "").lower() in ("1", "true", "yes")
-    counts = curated.delete_marketplace(marketplace_id, purge=purge)
-    audit.describe("marketplace.delete", f"marketplace:{marketplace_id}", purge=purge, **counts)
+    curated.delete_marketplace(marketplace_id, purge=purge)
     return "", 204
 
 
@@ -99,7 +91,6 @@ def sync_history(marketplace_id: str):  # type: ignore[no-untyped-def]
 @admin_required
 def mark_system(marketplace_id: str, name: str):  # type: ignore[no-untyped-def]
     counts = curated.set_system(marketplace_id, name, True, actor_id=g.principal.user.id)
-    audit.describe("marketplace.plugin.mark_system", f"plugin:{marketplace_id}/{name}", **counts)
     return jsonify(is_system=True, affected_groups=counts["groups"], affected_users=counts["users"])
 
 
@@ -107,7 +98,6 @@ def mark_system(marketplace_id: str, name: str):  # type: ignore[no-untyped-def]
 @admin_required
 def unmark_system(marketplace_id: str, name: str):  # type: ignore[no-untyped-def]
     curated.set_system(marketplace_id, name, False, actor_id=g.principal.user.id)
-    audit.describe("marketplace.plugin.unmark_system", f"plugin:{marketplace_id}/{name}")
     return jsonify(is_system=False)
 
 
@@ -125,7 +115,6 @@ def my_stack():  # type: ignore[no-untyped-def]
 @login_required
 def install_plugin(slug: str, plugin: str):  # type: ignore[no-untyped-def]
     entry = stack.install(g.principal, slug, plugin)
-    audit.describe("marketplace.subscribe", f"plugin:{slug}/{plugin}")
     return jsonify(entry.to_dict())
 
 
@@ -133,5 +122,4 @@ def install_plugin(slug: str, plugin: str):  # type: ignore[no-untyped-def]
 @login_required
 def uninstall_plugin(slug: str, plugin: str):  # type: ignore[no-untyped-def]
     removed = stack.uninstall(g.principal, slug, plugin)
-    audit.describe("marketplace.unsubscribe", f"plugin:{slug}/{plugin}", removed=removed)
     return jsonify(id=f"{slug}/{plugin}", subscribed=False, removed=removed)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from flask import Blueprint, g, jsonify
 
-from agnes import audit
 from agnes.access import admin_required, login_required, session_required
 from agnes.auth.pat import create_pat, list_pats, parse_expires_days, revoke_pat
 from agnes.views.api.body import json_body
@@ -25,7 +24,6 @@ def create_token():  # type: ignore[no-untyped-def]
     body = json_body()
     days = parse_expires_days(body.get("expires_days", 90))
     record, raw = create_pat(g.principal.user.id, str(body.get("name", "")), days)
-    audit.describe("token.create", f"token:{record.id}", name=record.name, expires_days=days)
     return jsonify(token=raw, **record.to_dict()), 201
 
 
@@ -33,7 +31,6 @@ def create_token():  # type: ignore[no-untyped-def]
 @login_required
 def revoke_token(token_id: str):  # type: ignore[no-untyped-def]
     token = revoke_pat(token_id, owner_id=g.principal.user.id)
-    audit.describe("token.revoke", f"token:{token_id}")
     return jsonify(token.to_dict())
 
 
@@ -47,5 +44,4 @@ def admin_list_tokens():  # type: ignore[no-untyped-def]
 @admin_required
 def admin_revoke_token(token_id: str):  # type: ignore[no-untyped-def]
     token = revoke_pat(token_id, owner_id=None)
-    audit.describe("token.admin_revoke", f"token:{token_id}", owner=token.user_email)
     return jsonify(token.to_dict())
