@@ -105,7 +105,10 @@ def acting_as(actor: Actor) -> Iterator[None]:
 
 
 def current_actor() -> Actor:
-    """The request's caller, else the actor set by :func:`acting_as`, else the system."""
+    """The actor set by :func:`acting_as`, else the request's caller, else the system."""
+    explicit = _acting.get()
+    if explicit is not None:
+        return explicit
     if has_request_context():
         principal = g.get("principal")
         return Actor(
@@ -114,7 +117,7 @@ def current_actor() -> Actor:
             client_kind=principal.client_kind if principal else "web",
             correlation_id=g.get("correlation_id"),
         )
-    return _acting.get() or Actor(None)
+    return Actor(None)
 
 
 # -- writing rows --------------------------------------------------------------------------------
@@ -126,7 +129,8 @@ def record(con: DuckDBPyConnection, action: str, resource: str | None = None, /,
     ``action`` and ``resource`` are positional-only, so a client's body may be passed as
     ``**params`` even when it has keys named ``action`` or ``resource``. A failure raises (the
     unit then rolls back: no change without its row). In a request, the ``after_request`` hook
-    writes no second row once the unit committed.
+    writes no second row once the unit committed, unless the row was written under
+    :func:`acting_as` (a side row, such as a token's first use from a new address).
     """
     actor = current_actor()
     started = g.get("request_started") if has_request_context() else None
@@ -142,7 +146,7 @@ def record(con: DuckDBPyConnection, action: str, resource: str | None = None, /,
         client_kind=actor.client_kind,
         correlation_id=actor.correlation_id,
     )
-    if has_request_context():
+    if has_request_context() and _acting.get() is None:  # the request's own change (not a side row)
         state_store().after_commit(_mark_audited)
 
 

@@ -12,7 +12,6 @@ from flask import g, request, session
 
 from agnes import audit, markers
 from agnes.access import AuthMethod, Principal
-from agnes.audit import write_audit
 from agnes.auth.cache import principal_cache, session_key, token_key
 from agnes.models import groups, tokens, users, utcnow
 from agnes.state import state_store
@@ -98,18 +97,11 @@ def resolve_token(raw: str, ip: str | None, *, marker: str | None = None) -> Pri
     if not tokens.touch_due(token, ip):  # most calls: no write unit at all
         return principal
     try:
-        with state_store().write() as con:
-            new_ip = tokens.touch_token(con, token, ip)
+        with state_store().write() as con, audit.acting_as(audit.Actor(user.id, ip, principal.client_kind)):
+            if tokens.touch_token(con, token, ip):  # first use from this address: audited with the touch
+                audit.record(con, "token.first_use_new_ip", f"token:{token.id}", previous_ip=token.last_used_ip, ip=ip)
     except Exception:  # a busy store must not fail an authenticated read
         log.warning("could not record use of token %s", token.id, exc_info=True)
-        new_ip = False
-    if new_ip:
-        write_audit(
-            "token.first_use_new_ip",
-            user_id=user.id,
-            resource=f"token:{token.id}",
-            params={"previous_ip": token.last_used_ip, "ip": ip},
-        )
     return principal
 
 

@@ -177,16 +177,19 @@ def _audit_job(job: Any, result: str, error: str | None = None) -> None:
     duration = None
     if job.started_at:
         duration = round((utcnow() - job.started_at.replace(tzinfo=None)).total_seconds() * 1000, 2)
-    write_audit(
-        f"job.{job.func_name.rsplit('.', 1)[-1]}",
-        user_id=job.meta.get("owner_id"),
-        resource=f"job:{job.id}",
-        params={"args": list(job.args), "error": error} if error else {"args": list(job.args)},
-        result=result,
-        duration_ms=duration,
-        client_kind="job",
-        correlation_id=job.id,
-    )
+    try:
+        write_audit(
+            f"job.{job.func_name.rsplit('.', 1)[-1]}",
+            user_id=job.meta.get("owner_id"),
+            resource=f"job:{job.id}",
+            params={"args": list(job.args), "error": error} if error else {"args": list(job.args)},
+            result=result,
+            duration_ms=duration,
+            client_kind="job",
+            correlation_id=job.id,
+        )
+    except Exception:  # the job's outcome stands; a lost row is logged, never a failed job
+        log.exception("could not audit job %s", job.id)
 
 
 def _audit_success(job: Any, connection: Any, result: Any, *args: Any, **kwargs: Any) -> None:
@@ -281,16 +284,19 @@ class EmbeddedBackend(JobBackend):
                             record.status, state=JobState.FINISHED, result=result, ended_at=utcnow()
                         )
                     break
-                write_audit(
-                    f"job.{record.func.__name__}",
-                    user_id=record.status.owner_id,
-                    resource=f"job:{record.status.id}",
-                    params={"args": list(record.args), "error": record.status.error},
-                    result=record.status.state.value,
-                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
-                    client_kind="job",
-                    correlation_id=record.status.id,
-                )
+                try:
+                    write_audit(
+                        f"job.{record.func.__name__}",
+                        user_id=record.status.owner_id,
+                        resource=f"job:{record.status.id}",
+                        params={"args": list(record.args), "error": record.status.error},
+                        result=record.status.state.value,
+                        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                        client_kind="job",
+                        correlation_id=record.status.id,
+                    )
+                except Exception:  # the job's outcome stands; a lost row is logged
+                    log.exception("could not audit job %s", record.status.id)
         finally:
             _current_embedded.reset(token)
 

@@ -10,6 +10,7 @@ and record the download with :func:`record_download`, so they serve and audit th
 from __future__ import annotations
 
 import base64
+import logging
 import threading
 import time
 from dataclasses import dataclass
@@ -24,6 +25,8 @@ from agnes.auth import resolve_token
 from agnes.auth.cache import principal_cache, token_key
 from agnes.marketplace import resolver
 from agnes.marketplace.resolver import ServedSet
+
+log = logging.getLogger(__name__)
 
 # A user's download of one ETag in one form is audited at most once per this many seconds:
 # Claude Code and hooks poll, and nearly every poll is a repeat.
@@ -125,16 +128,23 @@ class DownloadAuditWindow:
 
 def record_download(caller: ServedCaller, form: str, ip: str | None) -> bool:
     """Write the ``marketplace.download`` audit row of a download, once per user, ETag and form
-    per :data:`AUDIT_WINDOW`. ``form`` is ``zip``, ``git`` or ``json``. Returns True when written."""
+    per :data:`AUDIT_WINDOW`. ``form`` is ``zip``, ``git`` or ``json``. Returns True when written.
+
+    A download changes nothing, so a failed write is logged and the download still answered.
+    """
     window = current_app.extensions.setdefault("agnes_download_audit", DownloadAuditWindow())
     if not window.claim((caller.user_id, caller.served.etag, form)):
         return False
-    write_audit(
-        "marketplace.download",
-        user_id=caller.user_id,
-        resource=f"marketplace:{caller.served.etag}",
-        params={"form": form, "plugins": len(caller.served.plugins)},
-        client_ip=ip,
-        client_kind=FORMS[form] if caller.principal.token_id else "web",
-    )
+    try:
+        write_audit(
+            "marketplace.download",
+            user_id=caller.user_id,
+            resource=f"marketplace:{caller.served.etag}",
+            params={"form": form, "plugins": len(caller.served.plugins)},
+            client_ip=ip,
+            client_kind=FORMS[form] if caller.principal.token_id else "web",
+        )
+    except Exception:
+        log.exception("could not audit a marketplace download by %s", caller.user_id)
+        return False
     return True
