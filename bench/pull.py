@@ -1,24 +1,30 @@
-"""Benchmark of data distribution: manifest latency, full ``agnes pull`` and no-change pull.
+"""Benchmark of data distribution: ``agnes pull`` against ``curl`` on the same download endpoint.
 
-    python bench/pull.py                 # 20 tables, ~500 MB
-    python bench/pull.py --total-mb 100  # smaller
-    python bench/pull.py --tables 50 --total-mb 1000 --parallelism 8
+    python bench/pull.py                          # 20 tables, ~500 MB, 3 interleaved rounds
+    python bench/pull.py --total-mb 100 --rounds 1
+    python bench/pull.py --jobs 1,2,4,8           # compare download parallelism
+    python bench/pull.py --delay-ms 25 --total-mb 100 --jobs 1,4,8   # through a 50 ms RTT link
 
 It registers N parquet tables of incompressible data, syncs them, serves the app with gunicorn
-(``gunicorn --threads 8 wsgi:app``, as in production) on a loopback port, and measures:
+(``gunicorn --threads 8 wsgi:app``, as in production) on a loopback port, and prints:
 
 * manifest latency (client side, keep-alive, median and p95 of 200 calls);
-* a full ``agnes pull`` into an empty workspace (wall time of the CLI process, start-up included),
-  next to the floor: ``curl`` fetching the same files from ``python -m http.server``
-  (same parallelism, written to disk);
-* a no-change ``agnes pull`` (wall time, Python start-up included; median of 7).
+* per round (rounds interleave the two clients, so load from other programs hits both alike):
+  a full ``agnes pull`` into an empty workspace (wall time of the CLI process, start-up, SHA-256
+  verification and view creation included) against ``curl`` fetching the same files from the same
+  ``/api/data/<table>/download`` endpoint with the same token and parallelism, written to disk;
+  and a no-change ``agnes pull`` (median of 5) against ``curl`` fetching the manifest alone;
+* with ``--delay-ms``, both clients go through :class:`_delay_proxy.DelayProxy` (added one-way
+  latency, a per-stream TCP window, optionally a shared link rate).
 
-Targets (issue 5): full pull >= 650 MB/s, no-change pull <= 0.15 s, manifest <= 5 ms.
+Targets (issue 16): full pull >= 0.85x curl to disk (>= 650 MB/s where curl does >= 760), no-change
+pull <= 0.10 s, manifest <= 5 ms.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import json
 import os
@@ -31,6 +37,7 @@ import time
 from pathlib import Path
 
 from _common import bench_app, free_port, wait_http  # noqa: E402  (bench/ is on sys.path)
+from _delay_proxy import DelayProxy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -100,11 +107,12 @@ def children_cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def run_pull(env: dict[str, str], workspace: Path) -> tuple[float, dict]:  # type: ignore[type-arg]
-    """Wall time of one ``agnes pull --json`` process (its CPU time lands in children_cpu())."""
+def agnes_pull(env: dict[str, str], workspace: Path, jobs: int) -> tuple[float, float, dict]:  # type: ignore[type-arg]
+    """``(wall seconds, client CPU seconds, JSON summary)`` of one ``agnes pull --json`` process."""
+    cpu = children_cpu()
     started = time.perf_counter()
     done = subprocess.run(
-        [sys.executable, "-m", "cli.main", "pull", "--json", "--workspace", str(workspace)],
+        [sys.executable, "-m", "cli.main", "pull", "--json", "--jobs", str(jobs), "--workspace", str(workspace)],
         env=env,
         cwd=ROOT,
         capture_output=True,
@@ -113,38 +121,51 @@ def run_pull(env: dict[str, str], workspace: Path) -> tuple[float, dict]:  # typ
     elapsed = time.perf_counter() - started
     if done.returncode != 0:
         raise SystemExit(f"agnes pull failed: {done.stderr}")
-    return elapsed, json.loads(done.stdout)
+    return elapsed, children_cpu() - cpu, json.loads(done.stdout)
 
 
-def curl_floor(files: list[Path], root: Path, target: Path, parallelism: int) -> float:
-    port = free_port()
-    server = subprocess.Popen(
-        [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"],
-        cwd=root,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    try:
-        wait_http(port)
-        args = ["curl", "-s", "--fail", "--parallel", "--parallel-max", str(parallelism)]
-        for path in files:
-            args += ["-o", str(target / path.name), f"http://127.0.0.1:{port}/{path.relative_to(root)}"]
-        started = time.perf_counter()
-        subprocess.run(args, check=True)
-        return time.perf_counter() - started
-    finally:
-        server.terminate()
-        server.wait(10)
+def curl(base: str, token: str, paths: list[str], target: Path | None, jobs: int) -> tuple[float, float]:
+    """``(wall seconds, CPU seconds)`` of one ``curl`` fetching ``paths`` (into ``target``, or /dev/null)."""
+    args = ["curl", "-s", "--no-progress-meter", "--fail", "-H", f"Authorization: Bearer {token}"]
+    if len(paths) > 1:
+        args += ["--parallel", "--parallel-max", str(jobs)]
+    for path in paths:
+        out = str(target / (path.split("/")[-2] + ".parquet")) if target else os.devnull
+        args += ["-o", out, base + path]
+    cpu = children_cpu()
+    started = time.perf_counter()
+    subprocess.run(args, check=True)
+    return time.perf_counter() - started, children_cpu() - cpu
+
+
+def fresh(folder: Path) -> Path:
+    """An empty ``folder``, with the dirty pages of earlier runs written back first (``sync``), so
+    each timed run starts without another run's writeback competing for the disk."""
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    os.sync()
+    return folder
+
+
+def start_gunicorn(port: int, threads: int, env: dict[str, str]) -> subprocess.Popen:  # type: ignore[type-arg]
+    command = [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", str(threads)]
+    command += ["--bind", f"127.0.0.1:{port}", "--log-level", "warning", "wsgi:app"]
+    return subprocess.Popen(command, cwd=ROOT, env=env)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--tables", type=int, default=20)
     parser.add_argument("--total-mb", type=float, default=500)
-    parser.add_argument("--parallelism", type=int, default=4)
+    parser.add_argument("--jobs", default="4", help="parallel downloads, or a comma-separated list to compare")
+    parser.add_argument("--rounds", type=int, default=3, help="interleaved rounds per --jobs value")
     parser.add_argument("--threads", type=int, default=8, help="gunicorn threads")
+    parser.add_argument("--delay-ms", type=float, default=0, help="one-way latency added by a proxy (0 = direct)")
+    parser.add_argument("--window-kb", type=int, default=4096, help="proxy: TCP window per stream, KiB")
+    parser.add_argument("--rate-mbit", type=float, default=0, help="proxy: shared link rate, Mbit/s (0 = none)")
     parser.add_argument("--keep", action="store_true", help="keep the temp directory")
     args = parser.parse_args()
+    jobs_list = [int(j) for j in args.jobs.split(",")]
 
     work = Path(tempfile.mkdtemp(prefix="agnes-bench-pull-"))
     data_dir, sources = work / "data", work / "sources"
@@ -155,61 +176,89 @@ def main() -> None:
         make_sources(sources, args.tables, args.total_mb)
         token = setup(data_dir, sources, args.tables)
         files = sorted((data_dir / "extracts").rglob("bench_*.parquet"))
-        total = sum(p.stat().st_size for p in files)
-        mb = total / 1e6
+        mb = sum(p.stat().st_size for p in files) / 1e6
+        downloads = [f"/api/data/{p.stem}/download" for p in files]
 
         port = free_port()
         env = {k: v for k, v in os.environ.items() if not k.startswith("AGNES_") and k != "REDIS_URL"}
         server_env = {**env, "AGNES_DATA_DIR": str(data_dir), "AGNES_LOG_LEVEL": "WARNING", "PYTHONPATH": str(ROOT)}
-        gunicorn = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                "1",
-                "--threads",
-                str(args.threads),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-                "wsgi:app",
-            ],
-            cwd=ROOT,
-            env=server_env,
-        )
+        gunicorn = start_gunicorn(port, args.threads, server_env)
         wait_http(port)
         median_ms, p95_ms = manifest_latency(port, token)
-        # Every request with a token pays for the token check (one state-store read); /healthz does nothing else.
         floor_ms, _ = manifest_latency(port, token, path="/healthz")
 
-        cli_env = {
-            **env,
-            "AGNES_URL": f"http://127.0.0.1:{port}",
-            "AGNES_TOKEN": token,
-            "PYTHONPATH": str(ROOT),
-            "AGNES_CONFIG_DIR": str(work / "config"),
-            "AGNES_PULL_PARALLELISM": str(args.parallelism),
-        }
-        workspace = work / "workspace"
-        cpu_before = children_cpu()
-        full_s, summary = run_pull(cli_env, workspace)
-        full_cpu = children_cpu() - cpu_before
-        assert len(summary["downloaded"]) == args.tables and not summary["errors"], summary
-        pulled_bytes = summary["bytes"]
-
-        floor_dir = work / "curl"
-        floor_dir.mkdir()
-        cpu_before = children_cpu()
-        floor_s = curl_floor(files, data_dir / "extracts", floor_dir, args.parallelism)
-        floor_cpu = children_cpu() - cpu_before
-
-        no_change = []
-        for _ in range(7):
-            seconds, summary = run_pull(cli_env, workspace)
-            assert summary["downloaded"] == [], summary
-            no_change.append(seconds)
+        link = "loopback"
+        with contextlib.ExitStack() as stack:
+            served_port = port
+            if args.delay_ms:
+                proxy = stack.enter_context(
+                    DelayProxy(
+                        port,
+                        delay=args.delay_ms / 1000,
+                        window=args.window_kb << 10,
+                        rate=args.rate_mbit * 1e6 / 8,
+                    )
+                )
+                served_port = proxy.port
+                link = f"delay proxy: +{args.delay_ms:g} ms each way, window {args.window_kb} KiB/stream" + (
+                    f", link {args.rate_mbit:g} Mbit/s" if args.rate_mbit else ""
+                )
+            base = f"http://127.0.0.1:{served_port}"
+            cli_env = {
+                **env,
+                "AGNES_URL": base,
+                "AGNES_TOKEN": token,
+                "PYTHONPATH": str(ROOT),
+                "AGNES_CONFIG_DIR": str(work / "config"),
+            }
+            print(
+                f"tables: {args.tables}, {mb:.0f} MB on disk; gunicorn 1 worker x {args.threads} threads;"
+                f" {os.cpu_count()} cores; {link}"
+            )
+            print(f"manifest latency: median {median_ms:.2f} ms, p95 {p95_ms:.2f} ms (target <= 5 ms);")
+            print(f"  GET /healthz with the token (the token check alone): median {floor_ms:.2f} ms")
+            summary_rows = []
+            for jobs in jobs_list:
+                full, curl_disk, ratios, no_change, curl_manifest = [], [], [], [], []
+                for round_no in range(1, args.rounds + 1):
+                    load = os.getloadavg()
+                    workspace = fresh(work / "workspace")
+                    pull_s, pull_cpu, summary = agnes_pull(cli_env, workspace, jobs)
+                    assert len(summary["downloaded"]) == args.tables and not summary["errors"], summary
+                    assert summary["bytes"] == sum(p.stat().st_size for p in files), summary
+                    curl_s, curl_cpu = curl(base, token, downloads, fresh(work / "curl"), jobs)
+                    quiet = [agnes_pull(cli_env, workspace, jobs) for _ in range(5)]
+                    assert all(q[2]["downloaded"] == [] for q in quiet)
+                    idle_s = statistics.median(q[0] for q in quiet)
+                    manifest_s = statistics.median(
+                        curl(base, token, ["/api/sync/manifest"], None, 1)[0] for _ in range(5)
+                    )
+                    full.append(mb / pull_s)
+                    curl_disk.append(mb / curl_s)
+                    ratios.append(curl_s / pull_s)
+                    no_change.append(idle_s)
+                    curl_manifest.append(manifest_s)
+                    print(
+                        f"jobs {jobs} round {round_no} (load {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}):"
+                        f" empty workspace: agnes pull {pull_s:.2f} s = {mb / pull_s:.0f} MB/s"
+                        f" (CPU {pull_cpu:.2f} s), curl to disk {curl_s:.2f} s = {mb / curl_s:.0f} MB/s"
+                        f" (CPU {curl_cpu:.2f} s), ratio {curl_s / pull_s:.2f};"
+                        f" no change: agnes pull {idle_s:.3f} s, curl manifest {manifest_s:.3f} s,"
+                        f" ratio {manifest_s / idle_s:.2f}",
+                        flush=True,
+                    )
+                summary_rows.append((jobs, full, curl_disk, ratios, no_change, curl_manifest))
+            print("median over rounds:")
+            for jobs, full, curl_disk, ratios, no_change, curl_manifest in summary_rows:
+                print(
+                    f"  jobs {jobs}: agnes pull {statistics.median(full):.0f} MB/s, curl to disk"
+                    f" {statistics.median(curl_disk):.0f} MB/s, ratio {statistics.median(ratios):.2f}"
+                    f" (target >= 0.85); no-change pull {statistics.median(no_change):.3f} s"
+                    f" (target <= 0.10 s), curl manifest {statistics.median(curl_manifest):.3f} s"
+                )
+            if not args.delay_ms:
+                null_s, _ = curl(base, token, downloads, None, jobs_list[0])
+                print(f"curl to /dev/null (jobs {jobs_list[0]}): {mb / null_s:.0f} MB/s (the server's ceiling)")
         startup = []
         for _ in range(7):
             started = time.perf_counter()
@@ -217,32 +266,9 @@ def main() -> None:
                 [sys.executable, "-m", "cli.main", "--version"], env=cli_env, cwd=ROOT, capture_output=True, check=True
             )
             startup.append(time.perf_counter() - started)
-
-        print(
-            f"tables: {args.tables}, {mb:.0f} MB on disk (parallelism {args.parallelism}, "
-            f"gunicorn 1 worker x {args.threads} threads, {os.cpu_count()} cores)"
-        )
-        print(f"manifest latency:     median {median_ms:.2f} ms, p95 {p95_ms:.2f} ms   (target <= 5 ms)")
-        print(f"  same server, GET /healthz with the token (the token check alone): median {floor_ms:.2f} ms")
-        print(
-            f"full pull:            {full_s:.2f} s, {pulled_bytes / 1e6 / full_s:.0f} MB/s "
-            f"(CLI wall time incl. start-up, MD5 verify, views)   (target >= 650 MB/s)"
-        )
-        print(f"floor (curl <- python -m http.server): {floor_s:.2f} s, {mb / floor_s:.0f} MB/s")
-        print(
-            f"CPU seconds: agnes pull {full_cpu:.2f} (client only; MD5 alone is ~{mb / 600:.2f}),"
-            f" curl + http.server {floor_cpu:.2f}"
-        )
-        load = os.getloadavg()[0]
-        print(
-            f"machine load average during the run: {load:.1f} on {os.cpu_count()} cores"
-            f"{' (busy: figures are lower than on an idle machine)' if load > 1.5 else ''}"
-        )
-        print(
-            f"no-change pull:       median {statistics.median(no_change):.3f} s, min {min(no_change):.3f} s "
-            f"(incl. Python start-up)   (target <= 0.15 s)"
-        )
         print(f"CLI start-up alone (agnes --version): median {statistics.median(startup):.3f} s")
+        load = os.getloadavg()
+        print(f"load average at the end: {load[0]:.2f} {load[1]:.2f} {load[2]:.2f} on {os.cpu_count()} cores")
     finally:
         if gunicorn is not None:
             gunicorn.terminate()

@@ -1,24 +1,29 @@
 """Served-marketplace benchmark: ZIP, 304 and git clone against a real gunicorn server.
 
-Builds a synthetic curated marketplace of N plugins (default 50, about 12 MB of text-like files),
-syncs it into a fresh data dir, grants and subscribes one analyst to every plugin, starts
-``gunicorn wsgi:app`` (1 worker, 8 threads) on a loopback port and prints:
+Builds a synthetic curated marketplace of N plugins (50 is about 12 MB of text-like files, 300
+about 70 MB), syncs it into a fresh data dir, grants and subscribes one analyst to every plugin,
+starts ``gunicorn wsgi:app`` (1 worker, 8 threads) on a loopback port and prints:
 
 * cold build of the served artifacts (git pack repository, ZIP) in-process;
 * cold and warm ``GET /marketplace.zip``, and the same bytes from a bare static-file WSGI app on
   the same kind of server (gunicorn, sendfile) as the floor;
 * ``304`` latency (``If-None-Match``, keep-alive connection);
-* cold and warm ``git clone`` of ``/marketplace.git``, and C git serving the same bare repository as
-  the floor: ``git clone --no-local file://`` (no HTTP at all) and ``git http-backend`` over HTTP
-  (same client path as ours: git-remote-http, a 401 round trip, then the fetch).
+* for each pack level (``--levels``, default 0, 1 and the setting's default): pack size, cold and
+  warm ``git clone`` of ``/marketplace.git``, and C git on the same bare repository as the floor:
+  ``git clone --no-local file://`` (no HTTP at all); for the default level also ``git
+  http-backend`` over HTTP (same client path as ours: git-remote-http, a 401 round trip, the fetch);
+* with several plugin counts (``50 300``), the total warm clone time per level: the default of
+  ``AGNES_MARKETPLACE_PACK_LEVEL`` is the level with the smallest total.
 
-Usage: ``python bench/served_marketplace.py [N] [--repeat R]``. Targets (issue 3): warm clone
-≤ 1.5× the C git floor, warm ZIP ≤ 2× the static file, 304 ≤ 3 ms, cold build of 50 plugins ≤ 0.5 s.
+Usage: ``python bench/served_marketplace.py [N ...] [--repeat R] [--levels 0,1,6]``. Targets
+(issue 3): warm clone ≤ 1.5× the C git floor, warm ZIP ≤ 2× the static file, 304 ≤ 3 ms, cold
+build of 50 plugins ≤ 0.5 s.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import os
 import random
@@ -31,6 +36,7 @@ import time
 from pathlib import Path
 
 from _common import bench_app, free_port, wait_http  # noqa: E402  (bench/ is on sys.path)
+from _delay_proxy import DelayProxy  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -186,28 +192,150 @@ def clone(url: str, dest: Path, *extra: str) -> float:
     return elapsed
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("plugins", nargs="?", type=int, default=50)
-    parser.add_argument("--repeat", type=int, default=5)
-    parser.add_argument("--pack-level", type=int, default=1, help="AGNES_MARKETPLACE_PACK_LEVEL (zlib 0-9)")
-    args = parser.parse_args()
-    work = Path(tempfile.mkdtemp(prefix="agnes-bench-mp-"))
-    server = static = None
+def gunicorn(port: int, env: dict[str, str], app: str = "wsgi:app", chdir: Path | None = None):  # type: ignore[no-untyped-def]
+    command = [sys.executable, "-m", "gunicorn", "--workers", "1", "--threads", "8"]
+    command += ["--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
+    if chdir is not None:
+        command += ["--chdir", str(chdir)]
+    return subprocess.Popen([*command, app], cwd=ROOT, env=env)
+
+
+def measure_zip(port: int, token: str, work: Path, env: dict[str, str], repeat: int) -> str:
+    """Print the ZIP and 304 figures; returns the served ETag."""
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    auth = {"Authorization": f"Bearer {token}"}
+    cold_zip, status, body, headers = timed_get(conn, "/marketplace.zip", auth)
+    assert status == 200, status
+    warm_zip = statistics.median(timed_get(conn, "/marketplace.zip", auth)[0] for _ in range(repeat * 2))
+    etag = headers["ETag"]
+    not_modified = []
+    for _ in range(300):
+        elapsed, status, _, _ = timed_get(conn, "/marketplace.zip", {**auth, "If-None-Match": etag})
+        assert status == 304, status
+        not_modified.append(elapsed)
+    zip_dir = work / "static"
+    zip_dir.mkdir(exist_ok=True)
+    (zip_dir / "same.zip").write_bytes(body)
+    static_port = free_port()
+    static = gunicorn(
+        static_port,
+        {**env, "BENCH_STATIC_FILE": str(zip_dir / "same.zip")},
+        "served_marketplace:static_app",
+        ROOT / "bench",
+    )
     try:
-        total = generate(work / "repo", args.plugins)
+        wait_http(static_port, "/same.zip")
+        static_conn = http.client.HTTPConnection("127.0.0.1", static_port, timeout=60)
+        static_zip = statistics.median(timed_get(static_conn, "/same.zip", {})[0] for _ in range(repeat * 2))
+    finally:
+        static.terminate()
+        static.wait(10)
+    p304 = sorted(not_modified)
+    print(
+        f"ZIP ({len(body) / 1e6:.1f} MB): cold {cold_zip * 1000:.0f} ms, warm {warm_zip * 1000:.1f} ms,"
+        f" static file of the same bytes (gunicorn) {static_zip * 1000:.1f} ms"
+        f" -> {warm_zip / static_zip:.2f}x (target <= 2x)"
+    )
+    print(
+        f"304: median {statistics.median(p304) * 1000:.2f} ms, p95 {p304[int(len(p304) * 0.95)] * 1000:.2f} ms"
+        " (target <= 3 ms)"
+    )
+    return etag.strip('"')
+
+
+def measure_levels(
+    levels: list[int],
+    token: str,
+    work: Path,
+    env: dict[str, str],
+    etag: str,
+    repeat: int,
+    default: int,
+    link: dict[str, float] | None = None,
+) -> dict[int, float]:
+    """Serve the repository built at each level (one server and data dir each) and clone them in
+    interleaved rounds, so load from other programs hits every level alike.
+
+    Prints per level: pack size, cold and warm clone, C git ``file://`` on the same bare repository
+    (and ``git http-backend`` for the default level, on loopback). ``link`` (DelayProxy arguments)
+    puts a simulated distant link between git and our server. Returns ``{level: warm clone s}``.
+    """
+    servers, urls, bares, cold = {}, {}, {}, {}
+    proxies = contextlib.ExitStack()
+    try:
+        for level in levels:
+            data = work / f"data-level{level}"
+            shutil.copytree(work / "data", data, symlinks=True)
+            shutil.rmtree(data / "marketplaces" / "git-cache", ignore_errors=True)  # built at this level
+            port = free_port()
+            servers[level] = gunicorn(
+                port, {**env, "AGNES_DATA_DIR": str(data), "AGNES_MARKETPLACE_PACK_LEVEL": str(level)}
+            )
+            wait_http(port)
+            if link:
+                port = proxies.enter_context(DelayProxy(port, **link)).port  # type: ignore[arg-type]
+            urls[level] = f"http://x:{token}@127.0.0.1:{port}/marketplace.git"
+            bares[level] = data / "marketplaces" / "git-cache" / f"{etag}.git"
+            cold[level] = clone(urls[level], work / "clone")  # the first fetch builds the pack
+        warm: dict[int, list[float]] = {level: [] for level in levels}
+        floor: dict[int, list[float]] = {level: [] for level in levels}
+        for _ in range(repeat):
+            for level in levels:
+                warm[level].append(clone(urls[level], work / "clone"))
+                floor[level].append(clone(f"file://{bares[level]}", work / "clone", "--no-local"))
+    finally:
+        proxies.close()
+        for server in servers.values():
+            server.terminate()
+            server.wait(10)
+    result = {}
+    for level in levels:
+        pack = next((bares[level] / "objects" / "pack").glob("*.pack")).stat().st_size
+        result[level] = statistics.median(warm[level])
+        file_s = statistics.median(floor[level])
         print(
-            f"marketplace: {args.plugins} plugins, {total / 1e6:.1f} MB of plugin files, pack level {args.pack_level}"
+            f"  level {level}: pack {pack / 1e6:.1f} MB; git clone cold {cold[level]:.3f} s,"
+            f" warm {result[level]:.3f} s; C git file:// {file_s:.3f} s -> {result[level] / file_s:.2f}x"
         )
-        os.environ["AGNES_MARKETPLACE_PACK_LEVEL"] = str(args.pack_level)
+    if default in levels and not link:
+        backend_s = http_backend_clone(bares[default], env, work, repeat)
+        print(
+            f"  level {default} from C git http-backend: {backend_s:.3f} s"
+            f" -> ours {result[default] / backend_s:.2f}x (target <= 1.5x)"
+        )
+    return result
+
+
+def http_backend_clone(bare: Path, env: dict[str, str], work: Path, repeat: int) -> float:
+    """Median clone time of ``bare`` served by C git's ``git http-backend`` (the HTTP floor)."""
+    port = free_port()
+    backend = gunicorn(
+        port, {**env, "BENCH_GIT_ROOT": str(bare.parent)}, "served_marketplace:http_backend_app", ROOT / "bench"
+    )
+    try:
+        wait_http(port, f"/{bare.name}/info/refs?service=git-upload-pack")
+        return statistics.median(clone(f"http://127.0.0.1:{port}/{bare.name}", work / "clone") for _ in range(repeat))
+    finally:
+        backend.terminate()
+        backend.wait(10)
+
+
+def bench_marketplace(
+    plugins: int, levels: list[int], default: int, repeat: int, link: dict[str, float] | None
+) -> dict[int, float]:
+    """Run every measurement for one marketplace size; returns {level: warm clone seconds}."""
+    work = Path(tempfile.mkdtemp(prefix="agnes-bench-mp-"))
+    server = None
+    try:
+        total = generate(work / "repo", plugins)
+        print(f"marketplace: {plugins} plugins, {total / 1e6:.1f} MB of plugin files (load {load_text()})")
+        os.environ["AGNES_MARKETPLACE_PACK_LEVEL"] = str(default)
         token, (app, served) = prepare(work / "data", work / "repo")
         build_git, build_zip = cold_build(app, served, 3)
         print(
-            f"cold build (in-process, median of 3): git pack repo {build_git * 1000:.0f} ms,"
-            f" zip {build_zip * 1000:.0f} ms"
+            f"cold build (in-process, median of 3, level {default}): git pack repo {build_git * 1000:.0f} ms,"
+            f" zip {build_zip * 1000:.0f} ms (target <= 0.5 s at 50 plugins)"
         )
-
-        port = free_port()
         env = {
             **os.environ,
             "AGNES_DATA_DIR": str(work / "data"),
@@ -215,118 +343,56 @@ def main() -> None:
             "AGNES_LOG_LEVEL": "WARNING",
             "PYTHONPATH": str(ROOT),
         }
-        server = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                "1",
-                "--threads",
-                "8",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--log-level",
-                "warning",
-                "wsgi:app",
-            ],
-            cwd=ROOT,
-            env=env,
-        )
+        port = free_port()
+        server = gunicorn(port, env)
         wait_http(port)
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        auth = {"Authorization": f"Bearer {token}"}
-        cold_zip, status, body, headers = timed_get(conn, "/marketplace.zip", auth)
-        assert status == 200, status
-        warm_zip = statistics.median(timed_get(conn, "/marketplace.zip", auth)[0] for _ in range(args.repeat * 2))
-        etag = headers["ETag"]
-        not_modified = []
-        for _ in range(300):
-            elapsed, status, _, _ = timed_get(conn, "/marketplace.zip", {**auth, "If-None-Match": etag})
-            assert status == 304, status
-            not_modified.append(elapsed)
-        zip_dir = work / "static"
-        zip_dir.mkdir()
-        (zip_dir / "same.zip").write_bytes(body)
-        static_port = free_port()
-        static = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                "1",
-                "--threads",
-                "8",
-                "--bind",
-                f"127.0.0.1:{static_port}",
-                "--log-level",
-                "warning",
-                "--chdir",
-                str(ROOT / "bench"),
-                "served_marketplace:static_app",
-            ],
-            env={**env, "BENCH_STATIC_FILE": str(zip_dir / "same.zip")},
-        )
-        wait_http(static_port, "/same.zip")
-        static_conn = http.client.HTTPConnection("127.0.0.1", static_port, timeout=60)
-        static_zip = statistics.median(timed_get(static_conn, "/same.zip", {})[0] for _ in range(args.repeat * 2))
-
-        url = f"http://x:{token}@127.0.0.1:{port}/marketplace.git"
-        cold_clone = clone(url, work / "clone")  # the git repository is built by this first fetch
-        warm_clone = statistics.median(clone(url, work / "clone") for _ in range(args.repeat))
-        bare = work / "data" / "marketplaces" / "git-cache" / f"{etag.strip(chr(34))}.git"
-        floor = statistics.median(clone(f"file://{bare}", work / "clone", "--no-local") for _ in range(args.repeat))
-        backend_port = free_port()
-        backend = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "gunicorn",
-                "--workers",
-                "1",
-                "--threads",
-                "8",
-                "--bind",
-                f"127.0.0.1:{backend_port}",
-                "--log-level",
-                "warning",
-                "--chdir",
-                str(ROOT / "bench"),
-                "served_marketplace:http_backend_app",
-            ],
-            env={**env, "BENCH_GIT_ROOT": str(bare.parent)},
-        )
-        wait_http(backend_port, f"/{bare.name}/info/refs?service=git-upload-pack")
-        http_floor = statistics.median(
-            clone(f"http://127.0.0.1:{backend_port}/{bare.name}", work / "clone") for _ in range(args.repeat)
-        )
-        backend.terminate()
-        backend.wait(10)
-        pack = next((bare / "objects" / "pack").glob("*.pack")).stat().st_size
-
-        p304 = sorted(not_modified)
-        print(
-            f"ZIP ({len(body) / 1e6:.1f} MB): cold {cold_zip * 1000:.0f} ms, warm {warm_zip * 1000:.1f} ms,"
-            f" static file of the same bytes (gunicorn) {static_zip * 1000:.1f} ms"
-            f" -> {warm_zip / static_zip:.2f}x (target <= 2x)"
-        )
-        print(
-            f"304: median {statistics.median(p304) * 1000:.2f} ms, p95 {p304[int(len(p304) * 0.95)] * 1000:.2f} ms"
-            " (target <= 3 ms)"
-        )
-        print(
-            f"git clone ({pack / 1e6:.1f} MB pack): cold {cold_clone:.3f} s, warm {warm_clone:.3f} s;"
-            f" C git floor, same bare repo: file:// {floor:.3f} s -> {warm_clone / floor:.2f}x,"
-            f" git http-backend {http_floor:.3f} s -> {warm_clone / http_floor:.2f}x (target <= 1.5x)"
-        )
-        print(f"cold build {args.plugins} plugins: {build_git:.3f} s (target <= 0.5 s at 50)")
+        etag = measure_zip(port, token, work, env, repeat)
+        server.terminate()
+        server.wait(10)
+        server = None
+        print(f"git clone of /marketplace.git by pack level (median of {repeat} interleaved rounds):")
+        return measure_levels(levels, token, work, env, etag, repeat, default, link)
     finally:
-        for proc in (server, static):
-            if proc is not None:
-                proc.terminate()
-                proc.wait(10)
+        if server is not None:
+            server.terminate()
+            server.wait(10)
         shutil.rmtree(work, ignore_errors=True)
+
+
+def load_text() -> str:
+    return " ".join(f"{value:.2f}" for value in os.getloadavg())
+
+
+def main() -> None:
+    from agnes.config import SETTINGS_BY_NAME
+
+    default = int(SETTINGS_BY_NAME["AGNES_MARKETPLACE_PACK_LEVEL"].default)
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("plugins", nargs="*", type=int, default=[50], help="marketplace sizes (default 50)")
+    parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument("--levels", default=f"0,1,{default}", help="pack levels to compare (zlib 0-9)")
+    parser.add_argument("--delay-ms", type=float, default=0, help="clone through a proxy adding this one-way latency")
+    parser.add_argument("--rate-mbit", type=float, default=0, help="proxy: shared link rate, Mbit/s (0 = none)")
+    parser.add_argument("--window-kb", type=int, default=4096, help="proxy: TCP window per stream, KiB")
+    args = parser.parse_args()
+    levels = sorted({int(level) for level in args.levels.split(",")})
+    link = None
+    if args.delay_ms or args.rate_mbit:
+        link = {"delay": args.delay_ms / 1000, "rate": args.rate_mbit * 1e6 / 8, "window": args.window_kb << 10}
+        print(
+            f"clones go through a delay proxy: +{args.delay_ms:g} ms each way, window {args.window_kb} KiB"
+            + (f", link {args.rate_mbit:g} Mbit/s" if args.rate_mbit else "")
+        )
+    totals = dict.fromkeys(levels, 0.0)
+    for plugins in args.plugins:
+        for level, seconds in bench_marketplace(plugins, levels, default, args.repeat, link).items():
+            totals[level] += seconds
+    if len(args.plugins) > 1:
+        sizes = " + ".join(str(n) for n in args.plugins)
+        ranked = ", ".join(f"level {level} {seconds:.3f} s" for level, seconds in sorted(totals.items()))
+        best = min(totals, key=lambda level: totals[level])
+        print(f"total warm clone time ({sizes} plugins): {ranked}; smallest: level {best} (default {default})")
+    print(f"load average at the end: {load_text()} on {os.cpu_count()} cores")
 
 
 if __name__ == "__main__":

@@ -4,24 +4,29 @@ Standard library only, imported lazily (start-up time matters: a SessionStart ho
 every session, and a pull with nothing to fetch should cost little more than the manifest).
 Steps: manifest → plan (MD5 per table against the workspace state) → prune tables no longer
 granted → download changed files into ``.part`` files (resuming with ``Range``/``If-Range``),
-verify MD5, rename into place → save state → rebuild the workspace's views if anything changed.
+hashing each block as it is written (SHA-256 when the server offers it, MD5 from older servers)
+→ verify, rename into place → save state → change only the views whose table was added, removed
+or changed schema (DuckDB is imported only then).
 """
 
 from __future__ import annotations
 
 import os
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from cli.client import ApiError, Client
-from cli.workspace import TABLE_ID_RE, Workspace
+from cli.workspace import TABLE_ID_RE, ViewError, Workspace
 
-# Parallel downloads (AGNES_PULL_PARALLELISM overrides).
+# Downloads at once (``--jobs``; AGNES_PULL_PARALLELISM overrides). bench/pull.py: on loopback 2-4
+# streams keep both cores busy (the hashing releases the GIL); through 25 ms of added latency each
+# stream pays a round trip per table, so 4 streams were about 3x faster than 1.
 DEFAULT_PARALLELISM = 4
-# Bytes read from the socket per step. Small enough that the block is still in the CPU cache when it
-# is written and hashed: 64 KiB used a third of the kernel time of 1-4 MiB blocks here.
-BLOCK = 64 << 10
+# Bytes read from the socket per step, into one reused buffer that is written and hashed in place.
+# Large blocks mean few Python-level steps per file (the per-byte work is in C and drops the GIL).
+BLOCK = 1 << 20
 
 
 @dataclass
@@ -106,20 +111,89 @@ def make_plan(
     return plan
 
 
-def _download_and_close(
-    client: Client, workspace: Workspace, table_id: str, entry: dict[str, Any], reporter: Reporter
-) -> tuple[str, int, bool]:
-    try:
-        return _download(client, workspace, table_id, entry, reporter)
-    finally:
-        client.close()  # this pool thread's connection: never left half-read or open
+def _download_all(
+    client: Client,
+    workspace: Workspace,
+    tables: list[str],
+    listed: dict[str, Any],
+    reporter: Reporter,
+    parallelism: int,
+) -> Iterator[tuple[str, Fetched | Exception]]:
+    """Download ``tables`` on ``parallelism`` threads; yields ``(table, Fetched or the error)`` as
+    each one ends, on the caller's thread.
+
+    Each thread keeps its keep-alive connection from one file to the next (a new connection costs
+    a round trip, and more with TLS, on a distant server) and closes it when the queue is empty or
+    a transfer failed (a half-read response cannot carry the next request). Largest files go first,
+    so no stream is left with a big file at the end.
+    """
+    import queue
+    import threading
+
+    pending: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for table_id in sorted(tables, key=lambda t: -int(listed[t].get("size_bytes") or 0)):
+        pending.put(table_id)
+    results: queue.SimpleQueue[tuple[str, Fetched | Exception]] = queue.SimpleQueue()
+
+    def work() -> None:
+        try:
+            while True:
+                try:
+                    table_id = pending.get_nowait()
+                except queue.Empty:
+                    return
+                try:
+                    results.put((table_id, _download(client, workspace, table_id, listed[table_id], reporter)))
+                except Exception as exc:  # the caller reports it (or re-raises what is not ApiError/OSError)
+                    client.close()
+                    results.put((table_id, exc))
+        finally:
+            client.close()  # this thread's connection: never left open
+
+    threads = [threading.Thread(target=work, daemon=True) for _ in range(max(1, min(parallelism, len(tables))))]
+    for thread in threads:
+        thread.start()
+    for _ in tables:
+        yield results.get()
+    for thread in threads:
+        thread.join()
+
+
+@dataclass(frozen=True)
+class Fetched:
+    """One verified download: the MD5 the server states for it (the plan compares it with the
+    manifest next time), bytes fetched this run, whether it continued a ``.part`` file, and
+    whether its schema fingerprint is trustworthy (False when the file is newer than the manifest)."""
+
+    md5: str
+    fetched: int
+    resumed: bool
+    schema_known: bool
+
+
+def _expected_digest(raw: Any, entry: dict[str, Any]) -> tuple[str, str]:
+    """``(algorithm, hex digest)`` the body must match: SHA-256 when the server offers it, else MD5.
+
+    The headers describe exactly the bytes served; the manifest is the fallback (a file published
+    after the server read its state gets neither header, and then fails against the manifest,
+    which is right: the next pull fetches it again). ``("", "")`` when nothing is known.
+    """
+    sha256 = raw.getheader("X-Content-SHA256") or ""
+    md5 = raw.getheader("X-Content-MD5") or ""
+    if not sha256 and not md5:
+        sha256, md5 = entry.get("sha256") or "", entry.get("hash") or ""
+    if sha256:
+        return "sha256", sha256.lower()
+    return ("md5", md5.lower()) if md5 else ("", "")
 
 
 def _download(
     client: Client, workspace: Workspace, table_id: str, entry: dict[str, Any], reporter: Reporter
-) -> tuple[str, int, bool]:
-    """Fetch one table into place. Returns ``(md5, bytes fetched, resumed)``. Raises on failure."""
+) -> Fetched:
+    """Fetch one table into place, verified. Raises ApiError (HTTP error, dropped connection,
+    digest mismatch) or OSError; a mismatching file is deleted, an interrupted one kept to resume."""
     import hashlib
+    import http.client
 
     final = workspace.parquet(table_id)
     expected = entry.get("hash") or ""
@@ -129,18 +203,10 @@ def _download(
     for stale in final.parent.glob(f".{table_id}.*.part"):
         if stale != part:
             stale.unlink(missing_ok=True)
-    digest = hashlib.md5(usedforsecurity=False)
-    offset = 0
+    offset = part.stat().st_size if part.exists() and expected else 0
     headers: dict[str, str] = {}
-    if part.exists() and expected:
-        offset = part.stat().st_size
-        if 0 < offset < int(entry.get("size_bytes") or 0):
-            with part.open("rb") as fh:
-                while block := fh.read(BLOCK):
-                    digest.update(block)
-            headers = {"Range": f"bytes={offset}-", "If-Range": f'"{expected}"'}
-        else:
-            offset = 0
+    if 0 < offset < int(entry.get("size_bytes") or 0):
+        headers = {"Range": f"bytes={offset}-", "If-Range": f'"{expected}"'}
     raw = client.open("GET", f"/api/data/{table_id}/download", headers=headers)
     if raw.status >= 400:
         from cli.client import Response, error_from
@@ -149,27 +215,23 @@ def _download(
     resumed = raw.status == 206
     if not resumed:
         offset = 0
-        digest = hashlib.md5(usedforsecurity=False)
-    server_md5 = raw.getheader("X-Content-MD5") or expected
-    fetched = 0
-    buffer = bytearray(BLOCK)
+    algorithm, want = _expected_digest(raw, entry)
+    digest = hashlib.new(algorithm or "md5", usedforsecurity=False)
+    buffer = bytearray(BLOCK)  # one buffer per download, reused for every read
     view = memoryview(buffer)
-    if offset:
-        reporter.advance(table_id, offset)
-    import http.client
-
-    with part.open("r+b" if resumed else "wb") as out:
-        if resumed:
+    fetched = 0
+    with part.open("r+b" if resumed else "wb", buffering=0) as out:
+        if resumed:  # the bytes already here count towards the digest
+            while count := out.readinto(buffer):
+                digest.update(view[:count])
             out.seek(offset)
             out.truncate()
+            reporter.advance(table_id, offset)
         try:
-            while True:
-                count = raw.readinto(buffer)
-                if not count:
-                    break
-                chunk = view[:count]
-                out.write(chunk)
-                digest.update(chunk)
+            while count := raw.readinto(buffer):
+                block = view[:count]
+                out.write(block)
+                digest.update(block)
                 fetched += count
                 reporter.advance(table_id, count)
         except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
@@ -177,20 +239,20 @@ def _download(
             # Keep the .part: the next pull continues from here with a Range request.
             raise ApiError(
                 0,
-                f"{table_id}: download interrupted after {offset + fetched} bytes"
-                f" ({type(exc).__name__}); run pull again to resume",
+                f"download interrupted after {offset + fetched} bytes ({type(exc).__name__}); run pull again to resume",
             ) from None
     length = raw.getheader("Content-Length")
     if length is not None and fetched != int(length):
-        raise ApiError(
-            0, f"{table_id}: the connection dropped after {fetched} of {length} bytes (run pull again to resume)"
-        )
+        raise ApiError(0, f"the connection dropped after {fetched} of {length} bytes (run pull again to resume)")
     actual = digest.hexdigest()
-    if server_md5 and actual != server_md5:
+    if want and actual != want:
         part.unlink(missing_ok=True)
-        raise ApiError(0, f"{table_id}: MD5 mismatch (got {actual}, expected {server_md5}); the file was discarded")
+        name = "SHA-256" if algorithm == "sha256" else "MD5"
+        raise ApiError(0, f"{name} mismatch (got {actual}, expected {want}); the file was discarded")
     os.replace(part, final)
-    return actual, fetched, resumed
+    served_md5 = raw.getheader("X-Content-MD5") or ""
+    md5 = actual if algorithm == "md5" else served_md5 or expected
+    return Fetched(md5, fetched, resumed, schema_known=not served_md5 or served_md5 == expected)
 
 
 def run_pull(
@@ -205,8 +267,14 @@ def run_pull(
 ) -> Outcome:
     """Pull the workspace up to date with the server's manifest (see module docstring).
 
-    Raises WorkspaceBusy (from :mod:`cli.workspace`) when another pull is changing the workspace.
+    Args:
+        parallelism: downloads at once (``--jobs``); None takes ``AGNES_PULL_PARALLELISM`` or
+            :data:`DEFAULT_PARALLELISM`.
+
+    Raises WorkspaceBusy (from :mod:`cli.workspace`) when another pull is changing the workspace,
+    ConfigError for a malformed ``AGNES_PULL_PARALLELISM``.
     """
+    parallelism = parallelism or _default_parallelism()
     if dry_run:
         return _run_pull(client, workspace, only, True, reporter, parallelism, skip_materialized)
     with workspace.pull_lock():
@@ -219,7 +287,7 @@ def _run_pull(
     only: list[str] | None,
     dry_run: bool,
     reporter: Reporter | None,
-    parallelism: int | None,
+    parallelism: int,
     skip_materialized: bool,
 ) -> Outcome:
     started = time.perf_counter()
@@ -239,48 +307,93 @@ def _run_pull(
         state.pop(table_id, None)
         changed = True
     listed = manifest.get("tables") or {}
+    fetched: set[str] = set()
     if plan.download:
-        # Imported here: a pull with nothing to fetch (every session start) skips their cost.
-        import threading
-        from concurrent.futures import ThreadPoolExecutor, as_completed
-
         workspace.tables.mkdir(parents=True, exist_ok=True)
         reporter.start([(t, int(listed[t].get("size_bytes") or 0)) for t in plan.download])
-        workers = parallelism or int(os.environ.get("AGNES_PULL_PARALLELISM") or DEFAULT_PARALLELISM)
-        lock = threading.Lock()
-        with ThreadPoolExecutor(max_workers=max(1, min(workers, len(plan.download)))) as pool:
-            futures = {
-                pool.submit(_download_and_close, client, workspace, t, listed[t], reporter): t for t in plan.download
+        for table_id, done in _download_all(client, workspace, plan.download, listed, reporter, parallelism):
+            if not isinstance(done, Fetched):
+                if not isinstance(done, ApiError | OSError):
+                    raise done
+                outcome.errors[table_id] = str(done)
+                reporter.done(table_id, False, str(done))
+                continue
+            entry = listed[table_id]
+            state[table_id] = {
+                "hash": done.md5,
+                "size_bytes": int(entry.get("size_bytes") or 0),
+                "updated": entry.get("updated"),
+                "schema": (entry.get("schema") or "") if done.schema_known else "",
             }
-            for future in as_completed(futures):
-                table_id = futures[future]
-                try:
-                    digest, fetched, resumed = future.result()
-                except (ApiError, OSError) as exc:
-                    outcome.errors[table_id] = str(exc)
-                    reporter.done(table_id, False, str(exc))
-                    continue
-                with lock:
-                    state[table_id] = {
-                        "hash": digest,
-                        "size_bytes": int(listed[table_id].get("size_bytes") or 0),
-                        "updated": listed[table_id].get("updated"),
-                    }
-                    outcome.downloaded[table_id] = fetched
-                    if resumed:
-                        outcome.resumed.append(table_id)
-                changed = True
-                reporter.done(table_id, True)
+            outcome.downloaded[table_id] = done.fetched
+            if done.resumed:
+                outcome.resumed.append(table_id)
+            fetched.add(table_id)
+            changed = True
+            reporter.done(table_id, True)
         reporter.finish()
-    stale_marker = workspace.data / ".views-stale"
-    if changed or plan.remove or not workspace.database.exists() or stale_marker.exists():
-        workspace.save_state(state, client.server)
+    views = workspace.load_views()
+    change = _view_changes(workspace, state, fetched, views)
+    if changed or change is not None:
         try:
-            outcome.views = workspace.rebuild_views()
-            stale_marker.unlink(missing_ok=True)
-        except (OSError, ImportError) as exc:
-            stale_marker.touch()
-            # e.g. Windows refuses to replace a database another program has open; the files are in place.
-            outcome.warnings.append(f"local views not rebuilt ({exc}); close other DuckDB sessions and pull again")
+            if change is not None:
+                views = _apply_view_changes(workspace, state, change, outcome)
+        finally:  # the files are in place whatever happens to the views
+            workspace.save_state(state, client.server, views)
     outcome.seconds = time.perf_counter() - started
     return outcome
+
+
+def _default_parallelism() -> int:
+    """AGNES_PULL_PARALLELISM or :data:`DEFAULT_PARALLELISM`. Raises ConfigError for a bad value."""
+    raw = os.environ.get("AGNES_PULL_PARALLELISM", "").strip()
+    if not raw:
+        return DEFAULT_PARALLELISM
+    if not raw.isdigit() or int(raw) < 1:
+        from cli.client import ConfigError
+
+        raise ConfigError(f"AGNES_PULL_PARALLELISM must be a whole number of at least 1, got {raw!r}")
+    return int(raw)
+
+
+# Present while the views may not match the files (a rebuild failed): the next pull rebuilds them all.
+STALE_MARKER = ".views-stale"
+
+
+def _view_changes(
+    workspace: Workspace, state: dict[str, dict[str, Any]], fetched: set[str], views: dict[str, str] | None
+) -> tuple[list[str], list[str]] | None:
+    """``(create or replace, drop)`` for the views, ``([], [])`` for a full rebuild, None for nothing.
+
+    A view changes when its table was added or removed, or was downloaded with a different (or
+    unknown: an older server) schema fingerprint. Decided from the state file alone: no DuckDB.
+    """
+    if views is None or not workspace.database.is_file() or (workspace.data / STALE_MARKER).exists():
+        return [], []
+    wanted = {t: (state.get(t) or {}).get("schema") or "" for t in workspace.local_tables()}
+    drop = sorted(set(views) - set(wanted))
+    replace = sorted(
+        t for t, schema in wanted.items() if t not in views or (t in fetched and (not schema or schema != views[t]))
+    )
+    return (replace, drop) if replace or drop else None
+
+
+def _apply_view_changes(
+    workspace: Workspace, state: dict[str, dict[str, Any]], change: tuple[list[str], list[str]], outcome: Outcome
+) -> dict[str, str] | None:
+    """Change the views (imports DuckDB); returns the views now recorded, None when that failed."""
+    stale_marker = workspace.data / STALE_MARKER
+    replace, drop = change
+    try:
+        if replace or drop:
+            outcome.views = workspace.update_views(replace, drop)
+        else:
+            outcome.views = workspace.rebuild_views()
+        stale_marker.unlink(missing_ok=True)
+    except (OSError, ViewError) as exc:
+        workspace.data.mkdir(parents=True, exist_ok=True)
+        stale_marker.touch()
+        # e.g. Windows refuses to replace a database another program has open; the files are in place.
+        outcome.warnings.append(f"local views not rebuilt ({exc}); close other DuckDB sessions and pull again")
+        return None
+    return {t: (state.get(t) or {}).get("schema") or "" for t in outcome.views}

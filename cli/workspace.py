@@ -4,8 +4,12 @@ Layout (under the workspace, the current directory unless ``--workspace`` or
 ``AGNES_WORKSPACE`` says otherwise)::
 
     data/tables/<table>.parquet     pulled tables (only what the server grants)
-    data/analytics.duckdb           one view per pulled table (rebuilt by ``agnes pull``)
-    data/.pull-state.json           MD5 and size of each pulled file (per workspace)
+    data/analytics.duckdb           one view per pulled table (kept up to date by ``agnes pull``)
+    data/.pull-state.json           MD5, size and schema fingerprint of each pulled file, and the
+                                    views the database holds (per workspace)
+
+DuckDB is imported only by the methods that open the database, so a pull that changes no view
+never loads it.
 """
 
 from __future__ import annotations
@@ -24,6 +28,19 @@ TABLE_ID_RE = re.compile(r"^[a-z0-9][a-z0-9_]{0,63}$")
 
 class WorkspaceBusy(Exception):
     """Another ``agnes pull`` holds this workspace (two Claude Code sessions starting at once)."""
+
+
+class ViewError(Exception):
+    """The workspace database could not be opened or changed by DuckDB (or DuckDB is missing)."""
+
+
+def _duckdb():  # type: ignore[no-untyped-def]
+    """The duckdb module, imported on first use (0.2-0.3 s). Raises ViewError when it is missing."""
+    try:
+        import duckdb
+    except ImportError as exc:
+        raise ViewError(f"DuckDB is not installed ({exc})") from None
+    return duckdb
 
 
 class Workspace:
@@ -63,21 +80,39 @@ class Workspace:
                 raise WorkspaceBusy(f"another agnes pull is running in {self.root}; try again when it ends") from None
             yield  # closing the file releases the lock
 
-    def load_state(self) -> dict[str, dict[str, Any]]:
+    def _read_state(self) -> dict[str, Any]:
         try:
             data = json.loads(self.state_path.read_text())
         except (FileNotFoundError, ValueError):
             return {}
-        tables = data.get("tables") if isinstance(data, dict) else None
-        if not isinstance(tables, dict):
-            return {}
-        # A hand-edited file must not name paths: only table ids, each with its record.
-        return {k: v for k, v in tables.items() if TABLE_ID_RE.match(k) and isinstance(v, dict)}
+        return data if isinstance(data, dict) else {}
 
-    def save_state(self, tables: dict[str, dict[str, Any]], server: str) -> None:
+    @staticmethod
+    def _table_keys(value: Any) -> dict[str, Any]:
+        # A hand-edited file must not name paths: only table ids.
+        return {k: v for k, v in value.items() if TABLE_ID_RE.match(k)} if isinstance(value, dict) else {}
+
+    def load_state(self) -> dict[str, dict[str, Any]]:
+        """``{table_id: {"hash", "size_bytes", "updated", "schema"}}`` of the pulled files ({} before a pull)."""
+        tables = self._table_keys(self._read_state().get("tables"))
+        return {k: v for k, v in tables.items() if isinstance(v, dict)}
+
+    def load_views(self) -> dict[str, str] | None:
+        """``{view_name: schema fingerprint}`` of the views in the database, as the last pull recorded
+        them; None when not recorded (a workspace from an older ``agnes pull``)."""
+        views = self._read_state().get("views")
+        if not isinstance(views, dict):
+            return None
+        return {k: v for k, v in self._table_keys(views).items() if isinstance(v, str)}
+
+    def save_state(self, tables: dict[str, dict[str, Any]], server: str, views: dict[str, str] | None = None) -> None:
+        """Write the state file atomically (``views`` None: the views are unknown, the next pull rebuilds them)."""
         self.data.mkdir(parents=True, exist_ok=True)
         tmp = self.state_path.with_name(f".pull-state.{os.getpid()}.tmp")
-        tmp.write_text(json.dumps({"server": server, "tables": tables}, indent=1, sort_keys=True))
+        document: dict[str, Any] = {"server": server, "tables": tables}
+        if views is not None:
+            document["views"] = views
+        tmp.write_text(json.dumps(document, indent=1, sort_keys=True))
         os.replace(tmp, self.state_path)
 
     def local_tables(self) -> list[str]:
@@ -90,26 +125,77 @@ class Workspace:
 
         User tables in the old database are not copied (the file is the pull's own); views
         over unreadable parquet files are skipped. Returns the view names.
-        """
-        import duckdb
 
+        Raises:
+            OSError: the database cannot be replaced (e.g. open in another program on Windows).
+            ViewError: DuckDB failed or is missing.
+        """
+        duckdb = _duckdb()
         self.data.mkdir(parents=True, exist_ok=True)
         tmp = self.data / f".analytics.{os.getpid()}.tmp"
         tmp.unlink(missing_ok=True)
-        created = []
-        con = duckdb.connect(str(tmp))
         try:
-            for table_id in self.local_tables():
-                path = str(self.parquet(table_id)).replace("'", "''")
-                try:
-                    con.execute(f"CREATE VIEW \"{table_id}\" AS SELECT * FROM read_parquet('{path}')")
-                except duckdb.Error:
-                    continue
-                created.append(table_id)
+            con = duckdb.connect(str(tmp))
+            try:
+                created = [t for t in self.local_tables() if self._create_view(con, t)]
+            finally:
+                con.close()
+            os.replace(tmp, self.database)
+        except duckdb.Error as exc:
+            raise ViewError(str(exc).splitlines()[0]) from None
         finally:
-            con.close()
-        os.replace(tmp, self.database)
+            tmp.unlink(missing_ok=True)
         return created
+
+    def update_views(self, replace: list[str], drop: list[str]) -> list[str]:
+        """Create or replace the views of ``replace`` and drop those of ``drop``; others stay untouched.
+
+        The change is made on a copy renamed over the database, so a reader never sees half of it.
+        Falls back to :meth:`rebuild_views` when there is no database (or a write-ahead log beside
+        it). Returns the view names in the database afterwards.
+
+        Raises:
+            OSError: the database cannot be copied or replaced (e.g. open in another program on Windows).
+            ViewError: DuckDB failed or is missing.
+        """
+        import shutil
+
+        if not self.database.is_file() or self.database.with_name(self.database.name + ".wal").exists():
+            return self.rebuild_views()
+        duckdb = _duckdb()
+        tmp = self.data / f".analytics.{os.getpid()}.tmp"
+        tmp.unlink(missing_ok=True)
+        try:
+            shutil.copyfile(self.database, tmp)
+            con = duckdb.connect(str(tmp))
+            try:
+                for table_id in drop:
+                    con.execute(f'DROP VIEW IF EXISTS "{table_id}"')
+                for table_id in replace:
+                    if not self._create_view(con, table_id):
+                        con.execute(f'DROP VIEW IF EXISTS "{table_id}"')
+                names = con.execute(
+                    "SELECT view_name FROM duckdb_views() WHERE NOT internal"
+                    " AND database_name = current_database() ORDER BY view_name"
+                ).fetchall()
+            finally:
+                con.close()
+            os.replace(tmp, self.database)
+        except duckdb.Error as exc:
+            raise ViewError(str(exc).splitlines()[0]) from None
+        finally:
+            tmp.unlink(missing_ok=True)
+        return [name for (name,) in names]
+
+    def _create_view(self, con: Any, table_id: str) -> bool:
+        """``CREATE OR REPLACE VIEW`` over the table's parquet; False when DuckDB cannot read the file."""
+        duckdb = _duckdb()
+        path = str(self.parquet(table_id)).replace("'", "''")
+        try:
+            con.execute(f"CREATE OR REPLACE VIEW \"{table_id}\" AS SELECT * FROM read_parquet('{path}')")
+        except duckdb.Error:
+            return False
+        return True
 
     def connect(self):  # type: ignore[no-untyped-def]
         """A read-only connection to the workspace database. Raises FileNotFoundError before a pull."""

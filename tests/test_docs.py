@@ -19,10 +19,17 @@ def _docs_text() -> str:
     return "\n".join(p.read_text() for p in sorted((ROOT / "docs").glob("*.md"))) + (ROOT / "README.md").read_text()
 
 
-@pytest.mark.parametrize("setting", [s.name for s in SETTINGS])
-def test_every_setting_is_documented(setting: str) -> None:
+@pytest.mark.parametrize("setting", SETTINGS, ids=lambda s: s.name)
+def test_every_setting_is_documented_with_its_default(setting) -> None:  # type: ignore[no-untyped-def]
     text = (ROOT / "docs" / "configuration.md").read_text()
-    assert f"`{setting}`" in text, f"add {setting} to docs/configuration.md"
+    assert f"`{setting.name}`" in text, f"add {setting.name} to docs/configuration.md"
+    row = re.search(rf"^\| `{setting.name}` \| `([^`]*)` \|", text, re.M)
+    assert row, f"docs/configuration.md: the row of {setting.name} should start | `NAME` | `default` |"
+    default = setting.default
+    expected = (
+        "(unset)" if default in (None, "", []) else str(default).lower() if isinstance(default, bool) else str(default)
+    )
+    assert row.group(1) == expected, f"docs/configuration.md says {setting.name} defaults to {row.group(1)}"
 
 
 def _command_paths(group: click.Group, prefix: str, ctx: click.Context) -> list[str]:

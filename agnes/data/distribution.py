@@ -1,9 +1,11 @@
 """What analysts fetch: the manifest of granted tables and the parquet files behind it.
 
-The manifest's ``hash`` is the MD5 of the published parquet (recorded when it was published),
-so ``agnes pull`` downloads only what changed. Downloads answer with ``ETag: "<md5>"`` when
-the file on disk is the one that hash belongs to, and support single byte ranges so an
-interrupted download resumes (RFC 9110 ``Range``/``If-Range``).
+The manifest's ``hash`` is the MD5 of the published parquet and ``sha256`` its SHA-256 (both
+recorded in one read when it was published), so ``agnes pull`` downloads only what changed.
+``schema`` fingerprints the table's columns, so the client rebuilds a local view only when its
+columns changed. Downloads answer with ``ETag: "<md5>"``, ``X-Content-MD5`` and
+``X-Content-SHA256`` when the file on disk is the one those digests belong to, and support
+single byte ranges so an interrupted download resumes (RFC 9110 ``Range``/``If-Range``).
 """
 
 from __future__ import annotations
@@ -27,6 +29,10 @@ RANGE_RE = re.compile(r"^bytes=(\d*)-(\d*)$")
 def manifest(principal: Principal) -> dict[str, Any]:
     """``{"tables": {id: {...}}, "server_time"}`` for the tables the caller may pull.
 
+    Each table: ``name, description, hash`` (MD5 hex, kept for existing scripts), ``sha256``
+    (hex; ``""`` for files published before it was recorded), ``schema`` (16 hex characters that
+    change when the columns change), ``size_bytes, rows, updated, query_mode, source_type, status``.
+
     Admins see every table; others the tables granted to one of their groups. Tables that
     never synced successfully are left out (there is nothing to fetch yet).
     """
@@ -42,6 +48,8 @@ def manifest(principal: Principal) -> dict[str, Any]:
             "name": entry.name,
             "description": entry.description,
             "hash": state.hash or "",
+            "sha256": state.sha256 or "",
+            "schema": index.schemas.get(table_id, ""),
             "size_bytes": state.size_bytes or 0,
             "rows": state.rows or 0,
             "updated": state.last_success.isoformat() + "Z",
@@ -83,8 +91,10 @@ def catalog(principal: Principal) -> list[dict[str, Any]]:
 class TableFile:
     path: Path
     size: int
-    etag: str
+    etag: str  # the MD5 hex when the file is the one the sync state describes
     mtime: float
+    md5: str  # "" when the file changed after the table index was read
+    sha256: str  # "" then too, and for files published before SHA-256 was recorded
 
 
 def table_file(table_id: str) -> TableFile:
@@ -106,10 +116,9 @@ def table_file(table_id: str) -> TableFile:
     if not path.resolve().is_relative_to(root):
         raise NotFound("table_not_found", "No such table.")
     if state is not None and state.hash and state.file_mtime_ns == stat.st_mtime_ns:
-        etag = state.hash
-    else:  # published after the state was read: still a validator, just not the MD5
-        etag = f"m{stat.st_mtime_ns:x}-{stat.st_size:x}"
-    return TableFile(path, stat.st_size, etag, stat.st_mtime)
+        return TableFile(path, stat.st_size, state.hash, stat.st_mtime, state.hash, state.sha256 or "")
+    # Published after the state was read: still a validator, just not the MD5.
+    return TableFile(path, stat.st_size, f"m{stat.st_mtime_ns:x}-{stat.st_size:x}", stat.st_mtime, "", "")
 
 
 def parse_range(header: str | None, size: int) -> tuple[int, int] | None:

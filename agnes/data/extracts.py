@@ -68,13 +68,29 @@ def parquet_path(data_dir: Path, source: str, table_id: str) -> Path:
     return source_dir(data_dir, source) / "data" / f"{table_id}.parquet"
 
 
-def file_md5(path: Path) -> str:
-    """MD5 hex digest of a file, read in 1 MiB blocks."""
-    digest = hashlib.md5(usedforsecurity=False)
-    with path.open("rb") as fh:
-        while block := fh.read(HASH_BLOCK):
-            digest.update(block)
-    return digest.hexdigest()
+@dataclass(frozen=True)
+class Digests:
+    """Hex digests of one file: ``md5`` (the manifest's ``hash`` and the download ETag) and ``sha256``."""
+
+    md5: str
+    sha256: str
+
+
+def file_digests(path: Path) -> Digests:
+    """MD5 and SHA-256 of a file in one read (1 MiB blocks, one reused buffer).
+
+    Raises OSError when the file cannot be read.
+    """
+    md5 = hashlib.md5(usedforsecurity=False)
+    sha256 = hashlib.sha256()
+    buffer = bytearray(HASH_BLOCK)
+    view = memoryview(buffer)
+    with path.open("rb", buffering=0) as fh:
+        while count := fh.readinto(buffer):
+            block = view[:count]
+            md5.update(block)
+            sha256.update(block)
+    return Digests(md5.hexdigest(), sha256.hexdigest())
 
 
 def _fsync(path: Path) -> None:

@@ -43,7 +43,7 @@ def _fail(table_id: str, started: Any, message: str, triggered_by: str | None) -
 def sync_table(table_id: str, *, triggered_by: str | None = None, progress: Progress = no_progress) -> dict[str, Any]:
     """Extract, publish and record one table. Idempotent (a re-run writes the same file).
 
-    Returns ``{"table", "rows", "size_bytes", "hash", "query_mode"}``.
+    Returns ``{"table", "rows", "size_bytes", "hash", "sha256", "query_mode"}`` (``hash`` is the MD5 hex).
 
     Raises:
         NotFound: the table is not registered (any more).
@@ -92,9 +92,9 @@ def sync_table(table_id: str, *, triggered_by: str | None = None, progress: Prog
             raise _fail(table_id, started, f"{type(exc).__name__}: {exc}", triggered_by) from None
         progress(1, 3, f"Publishing {entry.name}")
         has_file = mode.has_file and result.view_sql is None
-        digest, size = "", 0
+        digests, size = extracts.Digests("", ""), 0
         if has_file:
-            digest, size = extracts.file_md5(tmp), tmp.stat().st_size
+            digests, size = extracts.file_digests(tmp), tmp.stat().st_size
         meta = extracts.MetaRow(
             table_id, entry.description, result.rows, size, started, mode.value, None if has_file else result.view_sql
         )
@@ -116,14 +116,22 @@ def sync_table(table_id: str, *, triggered_by: str | None = None, progress: Prog
             started_at=started,
             rows=result.rows,
             size_bytes=size,
-            hash=digest,
+            hash=digests.md5,
+            sha256=digests.sha256,
             file_mtime_ns=mtime_ns,
             columns=result.columns,
             triggered_by=triggered_by,
         )
     markers.TABLES.bump()
     progress(3, 3, f"{result.rows} rows")
-    return {"table": table_id, "rows": result.rows, "size_bytes": size, "hash": digest, "query_mode": mode.value}
+    return {
+        "table": table_id,
+        "rows": result.rows,
+        "size_bytes": size,
+        "hash": digests.md5,
+        "sha256": digests.sha256,
+        "query_mode": mode.value,
+    }
 
 
 def tables_to_sync(table_ids: list[str] | None) -> tuple[list[str], list[str]]:

@@ -10,6 +10,8 @@ table is registered, changed, synced or granted, in any process. An index is als
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 import time
 from dataclasses import dataclass
@@ -34,10 +36,18 @@ class TableIndex:
     tables: dict[str, TableEntry]
     states: dict[str, SyncState]
     grants: dict[str, frozenset[str]]  # table id -> group ids granted it
+    schemas: dict[str, str]  # table id -> schema_fingerprint() of its columns
 
     def is_granted(self, group_ids: tuple[str, ...] | list[str], table_id: str) -> bool:
         """True when one of ``group_ids`` is granted ``table_id`` (no admin shortcut here)."""
         return bool(self.grants.get(table_id, frozenset()).intersection(group_ids))
+
+
+def schema_fingerprint(columns: list[list[str]]) -> str:
+    """16 hex characters that change when a table's ``[[name, type], ...]`` change ("" when unknown)."""
+    if not columns:
+        return ""
+    return hashlib.sha256(json.dumps(columns).encode()).hexdigest()[:16]
 
 
 _lock = threading.Lock()
@@ -59,6 +69,7 @@ def current() -> TableIndex:
             entries = {t.id: t for t in tables.list_tables(con)}
             states = tables.list_sync_states(con)
             granted = grants.groups_by_resource(con, "table")
-        index = TableIndex(marker, loaded_at, entries, states, granted)
+        schemas = {table_id: schema_fingerprint(state.columns) for table_id, state in states.items()}
+        index = TableIndex(marker, loaded_at, entries, states, granted, schemas)
         app.extensions["agnes_table_index"] = index
         return index

@@ -50,6 +50,7 @@ class SyncState(Record):
     file_mtime_ns: int | None
     columns: list[list[str]] = field(default_factory=list)
     error: str | None = None
+    sha256: str | None = None  # None for files published before SHA-256 was recorded
 
 
 @dataclass(frozen=True)
@@ -179,7 +180,9 @@ def delete_table(con: DuckDBPyConnection, table_id: str) -> None:
 
 # -- sync state and history ------------------------------------------------------------------
 
-_STATE_COLUMNS = "table_id, status, last_attempt, last_success, rows, size_bytes, hash, file_mtime_ns, columns, error"
+_STATE_COLUMNS = (
+    "table_id, status, last_attempt, last_success, rows, size_bytes, hash, file_mtime_ns, columns, error, sha256"
+)
 
 
 def _state(row: tuple[Any, ...]) -> SyncState:
@@ -207,6 +210,7 @@ def record_sync(
     rows: int | None = None,
     size_bytes: int | None = None,
     hash: str | None = None,
+    sha256: str | None = None,
     file_mtime_ns: int | None = None,
     columns: list[list[str]] | None = None,
     error: str | None = None,
@@ -214,6 +218,7 @@ def record_sync(
 ) -> SyncRun:
     """Record one sync attempt: a history row, and the table's state.
 
+    ``hash`` and ``sha256`` are the MD5 and SHA-256 hex digests of the published parquet.
     A failure keeps the previous successful figures (the previous extract stays published)
     and only sets ``status``, ``error`` and ``last_attempt``.
     """
@@ -227,12 +232,12 @@ def record_sync(
     )
     if status == "ok":
         con.execute(
-            f"INSERT INTO sync_state ({_STATE_COLUMNS}) VALUES (?, 'ok', ?, ?, ?, ?, ?, ?, ?, NULL)"
+            f"INSERT INTO sync_state ({_STATE_COLUMNS}) VALUES (?, 'ok', ?, ?, ?, ?, ?, ?, ?, NULL, ?)"
             " ON CONFLICT (table_id) DO UPDATE SET status = 'ok', last_attempt = excluded.last_attempt,"
             " last_success = excluded.last_success, rows = excluded.rows, size_bytes = excluded.size_bytes,"
             " hash = excluded.hash, file_mtime_ns = excluded.file_mtime_ns, columns = excluded.columns,"
-            " error = NULL",
-            [table_id, started_at, finished, rows, size_bytes, hash, file_mtime_ns, json.dumps(columns or [])],
+            " error = NULL, sha256 = excluded.sha256",
+            [table_id, started_at, finished, rows, size_bytes, hash, file_mtime_ns, json.dumps(columns or []), sha256],
         )
     else:
         con.execute(

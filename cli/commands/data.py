@@ -146,9 +146,21 @@ def _reporter(quiet: bool, as_json: bool):  # type: ignore[no-untyped-def]
     is_flag=True,
     help="Leave materialized (query result) tables out of this pull; local copies are kept.",
 )
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(1, 64),
+    help="Downloads at once (default: $AGNES_PULL_PARALLELISM or 4).",
+)
 @click.option("--workspace", type=click.Path(file_okay=False), help=WORKSPACE_HELP)
 def pull(
-    quiet: bool, as_json: bool, dry_run: bool, tables: tuple[str, ...], skip_materialized: bool, workspace: str | None
+    quiet: bool,
+    as_json: bool,
+    dry_run: bool,
+    tables: tuple[str, ...],
+    skip_materialized: bool,
+    jobs: int | None,
+    workspace: str | None,
 ) -> None:
     """Download the tables you are granted that changed, and rebuild local views."""
     from cli.client import from_config
@@ -163,6 +175,7 @@ def pull(
             only=list(tables) or None,
             dry_run=dry_run,
             reporter=_reporter(quiet, as_json),
+            parallelism=jobs,
             skip_materialized=skip_materialized,
         )
     except WorkspaceBusy as exc:

@@ -89,6 +89,9 @@ def test_manifest_and_download_need_a_grant(app, client, auth, synced, folder):
     download = fetch(client, "/api/data/penguins/download", headers=analyst)
     assert download.status_code == 200
     assert hashlib.md5(download.data).hexdigest() == entry["hash"] == download.headers["ETag"].strip('"')
+    assert download.headers["X-Content-MD5"] == entry["hash"]
+    assert hashlib.sha256(download.data).hexdigest() == entry["sha256"] == download.headers["X-Content-SHA256"]
+    assert len(entry["schema"]) == 16 and int(entry["schema"], 16) >= 0
     assert int(download.headers["Content-Length"]) == entry["size_bytes"] == len(download.data)
     assert download.data[:4] == b"PAR1"
     assert client.get("/api/sync/manifest").status_code == 401

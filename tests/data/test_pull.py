@@ -54,7 +54,7 @@ def test_interrupted_download_is_resumed(served, tmp_path):
     assert ws.parquet("penguins").read_bytes() == original and not part.exists() and not older.exists()
 
 
-def test_a_corrupt_partial_file_fails_md5_and_is_discarded(served, tmp_path):
+def test_a_corrupt_partial_file_fails_sha256_and_is_discarded(served, tmp_path):
     client, _ = served
     ws = Workspace(tmp_path / "ws")
     run_pull(client, ws)
@@ -63,7 +63,7 @@ def test_a_corrupt_partial_file_fails_md5_and_is_discarded(served, tmp_path):
     part = ws.parquet("stocks").with_name(f".stocks.{ws.load_state()['stocks']['hash'][:16]}.part")
     part.write_bytes(b"X" * (size // 2))
     broken = run_pull(client, ws)
-    assert "MD5 mismatch" in broken.errors["stocks"] and not part.exists()
+    assert "SHA-256 mismatch" in broken.errors["stocks"] and not part.exists()
     assert not ws.parquet("stocks").exists()
     again = run_pull(client, ws)
     assert again.errors == {} and sorted(again.downloaded) == ["stocks"]

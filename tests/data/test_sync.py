@@ -36,7 +36,7 @@ def test_csv_with_na_nulls_is_extracted_under_the_contract(app, folder):
     result = sync_table("penguins")
     assert result["rows"] == 344
     parquet = extracts.parquet_path(data_dir(app), "csv", "penguins")
-    assert parquet.is_file() and result["hash"] == extracts.file_md5(parquet)
+    assert parquet.is_file() and result["hash"] == extracts.file_digests(parquet).md5
     meta = extracts.read_meta(parquet.parent.parent / "extract.duckdb")
     assert [(m.table_name, m.rows, m.query_mode, m.size_bytes) for m in meta] == [
         ("penguins", 344, "local", parquet.stat().st_size)
@@ -96,7 +96,7 @@ def test_malformed_csv_fails_clearly_and_keeps_the_previous_extract(app, folder)
     with pytest.raises(SyncFailed) as failure:
         sync_table("penguins")
     assert "penguins.csv" in str(failure.value) and "line 11 has 10 fields where the header has 8" in str(failure.value)
-    assert extracts.file_md5(parquet) == first["hash"]
+    assert extracts.file_digests(parquet).md5 == first["hash"]
     assert not list(parquet.parent.glob(".*tmp"))
     with state_store().read() as con:
         state = tables.get_sync_state(con, "penguins")

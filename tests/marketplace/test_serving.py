@@ -242,10 +242,16 @@ def test_commit_is_deterministic(app, tmp_path, client, auth, admin_headers, mar
     user_id = auth.user(ANALYST)
     install(client, bearer(auth.token(ANALYST)), "acme/gamma")
     served = resolver.resolve(user_id, ["everyone"])
+    app.config["AGNES_MARKETPLACE_PACK_LEVEL"] = 6
     first = packager.write_git_repo(served, tmp_path / "a.git")
     second = packager.write_git_repo(served, tmp_path / "b.git")
-    stored = packager.write_git_repo(served, tmp_path / "c.git", level=0)  # AGNES_MARKETPLACE_PACK_LEVEL=0
+    app.config["AGNES_MARKETPLACE_PACK_LEVEL"] = 0  # the setting decides the zlib level of the pack
+    stored = packager.write_git_repo(served, tmp_path / "c.git")
     assert first == second == stored
+    packs = {r: next((tmp_path / r / "objects" / "pack").glob("*.pack")).read_bytes() for r in ("a.git", "c.git")}
+    text = max((entry.read() for entry in packager.iter_files(served)), key=len)  # the merged marketplace.json
+    assert text in packs["c.git"] and text not in packs["a.git"]  # level 0 stores, level 6 compresses
+    assert len(packs["c.git"]) > len(packs["a.git"])
     log = subprocess.run(
         ["git", "--git-dir", str(tmp_path / "a.git"), "log", "--format=%an <%ae> %at %s"],
         capture_output=True,
@@ -534,3 +540,11 @@ def test_batch_etags_match_per_user_resolution(app, client, auth, admin_headers,
         one_by_one = {resolver.compute(con, u, groups.list_user_group_ids(con, u), data_dir).etag for u in user_ids}
         batch = resolver.all_served_etags(con, data_dir)
     assert batch == one_by_one and len(batch) == 3
+
+
+@pytest.mark.parametrize("level", ["10", "-1"])
+def test_a_pack_level_zlib_cannot_use_is_refused_at_start(app_config, level):  # type: ignore[no-untyped-def]
+    from agnes import create_app
+
+    with pytest.raises(ValueError, match=f"AGNES_MARKETPLACE_PACK_LEVEL must be between 0 and 9, got {level}"):
+        create_app({**app_config, "AGNES_MARKETPLACE_PACK_LEVEL": level})

@@ -145,7 +145,8 @@ def sync_manifest():  # type: ignore[no-untyped-def]
 @bp.get("/data/<table_id>/download")
 @resource_access_required(ResourceType.TABLE, "table_id")
 def download_table(table_id: str):  # type: ignore[no-untyped-def]
-    """The table's parquet, with ``ETag`` (its MD5), ``If-None-Match`` and single-range ``Range``."""
+    """The table's parquet, with ``ETag`` (its MD5), ``X-Content-MD5``/``X-Content-SHA256``,
+    ``If-None-Match`` and single-range ``Range``."""
     found = distribution.table_file(table_id)
     etag = f'"{found.etag}"'
     headers = {
@@ -154,8 +155,10 @@ def download_table(table_id: str):  # type: ignore[no-untyped-def]
         "Cache-Control": "private, no-cache",
         "Content-Disposition": f'attachment; filename="{table_id}.parquet"',
     }
-    if not found.etag.startswith("m"):  # an MD5 (hex never starts with 'm'), for clients that verify
-        headers["X-Content-MD5"] = found.etag
+    if found.md5:  # digests of exactly these bytes, for clients that verify
+        headers["X-Content-MD5"] = found.md5
+    if found.sha256:
+        headers["X-Content-SHA256"] = found.sha256
     if etag_matches(request.headers.get("If-None-Match"), found.etag):
         _audit_read(304, "data.download", f"table:{table_id}", not_modified=True)
         return Response(status=304, headers=headers)
