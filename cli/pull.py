@@ -20,13 +20,18 @@ from typing import Any
 from cli.client import ApiError, Client
 from cli.workspace import TABLE_ID_RE, ViewError, Workspace
 
-# Downloads at once (``--jobs``; AGNES_PULL_PARALLELISM overrides). bench/pull.py: on loopback 2-4
-# streams keep both cores busy (the hashing releases the GIL); through 25 ms of added latency each
-# stream pays a round trip per table, so 4 streams were about 3x faster than 1.
+# Downloads at once (``--jobs``, else AGNES_PULL_PARALLELISM). bench/pull.py, 20 tables on 2 cores:
+# loopback 1/2/4/8 streams 740/1025/1021/638 MB/s (8 threads fight over 2 cores); through a 50 ms
+# round trip 41/70/119/157 MB/s, capped to 1 Gbit/s 64/74/80 MB/s for 2/4/8. 4 is never far off.
 DEFAULT_PARALLELISM = 4
-# Bytes read from the socket per step, into one reused buffer that is written and hashed in place.
-# Large blocks mean few Python-level steps per file (the per-byte work is in C and drops the GIL).
+# Bytes read from the socket per step, into one reused buffer that is hashed in place: large blocks
+# mean few Python-level steps per file (the per-byte work is in C and drops the GIL).
 BLOCK = 1 << 20
+# Bytes per write() of that block. The kernel sizes page-cache folios after the write, and large
+# folios can come from memory the machine has not touched yet, which costs far more to fill: on a
+# 2-core VM, writing 500 MB took 0.15 s of kernel time in 16 KiB writes and 0.5-1.2 s in 1 MiB
+# writes (curl also writes 16 KiB at a time).
+WRITE_SLICE = 16 << 10
 
 
 @dataclass
@@ -230,8 +235,11 @@ def _download(
         try:
             while count := raw.readinto(buffer):
                 block = view[:count]
-                out.write(block)
                 digest.update(block)
+                for start in range(0, count, WRITE_SLICE):
+                    piece = block[start : start + WRITE_SLICE]
+                    if out.write(piece) != len(piece):  # unbuffered: a full disk may write less
+                        raise OSError(f"short write to {part} (is the disk full?)")
                 fetched += count
                 reporter.advance(table_id, count)
         except (http.client.HTTPException, ConnectionError, TimeoutError) as exc:
