@@ -184,12 +184,17 @@ def timed_get(conn: http.client.HTTPConnection, path: str, headers: dict[str, st
     return time.perf_counter() - started, response.status, body, dict(response.getheaders())
 
 
-def clone(url: str, dest: Path, *extra: str) -> float:
+def clone(url: str, folder: Path, *extra: str) -> float:
+    """Seconds of one ``git clone`` into a new directory under ``folder``.
+
+    Clones are left in place until the caller removes ``folder``: deleting one right before the
+    next clone made that clone wait for the file system (discard of the freed blocks).
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = Path(tempfile.mkdtemp(dir=folder)) / "clone"
     started = time.perf_counter()
     subprocess.run(["git", "clone", "-q", *extra, url, str(dest)], env=GIT_ENV, check=True)
-    elapsed = time.perf_counter() - started
-    shutil.rmtree(dest)
-    return elapsed
+    return time.perf_counter() - started
 
 
 def gunicorn(port: int, env: dict[str, str], app: str = "wsgi:app", chdir: Path | None = None):  # type: ignore[no-untyped-def]
@@ -288,6 +293,7 @@ def measure_levels(
         for server in servers.values():
             server.terminate()
             server.wait(10)
+        shutil.rmtree(work / "clone", ignore_errors=True)
     result = {}
     for level in levels:
         pack = next((bares[level] / "objects" / "pack").glob("*.pack")).stat().st_size
@@ -316,6 +322,7 @@ def http_backend_clone(bare: Path, env: dict[str, str], work: Path, repeat: int)
         wait_http(port, f"/{bare.name}/info/refs?service=git-upload-pack")
         return statistics.median(clone(f"http://127.0.0.1:{port}/{bare.name}", work / "clone") for _ in range(repeat))
     finally:
+        shutil.rmtree(work / "clone", ignore_errors=True)
         backend.terminate()
         backend.wait(10)
 
