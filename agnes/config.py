@@ -101,7 +101,7 @@ SETTINGS: tuple[Setting, ...] = (
         0,
         "zlib level (0-9) of the served git pack: 0 stores objects uncompressed, which clones fastest"
         " on a LAN (git's index-pack does less work); 1 sends about 0.6x the bytes, better below"
-        " about 100 Mbit/s (docs/marketplace.md).",
+        " about 500 Mbit/s (docs/marketplace.md).",
         kind="int",
         bounds=(0, 9),
     ),
