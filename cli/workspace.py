@@ -17,7 +17,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -130,22 +130,7 @@ class Workspace:
             OSError: the database cannot be replaced (e.g. open in another program on Windows).
             ViewError: DuckDB failed or is missing.
         """
-        duckdb = _duckdb()
-        self.data.mkdir(parents=True, exist_ok=True)
-        tmp = self.data / f".analytics.{os.getpid()}.tmp"
-        tmp.unlink(missing_ok=True)
-        try:
-            con = duckdb.connect(str(tmp))
-            try:
-                created = [t for t in self.local_tables() if self._create_view(con, t)]
-            finally:
-                con.close()
-            os.replace(tmp, self.database)
-        except duckdb.Error as exc:
-            raise ViewError(str(exc).splitlines()[0]) from None
-        finally:
-            tmp.unlink(missing_ok=True)
-        return created
+        return self._rewrite(lambda con: [t for t in self.local_tables() if self._create_view(con, t)], copy=False)
 
     def update_views(self, replace: list[str], drop: list[str]) -> list[str]:
         """Create or replace the views of ``replace`` and drop those of ``drop``; others stay untouched.
@@ -158,26 +143,38 @@ class Workspace:
             OSError: the database cannot be copied or replaced (e.g. open in another program on Windows).
             ViewError: DuckDB failed or is missing.
         """
-        import shutil
-
         if not self.database.is_file() or self.database.with_name(self.database.name + ".wal").exists():
             return self.rebuild_views()
+
+        def change(con: Any) -> list[str]:
+            for table_id in drop:
+                con.execute(f'DROP VIEW IF EXISTS "{table_id}"')
+            for table_id in replace:
+                if not self._create_view(con, table_id):
+                    con.execute(f'DROP VIEW IF EXISTS "{table_id}"')
+            names = con.execute(
+                "SELECT view_name FROM duckdb_views() WHERE NOT internal"
+                " AND database_name = current_database() ORDER BY view_name"
+            ).fetchall()
+            return [name for (name,) in names]
+
+        return self._rewrite(change, copy=True)
+
+    def _rewrite(self, change: Callable[[Any], list[str]], *, copy: bool) -> list[str]:
+        """Run ``change(connection)`` on a temporary database (a copy of the current one, or empty)
+        and rename it over ``analytics.duckdb``; returns what ``change`` returned."""
+        import shutil
+
         duckdb = _duckdb()
+        self.data.mkdir(parents=True, exist_ok=True)
         tmp = self.data / f".analytics.{os.getpid()}.tmp"
         tmp.unlink(missing_ok=True)
         try:
-            shutil.copyfile(self.database, tmp)
+            if copy:
+                shutil.copyfile(self.database, tmp)
             con = duckdb.connect(str(tmp))
             try:
-                for table_id in drop:
-                    con.execute(f'DROP VIEW IF EXISTS "{table_id}"')
-                for table_id in replace:
-                    if not self._create_view(con, table_id):
-                        con.execute(f'DROP VIEW IF EXISTS "{table_id}"')
-                names = con.execute(
-                    "SELECT view_name FROM duckdb_views() WHERE NOT internal"
-                    " AND database_name = current_database() ORDER BY view_name"
-                ).fetchall()
+                result = change(con)
             finally:
                 con.close()
             os.replace(tmp, self.database)
@@ -185,7 +182,7 @@ class Workspace:
             raise ViewError(str(exc).splitlines()[0]) from None
         finally:
             tmp.unlink(missing_ok=True)
-        return [name for (name,) in names]
+        return result
 
     def _create_view(self, con: Any, table_id: str) -> bool:
         """``CREATE OR REPLACE VIEW`` over the table's parquet; False when DuckDB cannot read the file."""
