@@ -22,7 +22,8 @@ TEST_REDIS_DB = int(os.environ.get("AGNES_TEST_REDIS_DB", "13"))
 REDIS_BASE = os.environ.get("AGNES_TEST_REDIS", "redis://127.0.0.1:6379")
 # The checkout's root (where agnes/, cli/ and worker.py are); subprocesses run from it.
 ROOT = Path(__file__).resolve().parents[1]
-SHARED = ROOT.parent / "shared"
+# Test inputs carried by the repository (origin and licence of each: tests/fixtures/README.md).
+FIXTURES_DIR = ROOT / "tests" / "fixtures"
 
 
 def redis_url() -> str:

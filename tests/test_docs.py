@@ -52,12 +52,24 @@ def test_every_cli_command_is_documented() -> None:
     assert not missing, f"document these commands in docs/*.md: {missing}"
 
 
+def _code_in(markdown: str) -> str:
+    """The fenced blocks and inline code spans of a markdown text, one per line."""
+    blocks = re.findall(r"^```[^\n]*\n(.*?)^```", markdown, re.M | re.S)
+    spans = re.findall(r"`([^`\n]+)`", re.sub(r"^```.*?^```", "", markdown, flags=re.M | re.S))
+    return "\n".join(blocks + spans)
+
+
+def _missing_make_targets(markdown: str, makefile: str) -> list[str]:
+    targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, re.M))
+    used = re.findall(r"(?:^|[\s;&|(])make ([a-z][a-z-]*)", _code_in(markdown), re.M)
+    return sorted({t for t in used if t not in targets})
+
+
 def test_readme_quick_start_commands_exist() -> None:
     readme = (ROOT / "README.md").read_text()
     makefile = (ROOT / "Makefile").read_text()
-    targets = set(re.findall(r"^([a-z-]+):", makefile, re.M))
-    for target in re.findall(r"^make ([a-z-]+)$", readme, re.M):
-        assert target in targets, f"README mentions 'make {target}' but the Makefile has no such target"
+    missing = _missing_make_targets(readme, makefile)
+    assert not missing, f"README mentions 'make {missing[0]}' but the Makefile has no such target"
     assert "make run" in readme and "make test" in readme
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci, ".ci/run must run the README's test command"
@@ -71,3 +83,50 @@ def test_compose_has_the_documented_services() -> None:
     for name in ("web", "worker", "cron"):
         volumes = compose["services"][name].get("volumes", [])
         assert any(str(v).startswith("agnes-data:") for v in volumes), f"{name} must mount the shared data volume"
+
+
+def test_a_missing_make_target_is_caught() -> None:
+    makefile = "run: install\n\ttrue\ntest:\n\ttrue\n"
+    readme = "Run `make run`, or:\n\n```sh\nPORT=5077 make run\nmake deploy   # no such target\n```\n"
+    assert _missing_make_targets(readme, makefile) == ["deploy"]
+    assert _missing_make_targets("`make test` and `cd x && make run`", makefile) == []
+
+
+# The sibling folder our own checkouts sit next to. Spelled in two pieces so this file does not
+# name it itself; tests/fixtures/README.md explains where the copied inputs came from instead.
+_SIBLING = "sh" + "ared"
+_SIBLING_PATH = re.compile(r"\.\./" + _SIBLING + r"\b|/work/" + _SIBLING + r"\b|/\s*[\"']" + _SIBLING + r"[\"']")
+
+
+def _tracked_files() -> list[Path]:
+    import subprocess
+
+    listed = subprocess.run(
+        ["git", "ls-files", "-z"], cwd=ROOT, capture_output=True, check=True, timeout=60
+    ).stdout.decode()
+    return [ROOT / name for name in listed.split("\0") if name]
+
+
+def _names_sibling_folder(text: str) -> bool:
+    return bool(_SIBLING_PATH.search(text))
+
+
+def test_no_tracked_file_reads_the_sibling_folder() -> None:
+    """A fresh clone has no sibling folder: tests carry their inputs in tests/fixtures."""
+    offenders = []
+    for path in _tracked_files():
+        if not path.is_file():  # deleted in the work tree, not yet committed
+            continue
+        if _names_sibling_folder(path.read_bytes().decode("utf-8", errors="ignore")):
+            offenders.append(str(path.relative_to(ROOT)))
+    assert not offenders, f"these files name the {_SIBLING} folder next to the checkout: {offenders}"
+
+
+def test_the_sibling_folder_check_catches_each_spelling() -> None:
+    for text in (
+        f"open('../{_SIBLING}/fixtures/x.csv')",
+        f'Path(__file__).parents[2] / "{_SIBLING}"',
+        f"/work/{_SIBLING}/DESIGN.md",
+    ):
+        assert _names_sibling_folder(text), text
+    assert not _names_sibling_folder("all services share one data volume; shared by threads")

@@ -12,9 +12,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES_DIR
 
-TABLES = SHARED / "fixtures" / "tables"
+TABLES = FIXTURES_DIR / "tables"
 PG_BASE = os.environ.get("AGNES_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
 
 

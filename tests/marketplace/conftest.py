@@ -27,9 +27,9 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import SHARED, bearer
+from tests.conftest import FIXTURES_DIR, bearer
 
-FIXTURES = SHARED / "fixtures" / "marketplaces"
+FIXTURES = FIXTURES_DIR / "marketplaces"
 GIT_ENV = {
     **{k: v for k, v in os.environ.items() if not k.startswith("GIT_")},
     "GIT_CONFIG_NOSYSTEM": "1",
@@ -59,7 +59,7 @@ def commit_all(repo: Path, message: str = "update") -> str:
 
 
 def fixture_repo(name: str, dest: Path) -> Path:
-    """A git repository holding a copy of ``shared/fixtures/marketplaces/<name>``."""
+    """A git repository holding a copy of ``tests/fixtures/marketplaces/<name>``."""
     shutil.copytree(FIXTURES / name, dest)
     commit_all(dest, "import fixture")
     return dest

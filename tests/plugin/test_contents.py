@@ -12,9 +12,9 @@ from agnes.markdown import render_markdown
 from agnes.plugin.contents import plugin_contents, read_item, read_plugin_contents
 from agnes.plugin.frontmatter import parse_frontmatter
 from agnes.plugin.paths import safe_join
-from tests.conftest import SHARED
+from tests.conftest import FIXTURES_DIR
 
-FIXTURES = SHARED / "fixtures" / "marketplaces"
+FIXTURES = FIXTURES_DIR / "marketplaces"
 
 
 # -- markdown ---------------------------------------------------------------------------------
