@@ -1,7 +1,9 @@
-"""Errors a view raises to answer a client: JSON under ``/api``, an HTML page elsewhere."""
+"""Errors a view raises to answer a client (JSON under ``/api``, an HTML page elsewhere), and the
+words for people of any error (:func:`human_message`): pages and the CLI never show class names."""
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from flask import jsonify, render_template, request
@@ -65,3 +67,67 @@ def error_response(error: AppError) -> Any:
     if _wants_json():
         return jsonify(error.to_dict()), error.status
     return render_template("errors/error.html", error=error), error.status
+
+
+# Plain words for exceptions that carry no text of their own (checked in order: subclasses first).
+_PLAIN_WORDS: tuple[tuple[type[BaseException], str], ...] = (
+    (TimeoutError, "timed out"),
+    (ConnectionRefusedError, "the connection was refused"),
+    (ConnectionResetError, "the connection was reset"),
+    (ConnectionError, "the connection failed"),
+    (PermissionError, "permission denied"),
+    (FileNotFoundError, "file not found"),
+    (MemoryError, "out of memory"),
+)
+# ``package.module.ClassName: `` at the start of a traceback's exception line.
+_CLASS_PREFIX = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*: ")
+_CLASS_ONLY = re.compile(r"^(?:[A-Za-z_]\w*\.)*[A-Za-z_]\w*$")
+_HORSE_DIED = re.compile(r"^Work-horse terminated unexpectedly; waitpid returned (-?\d+)(?: \(signal (\d+)\))?")
+UNEXPECTED = "unexpected error (details are in the server log)"
+
+
+def human_message(exc: BaseException) -> str:
+    """What went wrong, in words for people: the exception's own text, never its class name.
+
+    Returns:
+        One line: ``AppError.message``; for OS errors their ``strerror`` (and file name); else
+        ``str(exc)``; for an exception without text a plain phrase (``"timed out"``) or
+        :data:`UNEXPECTED`. Secrets are not masked here (callers redact).
+    """
+    if isinstance(exc, AppError):
+        return exc.message
+    if isinstance(exc, OSError) and exc.strerror:
+        text = exc.strerror[:1].lower() + exc.strerror[1:]
+        return f"{text}: {exc.filename}" if exc.filename else text
+    if isinstance(exc, KeyError) and len(exc.args) == 1:
+        return f"missing key {exc.args[0]!r}"
+    text = str(exc).strip()
+    if text:
+        return text.splitlines()[0].strip()
+    for kind, words in _PLAIN_WORDS:
+        if isinstance(exc, kind):
+            return words
+    return UNEXPECTED
+
+
+def message_from_traceback(text: str | None) -> str:
+    """The exception message of a formatted traceback (RQ's ``exc_string``), without the class name.
+
+    ``agnes.marketplace.sync.SyncError: the host name does not resolve`` (last line of a traceback)
+    becomes ``the host name does not resolve``; RQ's note about a killed work-horse becomes a
+    sentence. Returns ``""`` for an empty text.
+    """
+    lines = [ln.rstrip() for ln in (text or "").strip().splitlines() if ln.strip()]
+    if not lines:
+        return ""
+    # The exception block follows the last indented frame line ("  File ...", "    code").
+    start = max((i + 1 for i, ln in enumerate(lines) if ln.startswith(" ")), default=0)
+    block = lines[start:] or lines[-1:]
+    first = block[0].strip()
+    died = _HORSE_DIED.match(first)
+    if died:
+        signal = f" (signal {died.group(2)})" if died.group(2) else ""
+        return f"the worker process running this job stopped unexpectedly{signal}"
+    if _CLASS_ONLY.match(first) and ("." in first or first[:1].isupper()):
+        return UNEXPECTED
+    return _CLASS_PREFIX.sub("", first, count=1).strip() or UNEXPECTED

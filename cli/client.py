@@ -32,6 +32,21 @@ class ApiError(Exception):
         self.code = code
 
 
+def network_reason(exc: BaseException) -> str:
+    """Words for a failed connection or transfer, for people (never the exception's class name)."""
+    import http.client
+
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    if isinstance(exc, ConnectionResetError):
+        return "the connection was reset"
+    if isinstance(exc, http.client.IncompleteRead):
+        return "the server closed the connection early"
+    if isinstance(exc, http.client.HTTPException) and not isinstance(exc, http.client.RemoteDisconnected):
+        return "the answer was not HTTP"
+    return str(exc).strip() or "the connection was lost"
+
+
 class Response:
     def __init__(self, status: int, headers: dict[str, str], body: bytes, source: str = "the server") -> None:
         self.status = status
@@ -111,7 +126,7 @@ class Client:
                 raise ApiError(0, f"cannot reach {self.server}: {exc.strerror or exc}") from None
             except http.client.HTTPException as exc:  # e.g. BadStatusLine: not an HTTP server at all
                 raise ApiError(
-                    0, f"{self.server} did not answer like a web server ({type(exc).__name__}); check the server URL"
+                    0, f"{self.server} did not answer like a web server ({network_reason(exc)}); check the server URL"
                 ) from None
         raise AssertionError("unreachable")
 

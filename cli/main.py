@@ -3,7 +3,9 @@ SessionStart hook does not pay for modules it does not use."""
 
 from __future__ import annotations
 
+import os
 import sys
+from typing import NoReturn
 
 import click
 
@@ -67,6 +69,12 @@ def _tolerant_streams() -> None:
             pass
 
 
+def fail(message: str, exit_code: int = 1) -> NoReturn:
+    """Print ``error: <message>`` on stderr and exit with ``exit_code`` (the one way the CLI reports errors)."""
+    click.echo(f"error: {message}", err=True)
+    sys.exit(exit_code)
+
+
 def main() -> None:
     from cli.client import ApiError, ConfigError
 
@@ -76,17 +84,24 @@ def main() -> None:
     except click.exceptions.Abort:
         click.echo("Aborted.", err=True)
         sys.exit(1)
+    except click.UsageError as exc:
+        if exc.ctx is not None:
+            click.echo(exc.ctx.get_usage(), err=True)
+            click.echo(f"Try '{exc.ctx.command_path} -h' for help.", err=True)
+        fail(exc.format_message(), exc.exit_code)
     except click.ClickException as exc:
-        exc.show()
-        sys.exit(exc.exit_code)
+        fail(exc.format_message(), exc.exit_code)
     except (ApiError, ConfigError) as exc:
-        click.echo(f"error: {exc}", err=True)
-        sys.exit(1)
+        fail(str(exc))
     except KeyboardInterrupt:
         click.echo("Interrupted.", err=True)
         sys.exit(130)
     except SystemExit:
         raise
+    except Exception as exc:  # a bug or an unforeseen OS error: one line, the traceback on request
+        if os.environ.get("AGNES_DEBUG"):
+            raise
+        fail(f"{str(exc).strip() or 'unexpected failure'} (run again with AGNES_DEBUG=1 to see where it happened)")
 
 
 if __name__ == "__main__":

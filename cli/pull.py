@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from cli.client import ApiError, Client
+from cli.client import ApiError, Client, network_reason
 from cli.workspace import TABLE_ID_RE, ViewError, Workspace
 
 # Downloads at once (``--jobs``, else AGNES_PULL_PARALLELISM). bench/pull.py, 20 tables on 2 cores:
@@ -247,7 +247,7 @@ def _download(
             # Keep the .part: the next pull continues from here with a Range request.
             raise ApiError(
                 0,
-                f"download interrupted after {offset + fetched} bytes ({type(exc).__name__}); run pull again to resume",
+                f"download interrupted after {offset + fetched} bytes ({network_reason(exc)}); run pull again to resume",
             ) from None
     length = raw.getheader("Content-Length")
     if length is not None and fetched != int(length):

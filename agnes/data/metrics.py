@@ -34,9 +34,10 @@ def parse_documents(documents: list[dict[str, str]]) -> list[dict[str, Any]]:
         try:
             data = yaml.safe_load(str(document.get("text") or ""))
         except yaml.YAMLError as exc:
-            raise Invalid(
-                "invalid_yaml", f"{path}: not valid YAML ({exc.__class__.__name__}).", field="documents"
-            ) from None
+            mark = getattr(exc, "problem_mark", None)
+            where = f" at line {mark.line + 1}" if mark is not None else ""
+            problem = getattr(exc, "problem", None) or "cannot be parsed"
+            raise Invalid("invalid_yaml", f"{path}: not valid YAML{where}: {problem}.", field="documents") from None
         if data is None:
             continue
         if isinstance(data, dict) and isinstance(data.get("metrics"), list):

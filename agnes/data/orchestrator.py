@@ -24,6 +24,7 @@ from pathlib import Path
 
 from agnes.data.connectors._files import quote_ident, sql_string
 from agnes.data.extracts import EXTRACT_FILE, SOURCE_RE, TABLE_ID_RE, MetaRow, extracts_root, read_meta
+from agnes.errors import human_message
 from agnes.files import file_lock
 from agnes.models import tables
 from agnes.models.db import connect_file
@@ -126,7 +127,7 @@ def _scan(data_dir: Path, source: str | None, target: Path) -> tuple[list[_Claim
             claims.extend(_scan_source(root, name))
             clean.add(name)
         except Exception as exc:
-            errors[name] = f"{type(exc).__name__}: {exc}"
+            errors[name] = human_message(exc)
             log.warning("source %s skipped: %s", name, errors[name])
     return claims, errors, clean
 

@@ -19,7 +19,7 @@ from agnes.data import data_dir, extracts, orchestrator, secrets_env
 from agnes.data.connectors import ExtractError, ExtractRequest, get_connector
 from agnes.data.modes import QueryMode
 from agnes.data.schedules import parse_schedule
-from agnes.errors import AppError, Invalid, NotFound
+from agnes.errors import AppError, Invalid, NotFound, human_message
 from agnes.models import tables, utcnow
 from agnes.progress import Progress, no_progress
 from agnes.state import state_store
@@ -89,7 +89,7 @@ def sync_table(table_id: str, *, triggered_by: str | None = None, progress: Prog
             ) from None
         except Exception as exc:
             log.exception("connector %s crashed on table %s", entry.source_type, table_id)
-            raise _fail(table_id, started, f"{type(exc).__name__}: {exc}", triggered_by) from None
+            raise _fail(table_id, started, human_message(exc), triggered_by) from None
         progress(1, 3, f"Publishing {entry.name}")
         has_file = mode.has_file and result.view_sql is None
         digests, size = extracts.Digests("", ""), 0

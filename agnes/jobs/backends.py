@@ -16,6 +16,7 @@ from typing import Any
 from flask import Flask
 
 from agnes.audit import redact_text, write_audit
+from agnes.errors import human_message, message_from_traceback
 from agnes.jobs.status import JobNotFound, JobState, JobStatus
 from agnes.models import utcnow
 
@@ -166,10 +167,9 @@ def _rq_status(job: Any) -> JobStatus:
 
 
 def _short_error(exc_string: str | None) -> str:
-    """Last line of a traceback (``ValueError: bad slug``), secrets masked."""
+    """The message of a failed job's traceback for people (``bad slug``, no class name), secrets masked."""
 
-    lines = [ln for ln in (exc_string or "").strip().splitlines() if ln.strip()]
-    return redact_text(lines[-1].strip())[:500] if lines else ""
+    return redact_text(message_from_traceback(exc_string))[:500]
 
 
 def _audit_job(job: Any, result: str, error: str | None = None) -> None:
@@ -197,7 +197,7 @@ def _audit_success(job: Any, connection: Any, result: Any, *args: Any, **kwargs:
 
 
 def _audit_failure(job: Any, connection: Any, type: Any, value: Any, tb: Any) -> None:
-    _audit_job(job, "failed", f"{getattr(type, '__name__', type)}: {value}")
+    _audit_job(job, "failed", human_message(value))
 
 
 @dataclass
@@ -273,7 +273,7 @@ class EmbeddedBackend(JobBackend):
                         )
                         if attempt + 1 < attempts:
                             continue
-                        error = _short_error("".join(traceback.format_exception_only(type(exc), exc)))
+                        error = redact_text(human_message(exc))[:500]
                         with record.lock:
                             record.status = replace(
                                 record.status, state=JobState.FAILED, error=error, ended_at=utcnow()

@@ -18,6 +18,7 @@ from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
 
 from agnes.audit import redact_text
+from agnes.errors import human_message
 
 # User name sent with an access token over https (GitHub, GitLab and Gitea accept any).
 TOKEN_USERNAME = "x-access-token"
@@ -137,7 +138,7 @@ def _pool_manager(url: str, config: ConfigDict, timeout: float):  # type: ignore
 
 def _reason(exc: BaseException) -> str:
     """A short reason for a failed fetch (urllib3 messages run to several lines)."""
-    text = str(exc) or type(exc).__name__
+    text = str(exc) or human_message(exc)
     checks = (
         ("NameResolutionError", "the host name does not resolve"),
         ("Name or service not known", "the host name does not resolve"),

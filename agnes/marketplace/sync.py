@@ -25,7 +25,7 @@ from pathlib import Path
 from flask import current_app
 
 from agnes import markers
-from agnes.errors import NotFound
+from agnes.errors import NotFound, human_message
 from agnes.files import file_lock
 from agnes.marketplace import overlay
 from agnes.marketplace.curated import working_dir
@@ -103,7 +103,7 @@ def sync_marketplace(marketplace_id: str, *, progress: Progress = no_progress) -
         except Exception as exc:  # fetch, manifest, disk or unexpected: keep the previous state
             shutil.rmtree(staging, ignore_errors=True)
             known = isinstance(exc, FetchError | ManifestError | OSError)
-            message = redact(str(exc) if known else f"{type(exc).__name__}: {exc}", token)
+            message = redact(str(exc) if known else human_message(exc), token)
             with state_store().write() as con:
                 if marketplaces.get_marketplace(con, mp.id) is not None:
                     marketplaces.record_sync_failure(con, mp.id, error=message, started_at=started)
@@ -258,6 +258,6 @@ def sync_all(*, progress: Progress = no_progress) -> dict[str, list]:
             errors.append({"id": mp_id, "error": str(exc)})
         except Exception as exc:  # an unexpected bug in one marketplace must not stop the others
             log.exception("sync of marketplace %s crashed", mp_id)
-            errors.append({"id": mp_id, "error": redact(f"{type(exc).__name__}: {exc}")})
+            errors.append({"id": mp_id, "error": redact(human_message(exc))})
     progress(len(ids), len(ids), "Done")
     return {"synced": synced, "errors": errors}

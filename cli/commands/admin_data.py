@@ -197,8 +197,9 @@ def sync_tables(table_ids: tuple[str, ...], wait: bool, as_json: bool) -> None:
         print_json({**result, "jobs": jobs})
     else:
         for job in jobs:
-            detail = job["error"] if job["state"] == "failed" else ""
-            click.echo(f"{job['table']}: {job['state']} (job {job['id']}){' ' + detail if detail else ''}")
+            click.echo(f"{job['table']}: {job['state']} (job {job['id']})")
+            if job["state"] == "failed":
+                click.echo(f"error: {job['table']}: {job['error']}", err=True)
         if result["skipped"]:
             click.echo(f"not due: {', '.join(result['skipped'])}")
     if wait and any(j["state"] == "failed" for j in jobs):

@@ -131,7 +131,7 @@ def sync(slug: str | None, sync_all: bool, wait: bool) -> None:
     for entry in result.get("synced", [result]) if sync_all else [result]:
         _print_result(entry)
     for error in result.get("errors", []) if sync_all else []:
-        click.echo(f"{error['id']}: failed: {error['error']}")
+        click.echo(f"error: {error['id']}: {error['error']}", err=True)
     if sync_all and result.get("errors"):
         sys.exit(1)
 

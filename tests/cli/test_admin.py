@@ -74,7 +74,7 @@ def test_errors_are_one_readable_line(app: Flask, live_server: LiveServer, auth,
     missing = run_cli(["admin", "group", "members", "nope"], env)
     assert (
         missing.returncode == 1
-        and missing.stderr.strip() == "Error: no group named 'nope' (see 'agnes admin group list')"
+        and missing.stderr.strip() == "error: no group named 'nope' (see 'agnes admin group list')"
     )
     dup = run_cli(["admin", "group", "create", "Admin"], env)
     assert dup.returncode == 1

@@ -193,7 +193,8 @@ def test_admin_cli_registers_syncs_and_lists(app, live_server, auth, tmp_path, f
     assert updated.returncode == 0, updated.stderr
     (folder / "seattle-weather.csv").write_text("date,x\n2012/01/01,1,2,3\n2012/01/02,4\n")
     failed = run_cli(["admin", "sync-tables", "weather", "--wait"], env)
-    assert failed.returncode == 1 and "weather: failed" in failed.stdout and "line 2 has 4 fields" in failed.stdout
+    assert failed.returncode == 1 and "weather: failed" in failed.stdout
+    assert failed.stderr.startswith("error: weather: ") and "line 2 has 4 fields" in failed.stderr, failed.stderr
     metrics = tmp_path / "metrics" / "weather"
     metrics.mkdir(parents=True)
     (metrics / "rainy_days.yml").write_text("name: rainy_days\ntable: weather\nsql: SELECT count(*) FROM weather\n")

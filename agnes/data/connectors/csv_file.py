@@ -8,6 +8,7 @@ from typing import Any
 from agnes.data.connectors import Connector, ExtractError, ExtractRequest, ExtractResult, Option
 from agnes.data.connectors import _files as files
 from agnes.data.modes import QueryMode
+from agnes.errors import human_message
 
 
 def extract(request: ExtractRequest) -> ExtractResult:
@@ -105,7 +106,7 @@ def diagnose(path: str, spec: Mapping[str, Any]) -> str | None:
                         line = skip + 2 + index
                         return f"line {line} has {len(row)} fields where the header has {expected}"
         except (OSError, csv.Error, StopIteration) as exc:
-            return f"{type(exc).__name__}: {exc}"
+            return human_message(exc)
     return None
 
 
