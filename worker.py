@@ -3,6 +3,9 @@
 python worker.py            # work the queue (forks a work-horse per job)
 python worker.py --burst    # work until the queue is empty, then exit
 python worker.py --cron     # run the periodic-job scheduler (RQ cron) instead
+
+SIGTERM or Ctrl+C: warm shutdown (the running job gets AGNES_WORKER_GRACE seconds, then it is
+requeued); a second SIGTERM or Ctrl+C: cold shutdown (the job is requeued at once).
 """
 
 from __future__ import annotations
@@ -38,9 +41,14 @@ def main(argv: list[str] | None = None) -> int:
             register_rq_cron(scheduler, backend.queue.name)
             scheduler.start()
             return 0
-        from rq import Worker
+        from agnes.jobs.worker import AgnesWorker
 
-        worker = Worker([backend.queue], connection=backend.connection, name=args.name)
+        worker = AgnesWorker(
+            [backend.queue],
+            connection=backend.connection,
+            name=args.name,
+            grace_seconds=app.config["AGNES_WORKER_GRACE"],
+        )
         worker.work(burst=args.burst, with_scheduler=True)
     return 0
 

@@ -63,6 +63,13 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("AGNES_PAT_DEFAULT_DAYS", 90, "Default lifetime of a new personal access token, in days.", kind="int"),
     Setting("AGNES_PAT_MAX_DAYS", 3650, "Longest lifetime an access token may be given, in days.", kind="int"),
     Setting("AGNES_JOB_TIMEOUT", 1800, "Default job timeout, in seconds.", kind="int"),
+    Setting(
+        "AGNES_WORKER_GRACE",
+        7,
+        "Seconds a running job may go on after a worker gets SIGTERM; then it is stopped and requeued for the"
+        " next worker. Keep it below the orchestrator's kill timeout (10 s for docker compose).",
+        kind="int",
+    ),
     Setting("AGNES_SYNC_TIMEOUT", 3600, "Longest a table sync job may run, in seconds.", kind="int"),
     Setting(
         "AGNES_DOWNLOAD_BLOCK_KB",

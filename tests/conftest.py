@@ -87,6 +87,7 @@ def redis_conn():  # type: ignore[no-untyped-def]
     conn.flushdb()
     yield conn
     conn.flushdb()
+    conn.close()
 
 
 @pytest.fixture

@@ -172,17 +172,22 @@ def _short_error(exc_string: str | None) -> str:
     return redact_text(message_from_traceback(exc_string))[:500]
 
 
-def _audit_job(job: Any, result: str, error: str | None = None) -> None:
-
+def _audit_job(job: Any, result: str, error: str | None = None, *, reason: str | None = None) -> None:
+    """The audit row of an RQ job's outcome: ``result`` is finished, failed or requeued."""
     duration = None
     if job.started_at:
         duration = round((utcnow() - job.started_at.replace(tzinfo=None)).total_seconds() * 1000, 2)
+    params: dict[str, Any] = {"args": list(job.args)}
+    if error:
+        params["error"] = error
+    if reason:
+        params["reason"] = reason
     try:
         write_audit(
             f"job.{job.func_name.rsplit('.', 1)[-1]}",
             user_id=job.meta.get("owner_id"),
             resource=f"job:{job.id}",
-            params={"args": list(job.args), "error": error} if error else {"args": list(job.args)},
+            params=params,
             result=result,
             duration_ms=duration,
             client_kind="job",
