@@ -31,6 +31,7 @@ from agnes.models import new_id
 from agnes.models.db import StateStore
 from agnes.models.groups import count_active_admins
 from agnes.people import ensure_seed_admin
+from agnes.urls import log_base_url
 from agnes.views import register_blueprints
 from agnes.views.errors import register_error_handlers
 
@@ -87,6 +88,7 @@ def create_app(config: dict[str, Any] | None = None) -> Flask:
     templating.init_app(app)
     cli_server.init_app(app)
     _register_request_hooks(app)
+    log_base_url(app)
     for domain in DOMAINS:
         domain.init_app(app)
     register_blueprints(app)

@@ -45,7 +45,10 @@ SETTINGS: tuple[Setting, ...] = (
         secret=True,
     ),
     Setting(
-        "AGNES_BASE_URL", "http://127.0.0.1:5000", "Public URL of this server, used in emailed links and CLI hints."
+        "AGNES_BASE_URL",
+        "",
+        "Public URL of this server, used in emailed links and CLI hints; unset, the address each request arrives"
+        " on (http://127.0.0.1:$PORT under make run). Set it behind a reverse proxy.",
     ),
     Setting("REDIS_URL", "", "Redis for RQ jobs; empty runs jobs in-process (embedded mode)."),
     Setting("AGNES_QUEUE", "agnes", "Name of the RQ queue jobs are sent to."),

@@ -11,6 +11,7 @@ from agnes.lru import LRU
 from agnes.models import utcnow
 from agnes.pages.marketplace_listing import CardView
 from agnes.plugin.frontmatter import display_value
+from agnes.urls import base_url
 
 # Rendered listing cards kept per process: (card, in stack, script root) → HTML.
 CARD_CACHE_SIZE = 4096
@@ -78,6 +79,7 @@ def plugin_card_html(view: CardView) -> Markup:
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(timeago=timeago, isodate=isodate, filesize=filesize, display_value=display_value)
     app.jinja_env.globals.update(icon_sprite=icon_sprite, plugin_card_html=plugin_card_html)
+    app.jinja_env.globals["base_url"] = base_url
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True
 

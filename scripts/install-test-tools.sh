@@ -1,18 +1,66 @@
 #!/usr/bin/env bash
-# Tools the test suite drives as real clients. Idempotent; installs into ./.tools (git-ignored).
+# The real parts the test suite drives, installed or started; safe to run again (make test and
+# .ci/run both run it).
+#
+#   git, Redis (127.0.0.1:6379), Chromium (/usr/bin/chromium), Node.js + npm, and the Claude Code
+#   CLI (into ./.tools, git-ignored); PostgreSQL on 127.0.0.1:5432 is started when it is installed.
+#
+# As root with apt-get, missing Debian packages are installed. Otherwise each missing part gets
+# one line saying what to install, and the tests that need it skip with that reason.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-mkdir -p .tools
-# (sections are added by the features that need them)
+say() { echo "tools: $*"; }
+
+can_install=false
+if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then can_install=true; fi
+
+# package(s)|what it is for
+missing=()
+command -v git >/dev/null 2>&1 || missing+=("git|git, which most tests use")
+command -v redis-server >/dev/null 2>&1 || missing+=("redis-server|Redis, for the job, worker and deployment tests")
+[ -x /usr/bin/chromium ] || missing+=("chromium|Chromium, for the browser tests")
+command -v npm >/dev/null 2>&1 || missing+=("nodejs npm|Node.js and npm, for the Claude Code end-to-end test")
+
+if [ ${#missing[@]} -gt 0 ]; then
+  packages=$(for m in "${missing[@]}"; do printf '%s ' "${m%%|*}"; done)
+  if $can_install; then
+    say "installing Debian packages: $packages"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    # shellcheck disable=SC2086 # one word per package
+    apt-get install -y -qq $packages >/dev/null
+  else
+    for m in "${missing[@]}"; do
+      say "missing ${m#*|}: install it with 'sudo apt-get install ${m%%|*}' (those tests skip until then)"
+    done
+  fi
+fi
+
+# Redis: the tests need a real one; start it (no root needed) when nothing answers on 6379.
+redis_up() { (exec 3<>/dev/tcp/127.0.0.1/6379 && printf 'PING\r\n' >&3 && head -c 5 <&3 | grep -q PONG) 2>/dev/null; }
+if ! redis_up && command -v redis-server >/dev/null 2>&1; then
+  say "starting redis-server on 127.0.0.1:6379 (keeps nothing on disk)"
+  redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
+  for _ in $(seq 1 50); do redis_up && break; sleep 0.1; done
+fi
+redis_up || say "Redis does not answer on 127.0.0.1:6379: the tests that need it skip"
+
+# PostgreSQL: the postgres connector's tests use the local server (trust auth on 127.0.0.1:5432).
+if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  if [ -d /etc/postgresql ] && command -v pg_ctlcluster >/dev/null 2>&1; then
+    say "starting postgresql"
+    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start >/dev/null 2>&1 || true
+  fi
+fi
+if ! command -v pg_isready >/dev/null 2>&1 || ! pg_isready -q -h 127.0.0.1 -p 5432; then
+  say "PostgreSQL does not answer on 127.0.0.1:5432 (trust auth for user postgres): its connector tests skip"
+fi
 
 # Claude Code CLI (the marketplace end-to-end test drives `claude plugin ...`).
 # The native binary comes from the npm optional dependency @anthropic-ai/claude-code-linux-x64.
-if ! [ -x .tools/node_modules/.bin/claude ]; then
-  if command -v npm >/dev/null 2>&1; then
-    echo "install-test-tools: installing @anthropic-ai/claude-code into .tools"
-    (cd .tools && [ -f package.json ] || echo '{"name": "agnes-test-tools", "private": true}' > package.json)
-    npm install --prefix .tools --no-audit --no-fund --loglevel=error '@anthropic-ai/claude-code@^2.1' >/dev/null
-  else
-    echo "install-test-tools: npm not found; the Claude Code end-to-end test will be skipped" >&2
-  fi
+if ! [ -x .tools/node_modules/.bin/claude ] && command -v npm >/dev/null 2>&1; then
+  say "installing @anthropic-ai/claude-code into .tools"
+  mkdir -p .tools
+  [ -f .tools/package.json ] || echo '{"name": "agnes-test-tools", "private": true}' > .tools/package.json
+  npm install --prefix .tools --no-audit --no-fund --loglevel=error '@anthropic-ai/claude-code@^2.1' >/dev/null
 fi

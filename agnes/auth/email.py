@@ -16,6 +16,7 @@ from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from agnes.models import tokens, users
 from agnes.state import state_store
+from agnes.urls import base_url
 
 log = logging.getLogger(__name__)
 
@@ -37,7 +38,7 @@ def request_sign_in_link(email: str) -> bool:
             return False
         nonce = tokens.create_magic_link(con, user.id)
     token = _serializer().dumps({"n": nonce})
-    link = current_app.config["AGNES_BASE_URL"] + url_for("auth.verify_link", token=token)
+    link = base_url() + url_for("auth.verify_link", token=token)
     deliver_sign_in_link(user.email, link)
     return True
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import FIXTURES_DIR
+from tests.conftest import FIXTURES_DIR, missing
 
 TABLES = FIXTURES_DIR / "tables"
 PG_BASE = os.environ.get("AGNES_TEST_PG", "postgresql://postgres@127.0.0.1:5432")
@@ -51,7 +51,13 @@ def pg_dsn() -> str:
     import psycopg
 
     name = f"agnes_test_{os.environ.get('AGNES_TEST_REDIS_DB', '13')}"
-    with psycopg.connect(f"{PG_BASE}/postgres", autocommit=True) as conn:
+    try:
+        conn = psycopg.connect(f"{PG_BASE}/postgres", autocommit=True, connect_timeout=5)
+    except psycopg.OperationalError as exc:
+        missing(
+            f"PostgreSQL is not reachable at {PG_BASE} ({str(exc).strip()[:120]}): the postgres connector tests need it"
+        )
+    with conn:
         exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", [name]).fetchone()
         if not exists:
             conn.execute(f'CREATE DATABASE "{name}"')
