@@ -59,10 +59,22 @@ def _code_in(markdown: str) -> str:
     return "\n".join(blocks + spans)
 
 
+def _make_targets_used(code: str) -> set[str]:
+    """Targets of the ``make`` commands in shell text (``PORT=1 make run && make test``)."""
+    used = set()
+    code = re.sub(r"(^|\s)#.*$", "", code, flags=re.M)  # shell comments
+    for command in re.split(r"\n|;|&&|\|\||\||\(", code):
+        words = [w for w in command.split() if not re.match(r"^\w+=", w)]  # drop VAR=value prefixes
+        if words and words[0] == "sudo":
+            words = words[1:]
+        if len(words) > 1 and words[0] == "make":
+            used.update(w for w in words[1:] if re.match(r"^[a-z][a-z-]*$", w))
+    return used
+
+
 def _missing_make_targets(markdown: str, makefile: str) -> list[str]:
     targets = set(re.findall(r"^([a-z][a-z-]*):", makefile, re.M))
-    used = re.findall(r"(?:^|[\s;&|(])make ([a-z][a-z-]*)", _code_in(markdown), re.M)
-    return sorted({t for t in used if t not in targets})
+    return sorted(t for t in _make_targets_used(_code_in(markdown)) if t not in targets)
 
 
 def test_readme_quick_start_commands_exist() -> None:
@@ -90,6 +102,8 @@ def test_a_missing_make_target_is_caught() -> None:
     readme = "Run `make run`, or:\n\n```sh\nPORT=5077 make run\nmake deploy   # no such target\n```\n"
     assert _missing_make_targets(readme, makefile) == ["deploy"]
     assert _missing_make_targets("`make test` and `cd x && make run`", makefile) == []
+    assert _missing_make_targets("`apt-get install python3 make git`", makefile) == []
+    assert _missing_make_targets("`PYTEST_ARGS=-x make tset`", makefile) == ["tset"]
 
 
 # The sibling folder our own checkouts sit next to. Spelled in two pieces so this file does not
