@@ -172,7 +172,7 @@ def _short_error(exc_string: str | None) -> str:
     return redact_text(message_from_traceback(exc_string))[:500]
 
 
-def _audit_job(job: Any, result: str, error: str | None = None, *, reason: str | None = None) -> None:
+def audit_job(job: Any, result: str, error: str | None = None, *, reason: str | None = None) -> None:
     """The audit row of an RQ job's outcome: ``result`` is finished, failed or requeued."""
     duration = None
     if job.started_at:
@@ -198,11 +198,11 @@ def _audit_job(job: Any, result: str, error: str | None = None, *, reason: str |
 
 
 def _audit_success(job: Any, connection: Any, result: Any, *args: Any, **kwargs: Any) -> None:
-    _audit_job(job, "finished")
+    audit_job(job, "finished")
 
 
 def _audit_failure(job: Any, connection: Any, type: Any, value: Any, tb: Any) -> None:
-    _audit_job(job, "failed", human_message(value))
+    audit_job(job, "failed", human_message(value))
 
 
 @dataclass

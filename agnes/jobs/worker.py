@@ -30,6 +30,8 @@ from typing import Any
 
 from rq import Queue, Worker
 
+from agnes.jobs.backends import audit_job
+
 log = logging.getLogger(__name__)
 
 # Default seconds a running job may go on after SIGTERM; orchestrators kill at 10 s (compose).
@@ -117,8 +119,6 @@ class AgnesWorker(Worker):
 
     def _requeue(self, job_id: str, reason: str, *, execution: Any = None) -> None:
         """Put an interrupted job back at the front of its queue and write its ``requeued`` audit row."""
-        from agnes.jobs.backends import _audit_job
-
         job = self.job_class.fetch(job_id, connection=self.connection, serializer=self.serializer)
         execution = execution or next(iter(self.executions.values()), None)
         with self.connection.pipeline() as pipeline:
@@ -131,7 +131,7 @@ class AgnesWorker(Worker):
         )
         log.warning("worker %s: job %s requeued (%s)", self.name, job_id, reason)
         job.started_at = started  # for the audit row's duration only (not saved)
-        _audit_job(job, "requeued", reason=reason)
+        audit_job(job, "requeued", reason=reason)
 
     def teardown(self) -> None:
         if self._grace_timer is not None:
