@@ -14,12 +14,15 @@ say() { echo "tools: $*"; }
 can_install=false
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then can_install=true; fi
 
-# package(s)|what it is for
+redis_up() { (exec 3<>/dev/tcp/127.0.0.1/6379 && printf 'PING\r\n' >&3 && head -c 5 <&3 | grep -q PONG) 2>/dev/null; }
+
+# package(s)|what it is for and what happens without it
 missing=()
-command -v git >/dev/null 2>&1 || missing+=("git|git, which most tests use")
-command -v redis-server >/dev/null 2>&1 || missing+=("redis-server|Redis, for the job, worker and deployment tests")
-[ -x /usr/bin/chromium ] || missing+=("chromium|Chromium, for the browser tests")
-command -v npm >/dev/null 2>&1 || missing+=("nodejs npm|Node.js and npm, for the Claude Code end-to-end test")
+command -v git >/dev/null 2>&1 || missing+=("git|git: most tests fail without it")
+redis_up || command -v redis-server >/dev/null 2>&1 ||
+  missing+=("redis-server|Redis: the job, worker and deployment tests skip until then")
+[ -x /usr/bin/chromium ] || missing+=("chromium|Chromium: the browser tests skip until then")
+command -v npm >/dev/null 2>&1 || missing+=("nodejs npm|Node.js and npm: the Claude Code end-to-end test skips until then")
 
 if [ ${#missing[@]} -gt 0 ]; then
   packages=$(for m in "${missing[@]}"; do printf '%s ' "${m%%|*}"; done)
@@ -31,13 +34,12 @@ if [ ${#missing[@]} -gt 0 ]; then
     apt-get install -y -qq $packages >/dev/null
   else
     for m in "${missing[@]}"; do
-      say "missing ${m#*|}: install it with 'sudo apt-get install ${m%%|*}' (those tests skip until then)"
+      say "missing ${m#*|} (install: sudo apt-get install ${m%%|*})"
     done
   fi
 fi
 
 # Redis: the tests need a real one; start it (no root needed) when nothing answers on 6379.
-redis_up() { (exec 3<>/dev/tcp/127.0.0.1/6379 && printf 'PING\r\n' >&3 && head -c 5 <&3 | grep -q PONG) 2>/dev/null; }
 if ! redis_up && command -v redis-server >/dev/null 2>&1; then
   say "starting redis-server on 127.0.0.1:6379 (keeps nothing on disk)"
   redis-server --daemonize yes --bind 127.0.0.1 --port 6379 --save "" --appendonly no >/dev/null
