@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -22,7 +21,7 @@ import pytest
 import yaml
 
 from tests.conftest import FIXTURES_DIR, redis_url
-from tests.deploy.processes import BIN, REPO, Service, clean_env
+from tests.deploy.processes import BIN, REPO, Service, clean_env, free_port
 from tests.mkt_helpers import GIT_ENV, commit_all
 
 pytestmark = pytest.mark.slow
@@ -55,12 +54,6 @@ def host_argv(command: list[str]) -> list[str]:
     if program == "python":
         return [sys.executable, *args]
     return [str(BIN / program), *args]
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _http(method: str, url: str, token: str, body: Any = None) -> Any:

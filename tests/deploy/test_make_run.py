@@ -9,7 +9,6 @@ import logging
 import os
 import re
 import signal
-import socket
 import sys
 import time
 import urllib.parse
@@ -20,15 +19,9 @@ import pytest
 from bs4 import BeautifulSoup
 
 from agnes import create_app
-from tests.deploy.processes import REPO, Service, clean_env
+from tests.deploy.processes import REPO, Service, clean_env, free_port
 
 pytestmark = pytest.mark.slow
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 def _csrf(html: bytes) -> str:

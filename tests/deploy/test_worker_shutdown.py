@@ -66,18 +66,32 @@ def _second_worker_finishes(app: Flask, tmp_path: Path, job_id: str, workdir: Pa
     assert (workdir / "result.txt").read_text() == "done by attempt 2"
 
 
-def test_sigterm_lets_a_short_job_finish(rq_app: Flask, tmp_path: Path) -> None:
-    workdir = tmp_path / "job"
-    worker = _worker(rq_app, tmp_path, "worker", grace=7)
+def _busy_worker(app: Flask, tmp_path: Path, job_id: str, seconds: float, grace: int) -> Service:
+    """A worker.py process running the slow job ``job_id`` (its first attempt has started)."""
+    worker = _worker(app, tmp_path, "worker", grace=grace)
     try:
         worker.wait_for_log(r"Listening on")
-        enqueue(run_slow, str(workdir), 2, job_id="slow-short")
-        _wait_started(workdir, 1, worker)
+        enqueue(run_slow, str(tmp_path / "job"), seconds, job_id=job_id)
+        _wait_started(tmp_path / "job", 1, worker)
+    except BaseException:
+        worker.kill()
+        raise
+    return worker
+
+
+def _sigterm(worker: Service) -> float:
+    """SIGTERM a worker; returns the seconds it took to exit (cleanly, within 10 s)."""
+    try:
         took = worker.stop(timeout=10)
     finally:
         worker.kill()
     assert worker.proc.returncode == 0, worker.tail()
-    assert took < 10
+    return took
+
+
+def test_sigterm_lets_a_short_job_finish(rq_app: Flask, tmp_path: Path) -> None:
+    workdir = tmp_path / "job"
+    assert _sigterm(_busy_worker(rq_app, tmp_path, "slow-short", 2, grace=7)) < 10
     assert get_job("slow-short").state is JobState.FINISHED
     assert (workdir / "result.txt").read_text() == "done by attempt 1"
     assert [r for r, _ in _audit("slow-short")] == ["finished"]
@@ -85,15 +99,7 @@ def test_sigterm_lets_a_short_job_finish(rq_app: Flask, tmp_path: Path) -> None:
 
 def test_sigterm_requeues_a_job_that_outlasts_the_grace_period(rq_app: Flask, tmp_path: Path) -> None:
     workdir = tmp_path / "job"
-    worker = _worker(rq_app, tmp_path, "worker", grace=2)
-    try:
-        worker.wait_for_log(r"Listening on")
-        enqueue(run_slow, str(workdir), 120, job_id="slow-long")
-        _wait_started(workdir, 1, worker)
-        took = worker.stop(timeout=10)
-    finally:
-        worker.kill()
-    assert worker.proc.returncode == 0, worker.tail()
+    took = _sigterm(_busy_worker(rq_app, tmp_path, "slow-long", 120, grace=2))
     assert 2 <= took < 10, took
     # Nothing half-written: the interrupted attempt left no result and no temporary file.
     assert sorted(p.name for p in workdir.iterdir()) == ["attempts"]
@@ -105,11 +111,8 @@ def test_sigterm_requeues_a_job_that_outlasts_the_grace_period(rq_app: Flask, tm
 
 def test_a_second_sigterm_is_a_cold_shutdown(rq_app: Flask, tmp_path: Path) -> None:
     workdir = tmp_path / "job"
-    worker = _worker(rq_app, tmp_path, "worker", grace=60)
+    worker = _busy_worker(rq_app, tmp_path, "slow-cold", 120, grace=60)
     try:
-        worker.wait_for_log(r"Listening on")
-        enqueue(run_slow, str(workdir), 120, job_id="slow-cold")
-        _wait_started(workdir, 1, worker)
         first = worker.signal(signal.SIGTERM)
         worker.wait_for_log(r"warm shut down requested")
         time.sleep(1.2)  # RQ ignores a repeat within 1 s (a pool and a terminal may both send one)
@@ -131,10 +134,10 @@ def test_an_idle_worker_and_the_cron_exit_at_once(rq_app: Flask, tmp_path: Path,
         try:
             service.wait_for_log(r"CronScheduler .*: starting" if args else r"Listening on")
             time.sleep(0.5)
-            took = service.stop(timeout=10)
-        finally:
+        except BaseException:
             service.kill()
-        assert service.proc.returncode == 0, service.tail()
+            raise
+        took = _sigterm(service)
         assert took < 5, f"{args}: exit took {took:.1f} s\n{service.tail()}"
 
 
