@@ -13,9 +13,9 @@ Two fixes to RQ's behaviour live here:
   redis-py 8.2): RQ's ``Worker.unsubscribe`` sends UNSUBSCRIBE and only then stops the listener
   thread. When that thread handles the UNSUBSCRIBE reply first, it loops back into
   ``PubSub.get_message(timeout=60)``, which, with no channel left, waits the full 60 s for a
-  subscription, and ``PubSubWorkerThread.stop()`` (which joins without a timeout since redis-py
-  8) waits with it. Here the thread's run flag is cleared before UNSUBSCRIBE is sent, so the reply
-  ends the thread at once, and the join is bounded.
+  subscription, and ``PubSubWorkerThread.stop()`` (which, in redis-py 8.2, joins the thread
+  without a timeout) waits with it. Here the thread's run flag is cleared before UNSUBSCRIBE is
+  sent, so the reply ends the thread at once, and the join is bounded.
 * **The work-horse ignores SIGTERM** as it ignores SIGINT, so a signal sent to the whole process
   group (systemd's default, a terminal) starts the warm shutdown instead of killing the job.
 """
