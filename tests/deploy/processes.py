@@ -12,7 +12,8 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[2]
+from tests.conftest import ROOT
+
 # The interpreter's bin directory: gunicorn and the other console scripts of this virtualenv.
 BIN = Path(sys.executable).parent
 
@@ -27,7 +28,7 @@ def free_port() -> int:
 def clean_env(**extra: str) -> dict[str, str]:
     """This process's environment without Agnes/Redis settings, plus ``extra``; this checkout importable."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("AGNES_", "REDIS_URL", "PORT"))}
-    env.update(PYTHONPATH=str(REPO), PYTHONUNBUFFERED="1", AGNES_LOG_LEVEL="INFO")
+    env.update(PYTHONPATH=str(ROOT), PYTHONUNBUFFERED="1", AGNES_LOG_LEVEL="INFO")
     env.update(extra)
     return env
 
@@ -39,7 +40,7 @@ class Service:
     ``docker compose stop`` sends SIGTERM to a container's main process.
     """
 
-    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path, cwd: Path = REPO) -> None:
+    def __init__(self, name: str, argv: list[str], env: dict[str, str], log_path: Path, cwd: Path = ROOT) -> None:
         self.name = name
         self.argv = argv
         self.log_path = log_path

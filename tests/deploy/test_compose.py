@@ -21,11 +21,11 @@ import pytest
 import yaml
 
 from tests.conftest import FIXTURES_DIR, redis_url
-from tests.deploy.processes import BIN, REPO, Service, clean_env, free_port
-from tests.mkt_helpers import GIT_ENV, commit_all
+from tests.deploy.processes import BIN, ROOT, Service, clean_env, free_port
+from tests.marketplace.conftest import GIT_ENV, commit_all
 
 pytestmark = pytest.mark.slow
-COMPOSE = REPO / "compose.yml"
+COMPOSE = ROOT / "compose.yml"
 PLUGINS = ("accessibility-compliance", "python-development", "pptx-deck-creation")
 
 
@@ -123,7 +123,7 @@ def test_compose_file_services_run_the_main_job(redis_conn, tmp_path: Path) -> N
 
         token = subprocess.run(
             [sys.executable, "-m", "flask", "--app", "wsgi", "create-token", "admin@example.com", "--name", "deploy"],
-            cwd=REPO,
+            cwd=ROOT,
             env=clean_env(AGNES_DATA_DIR=str(volume), REDIS_URL=redis_url(), AGNES_LOG_LEVEL="WARNING"),
             capture_output=True,
             text=True,
@@ -179,8 +179,8 @@ def test_docker_compose_config_accepts_the_file() -> None:
 
 def test_the_image_installs_like_the_readme() -> None:
     """The Dockerfile installs with the README's install command and runs the compose web command."""
-    dockerfile = (REPO / "Dockerfile").read_text()
-    readme = (REPO / "README.md").read_text()
+    dockerfile = (ROOT / "Dockerfile").read_text()
+    readme = (ROOT / "README.md").read_text()
     installs = re.findall(r"^RUN (make install\b.*)$", dockerfile, re.M)
     assert installs == ["make install"], "the Dockerfile must install with 'make install', as the README does"
     assert "make install" in readme

@@ -13,7 +13,7 @@ from flask import Flask
 
 from agnes.errors import UNEXPECTED, human_message, message_from_traceback
 from tests.conftest import bearer, cli_env, run_cli, run_rq_jobs
-from tests.mkt_helpers import register
+from tests.marketplace.conftest import register
 
 # What a Python class name or traceback looks like in a message.
 CLASS_NAME = re.compile(r"\b(?:[a-z_]+\.)+[A-Z]\w+|\b\w*(?:Error|Exception)\b(?!s)|Traceback")

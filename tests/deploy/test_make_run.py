@@ -19,7 +19,7 @@ import pytest
 from bs4 import BeautifulSoup
 
 from agnes import create_app
-from tests.deploy.processes import REPO, Service, clean_env, free_port
+from tests.deploy.processes import ROOT, Service, clean_env, free_port
 
 pytestmark = pytest.mark.slow
 
@@ -57,7 +57,7 @@ def test_port_make_run_logs_a_link_that_signs_the_admin_in(tmp_path: Path) -> No
     )
     for name in ("MAKEFLAGS", "MAKELEVEL", "MFLAGS", "VIRTUAL_ENV"):
         env.pop(name, None)
-    server = Service("make run", ["make", "--no-print-directory", "run"], env, tmp_path / "run.log", cwd=REPO)
+    server = Service("make run", ["make", "--no-print-directory", "run"], env, tmp_path / "run.log", cwd=ROOT)
     try:
         server.wait_for_log(rf"Listening at: http://127\.0\.0\.1:{port}\b", timeout=300)
         server.wait_for_log(r"AGNES_BASE_URL is unset: sign-in links and CLI hints use the address")

@@ -15,7 +15,7 @@ from flask import Flask
 
 from agnes.jobs import JobState, enqueue, get_job
 from tests.conftest import redis_url
-from tests.deploy.processes import REPO, Service, clean_env
+from tests.deploy.processes import ROOT, Service, clean_env
 from tests.deploy.slow_jobs import run_slow
 
 pytestmark = pytest.mark.slow
@@ -178,5 +178,5 @@ def test_the_work_horse_ignores_sigterm() -> None:
         "os.kill(os.getpid(), signal.SIGTERM); os.kill(os.getpid(), signal.SIGINT)\n"
         "time.sleep(0.2); print('alive')\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True, text=True, timeout=60)
+    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0 and done.stdout.strip() == "alive", done.stderr
