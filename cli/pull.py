@@ -247,7 +247,8 @@ def _download(
             # Keep the .part: the next pull continues from here with a Range request.
             raise ApiError(
                 0,
-                f"download interrupted after {offset + fetched} bytes ({network_reason(exc)}); run pull again to resume",
+                f"download interrupted after {offset + fetched} bytes ({network_reason(exc)});"
+                " run pull again to resume",
             ) from None
     length = raw.getheader("Content-Length")
     if length is not None and fetched != int(length):
