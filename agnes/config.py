@@ -73,6 +73,13 @@ SETTINGS: tuple[Setting, ...] = (
         " next worker. Keep it below the orchestrator's kill timeout (10 s for docker compose).",
         kind="int",
     ),
+    Setting(
+        "AGNES_DATA_SOURCE_DIRS",
+        [],
+        "Comma-separated server directories table files may be read from (after symlinks, never inside"
+        " AGNES_DATA_DIR); empty turns local table files off. URLs are not affected.",
+        kind="list",
+    ),
     Setting("AGNES_SYNC_TIMEOUT", 3600, "Longest a table sync job may run, in seconds.", kind="int"),
     Setting(
         "AGNES_DOWNLOAD_BLOCK_KB",

@@ -15,7 +15,7 @@ from typing import Any
 
 from agnes import markers
 from agnes.audit import redact_text
-from agnes.data import data_dir, extracts, orchestrator, secrets_env
+from agnes.data import data_dir, extracts, locations, orchestrator, secrets_env
 from agnes.data.connectors import ExtractError, ExtractRequest, get_connector
 from agnes.data.modes import QueryMode
 from agnes.data.schedules import parse_schedule
@@ -81,6 +81,7 @@ def sync_table(table_id: str, *, triggered_by: str | None = None, progress: Prog
                     env=secrets_env(),
                     analytics_path=orchestrator.analytics_path(root),
                     data_dir=root,
+                    source_roots=tuple(locations.source_roots(root)),
                 )
             )
         except (ExtractError, AppError) as exc:

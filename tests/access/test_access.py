@@ -46,7 +46,8 @@ def world(app: Flask, auth, tmp_path: Path) -> dict[str, str]:  # type: ignore[n
         marketplaces.apply_sync(
             con, "acme", commit_sha="0" * 40, checkout_dir="x", records=[record], started_at=utcnow()
         )
-    csv = tmp_path / "numbers.csv"
+    csv = tmp_path / "files" / "numbers.csv"  # the test app's AGNES_DATA_SOURCE_DIRS
+    csv.parent.mkdir(exist_ok=True)
     csv.write_text("n\n1\n2\n")
     register_table({"name": "numbers", "source_type": "csv", "source_spec": {"location": str(csv)}}, owner_id=None)
     sync_table("numbers")

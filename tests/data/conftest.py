@@ -87,8 +87,8 @@ def matrix_table(world: Any, *, synced: bool = False, granted: bool = False) -> 
     from agnes import people
     from agnes.data.sync import sync_table
 
-    folder = Path(current_app.config["AGNES_DATA_DIR"]) / "matrix-files"
-    folder.mkdir(exist_ok=True)
+    folder = Path(current_app.config["AGNES_DATA_SOURCE_DIRS"][0]) / "matrix-files"
+    folder.mkdir(parents=True, exist_ok=True)
     table_id = _next("matrix")
     (folder / f"{table_id}.csv").write_text("a,b\n1,x\n2,y\n")
     register(
@@ -109,8 +109,8 @@ def matrix_table(world: Any, *, synced: bool = False, granted: bool = False) -> 
 def matrix_register_body(world: Any) -> dict[str, Any]:
     from flask import current_app
 
-    folder = Path(current_app.config["AGNES_DATA_DIR"]) / "matrix-files"
-    folder.mkdir(exist_ok=True)
+    folder = Path(current_app.config["AGNES_DATA_SOURCE_DIRS"][0]) / "matrix-files"
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "body.csv").write_text("a\n1\n")
     name = _next("registered")
     return {"name": name, "source_type": "csv", "source_spec": {"location": str(folder / "body.csv")}}

@@ -23,6 +23,7 @@ def run_worker_process(app) -> None:  # type: ignore[no-untyped-def]
     env.update(
         REDIS_URL=redis_url(),
         AGNES_DATA_DIR=app.config["AGNES_DATA_DIR"],
+        AGNES_DATA_SOURCE_DIRS=",".join(app.config["AGNES_DATA_SOURCE_DIRS"]),
         AGNES_LOG_LEVEL="WARNING",
         PYTHONPATH=str(ROOT),
     )

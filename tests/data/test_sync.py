@@ -185,7 +185,7 @@ def test_sql_connector_materializes_a_query_over_registered_tables(app, folder):
     with pytest.raises(Invalid):
         register({"name": "two", "source_type": "sql", "source_spec": {"query": "SELECT 1; DROP TABLE x"}})
     # An attached DuckDB file, joined with a registered table.
-    other = data_dir(app).parent / "crm.duckdb"
+    other = folder / "crm.duckdb"
     con = duckdb.connect(str(other))
     con.execute("CREATE TABLE islands AS SELECT * FROM (VALUES ('Biscoe', 'south'), ('Dream', 'mid')) t(name, zone)")
     con.close()

@@ -62,6 +62,7 @@ class ExtractRequest:
         env: environment for secrets referenced by name (process env + ``state/.env_overlay``).
         analytics_path: ``analytics/server.duckdb`` (the ``sql`` connector queries it).
         data_dir: ``AGNES_DATA_DIR``.
+        source_roots: the resolved ``AGNES_DATA_SOURCE_DIRS`` (server files must be under one).
     """
 
     table_id: str
@@ -72,6 +73,7 @@ class ExtractRequest:
     env: Mapping[str, str]
     analytics_path: Path
     data_dir: Path
+    source_roots: tuple[Path, ...] = ()
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,8 @@
 """Shared parts of the file connectors (csv, parquet, json): locating, fetching, writing.
 
-A location is an absolute path on the server (globs allowed), a path relative to
-``AGNES_DATA_DIR``, or an ``http(s)://`` URL that is downloaded to a temp file first.
+A location is an absolute path on the server (globs allowed) under a directory listed in
+``AGNES_DATA_SOURCE_DIRS`` (checked by :mod:`agnes.data.locations`), or an ``http(s)://`` URL
+that is downloaded to a temp file first.
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
+from agnes.data import locations
 from agnes.data.connectors import ExtractError, ExtractRequest, ExtractResult, Option
 from agnes.data.modes import QueryMode
 from agnes.errors import Invalid
@@ -29,7 +31,8 @@ LOCATION = Option(
     "location",
     "File path or URL",
     required=True,
-    help="Absolute path on the server (globs allowed), a path under the data directory, or an http(s) URL.",
+    help="Absolute path on the server (globs allowed) under a directory listed in AGNES_DATA_SOURCE_DIRS,"
+    " or an http(s) URL.",
 )
 RENAME = Option(
     "rename",
@@ -84,6 +87,8 @@ def validate_location(spec: dict[str, Any]) -> dict[str, Any]:
             )
     elif "\x00" in location:
         raise Invalid("invalid_location", "The path contains a NUL byte.", field="spec.location")
+    else:
+        locations.check_location(location, field="spec.location")
     for old, new in (spec.get("rename") or {}).items():
         if not new.strip():
             raise Invalid("invalid_option", f"New name for {old!r} is empty.", field="spec.rename")
@@ -103,17 +108,29 @@ def check_mode(spec: Mapping[str, Any], mode: QueryMode) -> None:
         raise Invalid("invalid_query_mode", "A remote table needs a server path, not a URL.", field="query_mode")
 
 
-def resolve_location(request: ExtractRequest, suffix: str) -> str:
-    """A local path DuckDB can read: the server path, or the URL downloaded into ``workdir``."""
+def resolve_location(request: ExtractRequest, suffix: str) -> list[str]:
+    """Local files DuckDB can read: the server files the location names now (each resolved and
+    checked against ``AGNES_DATA_SOURCE_DIRS``), or the URL downloaded into ``workdir``.
+
+    Raises:
+        ExtractError: nothing matches, or a file resolves outside the allowed directories.
+    """
     location = str(request.spec["location"])
     if is_url(location):
-        return str(fetch_url(location, request.workdir / f"download{suffix}"))
-    path = Path(location).expanduser()
-    if not path.is_absolute():
-        path = request.data_dir / path
-    if not any(ch in str(path) for ch in "*?[") and not path.is_file():
-        raise ExtractError(f"file not found: {path}")
-    return str(path)
+        return [str(fetch_url(location, request.workdir / f"download{suffix}"))]
+    try:
+        return locations.resolve_files(location, data_dir=request.data_dir, roots=list(request.source_roots))
+    except locations.LocationRefused as exc:
+        raise ExtractError(exc.message) from None
+    except FileNotFoundError:
+        raise ExtractError(f"file not found: {location}") from None
+
+
+def sql_paths(paths: list[str]) -> str:
+    """A DuckDB reader's file argument: one literal, or a list of them."""
+    if len(paths) == 1:
+        return sql_string(paths[0])
+    return "[" + ", ".join(sql_string(p) for p in paths) + "]"
 
 
 def fetch_url(url: str, target: Path) -> Path:

@@ -13,10 +13,10 @@ from agnes.errors import human_message
 
 def extract(request: ExtractRequest) -> ExtractResult:
     spec = request.spec
-    path = files.resolve_location(request, ".csv")
+    paths = files.resolve_location(request, ".csv")
     args = files.options_sql(
         {
-            "delim": spec.get("delimiter") or header_delimiter(path, spec),
+            "delim": spec.get("delimiter") or header_delimiter(paths[0], spec),
             "header": spec.get("header", True),
             "nullstr": spec.get("null_strings"),
             "dateformat": spec.get("date_format"),
@@ -30,20 +30,20 @@ def extract(request: ExtractRequest) -> ExtractResult:
             "sample_size": -1,  # sniff types from every row, so a late odd value cannot break the load
         }
     )
-    source = f"read_csv({files.sql_string(path)}{args})"
+    source = f"read_csv({files.sql_paths(paths)}{args})"
     what = files.display_location(spec)
     try:
         result = files.write_table(request, source, spec.get("rename"), what)
     except ExtractError:
         # DuckDB's sniffer error does not say which line is wrong; find it for the admin.
-        problem = diagnose(path, spec)
+        problem = diagnose(paths, spec)
         if problem:
             raise ExtractError(f"cannot read {what}: {problem}") from None
         raise
     names = [c[0] for c in result.columns]
     if len(names) == 1 and any(d in names[0] for d in DELIMITERS):
         # The sniffer gave up on the dialect and read each line as one value.
-        problem = diagnose(path, spec)
+        problem = diagnose(paths, spec)
         request.output.unlink(missing_ok=True)
         raise ExtractError(f"cannot read {what}: {problem or 'could not detect the delimiter; set it'}")
     return result
@@ -56,18 +56,11 @@ DIAGNOSE_LINES = 2_000_000
 
 
 def header_delimiter(path: str, spec: Mapping[str, Any]) -> str | None:
-    """The delimiter most frequent in the header line (None: let DuckDB sniff).
+    """The delimiter most frequent in the header line of the file ``path`` (None: let DuckDB sniff).
 
     DuckDB's sniffer may settle on a space for files whose values contain spaces
     (``Jan 1 2000``) once one line is malformed; the header line is unambiguous.
     """
-    import glob
-
-    if any(ch in path for ch in "*?["):
-        matches = sorted(glob.glob(path))
-        if not matches:
-            return None
-        path = matches[0]
     encoding = {"latin-1": "latin-1", "utf-16": "utf-16"}.get(str(spec.get("encoding") or ""), "utf-8")
     try:
         with open(path, encoding=encoding, errors="replace") as fh:
@@ -80,15 +73,13 @@ def header_delimiter(path: str, spec: Mapping[str, Any]) -> str | None:
     return best if first.count(best) else None
 
 
-def diagnose(path: str, spec: Mapping[str, Any]) -> str | None:
+def diagnose(paths: list[str], spec: Mapping[str, Any]) -> str | None:
     """The first line whose field count differs from the header's, as a sentence (None if none)."""
     import csv
-    import glob
 
-    files_found = sorted(glob.glob(path)) if any(ch in path for ch in "*?[") else [path]
     encoding = {"latin-1": "latin-1", "utf-16": "utf-16"}.get(str(spec.get("encoding") or ""), "utf-8")
     skip = int(spec.get("skip_rows") or 0)
-    for name in files_found[:5]:
+    for name in paths[:5]:
         try:
             with open(name, newline="", encoding=encoding, errors="replace") as fh:
                 for _ in range(skip):

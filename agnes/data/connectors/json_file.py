@@ -9,7 +9,7 @@ from agnes.data.modes import QueryMode
 
 def extract(request: ExtractRequest) -> ExtractResult:
     spec = request.spec
-    path = files.resolve_location(request, ".json")
+    paths = files.resolve_location(request, ".json")
     args = files.options_sql(
         {
             "format": spec.get("format"),
@@ -17,7 +17,7 @@ def extract(request: ExtractRequest) -> ExtractResult:
             "timestampformat": spec.get("timestamp_format"),
         }
     )
-    source = f"read_json_auto({files.sql_string(path)}{args})"
+    source = f"read_json_auto({files.sql_paths(paths)}{args})"
     return files.write_table(request, source, spec.get("rename"), files.display_location(spec))
 
 

@@ -8,8 +8,8 @@ from agnes.data.modes import QueryMode
 
 
 def extract(request: ExtractRequest) -> ExtractResult:
-    path = files.resolve_location(request, ".parquet")
-    source = f"read_parquet({files.sql_string(path)})"
+    paths = files.resolve_location(request, ".parquet")
+    source = f"read_parquet({files.sql_paths(paths)})"
     return files.write_table(request, source, request.spec.get("rename"), files.display_location(request.spec))
 
 

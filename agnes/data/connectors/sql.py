@@ -2,8 +2,10 @@
 
 The query runs with ``analytics/server.duckdb`` attached read-only and selected, so it can
 name any registered table (``SELECT island, count(*) FROM penguins GROUP BY 1``). ``attach``
-adds other DuckDB files read-only under an alias. Admins write these queries: they run with
-DuckDB's full reach on the server (files included), like any admin SQL.
+adds other DuckDB files read-only under an alias; they must be under ``AGNES_DATA_SOURCE_DIRS``.
+The query runs with DuckDB's external access off except for those directories (and the published
+extracts the views read), with extension loading off and the configuration locked, so it cannot
+read the server's own files (:func:`agnes.data.locations.restricted_connection`).
 """
 
 from __future__ import annotations
@@ -11,11 +13,11 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from agnes.data import extracts, locations
 from agnes.data.connectors import Connector, ExtractError, ExtractRequest, ExtractResult, Option
-from agnes.data.connectors._files import first_lines, quote_ident, sql_string
+from agnes.data.connectors._files import first_lines, sql_string
 from agnes.data.modes import QueryMode
 from agnes.errors import Invalid
-from agnes.models.db import memory_connection
 
 ALIAS_RE = re.compile(r"^[a-z_][a-z0-9_]{0,62}$")
 
@@ -32,11 +34,12 @@ def _validate(spec: dict[str, Any]) -> dict[str, Any]:
     if len(statements) != 1 or statements[0].type != duckdb.StatementType.SELECT:
         raise Invalid("invalid_query", "Write exactly one SELECT (or WITH ... SELECT) statement.", field="spec.query")
     spec["query"] = spec["query"].strip().rstrip(";").strip()
-    for alias in spec.get("attach") or {}:
+    for alias, path in (spec.get("attach") or {}).items():
         if not ALIAS_RE.match(alias) or alias in ("analytics", "main", "memory", "system", "temp"):
             raise Invalid(
                 "invalid_option", f"{alias!r} cannot be an alias (lower-case letters, digits, _).", field="spec.attach"
             )
+        locations.check_location(path, field="spec.attach")
     return spec
 
 
@@ -51,14 +54,27 @@ def extract(request: ExtractRequest) -> ExtractResult:
     import duckdb
 
     query = str(request.spec["query"])
-    con = memory_connection()
+    attach = {"analytics": str(request.analytics_path)} if request.analytics_path.exists() else {}
+    roots = list(request.source_roots)
+    try:
+        for alias, path in (request.spec.get("attach") or {}).items():
+            found = locations.resolve_files(path, data_dir=request.data_dir, roots=roots, field="spec.attach")
+            attach[alias] = found[0]
+    except locations.LocationRefused as exc:
+        raise ExtractError(exc.message) from None
+    except FileNotFoundError as exc:
+        raise ExtractError(f"file not found: {exc}") from None
+    try:
+        con = locations.restricted_connection(
+            data_dir=request.data_dir,
+            roots=roots,
+            attach=attach,
+            extra_dirs=[extracts.extracts_root(request.data_dir), request.output.parent, request.workdir],
+        )
+    except duckdb.Error as exc:
+        raise ExtractError(f"cannot open the attached files: {first_lines(str(exc))}") from None
     try:
         try:
-            if request.analytics_path.exists():
-                con.execute(f"ATTACH {sql_string(str(request.analytics_path))} AS analytics (READ_ONLY)")
-                con.execute("USE analytics")
-            for alias, path in (request.spec.get("attach") or {}).items():
-                con.execute(f"ATTACH {sql_string(str(path))} AS {quote_ident(alias)} (READ_ONLY)")
             shape = con.execute(f"DESCRIBE {query}").fetchall()
             if request.query_mode is QueryMode.REMOTE:
                 count = con.execute(f"SELECT count(*) FROM ({query})").fetchone()

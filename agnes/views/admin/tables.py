@@ -133,7 +133,7 @@ def register_table_post():  # type: ignore[no-untyped-def]
     try:
         entry = registration.register_table(fields, owner_id=g.principal.user.id)
     except AppError as exc:
-        if exc.status not in (400, 409):
+        if exc.status not in (400, 409, 422):
             raise
         connector = _connector(fields["source_type"])
         form = {
@@ -170,7 +170,7 @@ def update_table_post(table_id: str):  # type: ignore[no-untyped-def]
     try:
         registration.update_table(table_id, fields)
     except AppError as exc:
-        if exc.status != 400:
+        if exc.status not in (400, 422):
             raise
         key = (exc.field or "name").replace("spec.", "opt_")
         return render("admin/tables/table.html", status=422, **table_data(table_id, errors={key: exc.message}))
