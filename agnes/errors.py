@@ -17,14 +17,18 @@ class AppError(Exception):
         code: stable snake_case code for scripts (``group_not_found``).
         message: one sentence a person understands.
         field: the request field that is wrong, when one is.
+        headers: extra response headers (``Retry-After`` on a 503).
     """
 
-    def __init__(self, status: int, code: str, message: str, *, field: str | None = None) -> None:
+    def __init__(
+        self, status: int, code: str, message: str, *, field: str | None = None, headers: dict[str, str] | None = None
+    ) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
         self.message = message
         self.field = field
+        self.headers = dict(headers or {})
 
     def to_dict(self) -> dict[str, str]:
         body = {"error": self.code, "message": self.message}
@@ -65,8 +69,8 @@ def _wants_json() -> bool:
 def error_response(error: AppError) -> Any:
     """The response for ``error``: JSON under ``/api`` (or when asked for), else the error page."""
     if _wants_json():
-        return jsonify(error.to_dict()), error.status
-    return render_template("errors/error.html", error=error), error.status
+        return jsonify(error.to_dict()), error.status, error.headers
+    return render_template("errors/error.html", error=error), error.status, error.headers
 
 
 # Plain words for exceptions that carry no text of their own (checked in order: subclasses first).

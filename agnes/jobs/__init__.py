@@ -22,10 +22,21 @@ from typing import Any
 from flask import Flask, current_app
 
 from agnes.jobs.backends import EmbeddedBackend, JobBackend, RQBackend, current_embedded_job
-from agnes.jobs.status import JobNotFound, JobState, JobStatus
+from agnes.jobs.status import JobNotFound, JobState, JobStatus, QueueUnavailable
 from agnes.models import new_id
 
-__all__ = ["JobNotFound", "JobState", "JobStatus", "enqueue", "get_job", "retry_job", "set_progress"]
+__all__ = [
+    "JobNotFound",
+    "JobState",
+    "JobStatus",
+    "QueueUnavailable",
+    "enqueue",
+    "get_job",
+    "lookup_job",
+    "require_queue",
+    "retry_job",
+    "set_progress",
+]
 
 
 # -- public API ----------------------------------------------------------------------------
@@ -54,6 +65,9 @@ def enqueue(
 
     Returns:
         The status of the new job, or of the job already in flight under ``job_id``.
+
+    Raises:
+        QueueUnavailable: Redis cannot be reached (503 ``queue_unavailable``); nothing was queued.
     """
     backend: JobBackend = current_app.extensions["agnes_jobs"]
     return backend.enqueue(
@@ -70,12 +84,30 @@ def enqueue(
 
 
 def get_job(job_id: str) -> JobStatus:
-    """Current status of a job. Raises :class:`JobNotFound` when unknown or expired."""
+    """Current status of a job. Raises :class:`JobNotFound` when unknown or expired,
+    :class:`QueueUnavailable` when Redis cannot be reached."""
     return current_app.extensions["agnes_jobs"].get(job_id)
 
 
+def lookup_job(job_id: str) -> JobStatus | None:
+    """The job for a page's job widget: its status, None when unknown, or a status in state
+    ``unreachable`` when the queue cannot be asked (the page still renders)."""
+    try:
+        return get_job(job_id)
+    except JobNotFound:
+        return None
+    except QueueUnavailable:
+        return JobStatus(job_id, JobState.UNREACHABLE, "Job queue unreachable")
+
+
+def require_queue() -> None:
+    """Raise :class:`QueueUnavailable` unless the job queue answers; called before a write that
+    must be followed by a job (so no row claims a job that could not be queued)."""
+    current_app.extensions["agnes_jobs"].ping()
+
+
 def retry_job(job_id: str) -> JobStatus:
-    """Run a failed job again with the same arguments (same id). Raises JobNotFound."""
+    """Run a failed job again with the same arguments (same id). Raises JobNotFound, QueueUnavailable."""
     return current_app.extensions["agnes_jobs"].retry(job_id)
 
 

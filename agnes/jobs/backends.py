@@ -8,8 +8,9 @@ import re
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -17,7 +18,7 @@ from flask import Flask
 
 from agnes.audit import redact_text, write_audit
 from agnes.errors import human_message, message_from_traceback
-from agnes.jobs.status import JobNotFound, JobState, JobStatus
+from agnes.jobs.status import JobNotFound, JobState, JobStatus, QueueUnavailable
 from agnes.models import utcnow
 
 log = logging.getLogger(__name__)
@@ -57,27 +58,62 @@ class JobBackend:
         """Raise if the backend cannot take jobs (used by /readyz)."""
 
 
+# Seconds to wait for Redis to accept a connection from the web process before calling it unreachable.
+REDIS_CONNECT_TIMEOUT = 3
+
+
+@contextmanager
+def queue_calls() -> Iterator[None]:
+    """Translate "Redis cannot be reached" into :class:`QueueUnavailable` (the one place that does)."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+
+    try:
+        yield
+    except (RedisConnectionError, RedisTimeoutError, ConnectionError, TimeoutError) as exc:
+        log.warning("job queue unreachable: %s", redact_text(str(exc))[:300])
+        raise QueueUnavailable() from None
+
+
 class RQBackend(JobBackend):
-    """Jobs on Redis through RQ."""
+    """Jobs on Redis through RQ. Every call raises :class:`QueueUnavailable` when Redis is down."""
 
     def __init__(self, redis_url: str, queue_name: str) -> None:
         from redis import Redis
+        from redis.backoff import NoBackoff
+        from redis.retry import Retry as RedisRetry
         from rq import Queue
 
-        self.connection = Redis.from_url(redis_url)
+        # One quick retry: a page must not wait seconds of backoff to learn that Redis is down.
+        self.connection = Redis.from_url(
+            redis_url, socket_connect_timeout=REDIS_CONNECT_TIMEOUT, retry=RedisRetry(NoBackoff(), 1)
+        )
         self.queue = Queue(queue_name, connection=self.connection)
 
     def ping(self) -> None:
-        self.connection.ping()
+        with queue_calls():
+            self.connection.ping()
 
     def enqueue(self, func, args, kwargs, *, job_id, description, owner_id, timeout, retries, retry_intervals):
+        with queue_calls():
+            return self._enqueue(func, args, kwargs, job_id, description, owner_id, timeout, retries, retry_intervals)
+
+    def get(self, job_id: str) -> JobStatus:
+        with queue_calls():
+            return self._get(job_id)
+
+    def retry(self, job_id: str) -> JobStatus:
+        with queue_calls():
+            return self._retry(job_id)
+
+    def _enqueue(self, func, args, kwargs, job_id, description, owner_id, timeout, retries, retry_intervals):  # type: ignore[no-untyped-def]
         from rq import Retry
         from rq.job import Callback
 
         # A short Redis lock closes the race between "is it in flight?" and "enqueue it".
         with self.connection.lock(f"agnes:enqueue:{job_id}", timeout=10, blocking_timeout=10):
             try:
-                existing = self.get(job_id)
+                existing = self._get(job_id)
             except JobNotFound:
                 existing = None
             if existing is not None and existing.state.active:
@@ -97,9 +133,9 @@ class RQBackend(JobBackend):
                 on_success=Callback(_audit_success),
                 on_failure=Callback(_audit_failure),
             )
-        return self.get(job_id)
+        return self._get(job_id)
 
-    def get(self, job_id: str) -> JobStatus:
+    def _get(self, job_id: str) -> JobStatus:
         from rq.exceptions import NoSuchJobError
         from rq.job import Job
 
@@ -109,7 +145,7 @@ class RQBackend(JobBackend):
             raise JobNotFound(job_id) from None
         return _rq_status(job)
 
-    def retry(self, job_id: str) -> JobStatus:
+    def _retry(self, job_id: str) -> JobStatus:
         from rq.exceptions import NoSuchJobError
         from rq.job import Job
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from agnes.jobs import JobNotFound, JobStatus, enqueue, get_job, set_progress
+from agnes.jobs import JobStatus, enqueue, lookup_job, require_queue, set_progress
 from agnes.marketplace import curated
 from agnes.marketplace.packager import prune_caches
 from agnes.marketplace.sync import sync_all, sync_marketplace
+from agnes.models.marketplaces import Marketplace
 
 # One "sync everything" in flight at a time.
 SYNC_ALL_JOB_ID = "sync-all-marketplaces"
@@ -34,6 +35,21 @@ def start_sync(marketplace_id: str, *, owner_id: str | None) -> JobStatus:
     )
 
 
+def register_marketplace(
+    fields: dict[str, Any], *, sync: bool, actor_id: str | None, actor_email: str = "", actor_name: str = ""
+) -> tuple[Marketplace, JobStatus | None]:
+    """Register a marketplace and (``sync``) start its first sync.
+
+    The queue is asked first, so a marketplace is never left registered with a first sync that
+    could not be queued. Raises what :func:`curated.create_marketplace` raises, and
+    QueueUnavailable (nothing registered).
+    """
+    if sync:
+        require_queue()
+    mp = curated.create_marketplace(fields, actor_id=actor_id, actor_email=actor_email, actor_name=actor_name)
+    return mp, start_sync(mp.id, owner_id=actor_id) if sync else None
+
+
 def start_sync_all(*, owner_id: str | None) -> JobStatus:
     """Queue a sync of every marketplace (or return the one in flight)."""
     return enqueue(
@@ -42,11 +58,8 @@ def start_sync_all(*, owner_id: str | None) -> JobStatus:
 
 
 def current_sync_job(marketplace_id: str) -> JobStatus | None:
-    """The latest sync job of a marketplace, if the job backend still knows it."""
-    try:
-        return get_job(sync_job_id(marketplace_id))
-    except JobNotFound:
-        return None
+    """The latest sync job of a marketplace, if the job backend still knows it (``unreachable`` when Redis is down)."""
+    return lookup_job(sync_job_id(marketplace_id))
 
 
 def run_sync_marketplace(marketplace_id: str) -> dict[str, Any]:

@@ -7,12 +7,19 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
+from agnes.errors import AppError
+
+# Seconds a client is told to wait before retrying while the job queue is unreachable.
+QUEUE_RETRY_AFTER = 30
+
 
 class JobState(StrEnum):
     QUEUED = "queued"
     RUNNING = "running"
     FINISHED = "finished"
     FAILED = "failed"
+    # The job queue (Redis) did not answer: the job's state is unknown for now.
+    UNREACHABLE = "unreachable"
 
     @property
     def active(self) -> bool:
@@ -67,3 +74,20 @@ def _jsonable(value: Any) -> bool:
 
 class JobNotFound(LookupError):
     pass
+
+
+class QueueUnavailable(AppError):
+    """503 ``queue_unavailable``: the job queue (Redis) cannot be reached, so nothing was queued.
+
+    Raised by :func:`agnes.jobs.enqueue`, :func:`agnes.jobs.get_job`, :func:`agnes.jobs.retry_job`
+    and :func:`agnes.jobs.require_queue`; the response carries ``Retry-After``.
+    """
+
+    def __init__(self) -> None:
+        super().__init__(
+            503,
+            "queue_unavailable",
+            "The job queue is unreachable right now, so nothing was started or changed."
+            " Try again in a minute; if it persists, an operator should check Redis (REDIS_URL).",
+            headers={"Retry-After": str(QUEUE_RETRY_AFTER)},
+        )

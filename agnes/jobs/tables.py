@@ -12,7 +12,7 @@ from flask import current_app
 
 from agnes.data import registration
 from agnes.data.sync import due_table_ids, sync_table, tables_to_sync
-from agnes.jobs import JobNotFound, JobStatus, enqueue, get_job, set_progress
+from agnes.jobs import JobStatus, enqueue, lookup_job, require_queue, set_progress
 
 
 def sync_job_id(table_id: str) -> str:
@@ -41,18 +41,18 @@ def _enqueue(table_id: str, *, owner_id: str | None, triggered_by: str | None) -
 def start_syncs(table_ids: list[str] | None, *, actor_id: str | None) -> tuple[list[JobStatus], list[str]]:
     """Sync now: the listed tables, or (no list) every table that is due or unscheduled.
 
-    Returns ``(jobs, skipped_ids)``. Raises Invalid for ids that are not registered.
+    Returns ``(jobs, skipped_ids)``. Raises Invalid for ids that are not registered,
+    QueueUnavailable when Redis cannot be reached.
     """
     chosen, skipped = tables_to_sync(table_ids)
+    if chosen:
+        require_queue()  # all or none: a queue lost halfway must not start half of them
     return [_enqueue(t, owner_id=actor_id, triggered_by=actor_id) for t in chosen], skipped
 
 
 def current_sync_job(table_id: str) -> JobStatus | None:
-    """The latest sync job of a table, if the job backend still knows it."""
-    try:
-        return get_job(sync_job_id(table_id))
-    except JobNotFound:
-        return None
+    """The latest sync job of a table, if the job backend still knows it (``unreachable`` when Redis is down)."""
+    return lookup_job(sync_job_id(table_id))
 
 
 def run_sync_table(table_id: str, triggered_by: str | None = None) -> dict[str, Any]:

@@ -13,7 +13,7 @@ from agnes import audit
 from agnes.access import admin_required
 from agnes.errors import AppError
 from agnes.htmx import fragment_or_redirect, hx_redirect, job_started, render
-from agnes.jobs.marketplace import start_sync, start_sync_all
+from agnes.jobs.marketplace import register_marketplace, start_sync, start_sync_all
 from agnes.marketplace import curated
 from agnes.pages.admin_marketplaces import marketplace_page, marketplaces_page
 
@@ -54,8 +54,9 @@ def create_marketplace_post():  # type: ignore[no-untyped-def]
     form = {k: request.form.get(k, "") for k in FORM_FIELDS}
     user = g.principal.user
     try:
-        mp = curated.create_marketplace(
+        mp, _ = register_marketplace(
             {**form, "token": request.form.get("token", "")},
+            sync=True,
             actor_id=user.id,
             actor_email=user.email,
             actor_name=user.name,
@@ -69,7 +70,6 @@ def create_marketplace_post():  # type: ignore[no-untyped-def]
             status=422,
             **_list_context(form=form, errors={exc.field or "slug": exc.message}),
         )
-    start_sync(mp.id, owner_id=user.id)
     flash(f"Marketplace {mp.name} registered; the first sync has started.", "success")
     target = url_for("admin_marketplaces.show_marketplace", marketplace_id=mp.id)
     return hx_redirect(redirect(target, code=303), target)

@@ -6,7 +6,7 @@ from flask import Blueprint, g, jsonify, request
 
 from agnes import audit
 from agnes.access import admin_required, login_required
-from agnes.jobs.marketplace import start_sync, start_sync_all
+from agnes.jobs.marketplace import register_marketplace, start_sync, start_sync_all
 from agnes.marketplace import curated, stack
 from agnes.pages.admin_marketplaces import MarketplaceRow, marketplace_page, marketplaces_page
 from agnes.views.api.body import json_body
@@ -28,10 +28,12 @@ def list_marketplaces():  # type: ignore[no-untyped-def]
 def create_marketplace():  # type: ignore[no-untyped-def]
     body = json_body()
     user = g.principal.user
-    mp = curated.create_marketplace(body, actor_id=user.id, actor_email=user.email, actor_name=user.name)
+    mp, job = register_marketplace(
+        body, sync=bool(body.get("sync")), actor_id=user.id, actor_email=user.email, actor_name=user.name
+    )
     payload = MarketplaceRow(mp, curated.has_token(mp)).to_dict()
-    if body.get("sync"):
-        payload["job"] = start_sync(mp.id, owner_id=user.id).to_dict()
+    if job is not None:
+        payload["job"] = job.to_dict()
     return jsonify(payload), 201
 
 
