@@ -90,6 +90,14 @@ def validate_url(value: Any) -> str:
         )
     if parts.query or parts.fragment:
         raise Invalid("invalid_url", "The git URL must not have a query or fragment.", field="url")
+    for segment in parts.path.split("/"):
+        if audit.looks_like_credential(segment.removesuffix(".git")):
+            raise Invalid(
+                "credentials_in_url",
+                "A part of the URL path looks like an access token (a GitHub/GitLab token prefix, or 32 or"
+                " more hex or letter-and-digit characters); enter the token in the token field instead.",
+                field="url",
+            )
     return url
 
 

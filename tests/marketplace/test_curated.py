@@ -210,3 +210,62 @@ def test_sync_now_button_returns_job_fragment(client, auth, admin_headers, tmp_p
     client.application.extensions["agnes_jobs"].wait_idle()
     done = BeautifulSoup(client.get("/jobs/sync-marketplace:acme", headers={"HX-Request": "true"}).data, "html.parser")
     assert done.find(id="job-status-sync-marketplace-acme")["data-state"] == "finished"
+
+
+# -- tokens in URLs (issue 10 item 6) ------------------------------------------------------------
+# Before the fix a path token (https://host/<tok>/x.git) registered and then showed in job errors,
+# sync history and the jobs API, and a refused ?access_token=... URL was stored verbatim in audit_log.
+
+PATH_TOKEN = "ghp_pathtokenvalue0123456789"
+
+
+def audit_text() -> str:
+    from agnes.state import state_store
+
+    with state_store().read() as con:
+        return repr(con.execute("SELECT action, resource, params FROM audit_log").fetchall())
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        f"https://git.example.com/{PATH_TOKEN}/plugins.git",
+        "https://git.example.com/glpat-abcdefghijklmnopqrst/plugins.git",
+        "https://git.example.com/acme/0123456789abcdef0123456789abcdef01234567.git",
+        "https://git.example.com/Ab3dEf6hIj9kLm2oPq5sTu8wXy1zAb4dE/plugins.git",
+    ],
+)
+def test_credential_looking_path_segments_are_refused_with_the_reason(client, admin_headers, url):  # type: ignore[no-untyped-def]
+    response = client.post("/api/marketplaces", json={"slug": "acme", "name": "A", "url": url}, headers=admin_headers)
+    assert response.status_code == 400
+    assert response.json["error"] == "credentials_in_url" and response.json["field"] == "url"
+    assert "looks like an access token" in response.json["message"]
+    secret = url.split("/")[-2] if "acme" not in url else url.split("/")[-1].removesuffix(".git")
+    assert secret not in audit_text()
+
+
+def test_a_refused_query_token_is_not_stored_in_the_audit_log(client, admin_headers):  # type: ignore[no-untyped-def]
+    url = "https://git.example.com/acme/plugins.git?access_token=querysecret123"
+    response = client.post("/api/marketplaces", json={"slug": "acme", "name": "A", "url": url}, headers=admin_headers)
+    assert response.status_code == 400 and response.json["error"] == "invalid_url"
+    text = audit_text()
+    assert "querysecret123" not in text and "access_token=[redacted]" in text
+
+
+def test_a_token_reaching_a_fetch_url_is_masked_in_errors_history_and_jobs(app, client, admin_headers):  # type: ignore[no-untyped-def]
+    from agnes.jobs.marketplace import start_sync
+
+    # A rewrite rule (operator config) can put a token into the fetched URL's path.
+    app.config["AGNES_GIT_URL_REWRITES"] = [f"https://example.com/=https://127.0.0.1:1/{PATH_TOKEN}/"]
+    register(client, admin_headers, "acme", "https://example.com/acme/plugins.git")
+    job = start_sync("acme", owner_id=None)
+    app.extensions["agnes_jobs"].wait_idle()
+    shown = [
+        client.get(f"/api/jobs/{job.id}", headers=admin_headers).get_data(as_text=True),
+        client.get("/api/marketplaces/acme", headers=admin_headers).get_data(as_text=True),
+        client.get("/api/marketplaces/acme/history", headers=admin_headers).get_data(as_text=True),
+        audit_text(),
+    ]
+    assert "[redacted]" in shown[0] and "[redacted]" in shown[2]
+    for text in shown:
+        assert PATH_TOKEN not in text
