@@ -5,8 +5,9 @@ path ``/marketplace.git/``, the form Claude Code fetches as a ``marketplace.json
 HTTP Basic with the PAT as password (the user name is ignored), resolved like every served form
 by :mod:`agnes.marketplace.serving`; push is refused with 403.
 
-The protocol runs on dulwich's ``HTTPGitApplication`` (request parsing, gzip bodies, chunked
-input, no-cache headers) with our own upload-pack handler. Every served repository holds
+The protocol runs on dulwich's ``HTTPGitApplication`` (request parsing, no-cache headers) with
+our own upload-pack handler. The request body is read, gunzipped and checked (pkt-line framing,
+:data:`UPLOAD_PACK_MAX` bytes) here first, so hostile bodies get a 400/413 with a reason. Every served repository holds
 exactly one root commit, so negotiation is trivial and the answer to any fetch is the stored
 pack, streamed as-is. That also avoids dulwich 1.2.21's generic handler failing on what
 Claude Code sends: ``deepen`` followed by ``filter`` (HTTP 500), ``shallow`` lines without
@@ -17,18 +18,20 @@ takes the full shallow pack) and answer ``deepen`` with our single commit as the
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import threading
+import zlib
 from dataclasses import dataclass
 from http import HTTPStatus
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs
 
-from dulwich.errors import HangupException
+from dulwich.errors import GitProtocolError, HangupException
 from dulwich.server import DictBackend, UploadPackHandler
-from dulwich.web import GunzipFilter, HTTPGitApplication, LimitedInputFilter
+from dulwich.web import HTTPGitApplication
 from flask import Flask
 
 from agnes.errors import AppError
@@ -44,6 +47,18 @@ REALM = 'Basic realm="agnes-marketplace"'
 SIDEBAND_64K = 65515
 SIDEBAND = 995
 READ_CHUNK = 1 << 20
+# Largest upload-pack request body, before and after gunzip (bytes). A fetch of our
+# single-commit repositories sends a few want/have lines: a few kilobytes at most.
+UPLOAD_PACK_MAX = 1 << 20
+
+
+class BadBody(Exception):
+    """An upload-pack body we refuse before git sees it; ``status`` is the HTTP status line."""
+
+    def __init__(self, status: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
 
 
 @dataclass(frozen=True)
@@ -94,6 +109,14 @@ class SnapshotUploadPackHandler(UploadPackHandler):
         ]
 
     def handle(self) -> None:
+        try:
+            self._handle()
+        except (GitProtocolError, ValueError, IndexError) as exc:
+            # The body passed the pkt-line check but is not an upload-pack request git would send.
+            log.info("marketplace.git: refused an upload-pack request: %s", exc)
+            self.proto.write_pkt_line(b"ERR upload-pack: malformed request")
+
+    def _handle(self) -> None:
         head = self.repo.head
         if self.advertise_refs:
             self.proto.write_pkt_line(head + b" HEAD\x00" + b" ".join(self.capabilities()) + b"\n")
@@ -187,6 +210,53 @@ def _plain(start_response: Any, status: str, text: str, extra: list[tuple[str, s
     return [body]
 
 
+def _read_body(environ: dict[str, Any]) -> bytes:
+    """The request body, gunzipped, at most :data:`UPLOAD_PACK_MAX` bytes, checked to be a
+    sequence of well-formed pkt-lines. Raises BadBody (413 too large, 400 bad gzip or framing)."""
+    too_large = BadBody("413 Content Too Large", f"The upload-pack request is larger than {UPLOAD_PACK_MAX} bytes.")
+    length = environ.get("CONTENT_LENGTH") or ""
+    if length.isdigit() and int(length) > UPLOAD_PACK_MAX:
+        raise too_large
+    stream = environ["wsgi.input"]
+    raw = stream.read(int(length)) if length.isdigit() else stream.read(UPLOAD_PACK_MAX + 1)
+    if len(raw) > UPLOAD_PACK_MAX:
+        raise too_large
+    if environ.get("HTTP_CONTENT_ENCODING", "").lower() == "gzip":
+        inflater = zlib.decompressobj(16 + zlib.MAX_WBITS)
+        try:
+            body = inflater.decompress(raw, UPLOAD_PACK_MAX + 1)
+        except zlib.error:
+            raise BadBody("400 Bad Request", "The upload-pack request is not valid gzip.") from None
+        if len(body) > UPLOAD_PACK_MAX or inflater.unconsumed_tail:
+            raise too_large
+        if not inflater.eof:
+            raise BadBody("400 Bad Request", "The upload-pack request is truncated gzip.")
+    else:
+        body = raw
+    _check_pkt_lines(body)
+    return body
+
+
+def _check_pkt_lines(body: bytes) -> None:
+    """Raise BadBody unless ``body`` is one or more complete pkt-lines (flush/delim included)."""
+    malformed = BadBody("400 Bad Request", "The upload-pack request is not a sequence of git pkt-lines.")
+    if not body:
+        raise malformed
+    pos = 0
+    while pos < len(body):
+        head = body[pos : pos + 4]
+        try:
+            size = int(head, 16) if len(head) == 4 and all(c in b"0123456789abcdefABCDEF" for c in head) else -1
+        except ValueError:
+            size = -1
+        if size in (0, 1, 2):  # flush-pkt, delim-pkt, response-end
+            pos += 4
+            continue
+        if size < 4 or pos + size > len(body):
+            raise malformed
+        pos += size
+
+
 class MarketplaceDispatcher:
     """WSGI middleware: ``/marketplace.git/<anything but nothing>`` to git, repeated
     ``/marketplace.zip`` downloads to :func:`agnes.marketplace.fastpath.serve_zip`, the rest to
@@ -231,7 +301,18 @@ class MarketplaceDispatcher:
         except Exception:
             log.exception("marketplace.git: could not prepare the repository")
             return _plain(start_response, "500 Internal Server Error", "The marketplace could not be built.")
+        environ = dict(environ, SCRIPT_NAME=environ.get("SCRIPT_NAME", "") + GIT_PREFIX, PATH_INFO=sub)
+        if method == "POST":
+            # Read, gunzip and check the body here, with a size limit: a malformed, bad-gzip or huge
+            # body is a 400/413 with a reason, not an exception inside dulwich (HTML 500).
+            try:
+                body = _read_body(environ)
+            except BadBody as exc:
+                return _plain(start_response, exc.status, exc.message)
+            environ["wsgi.input"] = io.BytesIO(body)
+            environ["CONTENT_LENGTH"] = str(len(body))
+            for header in ("HTTP_CONTENT_ENCODING", "HTTP_TRANSFER_ENCODING"):
+                environ.pop(header, None)
         git_app = HTTPGitApplication(DictBackend({"/": repo}), handlers=HANDLERS)
         git_app.handlers = dict(HANDLERS)  # the constructor merges in dulwich's receive-pack; keep ours only
-        environ = dict(environ, SCRIPT_NAME=environ.get("SCRIPT_NAME", "") + GIT_PREFIX, PATH_INFO=sub)
-        return LimitedInputFilter(GunzipFilter(git_app))(environ, start_response)
+        return git_app(environ, start_response)

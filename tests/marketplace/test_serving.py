@@ -405,6 +405,47 @@ def test_info_refs_speaks_git_protocol(client, auth, admin_headers, market):  # 
     assert b" HEAD\x00" in body and b"symref=HEAD:refs/heads/main" in body and b"filter" not in body
 
 
+def test_hostile_upload_pack_bodies_get_a_400_or_413_with_a_reason(client, auth, admin_headers, market):  # type: ignore[no-untyped-def]
+    """Issue 10 item 5: these answered gunicorn's HTML 500 with a traceback before the fix."""
+    import gzip
+
+    token = auth.token(ANALYST)
+    grant(client, admin_headers, "everyone", "acme/alpha")
+    install(client, bearer(token), "acme/alpha")
+    headers = {
+        "Authorization": "Basic " + base64.b64encode(f"x:{token}".encode()).decode(),
+        "Content-Type": "application/x-git-upload-pack-request",
+    }
+    head = client.get("/marketplace.git/info/refs?service=git-upload-pack", headers=headers).data.split(b"0000")[1][
+        4:44
+    ]
+    want = b"0032want " + head + b"\n"
+    bodies = {
+        "not pkt-lines": (b"zzzz garbage", {}, 400),
+        "truncated pkt-line": (b"00ffwant", {}, 400),
+        "bad gzip": (b"\x1f\x8bnot really gzip", {"Content-Encoding": "gzip"}, 400),
+        "truncated gzip": (gzip.compress(want + b"0000")[:-6], {"Content-Encoding": "gzip"}, 400),
+        "huge": (b"0000" * 400_000, {}, 413),
+        "gzip bomb": (gzip.compress(b"0" * 50_000_000), {"Content-Encoding": "gzip"}, 413),
+        "empty": (b"", {}, 400),
+    }
+    for name, (body, extra, status) in bodies.items():
+        response = client.post("/marketplace.git/git-upload-pack", data=body, headers={**headers, **extra})
+        assert response.status_code == status, (name, response.status_code, response.data[:200])
+        assert response.mimetype == "text/plain" and b"Traceback" not in response.data, name
+    # Well-framed but wanting what we do not have: a git protocol error (ERR pkt-line), not a 500.
+    odd = client.post("/marketplace.git/git-upload-pack", data=b"0032want " + b"f" * 40 + b"\n0000", headers=headers)
+    assert odd.status_code == 200 and b"ERR upload-pack" in odd.data
+    assert client.post("/marketplace.git/git-upload-pack", data=b"0009want\n0000", headers=headers).status_code == 200
+    # A real request (gzipped, as git sends large ones) still gets the pack.
+    good = client.post(
+        "/marketplace.git/git-upload-pack",
+        data=gzip.compress(want + b"0000" + b"0009done\n"),
+        headers={**headers, "Content-Encoding": "gzip"},
+    )
+    assert good.status_code == 200 and b"PACK" in good.data
+
+
 # -- repeats answered without the state store (agnes.marketplace.fastpath) -----------------------
 
 
