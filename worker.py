@@ -32,14 +32,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     backend = app.extensions["agnes_jobs"]
     with app.app_context():
+        heartbeat = int(app.config["AGNES_JOB_HEARTBEAT"])
         if args.cron:
-            from rq.cron import CronScheduler
+            from agnes.jobs.schedule import rq_cron_scheduler
 
-            from agnes.jobs.schedule import register_rq_cron
-
-            scheduler = CronScheduler(connection=backend.connection)
-            register_rq_cron(scheduler, backend.queue.name)
-            scheduler.start()
+            rq_cron_scheduler(backend, recover_every=heartbeat).start()
             return 0
         from agnes.jobs.worker import AgnesWorker
 
@@ -48,6 +45,7 @@ def main(argv: list[str] | None = None) -> int:
             connection=backend.connection,
             name=args.name,
             grace_seconds=app.config["AGNES_WORKER_GRACE"],
+            job_monitoring_interval=heartbeat,
         )
         worker.work(burst=args.burst, with_scheduler=True)
     return 0

@@ -80,6 +80,13 @@ SETTINGS: tuple[Setting, ...] = (
         " AGNES_DATA_DIR); empty turns local table files off. URLs are not affected.",
         kind="list",
     ),
+    Setting(
+        "AGNES_JOB_HEARTBEAT",
+        10,
+        "Seconds between a worker's heartbeats for a running job; a job whose worker died is retried"
+        " once and recorded as interrupted after about three missed heartbeats.",
+        kind="int",
+    ),
     Setting("AGNES_SYNC_TIMEOUT", 3600, "Longest a table sync job may run, in seconds.", kind="int"),
     Setting(
         "AGNES_DOWNLOAD_BLOCK_KB",

@@ -11,20 +11,27 @@ from pathlib import Path
 
 
 @contextmanager
-def file_lock(path: Path) -> Iterator[None]:
+def file_lock(path: Path, *, blocking: bool = True) -> Iterator[None]:
     """Hold an exclusive ``flock`` on ``path`` (created, mode 600, if needed) for the block.
 
     Serializes processes on this machine (web threads, RQ work-horses, CLI commands); the lock
-    is released when the block exits, or by the kernel if the process dies.
+    is released when the block exits, or by the kernel if the process dies. With
+    ``blocking=False`` a lock held elsewhere raises ``BlockingIOError`` instead of waiting.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
     try:
-        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX if blocking else fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            fd = -1
+            raise
         yield
     finally:
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        if fd >= 0:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
 
 
 def atomic_write_text(path: Path, text: str, *, mode: int = 0o644) -> None:

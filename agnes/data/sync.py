@@ -135,6 +135,29 @@ def sync_table(table_id: str, *, triggered_by: str | None = None, progress: Prog
     }
 
 
+def record_interrupted(table_id: str, message: str, triggered_by: str | None = None) -> bool:
+    """A sync of this table was interrupted (its worker died, or the embedded server restarted):
+    remove its work folder and temp parquet, and record ``interrupted`` in the sync history (the
+    previous extract stays published). Returns False when the table is gone."""
+    with state_store().read() as con:
+        entry = tables.get_table(con, table_id)
+    if entry is None:
+        return False
+    directory = extracts.source_dir(data_dir(), entry.source_name)
+    for leftover in [*directory.glob(f".work-{table_id}-*"), *(directory / "data").glob(f".{table_id}.*.parquet.tmp")]:
+        if leftover.is_dir():
+            shutil.rmtree(leftover, ignore_errors=True)
+        else:
+            leftover.unlink(missing_ok=True)
+    with state_store().write() as con:
+        tables.record_sync(
+            con, table_id, status="interrupted", started_at=utcnow(), error=message, triggered_by=triggered_by
+        )
+    markers.TABLES.bump()
+    log.warning("sync of table %s was interrupted: %s", table_id, message)
+    return True
+
+
 def tables_to_sync(table_ids: list[str] | None) -> tuple[list[str], list[str]]:
     """Which tables a "sync now" covers: the listed ones, or (no list) every table that is due or
     unscheduled. Returns ``(chosen_ids, skipped_ids)``. Raises Invalid for ids that are not registered.

@@ -21,6 +21,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from agnes.jobs import recovery
 from agnes.jobs.backends import EmbeddedBackend, JobBackend, RQBackend, current_embedded_job
 from agnes.jobs.status import JobNotFound, JobState, JobStatus, QueueUnavailable
 from agnes.models import new_id
@@ -134,3 +135,5 @@ def init_app(app: Flask) -> None:
         app.extensions["agnes_jobs"] = RQBackend(app.config["REDIS_URL"], app.config["AGNES_QUEUE"])
     else:
         app.extensions["agnes_jobs"] = EmbeddedBackend(app)
+        with app.app_context():  # jobs a previous process left running were interrupted
+            recovery.recover_embedded()

@@ -18,6 +18,7 @@ from flask import Flask
 
 from agnes.audit import redact_text, write_audit
 from agnes.errors import human_message, message_from_traceback
+from agnes.jobs import recovery
 from agnes.jobs.status import JobNotFound, JobState, JobStatus, QueueUnavailable
 from agnes.models import utcnow
 
@@ -143,7 +144,12 @@ class RQBackend(JobBackend):
             job = Job.fetch(rq_job_id(job_id), connection=self.connection)
         except NoSuchJobError:
             raise JobNotFound(job_id) from None
-        return _rq_status(job)
+        status = _rq_status(job)
+        if status.state is JobState.RUNNING and job.id in recovery.expired_job_ids(self.queue):
+            # Its worker stopped renewing it: recover now rather than show (or hand back) a dead job.
+            recovery.recover_rq(self.queue)
+            status = _rq_status(Job.fetch(job.id, connection=self.connection))
+        return status
 
     def _retry(self, job_id: str) -> JobStatus:
         from rq.exceptions import NoSuchJobError
@@ -238,6 +244,13 @@ def _audit_success(job: Any, connection: Any, result: Any, *args: Any, **kwargs:
 
 
 def _audit_failure(job: Any, connection: Any, type: Any, value: Any, tb: Any) -> None:
+    from rq.exceptions import AbandonedJobError
+
+    if isinstance(value, AbandonedJobError):
+        # Called by StartedJobRegistry.cleanup (cron or web process): the work-horse died.
+        recovery.report_interrupted(job.func_name, job.args)
+        audit_job(job, "interrupted", recovery.INTERRUPTED_MESSAGE)
+        return
     audit_job(job, "failed", human_message(value))
 
 
@@ -299,6 +312,7 @@ class EmbeddedBackend(JobBackend):
         started = time.perf_counter()
         try:
             with self.app.app_context():
+                recovery.mark_running(record.status.id, record.func, record.args)
                 attempts = record.retries + 1
                 for attempt in range(attempts):
                     with record.lock:
@@ -338,6 +352,7 @@ class EmbeddedBackend(JobBackend):
                     )
                 except Exception:  # the job's outcome stands; a lost row is logged
                     log.exception("could not audit job %s", record.status.id)
+                recovery.clear_running(record.status.id)
         finally:
             _current_embedded.reset(token)
 

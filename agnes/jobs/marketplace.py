@@ -9,9 +9,10 @@ from __future__ import annotations
 from typing import Any
 
 from agnes.jobs import JobStatus, enqueue, lookup_job, require_queue, set_progress
+from agnes.jobs.recovery import INTERRUPTED_MESSAGE, on_interrupted
 from agnes.marketplace import curated
 from agnes.marketplace.packager import prune_caches
-from agnes.marketplace.sync import sync_all, sync_marketplace
+from agnes.marketplace.sync import record_interrupted, sync_all, sync_marketplace
 from agnes.models.marketplaces import Marketplace
 
 # One "sync everything" in flight at a time.
@@ -72,6 +73,12 @@ def run_sync_marketplace(marketplace_id: str) -> dict[str, Any]:
     result = sync_marketplace(marketplace_id, progress=set_progress).to_dict()
     prune_caches()
     return result
+
+
+@on_interrupted(run_sync_marketplace)
+def _sync_interrupted(marketplace_id: str) -> None:
+    """The worker died mid-sync: staging folders removed, ``interrupted`` in the sync history."""
+    record_interrupted(marketplace_id, INTERRUPTED_MESSAGE)
 
 
 def run_sync_all_marketplaces() -> dict[str, Any]:

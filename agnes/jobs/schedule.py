@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -19,6 +20,7 @@ from typing import Any
 from flask import Flask
 
 from agnes.jobs import enqueue
+from agnes.jobs.recovery import recover_rq
 
 log = logging.getLogger(__name__)
 
@@ -99,6 +101,32 @@ def register_rq_cron(scheduler: Any, queue_name: str) -> None:
         scheduler.register(
             run_periodic, queue_name, args=(entry.name,), cron=entry.cron, job_timeout=60, name=f"agnes:{entry.name}"
         )
+
+
+def rq_cron_scheduler(backend: Any, *, recover_every: int) -> Any:
+    """The cron process's scheduler: RQ's ``CronScheduler`` with every :data:`PERIODIC` job, which
+    also recovers abandoned jobs (:func:`agnes.jobs.recovery.recover_rq`) every ``recover_every``
+    seconds, in this process, so a queue whose only worker died is still cleaned up."""
+    from rq.cron import CronScheduler
+
+    class AgnesCronScheduler(CronScheduler):
+        last_recovery = 0.0
+
+        def enqueue_jobs(self) -> list[Any]:
+            if time.monotonic() - self.last_recovery >= recover_every:
+                self.last_recovery = time.monotonic()
+                try:
+                    recover_rq(backend.queue)
+                except Exception:
+                    log.exception("recovering abandoned jobs failed")
+            return super().enqueue_jobs()
+
+        def calculate_sleep_interval(self) -> float:
+            return min(super().calculate_sleep_interval(), float(recover_every))
+
+    scheduler = AgnesCronScheduler(connection=backend.connection)
+    register_rq_cron(scheduler, backend.queue.name)
+    return scheduler
 
 
 class EmbeddedScheduler:

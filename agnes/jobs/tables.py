@@ -11,8 +11,9 @@ from typing import Any
 from flask import current_app
 
 from agnes.data import registration
-from agnes.data.sync import due_table_ids, sync_table, tables_to_sync
+from agnes.data.sync import due_table_ids, record_interrupted, sync_table, tables_to_sync
 from agnes.jobs import JobStatus, enqueue, lookup_job, require_queue, set_progress
+from agnes.jobs.recovery import INTERRUPTED_MESSAGE, on_interrupted
 
 
 def sync_job_id(table_id: str) -> str:
@@ -61,6 +62,12 @@ def run_sync_table(table_id: str, triggered_by: str | None = None) -> dict[str, 
     Raises ``SyncFailed`` (recorded in ``sync_state``/``sync_history``) so the job shows the error.
     """
     return sync_table(table_id, triggered_by=triggered_by, progress=set_progress)
+
+
+@on_interrupted(run_sync_table)
+def _sync_interrupted(table_id: str, triggered_by: str | None = None) -> None:
+    """The worker died mid-sync: leftovers removed, ``interrupted`` in the table's sync history."""
+    record_interrupted(table_id, INTERRUPTED_MESSAGE, triggered_by)
 
 
 def run_due_table_syncs() -> list[str]:

@@ -30,6 +30,7 @@ from typing import Any
 
 from rq import Queue, Worker
 
+from agnes.jobs import recovery
 from agnes.jobs.backends import audit_job
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,13 @@ class AgnesWorker(Worker):
         self.grace_seconds = float(grace_seconds)
         self._interrupted_job_id: str | None = None
         self._grace_timer: threading.Timer | None = None
+
+    def get_heartbeat_ttl(self, job: Any, working_time: float = 0.0) -> int:
+        """How long a running job's registry entry lives after each heartbeat (every
+        ``job_monitoring_interval`` = ``AGNES_JOB_HEARTBEAT`` seconds): about three heartbeats,
+        so a job whose work-horse died is recovered within seconds (RQ adds a fixed 60 s)."""
+        remaining = job.timeout - working_time if job.timeout and job.timeout > 0 else None
+        return recovery.heartbeat_ttl(self.job_monitoring_interval, remaining)
 
     # -- shutdown --------------------------------------------------------------------------------
 

@@ -242,6 +242,32 @@ def _prune_checkouts(base: Path, *, keep: Path) -> None:
         shutil.rmtree(tmp, ignore_errors=True)
 
 
+def record_interrupted(marketplace_id: str, message: str) -> bool:
+    """A sync of this marketplace was interrupted (its worker died, or the embedded server restarted):
+    remove its ``checkouts/.tmp-*`` staging folders and record ``interrupted`` on the registry row
+    and in the sync history. The previous checkout keeps being served.
+
+    Returns False (nothing done) when the marketplace is gone or a sync holds its lock right now
+    (that sync removes stale staging folders itself).
+    """
+    with state_store().read() as con:
+        if marketplaces.get_marketplace(con, marketplace_id) is None:
+            return False
+    base = working_dir(marketplace_id)
+    try:
+        with file_lock(base / ".sync.lock", blocking=False):
+            for tmp in (base / CHECKOUTS).glob(".tmp-*"):
+                shutil.rmtree(tmp, ignore_errors=True)
+            with state_store().write() as con:
+                marketplaces.record_sync_failure(
+                    con, marketplace_id, error=message, started_at=utcnow(), status="interrupted"
+                )
+    except BlockingIOError:
+        return False
+    log.warning("sync of marketplace %s was interrupted: %s", marketplace_id, message)
+    return True
+
+
 def sync_all(*, progress: Progress = no_progress) -> dict[str, list]:
     """Sync every marketplace; one failure does not stop the rest.
 

@@ -369,9 +369,9 @@ def apply_sync(
 
 
 def record_sync_failure(
-    con: DuckDBPyConnection, marketplace_id: str, *, error: str, started_at: datetime
+    con: DuckDBPyConnection, marketplace_id: str, *, error: str, started_at: datetime, status: str = "failed"
 ) -> SyncRecord:
-    """Note a failed sync on the registry row (plugins untouched) and in the history."""
+    """Note a failed (or ``interrupted``) sync on the registry row (plugins untouched) and in the history."""
     now = utcnow()
     con.execute(
         "UPDATE marketplace_registry SET last_error = ?, last_error_at = ? WHERE id = ?",
@@ -382,7 +382,7 @@ def record_sync_failure(
         marketplace_id=marketplace_id,
         started_at=started_at,
         finished_at=now,
-        status="failed",
+        status=status,
         commit_sha=None,
         plugin_count=None,
         error=error,
