@@ -132,6 +132,18 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "AGNES_GIT_TIMEOUT", 120, "Network timeout of one git fetch during a marketplace sync, in seconds.", kind="int"
     ),
+    Setting(
+        "AGNES_PLUGIN_MAX_MB",
+        50,
+        "Largest curated plugin served, in megabytes of files; a bigger one is marked unavailable with the reason.",
+        kind="int",
+    ),
+    Setting(
+        "AGNES_PLUGIN_MAX_FILES",
+        5000,
+        "Most files a curated plugin may have; one with more is marked unavailable with the reason.",
+        kind="int",
+    ),
     Setting("AGNES_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token", "OAuth token endpoint."),
     Setting(
         "AGNES_GOOGLE_USERINFO_URL",

@@ -29,6 +29,10 @@ class FetchError(RuntimeError):
     """A fetch or read failed; the message is safe to show (token removed)."""
 
 
+class TooLarge(FetchError):
+    """A plugin's files exceed the size or file-count cap; the message names the cap."""
+
+
 def redact(message: str, *secrets: str | None) -> str:
     """Remove the given secrets and anything token-like from an error message."""
     for secret in secrets:
@@ -197,15 +201,32 @@ def read_file(repo_dir: Path, commit_sha: str, path: str) -> bytes | None:
         return obj.as_raw_string() if isinstance(obj, Blob) else None
 
 
-def write_tree(repo_dir: Path, commit_sha: str, path: str, dest: Path) -> tuple[int, int, str]:
+def _included(rel: str, include: list[str] | None) -> bool:
+    return include is None or any(rel == p or rel.startswith(p + "/") for p in include)
+
+
+def write_tree(
+    repo_dir: Path,
+    commit_sha: str,
+    path: str,
+    dest: Path,
+    *,
+    include: list[str] | None = None,
+    max_files: int | None = None,
+    max_bytes: int | None = None,
+) -> tuple[int, int, str]:
     """Write directory ``path`` of a commit into the new directory ``dest``.
 
-    Regular files keep their executable bit; symlinks and submodules are skipped (a served
-    plugin must not point outside itself). Returns ``(file_count, total_bytes, content_hash)``
-    where the hash covers every (relative path, mode, blob id) in order.
+    Regular files keep their executable bit; symlinks, submodules and anything under a ``.git``
+    directory are skipped (a served plugin must not point outside itself or carry a repository).
+    ``include`` (relative paths) limits what is written to those files and directories. Returns
+    ``(file_count, total_bytes, content_hash)`` where the hash covers every (relative path, mode,
+    blob id) in order.
 
     Raises:
         FetchError: the directory does not exist in the commit.
+        TooLarge: more than ``max_files`` files or ``max_bytes`` bytes (``dest`` is left partly
+            written; the caller removes it).
     """
     digest = hashlib.sha256()
     count = size = 0
@@ -215,14 +236,25 @@ def write_tree(repo_dir: Path, commit_sha: str, path: str, dest: Path) -> tuple[
             raise FetchError(f"'{path or '/'}' does not exist in commit {commit_sha[:12]}")
         dest.mkdir(parents=True)
         store = repo.object_store
-        entries = sorted(store.iter_tree_contents(tree.id), key=lambda e: e.path)
-        for entry in entries:
+        entries = []
+        for entry in sorted(store.iter_tree_contents(tree.id), key=lambda e: e.path):
             if entry.mode not in FILE_MODES:
                 continue
             rel = entry.path.decode("utf-8", "surrogateescape")
-            if rel.startswith("/") or ".." in rel.split("/") or rel.split("/")[0] == ".git":
+            parts = rel.split("/")
+            if rel.startswith("/") or ".." in parts or ".git" in parts or not _included(rel, include):
                 continue
+            entries.append((entry, rel))
+        if max_files is not None and len(entries) > max_files:
+            raise TooLarge(
+                f"the plugin has {len(entries)} files, more than the limit of {max_files} (AGNES_PLUGIN_MAX_FILES)"
+            )
+        for entry, rel in entries:
             data = store[entry.sha].as_raw_string()
+            if max_bytes is not None and size + len(data) > max_bytes:
+                raise TooLarge(
+                    f"the plugin is larger than the limit of {max_bytes // (1024 * 1024)} MB (AGNES_PLUGIN_MAX_MB)"
+                )
             target = dest / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             mode = 0o755 if entry.mode & 0o111 else 0o644

@@ -235,6 +235,18 @@ def count_components(root: Path, skills: list[str], agents: list[str], commands:
     )
 
 
+def served_paths(entry: Entry) -> list[str] | None:
+    """What a root (``"./"``) source serves when its entry lists components (the ``strict: false``
+    form): those paths plus the plugin's own manifest folder ``.claude-plugin``, not the whole
+    repository. None (serve the source directory) for every other entry."""
+    if entry.source.kind != "root":
+        return None
+    raw = entry.raw
+    listed = [_clean_relpath(p.strip()) for p in _paths(raw.get("skills"), raw.get("agents"), raw.get("commands"))]
+    kept = sorted({p for p in listed if p})
+    return [*kept, ".claude-plugin"] if kept else None
+
+
 def _author(value: Any) -> str | None:
     if isinstance(value, dict) and isinstance(value.get("name"), str):
         return value["name"]

@@ -30,7 +30,7 @@ from agnes.files import file_lock
 from agnes.marketplace import overlay
 from agnes.marketplace.curated import working_dir
 from agnes.marketplace.gitfetch import FetchError, fetch, read_file, redact, rewrite_url, write_tree
-from agnes.marketplace.manifest import Entry, ManifestError, parse_marketplace, read_plugin
+from agnes.marketplace.manifest import Entry, ManifestError, parse_marketplace, read_plugin, served_paths
 from agnes.models import marketplaces, new_id, utcnow
 from agnes.models.marketplace_history import SyncRecord
 from agnes.models.marketplaces import PluginRecord
@@ -169,7 +169,15 @@ def _materialize(
             repo_dir, source_commit = base / "repo.git", commit
         target = staging / entry.name
         try:
-            files, size, content_hash = write_tree(repo_dir, source_commit, src.path, target)
+            files, size, content_hash = write_tree(
+                repo_dir,
+                source_commit,
+                src.path,
+                target,
+                include=served_paths(entry),
+                max_files=int(current_app.config["AGNES_PLUGIN_MAX_FILES"]),
+                max_bytes=int(current_app.config["AGNES_PLUGIN_MAX_MB"]) * 1024 * 1024,
+            )
         except FetchError as exc:
             shutil.rmtree(target, ignore_errors=True)
             records.append(_unavailable(entry, str(exc)))

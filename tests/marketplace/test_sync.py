@@ -321,3 +321,50 @@ def test_history_is_bounded(client, admin_headers, tmp_path, monkeypatch):  # ty
         sync_now("acme")
     history = client.get("/api/marketplaces/acme/history", headers=admin_headers).get_json()["history"]
     assert len(history) == 3
+
+
+# -- content size (issue 10 item 8) --------------------------------------------------------------
+# Before the fix a 60 MB blob was served and a root ("./") source copied the whole repository into
+# every plugin's checkout, whatever its entry listed.
+
+
+def test_plugins_over_the_size_or_file_cap_are_unavailable_with_the_reason(app, client, admin_headers, tmp_path):  # type: ignore[no-untyped-def]
+    app.config.update(AGNES_PLUGIN_MAX_MB=1, AGNES_PLUGIN_MAX_FILES=6)
+    repo = tmp_path / "market"
+    write_plugin(repo / "plugins" / "big", "big", extra={"assets/blob.bin": "x" * (2 * 1024 * 1024)})
+    write_plugin(repo / "plugins" / "many", "many", extra={f"notes/{i}.md": "n" for i in range(10)})
+    write_plugin(repo / "plugins" / "fine", "fine")
+    write_manifest(repo, [{"name": n, "source": f"./plugins/{n}"} for n in ("big", "many", "fine")])
+    commit_all(repo)
+    register(client, admin_headers, "acme", repo)
+    sync_now("acme")
+    plugins = plugins_by_name(client, admin_headers, "acme")
+    assert plugins["fine"]["available"]
+    assert not plugins["big"]["available"] and "AGNES_PLUGIN_MAX_MB" in plugins["big"]["unavailable_reason"]
+    assert not plugins["many"]["available"] and "AGNES_PLUGIN_MAX_FILES" in plugins["many"]["unavailable_reason"]
+    checkouts = data_dir(app) / "marketplaces" / "acme" / "checkouts"
+    assert not list(checkouts.glob("*/big")) and not list(checkouts.glob("*/many"))
+
+
+def test_a_root_source_serves_only_what_its_entry_lists_and_never_git(app, client, admin_headers, tmp_path):  # type: ignore[no-untyped-def]
+    repo = tmp_path / "market"
+    write_plugin(repo, "whole", skills=("listed", "unlisted"), agents=("helper",))
+    (repo / "huge-dataset.csv").write_text("a,b\n" * 1000)
+    write_manifest(
+        repo,
+        [
+            {"name": "listed", "source": "./", "strict": False, "skills": ["./skills/listed"]},
+            {"name": "whole", "source": "./"},
+        ],
+    )
+    commit_all(repo)
+    register(client, admin_headers, "acme", repo)
+    sync_now("acme")
+    plugins = plugins_by_name(client, admin_headers, "acme")
+    assert plugins["listed"]["available"] and plugins["listed"]["skills"] == 1
+    checkout = next((data_dir(app) / "marketplaces" / "acme" / "checkouts").glob("*-*"))
+    listed = sorted(str(p.relative_to(checkout / "listed")) for p in (checkout / "listed").rglob("*") if p.is_file())
+    assert listed == [".claude-plugin/marketplace.json", ".claude-plugin/plugin.json", "skills/listed/SKILL.md"]
+    whole = {str(p.relative_to(checkout / "whole")) for p in (checkout / "whole").rglob("*") if p.is_file()}
+    assert "huge-dataset.csv" in whole and "skills/unlisted/SKILL.md" in whole
+    assert not any(part == ".git" for path in whole for part in Path(path).parts)
