@@ -61,7 +61,12 @@ SETTINGS: tuple[Setting, ...] = (
         kind="int",
     ),
     Setting("AGNES_MAX_UPLOAD_MB", 200, "Largest request body accepted, in megabytes.", kind="int"),
-    Setting("AGNES_SESSION_HOURS", 336, "Lifetime of a browser session cookie, in hours.", kind="int"),
+    Setting(
+        "AGNES_SESSION_HOURS",
+        336,
+        "Lifetime of a browser session, in hours (kept server-side: sign-out, deactivation and Sign out everywhere on /me end it at once).",
+        kind="int",
+    ),
     Setting("AGNES_MAGIC_LINK_TTL", 3600, "Seconds a sign-in link stays valid (single use).", kind="int"),
     Setting("AGNES_PAT_DEFAULT_DAYS", 90, "Default lifetime of a new personal access token, in days.", kind="int"),
     Setting("AGNES_PAT_MAX_DAYS", 3650, "Longest lifetime an access token may be given, in days.", kind="int"),

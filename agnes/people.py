@@ -16,7 +16,7 @@ import duckdb
 from agnes import audit, signals
 from agnes.access import ResourceType, parse_resource_type, validate_resource_id
 from agnes.errors import Conflict, Invalid, NotFound
-from agnes.models import grants, groups, users
+from agnes.models import grants, groups, users, web_sessions
 from agnes.models.grants import Grant
 from agnes.models.groups import ADMIN_GROUP_ID, EVERYONE_GROUP_ID, Group, MembershipSource
 from agnes.models.users import User
@@ -96,6 +96,7 @@ def set_user_active(user_id: str, active: bool, *, actor_id: str) -> User:
                 raise Conflict("last_admin", "This is the last active administrator; make someone else an admin first.")
         users.set_user_active(con, user_id, active)
         if not active:
+            web_sessions.revoke_user_sessions(con, user_id)
             signals.credentials_changed.send(None, con=con, user_id=user_id)
         audit.record(con, "user.activate" if active else "user.deactivate", f"user:{user_id}", email=user.email)
         updated = users.get_user(con, user_id)

@@ -100,6 +100,7 @@ def build_data(data_dir: Path, plugins: int) -> tuple[str, str]:
     """Create the data dir; returns (session cookie value, detail page path)."""
     os.environ["AGNES_DATA_DIR"] = str(data_dir)
     from agnes import people
+    from agnes.auth import start_session
     from agnes.models import marketplaces, utcnow
     from agnes.models.marketplaces import PluginRecord
     from agnes.state import state_store
@@ -161,7 +162,9 @@ def build_data(data_dir: Path, plugins: int) -> tuple[str, str]:
                 "INSERT INTO user_plugin_subscriptions (user_id, marketplace_id, plugin_name) VALUES (?, ?, ?)",
                 [[user.id, slug, r.name] for r in records[::7]],
             )
-        cookie = app.session_interface.get_signing_serializer(app).dumps({"uid": user.id})  # type: ignore[attr-defined]
+        with state_store().write() as con:
+            values = start_session(con, user.id)
+        cookie = app.session_interface.get_signing_serializer(app).dumps(values)  # type: ignore[attr-defined]
     return cookie, f"/marketplace/curated/{slug}/{records[5].name}"
 
 

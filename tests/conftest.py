@@ -119,6 +119,15 @@ def run_rq_jobs(application: Flask) -> None:
     SimpleWorker([backend.queue], connection=backend.connection).work(burst=True)
 
 
+def session_cookie(user_id: str) -> dict[str, str]:
+    """The session values of a signed-in browser (a new server-side session for ``user_id``)."""
+    from agnes.auth import start_session
+    from agnes.state import state_store
+
+    with state_store().write() as con:
+        return start_session(con, user_id)
+
+
 class Auth:
     """Sign-in helper for the test client (``auth.login(email)``, ``auth.token(email)``)."""
 
@@ -147,7 +156,7 @@ class Auth:
     def login(self, email: str = "analyst@example.com", *, admin: bool = False) -> str:
         user_id = self.user(email, admin=admin)
         with self.client.session_transaction() as sess:
-            sess["uid"] = user_id
+            sess.update(session_cookie(user_id))
         return user_id
 
     def logout(self) -> None:

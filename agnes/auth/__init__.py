@@ -1,24 +1,28 @@
 """Sign-in state: who the caller is (session cookie or bearer token), sign-in and sign-out.
 
-The browser session is Flask's signed cookie holding the user id (HttpOnly, SameSite=Lax,
-Secure when ``AGNES_BASE_URL`` is https). Scripts send ``Authorization: Bearer <PAT>``.
+The browser session is Flask's signed cookie (HttpOnly, SameSite=Lax, Secure when
+``AGNES_BASE_URL`` is https) holding the user id and a server-side session id
+(:mod:`agnes.models.web_sessions`): sign-out, deactivation and "sign out everywhere" revoke the
+row, so a copy of the cookie stops working at once. Scripts send ``Authorization: Bearer <PAT>``.
 """
 
 from __future__ import annotations
 
 import logging
 
-from flask import g, request, session
+from duckdb import DuckDBPyConnection
+from flask import current_app, g, request, session
 
-from agnes import audit, markers
+from agnes import audit, markers, signals
 from agnes.access import AuthMethod, Principal
 from agnes.auth.cache import principal_cache, session_key, token_key
-from agnes.models import groups, tokens, users, utcnow
+from agnes.models import groups, tokens, users, utcnow, web_sessions
 from agnes.state import state_store
 
 log = logging.getLogger(__name__)
 
 SESSION_USER_KEY = "uid"
+SESSION_ID_KEY = "sid"
 
 
 def bearer_token() -> str | None:
@@ -44,12 +48,14 @@ def load_principal() -> None:
     g.principal = None
     g.auth_error = None
     raw = bearer_token()
-    user_id = None if raw else session.get(SESSION_USER_KEY)
-    if not raw and not user_id:
+    session_id = None if raw else session.get(SESSION_ID_KEY)
+    if not raw and not session_id:
+        if session.get(SESSION_USER_KEY):  # a cookie from before server-side sessions: sign in again
+            session.pop(SESSION_USER_KEY, None)
         return
     cache = principal_cache()
     marker = markers.ACCESS.current()  # read before the lookup: a change after it invalidates our entry
-    key = token_key(raw, client_ip()) if raw else session_key(user_id)
+    key = token_key(raw, client_ip()) if raw else session_key(web_sessions.session_hash(session_id))
     cached = cache.get(key, marker)
     if cached is not None:
         g.principal = cached
@@ -58,13 +64,17 @@ def load_principal() -> None:
         g.principal = resolve_token(raw, client_ip(), marker=marker)
         return
     with state_store().read() as con:
-        user = users.get_user(con, user_id)
-        if user is None or not user.active:
+        row = web_sessions.get_session(con, session_id)
+        user = users.get_user(con, row.user_id) if row is not None and row.usable else None
+        if user is None or not user.active or user.id != session.get(SESSION_USER_KEY):
             session.pop(SESSION_USER_KEY, None)
+            session.pop(SESSION_ID_KEY, None)
             return
         group_ids = groups.list_user_group_ids(con, user.id)
     g.principal = Principal(user=user, group_ids=tuple(group_ids), method=AuthMethod.SESSION)
-    cache.put(key, g.principal, marker)
+    assert row is not None
+    ttl = (row.expires_at - utcnow()).total_seconds()
+    cache.put(key, g.principal, marker, ttl)
 
 
 def resolve_token(raw: str, ip: str | None, *, marker: str | None = None) -> Principal | None:
@@ -105,17 +115,45 @@ def resolve_token(raw: str, ip: str | None, *, marker: str | None = None) -> Pri
     return principal
 
 
+def start_session(con: DuckDBPyConnection, user_id: str) -> dict[str, str]:
+    """Create a server-side session for ``user_id`` inside the write unit ``con``; returns the
+    cookie values (``uid``, ``sid``) to put in Flask's session."""
+    hours = int(current_app.config["AGNES_SESSION_HOURS"])
+    return {SESSION_USER_KEY: user_id, SESSION_ID_KEY: web_sessions.create_session(con, user_id, hours=hours)}
+
+
 def login_user(user_id: str, *, method: str, **details: object) -> None:
-    """Start a browser session for a user (rotating the session to avoid fixation) and record
-    the sign-in (``auth.sign_in`` with ``method``: ``email_link`` or ``google``)."""
+    """Start a browser session for a user (a new server-side session id, so no fixation) and
+    record the sign-in (``auth.sign_in`` with ``method``: ``email_link`` or ``google``)."""
     session.clear()
     session.permanent = True
-    session[SESSION_USER_KEY] = user_id
     g.audit_user_id = user_id  # the row is about who signed in (the request was anonymous)
     with state_store().write() as con:
+        values = start_session(con, user_id)
         users.record_login(con, user_id)
         audit.record(con, "auth.sign_in", f"user:{user_id}", method=method, **details)
+    session.update(values)
 
 
 def logout_user() -> None:
+    """End this browser session: its server-side row is revoked (a copy of the cookie stops
+    working in every process) and the cookie cleared. Audited as ``auth.sign_out``."""
+    session_id = session.get(SESSION_ID_KEY)
+    principal = g.get("principal")
+    if session_id and principal is not None:
+        with state_store().write() as con:
+            web_sessions.revoke_session(con, session_id)
+            signals.credentials_changed.send(None, con=con, user_id=principal.user.id)
+            audit.record(con, "auth.sign_out", f"user:{principal.user.id}", scope="this_session")
     session.clear()
+
+
+def sign_out_everywhere(user_id: str) -> int:
+    """Revoke every browser session of ``user_id`` (this one included); returns how many were open.
+    Audited as ``auth.sign_out`` with ``scope=everywhere``."""
+    with state_store().write() as con:
+        count = web_sessions.revoke_user_sessions(con, user_id)
+        signals.credentials_changed.send(None, con=con, user_id=user_id)
+        audit.record(con, "auth.sign_out", f"user:{user_id}", scope="everywhere", sessions=count)
+    session.clear()
+    return count

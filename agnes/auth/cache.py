@@ -3,11 +3,11 @@
 Resolving a caller costs a state-store unit (attach, two or three point queries, detach:
 about 1 ms on an idle machine, 3-4 ms of CPU under load), which dominated cheap requests
 such as the data manifest and the marketplace listing. So a resolved :class:`Principal` is
-kept per process for at most :data:`TTL` seconds, keyed by the session's user id or the
+kept per process for at most :data:`TTL` seconds, keyed by the hash of the session id or the
 token's hash and client IP, together with the **access marker** read before the lookup.
 
 The access marker (:data:`agnes.markers.ACCESS`) is replaced whenever something a principal
-depends on changes: a token revoked, a user deactivated, a membership added or removed
+depends on changes: a token or browser session revoked, a user deactivated, a membership added or removed
 (``credentials_changed`` and ``membership_changed`` signals), inside the write unit and again
 after its commit, so every process, and every thread of this one, misses the cache on its next
 request. :data:`TTL` equals the resolution at which a token's last use is
@@ -38,8 +38,9 @@ def token_key(raw: str, ip: str | None) -> tuple[str, str, str]:
     return ("pat", hashlib.sha256(raw.encode()).hexdigest(), ip or "")
 
 
-def session_key(user_id: str) -> tuple[str, str, str]:
-    return ("session", user_id, "")
+def session_key(session_hash: str) -> tuple[str, str, str]:
+    """Key of a browser session: the stored hash of its session id (revoking it bumps the marker)."""
+    return ("session", session_hash, "")
 
 
 class PrincipalCache:

@@ -49,7 +49,7 @@ PERIODIC: list[Periodic] = [
         "agnes.jobs.maintenance.run_prune_magic_links",
         "17 * * * *",
         timeout=300,
-        description="Delete expired sign-in links",
+        description="Delete expired sign-in links and sessions",
     ),
     Periodic(
         "table-syncs",

@@ -93,8 +93,7 @@ def google_start():  # type: ignore[no-untyped-def]
 
 @bp.post("/logout")
 def logout():  # type: ignore[no-untyped-def]
-    """End the browser session."""
-    audit.describe("auth.sign_out", "auth:session")
+    """End the browser session (its server-side id is revoked: a copy of the cookie stops working)."""
     logout_user()
     flash("You are signed out.", "info")
     return redirect(url_for("auth.login"), code=303)

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, g, request
+from flask import Blueprint, flash, g, redirect, request, url_for
 
 from agnes import people
 from agnes.access import login_required, session_required
+from agnes.auth import sign_out_everywhere
 from agnes.auth.pat import create_pat, list_pats, parse_expires_days, revoke_pat
 from agnes.errors import Invalid
 from agnes.htmx import render
@@ -53,6 +54,15 @@ def create_token_post():  # type: ignore[no-untyped-def]
             **profile_data(form=form, errors={exc.field or "name": exc.message}),
         )
     return render("me/profile.html", "me/_tokens.html", status=201, **profile_data(new_token=raw))
+
+
+@bp.post("/me/sessions/revoke")
+@session_required
+def sign_out_everywhere_post():  # type: ignore[no-untyped-def]
+    """Sign out every browser session of yours (other devices and this one)."""
+    count = sign_out_everywhere(g.principal.user.id)
+    flash(f"Signed out everywhere ({count} session{'s' if count != 1 else ''} ended).", "info")
+    return redirect(url_for("auth.login"), code=303)
 
 
 @bp.post("/me/tokens/<token_id>/revoke")

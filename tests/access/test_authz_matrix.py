@@ -26,6 +26,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from datetime import timedelta
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -33,6 +34,7 @@ import pytest
 from bs4 import BeautifulSoup
 from flask import Flask
 
+from tests.conftest import session_cookie
 from tests.data.conftest import (
     matrix_metric,
     matrix_register_body,
@@ -53,7 +55,23 @@ LOGIN_REDIRECT = "login"
 UNAUTHORIZED = "unauthorized"
 FORBIDDEN = "forbidden"
 
-CALLERS = ("anonymous", "analyst_session", "analyst_pat", "admin_session", "admin_pat", "revoked_pat")
+CALLERS = (
+    "anonymous",
+    "analyst_session",
+    "analyst_pat",
+    "admin_session",
+    "admin_pat",
+    "revoked_pat",
+    "expired_pat",
+    "deactivated_session",
+    "deactivated_pat",
+    "signed_out_session",
+)
+# Callers whose credentials no longer work: an expired or revoked token, a deactivated user's
+# cookie or token (both taken before the deactivation), a cookie copied before POST /logout.
+NOT_SIGNED_IN = frozenset(
+    {"anonymous", "revoked_pat", "expired_pat", "deactivated_session", "deactivated_pat", "signed_out_session"}
+)
 
 ADMIN_EMAIL = "admin@example.com"  # the seed admin of the test app
 ANALYST_EMAIL = "analyst@example.com"
@@ -79,7 +97,7 @@ class Caller:
 
     @property
     def signed_in(self) -> bool:
-        return self.name not in ("anonymous", "revoked_pat")
+        return self.name not in NOT_SIGNED_IN
 
     @property
     def uses_pat(self) -> bool:
@@ -301,7 +319,7 @@ def _new_marketplace_body(w: World, c: Caller) -> dict[str, Any]:
 
 
 # Served-marketplace downloads answer 401 (not a sign-in redirect): their clients are CLIs.
-_SERVED = {"anonymous": UNAUTHORIZED, "revoked_pat": UNAUTHORIZED}
+_SERVED = {name: UNAUTHORIZED for name in NOT_SIGNED_IN}
 
 
 # Endpoint → rule. Keep sorted by URL prefix; every endpoint of the app must be here.
@@ -324,6 +342,7 @@ RULES: dict[str, Rule] = {
     "me.profile": Rule(LOGIN),
     "me.create_token_post": Rule(SESSION, body=lambda w, c: {"name": unique("t"), "expires_days": "30"}),
     "me.revoke_token_post": Rule(LOGIN, values=_own_token),
+    "me.sign_out_everywhere_post": Rule(SESSION),
     "jobs.show_job": Rule(LOGIN, values=_own_job),
     "jobs.retry_job_post": Rule(LOGIN, values=_own_job),
     "marketplace_browse.listing": Rule(LOGIN),
@@ -461,7 +480,7 @@ def _browser_session(app: Flask, user_id: str | None) -> tuple[dict[str, Any], s
     client = app.test_client()
     if user_id:
         with client.session_transaction() as sess:
-            sess["uid"] = user_id
+            sess.update(session_cookie(user_id))
     html = client.get("/me" if user_id else "/login").data
     field_ = BeautifulSoup(html, "html.parser").find("input", {"name": "csrf_token"})
     assert field_ is not None, "no CSRF token on the page"
@@ -470,17 +489,38 @@ def _browser_session(app: Flask, user_id: str | None) -> tuple[dict[str, Any], s
 
 
 def make_callers(app: Flask, world: World) -> dict[str, Caller]:
+    from agnes import people
     from agnes.auth.pat import create_pat, revoke_pat
+    from agnes.models import utcnow
+    from agnes.state import state_store
 
     admin_id, analyst_id = world.admin_id, world.analyst_id
     _, analyst_pat = create_pat(analyst_id, "matrix", 30)
     _, admin_pat = create_pat(admin_id, "matrix", 30)
     revoked, revoked_pat = create_pat(analyst_id, "matrix-revoked", 30)
     revoke_pat(revoked.id, owner_id=analyst_id)
+    expired, expired_pat = create_pat(analyst_id, "matrix-expired", 30)
+    with state_store().write() as con:
+        con.execute(
+            "UPDATE personal_access_tokens SET expires_at = ? WHERE id = ?", [utcnow() - timedelta(days=1), expired.id]
+        )
     anon_session, anon_csrf = _browser_session(app, None)
     analyst_session, analyst_csrf = _browser_session(app, analyst_id)
     admin_session, admin_csrf = _browser_session(app, admin_id)
+    gone_id = world.new_user()
+    _, gone_pat = create_pat(gone_id, "matrix-gone", 30)
+    gone_session, gone_csrf = _browser_session(app, gone_id)
+    people.set_user_active(gone_id, False, actor_id=admin_id)
+    out_session, out_csrf = _browser_session(app, analyst_id)
+    signed_out = app.test_client()
+    with signed_out.session_transaction() as sess:
+        sess.update(out_session)
+    assert signed_out.post("/logout", data={"csrf_token": out_csrf}).status_code == 303
     return {
+        "expired_pat": Caller("expired_pat", analyst_id, token=expired_pat),
+        "deactivated_session": Caller("deactivated_session", gone_id, session=gone_session, csrf=gone_csrf),
+        "deactivated_pat": Caller("deactivated_pat", gone_id, token=gone_pat),
+        "signed_out_session": Caller("signed_out_session", analyst_id, session=out_session, csrf=out_csrf),
         "anonymous": Caller("anonymous", None, session=anon_session, csrf=anon_csrf),
         "analyst_session": Caller("analyst_session", analyst_id, session=analyst_session, csrf=analyst_csrf),
         "analyst_pat": Caller("analyst_pat", analyst_id, token=analyst_pat),
@@ -510,6 +550,9 @@ def call(app: Flask, world: World, caller: Caller, endpoint: str, method: str): 
     else:
         with client.session_transaction() as sess:
             sess.update(caller.session or {})
+            if caller.signed_in and caller.user_id:
+                # A fresh server-side session per call: a sign-out by an earlier call must not leak.
+                sess.update(session_cookie(caller.user_id))
         if method != "GET":
             if is_api:
                 headers["X-CSRFToken"] = caller.csrf or ""
@@ -593,6 +636,46 @@ def test_authorization_matrix(app: Flask, world: World, caller_name: str) -> Non
         if outcome != expected or detail and outcome != OK:
             failures.append(f"{method} {path} [{endpoint}]: expected {expected}, got {outcome} {detail}".rstrip())
     assert checked >= len(RULES) - 1
+    assert not failures, f"{caller_name}:\n  " + "\n  ".join(failures)
+
+
+# /marketplace.git/* is answered by agnes.marketplace.gitserve.MarketplaceDispatcher in front of
+# Flask, so it is not in url_map: (method, path, body, outcome for a working PAT).
+GIT_PATHS = (
+    ("GET", "/marketplace.git/info/refs?service=git-upload-pack", None, 200),
+    ("POST", "/marketplace.git/git-upload-pack", b"0000", 200),
+    ("GET", "/marketplace.git/info/refs?service=git-receive-pack", None, 403),
+    ("POST", "/marketplace.git/git-receive-pack", b"0000", 403),
+    ("GET", "/marketplace.git/HEAD", None, 404),
+    ("GET", "/marketplace.git/objects/info/packs", None, 404),
+)
+
+
+@pytest.mark.parametrize("caller_name", CALLERS)
+def test_marketplace_git_paths_outside_url_map(app: Flask, world: World, caller_name: str) -> None:
+    """Only a working access token (HTTP Basic password or Bearer) reaches the served repository;
+    push and dumb-HTTP paths are refused for everyone; a cookie is not a git credential."""
+    import base64
+
+    caller = make_callers(app, world)[caller_name]
+    failures = []
+    for method, path, body, for_token in GIT_PATHS:
+        client = app.test_client()
+        headers = {"Content-Type": "application/x-git-upload-pack-request"}
+        if caller.token:
+            headers["Authorization"] = "Basic " + base64.b64encode(f"x:{caller.token}".encode()).decode()
+        else:
+            with client.session_transaction() as sess:
+                sess.update(caller.session or {})
+                if caller.signed_in and caller.user_id:
+                    sess.update(session_cookie(caller.user_id))
+        resp = client.open(path, method=method, data=body, headers=headers)
+        expected = for_token if for_token != 200 or (caller.token and caller.signed_in) else 401
+        if resp.status_code != expected:
+            failures.append(f"{method} {path}: expected {expected}, got {resp.status_code}")
+        elif expected == 401 and "Basic" not in resp.headers.get("WWW-Authenticate", ""):
+            failures.append(f"{method} {path}: 401 without a Basic challenge")
+        resp.close()
     assert not failures, f"{caller_name}:\n  " + "\n  ".join(failures)
 
 

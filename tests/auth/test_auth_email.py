@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from agnes.models import audit as audit_model
 from agnes.state import state_store
 from agnes.urls import safe_next_path
-from tests.conftest import csrf_token
+from tests.conftest import Auth, csrf_token
 
 
 @pytest.fixture
@@ -168,6 +168,52 @@ def test_sign_out_ends_the_session(client: FlaskClient, auth) -> None:  # type: 
     response = client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
     assert response.status_code == 303
     assert client.get("/").status_code == 302
+
+
+def test_a_cookie_captured_before_sign_out_no_longer_works(app, client: FlaskClient, auth) -> None:  # type: ignore[no-untyped-def]
+    """Issue 10 item 7: before server-side sessions the copy kept working for 336 hours."""
+    auth.login("analyst@example.com")
+    with client.session_transaction() as sess:
+        captured = dict(sess)
+    assert client.get("/me").status_code == 200  # cached as a resolved caller in this process
+    assert client.post("/logout", data={"csrf_token": csrf_token(client, "/")}).status_code == 303
+    thief = app.test_client()
+    with thief.session_transaction() as sess:
+        sess.update(captured)
+    assert thief.get("/me").status_code == 302
+    assert thief.get("/api/me").status_code == 401
+    with state_store().read() as con:
+        rows = [e for e in audit_model.list_audit(con, action_prefix="auth.sign_out")]
+    assert rows and rows[0].params.get("scope") == "this_session"
+
+
+def test_deactivation_and_sign_out_everywhere_end_every_session(app, auth) -> None:  # type: ignore[no-untyped-def]
+    from agnes import people
+
+    laptop, phone = app.test_client(), app.test_client()
+    for browser in (laptop, phone):
+        Auth(app, browser).login("analyst@example.com")
+        assert browser.get("/me").status_code == 200
+    response = laptop.post("/me/sessions/revoke", data={"csrf_token": csrf_token(laptop, "/me")})
+    assert response.status_code == 303 and response.location.endswith("/login")
+    assert laptop.get("/me").status_code == 302 and phone.get("/me").status_code == 302
+    # A token is not a browser session: "sign out everywhere" leaves it working.
+    token = auth.token("analyst@example.com")
+    assert app.test_client().get("/api/me", headers={"Authorization": f"Bearer {token}"}).status_code == 200
+
+    user_id = Auth(app, phone).login("analyst@example.com")
+    assert phone.get("/me").status_code == 200
+    admin = people.ensure_seed_admin("admin@example.com")
+    people.set_user_active(user_id, False, actor_id=admin.id)
+    people.set_user_active(user_id, True, actor_id=admin.id)
+    assert phone.get("/me").status_code == 302  # reactivation does not revive the old session
+
+
+def test_a_cookie_without_a_server_side_session_is_signed_out(app, client: FlaskClient, auth) -> None:  # type: ignore[no-untyped-def]
+    user_id = auth.user("analyst@example.com")
+    with client.session_transaction() as sess:
+        sess["uid"] = user_id  # what a cookie signed with the secret key held before
+    assert client.get("/me").status_code == 302
 
 
 def test_session_cookie_flags(app_config, tmp_path) -> None:  # type: ignore[no-untyped-def]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import ARTIFACTS, CSP_RECORDER, TIMEOUT_MS, BrowserLog
+from tests.conftest import ARTIFACTS, CSP_RECORDER, TIMEOUT_MS, BrowserLog, session_cookie
 from tests.marketplace.conftest import SYSTEM
 
 expect = pytest.importorskip("playwright.sync_api").expect
@@ -28,7 +28,7 @@ def _box(page, selector: str) -> tuple[float, float, float, float]:  # type: ign
 
 def test_browse_search_add_remove_and_open_a_skill(app, live_server, browser, auth) -> None:  # type: ignore[no-untyped-def]  # noqa: F811
     user_id = auth.user(ANALYST, name="Ana Lyst")
-    cookie = app.session_interface.get_signing_serializer(app).dumps({"uid": user_id})
+    cookie = app.session_interface.get_signing_serializer(app).dumps(session_cookie(user_id))
     context = browser.new_context(base_url=live_server.url, viewport={"width": 1100, "height": 900})
     context.set_default_timeout(TIMEOUT_MS)
     context.add_init_script(CSP_RECORDER)
