@@ -64,7 +64,8 @@ SETTINGS: tuple[Setting, ...] = (
     Setting(
         "AGNES_SESSION_HOURS",
         336,
-        "Lifetime of a browser session, in hours (kept server-side: sign-out, deactivation and Sign out everywhere on /me end it at once).",
+        "Lifetime of a browser session, in hours (kept server-side: sign-out, deactivation and Sign out"
+        " everywhere on /me end it at once).",
         kind="int",
     ),
     Setting("AGNES_MAGIC_LINK_TTL", 3600, "Seconds a sign-in link stays valid (single use).", kind="int"),
