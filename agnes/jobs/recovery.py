@@ -93,11 +93,26 @@ def expired_job_ids(queue: Any) -> list[str]:
 def recover_rq(queue: Any) -> list[str]:
     """Give each abandoned job of ``queue`` its one retry, then let RQ's cleanup requeue or fail
     them (the failure callback records ``interrupted``). Returns the RQ ids handled."""
-    from rq.exceptions import NoSuchJobError
-    from rq.job import Job, JobStatus
     from rq.registry import StartedJobRegistry
 
     registry = StartedJobRegistry(queue=queue)
+    # One recoverer at a time (cron and web processes may meet the same job): no double retry.
+    lock = queue.connection.lock(f"agnes:recover:{queue.name}", timeout=60, blocking_timeout=0)
+    if not lock.acquire():
+        return []
+    try:
+        return _recover_locked(queue, registry)
+    finally:
+        try:
+            lock.release()
+        except Exception:  # expired meanwhile: another recoverer may already hold it
+            log.debug("recovery lock was already released")
+
+
+def _recover_locked(queue: Any, registry: Any) -> list[str]:
+    from rq.exceptions import NoSuchJobError
+    from rq.job import Job, JobStatus
+
     expired = registry.get_expired_job_ids()
     for rq_id in expired:
         try:
