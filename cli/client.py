@@ -9,13 +9,13 @@ from collections.abc import Iterator
 from typing import Any
 from urllib.parse import urlencode, urlsplit
 
+from cli.config import ConfigError
+
+__all__ = ["ApiError", "Client", "ConfigError", "from_config"]
+
 USER_AGENT = "agnes-cli"
 # Seconds to wait for the server before giving up on a request.
 TIMEOUT = 60
-
-
-class ConfigError(Exception):
-    """The CLI is not configured (no server or token)."""
 
 
 class ApiError(Exception):

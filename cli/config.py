@@ -11,6 +11,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 
+class ConfigError(Exception):
+    """The CLI is not configured (no server or token), or its configuration is damaged."""
+
+
 def config_dir() -> Path:
     if os.environ.get("AGNES_CONFIG_DIR"):
         return Path(os.environ["AGNES_CONFIG_DIR"]).expanduser()
@@ -41,8 +45,6 @@ def read_file() -> dict[str, str]:
     except FileNotFoundError:
         return {}
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        from cli.client import ConfigError
-
         raise ConfigError(f"{config_path()} is not valid TOML ({exc}); fix it or run 'agnes login' again") from None
     return {k: str(v) for k, v in data.items() if isinstance(v, str)}
 
