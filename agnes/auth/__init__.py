@@ -130,7 +130,7 @@ def login_user(user_id: str, *, method: str, **details: object) -> None:
     g.audit_user_id = user_id  # the row is about who signed in (the request was anonymous)
     with state_store().write() as con:
         values = start_session(con, user_id)
-        users.record_login(con, user_id)
+        users.record_login(con, user_id, method)
         audit.record(con, "auth.sign_in", f"user:{user_id}", method=method, **details)
     session.update(values)
 

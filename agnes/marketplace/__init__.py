@@ -1,7 +1,7 @@
 """Curated marketplaces re-served to Claude Code.
 
-* :mod:`~agnes.marketplace.curated` — registering marketplaces (tokens in the overlay file) and
-  system plugins;
+* :mod:`~agnes.marketplace.curated` — registering marketplaces (tokens in the overlay file);
+* :mod:`~agnes.marketplace.system` — system plugins (the fan-out, its provenance, unmarking);
 * :mod:`~agnes.marketplace.sync` — fetching and reading them (with :mod:`.gitfetch`, :mod:`.manifest`);
 * :mod:`~agnes.marketplace.stack` — grants make plugins available, subscriptions pick them;
 * :mod:`~agnes.marketplace.cards` — plugin cards and each viewer's access, cached per process
@@ -19,7 +19,7 @@ from flask import Flask
 
 from agnes import signals
 from agnes.access import ResourceItem, ResourceType, register_resource_type
-from agnes.marketplace import cards, stack
+from agnes.marketplace import cards, stack, system
 from agnes.models import marketplaces
 
 
@@ -45,6 +45,6 @@ def init_app(app: Flask) -> None:
     signals.grant_revoked.connect(stack.on_grant_revoked, weak=False)
     signals.grant_created.connect(stack.on_grant_created, weak=False)
     signals.membership_changed.connect(stack.on_membership_changed, weak=False)
-    signals.user_created.connect(stack.on_user_created, weak=False)
+    signals.user_created.connect(system.on_user_created, weak=False)
     signals.credentials_changed.connect(stack.on_credentials_changed, weak=False)
-    signals.group_created.connect(stack.on_group_created, weak=False)
+    signals.group_created.connect(system.on_group_created, weak=False)

@@ -1,4 +1,5 @@
-"""Curated marketplaces: registering, editing and removing them, their tokens and system plugins.
+"""Curated marketplaces: registering, editing and removing them, and their tokens (system plugins:
+:mod:`agnes.marketplace.system`).
 
 Each function is one short unit of work and raises :class:`agnes.errors.AppError`
 subclasses with the message a client sees, so the admin pages, the JSON API and the CLI
@@ -19,10 +20,9 @@ import duckdb
 from flask import current_app
 
 from agnes import audit, markers
-from agnes.access import ResourceType
 from agnes.errors import Conflict, Invalid, NotFound
 from agnes.marketplace import overlay
-from agnes.models import grants, groups, marketplaces, subscriptions
+from agnes.models import marketplaces
 from agnes.models.marketplace_history import SyncRecord, list_sync_history
 from agnes.models.marketplaces import Marketplace, Plugin
 from agnes.state import state_store
@@ -329,38 +329,3 @@ def delete_marketplace(marketplace_id: str, *, purge: bool = False) -> dict[str,
 def working_dir(slug: str) -> Path:
     """``<data>/marketplaces/<slug>``: the fetched repository and its snapshots."""
     return Path(current_app.config["AGNES_DATA_DIR"]) / "marketplaces" / slug
-
-
-def set_system(marketplace_id: str, name: str, is_system: bool, *, actor_id: str | None) -> dict[str, int]:
-    """Mark (fan out grants to every group and subscriptions to every user) or unmark a plugin.
-
-    Unmarking only flips the flag. Returns ``{"groups": n, "users": n}`` newly granted or
-    subscribed. Raises NotFound.
-    """
-    added_groups = added_users = 0
-    with state_store().write() as con:
-        plugin = marketplaces.get_plugin(con, marketplace_id, name)
-        if plugin is None:
-            raise NotFound("plugin_not_found", f"No plugin '{marketplace_id}/{name}'.")
-        marketplaces.set_plugin_system(con, marketplace_id, name, is_system)
-        if is_system:
-            for group in groups.list_groups(con):
-                if not grants.find_grant(con, group.id, ResourceType.MARKETPLACE_PLUGIN, plugin.resource_id):
-                    grants.create_grant(
-                        con,
-                        group.id,
-                        ResourceType.MARKETPLACE_PLUGIN,
-                        plugin.resource_id,
-                        assigned_by=actor_id or "system:marketplace",
-                    )
-                    added_groups += 1
-            added_users = subscriptions.subscribe_all_users(con, marketplace_id, name)
-        markers.MARKETPLACE.bump()
-        audit.record(
-            con,
-            "marketplace.plugin." + ("mark_system" if is_system else "unmark_system"),
-            f"plugin:{marketplace_id}/{name}",
-            groups=added_groups,
-            users=added_users,
-        )
-    return {"groups": added_groups, "users": added_users}

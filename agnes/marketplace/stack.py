@@ -151,21 +151,3 @@ def on_membership_changed(sender: Any, *, con: DuckDBPyConnection, user_id: str,
 def on_credentials_changed(sender: Any, *, con: DuckDBPyConnection, user_id: str, **_: Any) -> None:
     """A token was revoked or a user deactivated: end every cached trust (the marker moves)."""
     markers.MARKETPLACE.bump()
-
-
-def on_user_created(sender: Any, *, con: DuckDBPyConnection, user_id: str, **_: Any) -> None:
-    """New users get the system plugins (DESIGN.md, "The served marketplace")."""
-    for plugin in marketplaces.list_plugins(con):
-        if plugin.is_system:
-            subscriptions.subscribe(con, user_id, plugin.marketplace_id, plugin.name)
-
-
-def on_group_created(sender: Any, *, con: DuckDBPyConnection, group_id: str, **_: Any) -> None:
-    """New groups are granted the system plugins."""
-    for plugin in marketplaces.list_plugins(con):
-        if plugin.is_system and not grants.find_grant(
-            con, group_id, ResourceType.MARKETPLACE_PLUGIN, plugin.resource_id
-        ):
-            grants.create_grant(
-                con, group_id, ResourceType.MARKETPLACE_PLUGIN, plugin.resource_id, assigned_by="system:marketplace"
-            )

@@ -69,6 +69,7 @@ class SyncResult:
             "removed": h.removed,
             "changed": h.changed,
             "unavailable": h.unavailable,
+            "warnings": h.warnings,
         }
 
 
@@ -124,6 +125,8 @@ def sync_marketplace(marketplace_id: str, *, progress: Progress = no_progress) -
                 started_at=started,
             )
             markers.MARKETPLACE.bump()
+        for warning in history.warnings:
+            log.warning("marketplace %s: %s", mp.id, warning)
         _prune_checkouts(base, keep=final)
     progress(len(records), len(records), "Done")
     return SyncResult(mp.id, commit, len(records), history)

@@ -38,6 +38,34 @@ class Group(Record):
     counted_member_count: int | None
     counted_at: datetime | None
     created_at: datetime
+    google_email: str | None = None
+
+    @property
+    def origin(self) -> str:
+        """``system`` (Admin, Everyone), ``google`` (mirrors a Workspace group) or ``custom``."""
+        if self.is_system:
+            return "system"
+        return "google" if self.google_email else "custom"
+
+    @property
+    def google_managed(self) -> bool:
+        """Renamed and deleted only through Google Workspace."""
+        return bool(self.google_email)
+
+    def to_dict(self) -> dict[str, object]:
+        return {**super().to_dict(), "origin": self.origin}
+
+
+@dataclass(frozen=True)
+class Membership(Record):
+    """One of a user's groups with the sources of their membership (``[]`` for Everyone)."""
+
+    group_id: str
+    group_name: str
+    origin: str
+    sources: tuple[str, ...]
+    added_at: datetime | None
+    added_by: str | None
 
 
 @dataclass(frozen=True)
@@ -56,7 +84,7 @@ SELECT g.id, g.name, g.description, g.is_system,
             ELSE (SELECT count(DISTINCT m.user_id) FROM user_group_members m WHERE m.group_id = g.id)
        END AS member_count,
        (SELECT count(*) FROM resource_grants r WHERE r.group_id = g.id) AS grant_count,
-       g.member_count, g.counted_at, g.created_at
+       g.member_count, g.counted_at, g.created_at, g.google_email
 FROM user_groups g
 """
 
@@ -105,24 +133,75 @@ def delete_group(con: DuckDBPyConnection, group_id: str) -> None:
     con.execute("DELETE FROM user_groups WHERE id = ?", [group_id])
 
 
-def list_members(con: DuckDBPyConnection, group_id: str) -> list[Member]:
-    """Members of a group ordered by email; for Everyone, every active user."""
+def list_members(con: DuckDBPyConnection, group_id: str, *, limit: int | None = None) -> list[Member]:
+    """Members of a group ordered by email (the first ``limit``); for Everyone, every active user."""
     if group_id == EVERYONE_GROUP_ID:
-        rows = con.execute(
-            "SELECT id, email, name, active, [] AS sources, NULL FROM users WHERE active ORDER BY email"
-        ).fetchall()
+        sql = "SELECT id, email, name, active, [] AS sources, NULL FROM users WHERE active ORDER BY email"
+        params: list[object] = []
     else:
-        rows = con.execute(
-            """
+        sql = """
             SELECT u.id, u.email, u.name, u.active, list(m.source ORDER BY m.source), min(m.added_at)
             FROM user_group_members m JOIN users u ON u.id = m.user_id
             WHERE m.group_id = ?
             GROUP BY u.id, u.email, u.name, u.active
             ORDER BY u.email
-            """,
-            [group_id],
-        ).fetchall()
+            """
+        params = [group_id]
+    if limit is not None:
+        sql += " LIMIT ?"
+        params.append(limit)
+    rows = con.execute(sql, params).fetchall()
     return [Member(r[0], r[1], r[2], r[3], tuple(r[4]), r[5]) for r in rows]
+
+
+def list_memberships(con: DuckDBPyConnection, user_id: str) -> list[Membership]:
+    """A user's groups (Everyone first, then by name) with the sources of each membership."""
+    rows = con.execute(
+        """
+        SELECT g.id, g.name,
+               CASE WHEN g.is_system THEN 'system' WHEN g.google_email IS NOT NULL THEN 'google' ELSE 'custom' END,
+               CASE WHEN g.id = ? THEN [] ELSE list(m.source ORDER BY m.source) END,
+               min(m.added_at), min(m.added_by)
+        FROM user_groups g LEFT JOIN user_group_members m ON m.group_id = g.id AND m.user_id = ?
+        WHERE g.id = ? OR m.user_id IS NOT NULL
+        GROUP BY g.id, g.name, g.is_system, g.google_email
+        ORDER BY g.id <> ?, lower(g.name)
+        """,
+        [EVERYONE_GROUP_ID, user_id, EVERYONE_GROUP_ID, EVERYONE_GROUP_ID],
+    ).fetchall()
+    return [Membership(r[0], r[1], r[2], tuple(r[3]), r[4], r[5]) for r in rows]
+
+
+def member_sources(con: DuckDBPyConnection, user_id: str, group_ids: list[str]) -> dict[str, tuple[str, ...]]:
+    """``{group_id: sources}`` of the user's rows in those groups (Everyone: ``()``, automatic)."""
+    rows = con.execute(
+        "SELECT group_id, list(source ORDER BY source) FROM user_group_members"
+        " WHERE user_id = ? AND list_contains(?, group_id) GROUP BY group_id",
+        [user_id, group_ids],
+    ).fetchall()
+    found = {r[0]: tuple(r[1]) for r in rows}
+    if EVERYONE_GROUP_ID in group_ids:
+        found[EVERYONE_GROUP_ID] = ()
+    return found
+
+
+def set_google_email(con: DuckDBPyConnection, group_id: str, email: str | None) -> None:
+    con.execute("UPDATE user_groups SET google_email = ? WHERE id = ?", [email, group_id])
+
+
+def get_group_by_google_email(con: DuckDBPyConnection, email: str) -> Group | None:
+    row = con.execute(_GROUP_SELECT + " WHERE g.google_email = ?", [email.strip().lower()]).fetchone()
+    return Group(*row) if row else None
+
+
+def google_memberships(con: DuckDBPyConnection, user_id: str | None = None) -> set[tuple[str, str]]:
+    """``{(user_id, group_id)}`` of the rows Google sync wrote (one user's, or everyone's)."""
+    sql = "SELECT user_id, group_id FROM user_group_members WHERE source = 'google_sync'"
+    params: list[object] = []
+    if user_id is not None:
+        sql += " AND user_id = ?"
+        params.append(user_id)
+    return {(r[0], r[1]) for r in con.execute(sql, params).fetchall()}
 
 
 def is_member(con: DuckDBPyConnection, user_id: str, group_id: str) -> bool:

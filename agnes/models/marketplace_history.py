@@ -24,6 +24,7 @@ class SyncRecord:
     changed: list[dict[str, Any]] = field(default_factory=list)
     unavailable: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
+    warnings: list[str] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -38,6 +39,7 @@ class SyncRecord:
             "changed": self.changed,
             "unavailable": self.unavailable,
             "error": self.error,
+            "warnings": self.warnings,
         }
 
 
@@ -54,7 +56,8 @@ def insert_history(con: DuckDBPyConnection, rec: SyncRecord) -> None:
     )
     con.execute(
         "INSERT INTO marketplace_sync_history (id, marketplace_id, started_at, finished_at, status, commit_sha,"
-        " plugin_count, added, removed, changed, unavailable, error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " plugin_count, added, removed, changed, unavailable, error, warnings)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             rec.id,
             rec.marketplace_id,
@@ -68,6 +71,7 @@ def insert_history(con: DuckDBPyConnection, rec: SyncRecord) -> None:
             json.dumps(rec.changed),
             json.dumps(rec.unavailable),
             rec.error,
+            json.dumps(rec.warnings),
         ],
     )
 
@@ -76,14 +80,14 @@ def list_sync_history(con: DuckDBPyConnection, marketplace_id: str, *, limit: in
     """Newest first."""
     rows = con.execute(
         "SELECT id, marketplace_id, started_at, finished_at, status, commit_sha, plugin_count, added, removed,"
-        " changed, unavailable, error FROM marketplace_sync_history WHERE marketplace_id = ?"
+        " changed, unavailable, error, warnings FROM marketplace_sync_history WHERE marketplace_id = ?"
         " ORDER BY finished_at DESC LIMIT ?",
         [marketplace_id, limit],
     ).fetchall()
     out = []
     for r in rows:
         values = list(r)
-        for i in (7, 8, 9, 10):
+        for i in (7, 8, 9, 10, 12):
             values[i] = (json.loads(values[i]) if isinstance(values[i], str) else values[i]) or []
         out.append(SyncRecord(*values))
     return out

@@ -14,7 +14,7 @@ from typing import Any
 
 from duckdb import DuckDBPyConnection
 
-from agnes.models import new_id, utcnow
+from agnes.models import new_id, system_plugins, utcnow
 from agnes.models.marketplace_history import SyncRecord, insert_history
 
 
@@ -247,6 +247,7 @@ def delete_marketplace(con: DuckDBPyConnection, marketplace_id: str) -> dict[str
         "DELETE FROM user_plugin_subscriptions WHERE marketplace_id = ? RETURNING user_id", [marketplace_id]
     ).fetchall()
     con.execute("DELETE FROM marketplace_sync_history WHERE marketplace_id = ?", [marketplace_id])
+    system_plugins.delete_marketplace_marks(con, marketplace_id)
     con.execute("DELETE FROM marketplace_registry WHERE id = ?", [marketplace_id])
     return {"plugins": len(plugins), "grants": len(grants), "subscriptions": len(subs)}
 
@@ -294,12 +295,15 @@ def apply_sync(
 ) -> SyncRecord:
     """Replace a marketplace's plugins with a sync's result and record what changed.
 
-    ``created_at`` and ``is_system`` of surviving plugins are kept. Rows missing upstream are
-    deleted (their grants and subscriptions stay, so a plugin that comes back is served again).
+    ``created_at`` of surviving plugins is kept. Rows missing upstream are deleted (their grants
+    and subscriptions stay, so a plugin that comes back is served again). The system mark is kept
+    by resource id (:mod:`agnes.models.system_plugins`): a marked plugin missing upstream comes
+    back marked, and the history's ``warnings`` say it is missing.
     """
     now = utcnow()
     old = {p.name: p for p in list_plugins(con, marketplace_id)}
     new_names = {r.name for r in records}
+    marked = system_plugins.marked_names(con, marketplace_id)
     for record in records:
         previous = old.get(record.name)
         values = [
@@ -327,8 +331,9 @@ def apply_sync(
                 "INSERT INTO marketplace_plugins (manifest_name, description, version, author_name, homepage,"
                 " category, source_kind, source_spec, skill_count, agent_count, command_count, raw, available,"
                 " unavailable_reason, content_dir, content_hash, file_count, size_bytes, marketplace_id, name,"
-                " created_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                [*values, marketplace_id, record.name, now, now],
+                " created_at, updated_at, is_system)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [*values, marketplace_id, record.name, now, now, record.name in marked],
             )
         else:
             con.execute(
@@ -341,6 +346,13 @@ def apply_sync(
             )
     for name in sorted(set(old) - new_names):
         con.execute("DELETE FROM marketplace_plugins WHERE marketplace_id = ? AND name = ?", [marketplace_id, name])
+    missing = marked - new_names
+    system_plugins.set_missing(con, marketplace_id, missing, marked & new_names)
+    warnings = [
+        f"System plugin '{name}' is missing upstream: nobody is served it until it comes back; it keeps its"
+        " system mark (unmark it if it is gone for good)."
+        for name in sorted(missing)
+    ]
     con.execute(
         "UPDATE marketplace_registry SET last_synced_at = ?, last_commit_sha = ?, checkout_dir = ?,"
         " last_error = NULL, last_error_at = NULL WHERE id = ?",
@@ -363,6 +375,7 @@ def apply_sync(
         removed=sorted(set(old) - new_names),
         changed=changed,
         unavailable=[{"name": r.name, "reason": r.unavailable_reason} for r in records if not r.available],
+        warnings=warnings,
     )
     insert_history(con, history)
     return history

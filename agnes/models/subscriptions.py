@@ -34,14 +34,17 @@ class Subscription:
     marketplace_id: str
     plugin_name: str
     subscribed_at: datetime
+    origin: str = "manual"  # or 'system_fanout' (see agnes.models.grants)
 
 
-def subscribe(con: DuckDBPyConnection, user_id: str, marketplace_id: str, plugin_name: str) -> bool:
+def subscribe(
+    con: DuckDBPyConnection, user_id: str, marketplace_id: str, plugin_name: str, *, origin: str = "manual"
+) -> bool:
     """Add a subscription; False when it already existed."""
     row = con.execute(
-        "INSERT INTO user_plugin_subscriptions (user_id, marketplace_id, plugin_name, subscribed_at)"
-        " VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING user_id",
-        [user_id, marketplace_id, plugin_name, utcnow()],
+        "INSERT INTO user_plugin_subscriptions (user_id, marketplace_id, plugin_name, subscribed_at, origin)"
+        " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING RETURNING user_id",
+        [user_id, marketplace_id, plugin_name, utcnow(), origin],
     ).fetchone()
     return row is not None
 
@@ -58,7 +61,7 @@ def unsubscribe(con: DuckDBPyConnection, user_id: str, marketplace_id: str, plug
 
 def list_subscriptions(con: DuckDBPyConnection, user_id: str) -> list[Subscription]:
     rows = con.execute(
-        "SELECT user_id, marketplace_id, plugin_name, subscribed_at FROM user_plugin_subscriptions"
+        "SELECT user_id, marketplace_id, plugin_name, subscribed_at, origin FROM user_plugin_subscriptions"
         " WHERE user_id = ? ORDER BY marketplace_id, plugin_name",
         [user_id],
     ).fetchall()
@@ -97,10 +100,50 @@ def drop_without_access(
 
 
 def subscribe_all_users(con: DuckDBPyConnection, marketplace_id: str, plugin_name: str) -> int:
-    """Subscribe every user to a plugin (system fan-out); returns new rows."""
+    """Subscribe every user to a plugin (system fan-out, origin ``system_fanout``) in one statement;
+    returns how many rows are new (users already subscribed keep their row and its origin)."""
     rows = con.execute(
-        "INSERT INTO user_plugin_subscriptions (user_id, marketplace_id, plugin_name, subscribed_at)"
-        " SELECT id, ?, ?, ? FROM users ON CONFLICT DO NOTHING RETURNING user_id",
+        "INSERT INTO user_plugin_subscriptions (user_id, marketplace_id, plugin_name, subscribed_at, origin)"
+        " SELECT id, ?, ?, ?, 'system_fanout' FROM users ON CONFLICT DO NOTHING RETURNING user_id",
         [marketplace_id, plugin_name, utcnow()],
     ).fetchall()
     return len(rows)
+
+
+def count_by_origin(con: DuckDBPyConnection, marketplace_id: str, plugin_name: str) -> dict[str, int]:
+    """``{origin: subscriptions}`` of one plugin."""
+    rows = con.execute(
+        "SELECT origin, count(*) FROM user_plugin_subscriptions WHERE marketplace_id = ? AND plugin_name = ?"
+        " GROUP BY origin",
+        [marketplace_id, plugin_name],
+    ).fetchall()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+def count_unsubscribed_users(con: DuckDBPyConnection, marketplace_id: str, plugin_name: str) -> int:
+    """Users not subscribed to a plugin (those a system mark would subscribe)."""
+    row = con.execute(
+        "SELECT count(*) FROM users u WHERE NOT EXISTS (SELECT 1 FROM user_plugin_subscriptions s"
+        " WHERE s.user_id = u.id AND s.marketplace_id = ? AND s.plugin_name = ?)",
+        [marketplace_id, plugin_name],
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+def delete_fanout(con: DuckDBPyConnection, marketplace_id: str, plugin_name: str) -> int:
+    """Delete the ``system_fanout`` subscriptions of one plugin; returns how many went."""
+    rows = con.execute(
+        "DELETE FROM user_plugin_subscriptions WHERE marketplace_id = ? AND plugin_name = ?"
+        " AND origin = 'system_fanout' RETURNING user_id",
+        [marketplace_id, plugin_name],
+    ).fetchall()
+    return len(rows)
+
+
+def subscribers(con: DuckDBPyConnection, marketplace_id: str, plugin_name: str) -> set[str]:
+    """Ids of the users subscribed to a plugin."""
+    rows = con.execute(
+        "SELECT user_id FROM user_plugin_subscriptions WHERE marketplace_id = ? AND plugin_name = ?",
+        [marketplace_id, plugin_name],
+    ).fetchall()
+    return {r[0] for r in rows}

@@ -8,9 +8,10 @@ from typing import Any
 
 from agnes.jobs import JobStatus
 from agnes.jobs.marketplace import current_sync_job
-from agnes.marketplace import curated
+from agnes.marketplace import curated, system
 from agnes.models.marketplace_history import SyncRecord
 from agnes.models.marketplaces import Marketplace, Plugin
+from agnes.models.system_plugins import SystemMark
 
 
 @dataclass(frozen=True)
@@ -36,6 +37,7 @@ class MarketplacePage:
     plugins: list[Plugin]
     history: list[SyncRecord]
     job: JobStatus | None
+    missing_system: list[SystemMark]
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -44,6 +46,10 @@ class MarketplacePage:
             "plugins": [p.to_dict() for p in self.plugins],
             "history": [h.to_dict() for h in self.history],
             "job": self.job.to_dict() if self.job else None,
+            "missing_system_plugins": [
+                {"name": m.plugin_name, "missing_since": m.missing_since.isoformat() if m.missing_since else None}
+                for m in self.missing_system
+            ],
         }
 
 
@@ -56,4 +62,5 @@ def marketplace_page(marketplace_id: str) -> MarketplacePage:
         detail.plugins,
         detail.history,
         current_sync_job(marketplace_id),
+        system.missing_marks(marketplace_id),
     )

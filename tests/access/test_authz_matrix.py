@@ -372,6 +372,7 @@ RULES: dict[str, Rule] = {
     "admin_marketplaces.update_marketplace_post": Rule(ADMIN, values=_marketplace, body=lambda w, c: {"name": "R"}),
     "admin_marketplaces.token_post": Rule(ADMIN, values=_marketplace, body=lambda w, c: {"action": "clear"}),
     "admin_marketplaces.sync_post": Rule(ADMIN, values=_marketplace),
+    "admin_marketplaces.system_confirm": Rule(ADMIN, values=_plugin),
     "admin_marketplaces.system_post": Rule(ADMIN, values=_plugin, body=lambda w, c: {"system": "0"}),
     "admin_marketplaces.delete_post": Rule(ADMIN, values=_fresh_marketplace),
     # the served marketplace (Claude Code, the CLI)
@@ -400,6 +401,7 @@ RULES: dict[str, Rule] = {
     "api.marketplaces.sync_all_marketplaces": Rule(ADMIN),
     "api.marketplaces.list_plugins": Rule(ADMIN, values=_marketplace),
     "api.marketplaces.sync_history": Rule(ADMIN, values=_marketplace),
+    "api.marketplaces.system_preview": Rule(ADMIN, values=_plugin),
     "api.marketplaces.mark_system": Rule(ADMIN, values=_plugin),
     "api.marketplaces.unmark_system": Rule(ADMIN, values=_plugin),
     # JSON API: administration

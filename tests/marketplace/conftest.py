@@ -263,7 +263,7 @@ def synced_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     with app.app_context():
         from agnes import people
         from agnes.jobs.marketplace import run_sync_marketplace
-        from agnes.marketplace import curated
+        from agnes.marketplace import curated, system
 
         for slug, name, repo in (
             ("wshobson", "Claude Code Workflows", _wshobson(base / "wshobson")),
@@ -283,7 +283,7 @@ def synced_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
             assert not result.get("unavailable"), result
         for resource_id in GRANTED:
             people.create_grant("everyone", "marketplace_plugin", resource_id, actor_id=None)
-        curated.set_system("team", "org-baseline", True, actor_id=None)
+        system.set_system("team", "org-baseline", True, actor_id=None)
     for name in ("wshobson", "team"):
         shutil.rmtree(data / "marketplaces" / name / "repo.git", ignore_errors=True)
     return data

@@ -126,10 +126,10 @@ def test_empty_states_say_what_to_do(app, client, analyst) -> None:  # type: ign
     page = soup(client.get("/marketplace?tab=my"))
     assert card_ids(page) == [SYSTEM]
     from agnes import markers
-    from agnes.marketplace import curated
+    from agnes.marketplace import system
     from agnes.state import state_store
 
-    curated.set_system("team", "org-baseline", False, actor_id=None)  # keeps grants and subscriptions
+    system.set_system("team", "org-baseline", False, actor_id=None)  # keeps grants and subscriptions
     with state_store().write() as con:
         con.execute("DELETE FROM user_plugin_subscriptions")
         markers.MARKETPLACE.bump()  # what every writer of grants and subscriptions does
@@ -400,7 +400,7 @@ def test_json_plugin_and_item(client, auth) -> None:  # type: ignore[no-untyped-
 
 
 def test_cached_cards_follow_changes(client, analyst, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    from agnes.marketplace import cards, curated
+    from agnes.marketplace import cards, curated, system
 
     owner = lambda: soup(client.get("/marketplace")).select_one('article[data-plugin="team/team-tools"] .mp-owner')  # noqa: E731
     assert "Team Picks" in owner().get_text()
@@ -410,6 +410,6 @@ def test_cached_cards_follow_changes(client, analyst, monkeypatch) -> None:  # t
     assert "Team Favourites" in owner().get_text()
     # Marking a plugin system bumps the marker: the next request shows the badge.
     monkeypatch.setattr(cards, "RECHECK_SECONDS", 3600.0)
-    curated.set_system("team", "team-tools", True, actor_id=None)
+    system.set_system("team", "team-tools", True, actor_id=None)
     card = soup(client.get("/marketplace")).select_one('article[data-plugin="team/team-tools"]')
     assert card.select_one(".badge-required") is not None

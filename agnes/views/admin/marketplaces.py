@@ -12,9 +12,9 @@ from flask import Blueprint, flash, g, redirect, request, url_for
 from agnes import audit
 from agnes.access import admin_required
 from agnes.errors import AppError
-from agnes.htmx import fragment_or_redirect, hx_redirect, job_started, render
+from agnes.htmx import fragment_or_redirect, hx_redirect, job_started, render, wants_fragment
 from agnes.jobs.marketplace import register_marketplace, start_sync, start_sync_all
-from agnes.marketplace import curated
+from agnes.marketplace import curated, system
 from agnes.pages.admin_marketplaces import marketplace_page, marketplaces_page
 
 bp = Blueprint("admin_marketplaces", __name__, url_prefix="/admin/marketplaces")
@@ -31,7 +31,7 @@ def _list_context(**extra: Any) -> dict[str, Any]:
 
 
 def _page_context(marketplace_id: str, **extra: Any) -> dict[str, Any]:
-    page = marketplace_page(marketplace_id)
+    page = marketplace_page(marketplace_id)  # includes the system plugins missing upstream
     return {"page": page, "form": _form(page.marketplace), "errors": {}, "token_errors": {}, **extra}
 
 
@@ -135,12 +135,38 @@ def sync_post(marketplace_id: str):  # type: ignore[no-untyped-def]
     return job_started(job, url_for("admin_marketplaces.show_marketplace", marketplace_id=marketplace_id))
 
 
+@bp.get("/<marketplace_id>/plugins/<name>/system")
+@admin_required
+def system_confirm(marketplace_id: str, name: str):  # type: ignore[no-untyped-def]
+    """The confirmation of a mark or unmark, with how many groups and users it changes."""
+    return render(
+        "admin/marketplaces/system_confirm.html",
+        "admin/marketplaces/_system_confirm.html",
+        preview=system.preview(marketplace_id, name),
+    )
+
+
 @bp.post("/<marketplace_id>/plugins/<name>/system")
 @admin_required
 def system_post(marketplace_id: str, name: str):  # type: ignore[no-untyped-def]
-    """Mark (``system=1``) or unmark a plugin as a system plugin."""
+    """Mark (``system=1``) or unmark a plugin; an unmark with ``revoke_fanout=1`` also deletes
+    what the fan-out added."""
     mark = request.form.get("system") == "1"
-    curated.set_system(marketplace_id, name, mark, actor_id=g.principal.user.id)
+    revoke = not mark and request.form.get("revoke_fanout") == "1"
+    counts = system.set_system(marketplace_id, name, mark, actor_id=g.principal.user.id, revoke_fanout=revoke)
+    if not wants_fragment():  # the fragment shows the new state itself
+        if mark:
+            flash(
+                f"{name} is a system plugin: {counts['groups']} groups granted, {counts['users']} users subscribed.",
+                "success",
+            )
+        elif revoke:
+            flash(
+                f"{name} unmarked: {counts['groups']} fan-out grants and {counts['users']} subscriptions revoked.",
+                "success",
+            )
+        else:
+            flash(f"{name} unmarked; its grants and subscriptions stay.", "success")
     return fragment_or_redirect(
         "admin/marketplaces/_plugins.html",
         url_for("admin_marketplaces.show_marketplace", marketplace_id=marketplace_id),

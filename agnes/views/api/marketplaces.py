@@ -7,7 +7,7 @@ from flask import Blueprint, g, jsonify, request
 from agnes import audit
 from agnes.access import admin_required, login_required
 from agnes.jobs.marketplace import register_marketplace, start_sync, start_sync_all
-from agnes.marketplace import curated, stack
+from agnes.marketplace import curated, stack, system
 from agnes.pages.admin_marketplaces import MarketplaceRow, marketplace_page, marketplaces_page
 from agnes.views.api.body import json_body
 
@@ -89,18 +89,27 @@ def sync_history(marketplace_id: str):  # type: ignore[no-untyped-def]
     return jsonify(history=[h.to_dict() for h in curated.sync_history(marketplace_id)])
 
 
+@bp.get("/marketplaces/<marketplace_id>/plugins/<name>/system")
+@admin_required
+def system_preview(marketplace_id: str, name: str):  # type: ignore[no-untyped-def]
+    """What a mark or an unmark would change (the confirmation's counts)."""
+    return jsonify(system.preview(marketplace_id, name).to_dict())
+
+
 @bp.post("/marketplaces/<marketplace_id>/plugins/<name>/system")
 @admin_required
 def mark_system(marketplace_id: str, name: str):  # type: ignore[no-untyped-def]
-    counts = curated.set_system(marketplace_id, name, True, actor_id=g.principal.user.id)
+    counts = system.set_system(marketplace_id, name, True, actor_id=g.principal.user.id)
     return jsonify(is_system=True, affected_groups=counts["groups"], affected_users=counts["users"])
 
 
 @bp.delete("/marketplaces/<marketplace_id>/plugins/<name>/system")
 @admin_required
 def unmark_system(marketplace_id: str, name: str):  # type: ignore[no-untyped-def]
-    curated.set_system(marketplace_id, name, False, actor_id=g.principal.user.id)
-    return jsonify(is_system=False)
+    """Unmark; ``?revoke_fanout=1`` also deletes the grants and subscriptions the fan-out added."""
+    revoke = request.args.get("revoke_fanout", "") in ("1", "true", "yes")
+    counts = system.set_system(marketplace_id, name, False, actor_id=g.principal.user.id, revoke_fanout=revoke)
+    return jsonify(is_system=False, revoked_grants=counts["groups"], revoked_subscriptions=counts["users"])
 
 
 # -- analysts: my stack ------------------------------------------------------------------------
