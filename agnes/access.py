@@ -25,6 +25,7 @@ from duckdb import DuckDBPyConnection
 from flask import g, redirect, request, url_for
 
 from agnes.errors import AppError, Forbidden, NotFound
+from agnes.models.grants import granted_group_ids
 from agnes.models.groups import ADMIN_GROUP_ID
 from agnes.models.users import User
 from agnes.urls import safe_next_path
@@ -72,11 +73,33 @@ class ResourceType(StrEnum):
 
 @dataclass(frozen=True)
 class ResourceItem:
-    """One grantable thing, for pickers and the access tree."""
+    """One grantable thing, for pickers and the access tree.
+
+    ``locked``: every group has it and its grants cannot be revoked (a system plugin).
+    """
 
     id: str
     label: str
     group: str = ""  # e.g. the marketplace a plugin belongs to
+    locked: bool = False
+
+
+@dataclass(frozen=True)
+class ItemFacts:
+    """What one item means for one user, for "explain" (see :mod:`agnes.explain`).
+
+    Attributes:
+        exists: the item is registered.
+        label: how people call it (``orders``, ``sql-helper``).
+        served: whether it actually reaches the user (a plugin in their served marketplace, a
+            table in their ``agnes pull`` manifest); None when the type has no such notion.
+        notes: type-specific sentences (subscribed or not, system, unavailable, not synced yet).
+    """
+
+    exists: bool
+    label: str
+    served: bool | None = None
+    notes: tuple[str, ...] = ()
 
 
 def _nothing_listed(con: DuckDBPyConnection) -> list[ResourceItem]:
@@ -85,6 +108,18 @@ def _nothing_listed(con: DuckDBPyConnection) -> list[ResourceItem]:
 
 def _never_granted(principal: Principal, resource_id: str) -> bool:
     return False
+
+
+def _granted_rows(con: DuckDBPyConnection, resource_type: str, resource_id: str) -> set[str]:
+    return granted_group_ids(con, resource_type, resource_id)
+
+
+def _plain_facts(principal: Principal, resource_id: str) -> ItemFacts:
+    return ItemFacts(exists=True, label=resource_id)
+
+
+def _find_listed(spec: ResourceTypeSpec, con: DuckDBPyConnection, resource_id: str) -> ResourceItem | None:
+    return next((i for i in spec.list_items(con) if i.id == resource_id), None)
 
 
 @dataclass(frozen=True)
@@ -103,6 +138,11 @@ class ResourceTypeSpec:
         exists: ``(principal, resource_id) -> bool`` or None. With it, a refused caller learns
             whether the item exists (404 vs 403); without it every refusal is a 403, so ids
             cannot be probed.
+        granted_groups: ``(cursor, type, resource_id) -> group ids`` whose members pass
+            ``is_granted`` ("who can see this"); the grant rows unless the type adds more.
+        facts: ``(principal, resource_id) -> ItemFacts`` for explanations.
+        get_item: ``(cursor, resource_id) -> ResourceItem | None``, one item without listing all.
+        verb: what a grant lets members do, in a sentence ("download", "install").
     """
 
     display_name: str
@@ -110,9 +150,19 @@ class ResourceTypeSpec:
     id_format: str
     id_pattern: str
     not_found_code: str
+    verb: str = "reach"
     list_items: Callable[[DuckDBPyConnection], list[ResourceItem]] = _nothing_listed
     is_granted: Callable[[Principal, str], bool] = _never_granted
     exists: Callable[[Principal, str], bool] | None = None
+    granted_groups: Callable[[DuckDBPyConnection, str, str], set[str]] = _granted_rows
+    facts: Callable[[Principal, str], ItemFacts] = _plain_facts
+    get_item: Callable[[DuckDBPyConnection, str], ResourceItem | None] | None = None
+
+    def item(self, con: DuckDBPyConnection, resource_id: str) -> ResourceItem | None:
+        """One grantable item (None when it does not exist)."""
+        if self.get_item is not None:
+            return self.get_item(con, resource_id)
+        return _find_listed(self, con, resource_id)
 
 
 RESOURCE_TYPES: dict[ResourceType, ResourceTypeSpec] = {
@@ -122,6 +172,7 @@ RESOURCE_TYPES: dict[ResourceType, ResourceTypeSpec] = {
         id_format="<marketplace-slug>/<plugin-name>",
         id_pattern=r"[a-z0-9][a-z0-9_-]{0,63}/[^/\s]{1,200}",
         not_found_code="plugin_not_found",
+        verb="install",
     ),
     ResourceType.TABLE: ResourceTypeSpec(
         display_name="Data table",
@@ -129,6 +180,7 @@ RESOURCE_TYPES: dict[ResourceType, ResourceTypeSpec] = {
         id_format="<table-id>",
         id_pattern=r"[a-z0-9][a-z0-9_.-]{0,127}",
         not_found_code="table_not_found",
+        verb="download",
     ),
 }
 
@@ -139,10 +191,21 @@ def register_resource_type(
     list_items: Callable[[DuckDBPyConnection], list[ResourceItem]],
     is_granted: Callable[[Principal, str], bool],
     exists: Callable[[Principal, str], bool] | None = None,
+    granted_groups: Callable[[DuckDBPyConnection, str, str], set[str]] | None = None,
+    facts: Callable[[Principal, str], ItemFacts] | None = None,
+    get_item: Callable[[DuckDBPyConnection, str], ResourceItem | None] | None = None,
 ) -> None:
-    """Attach the item lister and the access check of a type (the owning area, at app start)."""
+    """Attach the item lister, the access check and the explanation hooks of a type (the owning
+    area, at app start)."""
+    spec = RESOURCE_TYPES[resource_type]
     RESOURCE_TYPES[resource_type] = replace(
-        RESOURCE_TYPES[resource_type], list_items=list_items, is_granted=is_granted, exists=exists
+        spec,
+        list_items=list_items,
+        is_granted=is_granted,
+        exists=exists,
+        granted_groups=granted_groups or spec.granted_groups,
+        facts=facts or spec.facts,
+        get_item=get_item or spec.get_item,
     )
 
 

@@ -152,6 +152,46 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("AGNES_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token", "OAuth token endpoint."),
     Setting(
+        "AGNES_GOOGLE_GROUPS",
+        False,
+        "Mirror Google Workspace groups as Agnes groups (at sign-in, nightly, on demand); see docs/google-groups.md.",
+        kind="bool",
+    ),
+    Setting(
+        "AGNES_GOOGLE_GROUP_PREFIX",
+        "",
+        "Only Workspace groups whose email starts with this are mirrored (e.g. agnes-); empty mirrors every group.",
+    ),
+    Setting(
+        "AGNES_GOOGLE_ADMIN_GROUP",
+        "",
+        "Email of the Workspace group whose members are put in Agnes's Admin group (source google_sync).",
+    ),
+    Setting(
+        "AGNES_GOOGLE_DIRECTORY_URL",
+        "https://admin.googleapis.com/admin/directory/v1",
+        "Base URL of the Admin SDK Directory API (override only for testing).",
+    ),
+    Setting(
+        "AGNES_GOOGLE_DIRECTORY_SUBJECT",
+        "",
+        "A Workspace administrator the service account acts as (domain-wide delegation) when reading groups.",
+    ),
+    Setting("AGNES_GOOGLE_CUSTOMER", "my_customer", "Workspace customer whose groups the nightly sync lists."),
+    Setting(
+        "AGNES_GOOGLE_SERVICE_ACCOUNT_KEY",
+        "",
+        "The service account's JSON key on one line. Read from the environment or state/.env_overlay (mode 600),"
+        " never stored in the database or logged.",
+        secret=True,
+    ),
+    Setting(
+        "AGNES_GOOGLE_SYNC_MAX_REMOVAL_PCT",
+        25,
+        "A directory sync that would remove more than this percentage of the Google memberships writes nothing.",
+        kind="int",
+    ),
+    Setting(
         "AGNES_GOOGLE_USERINFO_URL",
         "https://openidconnect.googleapis.com/v1/userinfo",
         "OpenID Connect userinfo endpoint.",

@@ -5,10 +5,12 @@ cursor as ``con``, so their changes commit or roll back together with it.
 
 * ``user_created``: kwargs ``con``, ``user_id``.
 * ``group_created``: kwargs ``con``, ``group_id``.
-* ``grant_revoked``: kwargs ``con``, ``group_id``, ``resource_type``, ``resource_id``, and
-  ``cascade=True`` when the grant goes because its group is deleted. A receiver may raise an
-  ``AppError`` to refuse a direct revocation (the unit rolls back).
-* ``grant_created``: kwargs ``con``, ``group_id``, ``resource_type``, ``resource_id``.
+* ``grant_revoked``: kwargs ``con``, ``group_id``, ``resource_type``, ``resource_id`` (one) or
+  ``resource_ids`` (a list, when many of one type go at once), and ``cascade=True`` when the grant
+  goes because its group is deleted. A receiver may raise an ``AppError`` to refuse a direct
+  revocation (the unit rolls back).
+* ``grant_created``: kwargs ``con``, ``group_id``, ``resource_type``, ``resource_id`` or
+  ``resource_ids`` (as for ``grant_revoked``).
 * ``membership_changed``: kwargs ``con``, ``user_id``, ``group_id`` (after add or remove).
 * ``credentials_changed``: kwargs ``con``, ``user_id`` (a token was revoked or the user was
   deactivated; caches of authenticated callers must forget them).

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from flask import Flask, current_app, g, render_template, request
+from flask import Flask, current_app, g, render_template, request, url_for
 from markupsafe import Markup
 
 from agnes.lru import LRU
@@ -76,9 +76,20 @@ def plugin_card_html(view: CardView) -> Markup:
     return html
 
 
+def access_urls() -> dict[str, str]:
+    """URL prefixes the /admin/access rows join with ids (1,000+ rows: one ``url_for`` each, not per row)."""
+    revoke = url_for("admin_access.revoke_post", grant_id="0")
+    resource = url_for("admin_access.show_resource", resource_type="t", resource_id="i")
+    return {
+        "grant": url_for("admin_access.grant_post"),
+        "revoke": revoke[: -len("0/delete")],
+        "resource": resource[: -len("t/i")],
+    }
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(timeago=timeago, isodate=isodate, filesize=filesize, display_value=display_value)
-    app.jinja_env.globals.update(icon_sprite=icon_sprite, plugin_card_html=plugin_card_html)
+    app.jinja_env.globals.update(icon_sprite=icon_sprite, plugin_card_html=plugin_card_html, access_urls=access_urls)
     app.jinja_env.globals["base_url"] = base_url
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -2,7 +2,9 @@
 
 Offered when ``GOOGLE_CLIENT_ID`` and ``GOOGLE_CLIENT_SECRET`` are set. Only verified
 addresses in ``AGNES_GOOGLE_DOMAINS`` (any domain when empty) may sign in; the first sign-in
-creates the user. Endpoint URLs are settings so tests can run a local OAuth2 server.
+creates the user. With ``AGNES_GOOGLE_GROUPS`` each sign-in also mirrors the user's Workspace
+groups (:mod:`agnes.auth.google_groups`, 3 s budget, failing soft). Endpoint URLs are settings so
+tests can run a local OAuth2 server.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from oauthlib.oauth2 import OAuth2Error
 from requests import RequestException
 
 from agnes.audit import write_audit
-from agnes.auth import login_user
+from agnes.auth import google_groups, login_user
 from agnes.models import users
 from agnes.people import get_or_create_user
 from agnes.urls import safe_next_path
@@ -99,6 +101,11 @@ def _on_authorized(blueprint: OAuth2ConsumerBlueprint, token: dict[str, Any] | N
     user, created = get_or_create_user(email, str(info.get("name") or ""), via="google")
     if not user.active:
         return _fail("deactivated")
+    if google_groups.enabled():
+        try:  # fail soft: within its time budget, or the sign-in goes on with the groups as they were
+            google_groups.sync_user(user.id, email)
+        except Exception:
+            log.exception("Google group sync at sign-in failed for %s", email)
     next_path = safe_next_path(session.pop(NEXT_KEY, None))
     login_user(user.id, method="google", created=created)
     return redirect(next_path)

@@ -51,8 +51,9 @@ def list_pats(user_id: str | None) -> list[AccessToken]:
         return tokens.list_tokens(con, user_id=user_id)
 
 
-def revoke_pat(token_id: str, *, owner_id: str | None) -> AccessToken:
+def revoke_pat(token_id: str, *, owner_id: str | None, by_admin: bool = False) -> AccessToken:
     """Revoke a token; ``owner_id`` restricts to that user's tokens (None = any, for admins).
+    ``by_admin``: an admin revokes it (audited as ``token.admin_revoke``) on the owner's page.
 
     Revoking an already revoked token is a no-op. Raises NotFound.
     """
@@ -62,7 +63,7 @@ def revoke_pat(token_id: str, *, owner_id: str | None) -> AccessToken:
             raise NotFound("token_not_found", "No such token.")
         tokens.revoke_token(con, token_id)
         signals.credentials_changed.send(None, con=con, user_id=token.user_id)
-        if owner_id is None:
+        if owner_id is None or by_admin:
             audit.record(con, "token.admin_revoke", f"token:{token_id}", owner=token.user_email, name=token.name)
         else:
             audit.record(con, "token.revoke", f"token:{token_id}", name=token.name)

@@ -66,6 +66,13 @@ PERIODIC: list[Periodic] = [
         description="Sync all curated marketplaces",
     ),
     Periodic(
+        "google-group-sync",
+        "agnes.jobs.google_groups.run_google_group_sync",
+        "30 2 * * *",
+        timeout=1800,
+        description="Sync Google Workspace groups",
+    ),
+    Periodic(
         "prune-marketplace-caches",
         "agnes.jobs.marketplace.run_prune_marketplace_caches",
         "41 * * * *",

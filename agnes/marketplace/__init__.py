@@ -18,9 +18,9 @@ from duckdb import DuckDBPyConnection
 from flask import Flask
 
 from agnes import signals
-from agnes.access import ResourceItem, ResourceType, register_resource_type
-from agnes.marketplace import cards, stack, system
-from agnes.models import marketplaces
+from agnes.access import ItemFacts, Principal, ResourceItem, ResourceType, register_resource_type
+from agnes.marketplace import cards, resolver, stack, system
+from agnes.models import grants, marketplaces, system_plugins
 
 
 def list_plugin_items(con: DuckDBPyConnection) -> list[ResourceItem]:
@@ -29,17 +29,67 @@ def list_plugin_items(con: DuckDBPyConnection) -> list[ResourceItem]:
     return [
         ResourceItem(
             p.resource_id,
-            p.manifest_name if p.manifest_name != p.name else p.name,
+            p.manifest_name,
             names.get(p.marketplace_id, p.marketplace_id),
+            locked=p.is_system,
         )
         for p in marketplaces.list_plugins(con)
     ]
 
 
+def get_plugin_item(con: DuckDBPyConnection, resource_id: str) -> ResourceItem | None:
+    slug, _, name = resource_id.partition("/")
+    plugin = marketplaces.get_plugin(con, slug, name)
+    if plugin is None:
+        return None
+    mp = marketplaces.get_marketplace(con, slug)
+    return ResourceItem(plugin.resource_id, plugin.manifest_name, mp.name if mp else slug, locked=plugin.is_system)
+
+
+def plugin_granted_groups(con: DuckDBPyConnection, resource_type: str, resource_id: str) -> set[str]:
+    """Groups whose members may install a plugin: its grants, and Everyone for a system plugin."""
+    found = grants.granted_group_ids(con, resource_type, resource_id)
+    if resource_id in {m.resource_id for m in system_plugins.list_marks(con)}:
+        found.add("everyone")
+    return found
+
+
+def plugin_facts(principal: Principal, resource_id: str) -> ItemFacts:
+    """Whether the plugin exists, is system, available, in the user's stack and served to them."""
+    card_set, viewer = cards.cards_and_viewer(principal)
+    card = card_set.by_id.get(resource_id)
+    if card is None:
+        return ItemFacts(exists=False, label=resource_id)
+    notes = []
+    if card.is_system:
+        notes.append(f"{card.name} is a system plugin: every user has it, with no opt-out.")
+    elif resource_id in viewer.subscribed:
+        notes.append(f"{card.name} is in their stack (subscribed).")
+    else:
+        notes.append(f"{card.name} is not in their stack: it is served only after they subscribe.")
+    if not card.available:
+        reason = card_set.files[resource_id].unavailable_reason if resource_id in card_set.files else ""
+        notes.append(
+            f"{card.name} is unavailable ({reason or 'its source could not be fetched'}): nobody is served it."
+        )
+    served = principal.user.active and any(
+        f"{p.marketplace_id}/{p.name}" == resource_id
+        for p in resolver.resolve(principal.user.id, principal.group_ids).plugins
+    )
+    notes.append(f"Claude Code is served {card.name}." if served else f"Claude Code is not served {card.name}.")
+    return ItemFacts(exists=True, label=card.name, served=served, notes=tuple(notes))
+
+
 def init_app(app: Flask) -> None:
     """Register the plugin resource type (items, access check) and the signal receivers."""
     register_resource_type(
-        ResourceType.MARKETPLACE_PLUGIN, list_items=list_plugin_items, is_granted=cards.is_granted, exists=cards.exists
+        ResourceType.MARKETPLACE_PLUGIN,
+        list_items=list_plugin_items,
+        is_granted=cards.is_granted,
+        exists=cards.exists,
+        granted_groups=plugin_granted_groups,
+        facts=plugin_facts,
+        get_item=get_plugin_item,
     )
     # weak=False: the receivers are module functions; keep them connected for the process.
     signals.grant_revoked.connect(stack.on_grant_revoked, weak=False)

@@ -14,7 +14,7 @@ from duckdb import DuckDBPyConnection
 from agnes import audit, markers
 from agnes.access import Principal, ResourceType, is_granted
 from agnes.errors import Conflict, NotFound
-from agnes.models import grants, marketplaces, subscriptions
+from agnes.models import grants, marketplaces, subscriptions, system_plugins
 from agnes.models.marketplaces import Plugin
 from agnes.state import state_store
 
@@ -116,24 +116,28 @@ def on_grant_revoked(
     con: DuckDBPyConnection,
     group_id: str,
     resource_type: str,
-    resource_id: str,
+    resource_id: str | None = None,
+    resource_ids: list[str] | None = None,
     cascade: bool = False,
     **_: Any,
 ) -> None:
-    """Drop subscriptions only for users who lost *all* access to the plugin (not everyone's).
+    """Drop subscriptions only for users who lost *all* access to the plugins (not everyone's).
 
-    A system plugin's grant cannot be revoked directly (409; unmark the plugin first), only
-    with its group.
+    A system plugin's grant cannot be revoked directly (409 ``cannot_revoke_system_grant``;
+    unmark the plugin first), only with its group.
     """
     if str(resource_type) != ResourceType.MARKETPLACE_PLUGIN.value:
         return
-    slug, _, name = resource_id.partition("/")
-    plugin = marketplaces.get_plugin(con, slug, name)
-    if plugin is not None and plugin.is_system and not cascade:
-        raise Conflict(
-            "cannot_revoke_system_grant", f"'{resource_id}' is a system plugin granted to every group; unmark it first."
-        )
-    subscriptions.drop_without_access(con, marketplace_id=slug, plugin_name=name)
+    ids = list(resource_ids or []) + ([resource_id] if resource_id else [])
+    if not cascade:
+        marked = {m.resource_id for m in system_plugins.list_marks(con)}
+        locked = sorted(marked.intersection(ids))
+        if locked:
+            raise Conflict(
+                "cannot_revoke_system_grant",
+                f"'{locked[0]}' is a system plugin granted to every group; unmark it first.",
+            )
+    subscriptions.drop_without_access(con, resource_ids=ids)
     markers.MARKETPLACE.bump()
 
 

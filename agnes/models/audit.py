@@ -9,11 +9,11 @@ from typing import Any
 
 from duckdb import DuckDBPyConnection
 
-from agnes.models import new_id
+from agnes.models import Record, new_id
 
 
 @dataclass(frozen=True)
-class AuditEntry:
+class AuditEntry(Record):
     id: str
     timestamp: datetime
     user_id: str | None
@@ -76,6 +76,21 @@ def list_audit(
         " FROM audit_log a LEFT JOIN users u ON u.id = a.user_id"
         f" WHERE {' AND '.join(clauses)} ORDER BY a.timestamp DESC LIMIT ?",
         [*params, limit],
+    ).fetchall()
+    return [
+        AuditEntry(*r[:6], json.loads(r[6]) if r[6] else None, *r[7:])  # type: ignore[misc]
+        for r in rows
+    ]
+
+
+def list_user_audit(con: DuckDBPyConnection, user_id: str, *, limit: int = 20) -> list[AuditEntry]:
+    """Newest rows the user acted in or that are about them (``resource = 'user:<id>'``)."""
+    rows = con.execute(
+        "SELECT a.id, a.timestamp, a.user_id, u.email, a.action, a.resource, a.params, a.result,"
+        " a.duration_ms, a.client_ip, a.client_kind, a.correlation_id"
+        " FROM audit_log a LEFT JOIN users u ON u.id = a.user_id"
+        " WHERE a.user_id = ? OR a.resource = ? ORDER BY a.timestamp DESC LIMIT ?",
+        [user_id, f"user:{user_id}", limit],
     ).fetchall()
     return [
         AuditEntry(*r[:6], json.loads(r[6]) if r[6] else None, *r[7:])  # type: ignore[misc]

@@ -284,3 +284,27 @@ def count_active_admins(con: DuckDBPyConnection) -> int:
 
 def record_member_count(con: DuckDBPyConnection, group_id: str, count: int) -> None:
     con.execute("UPDATE user_groups SET member_count = ?, counted_at = ? WHERE id = ?", [count, utcnow(), group_id])
+
+
+def users_in_groups(
+    con: DuckDBPyConnection, group_ids: set[str], *, limit: int, offset: int = 0
+) -> tuple[list[tuple[str, str, str, list[str]]], int]:
+    """Active users who are in any of ``group_ids`` (Everyone: every active user), a page of them by
+    email with the names of those groups they are in: ``([(id, email, name, [group names])], total)``."""
+    ids = sorted(group_ids)
+    everyone = EVERYONE_GROUP_ID in group_ids
+    base = f"""
+        FROM users u
+        LEFT JOIN user_group_members m ON m.user_id = u.id AND list_contains(?, m.group_id)
+        LEFT JOIN user_groups g ON g.id = m.group_id
+        WHERE u.active AND ({"TRUE" if everyone else "m.user_id IS NOT NULL"})
+    """
+    total = con.execute(f"SELECT count(DISTINCT u.id) {base}", [ids]).fetchone()
+    rows = con.execute(
+        f"SELECT u.id, u.email, u.name, list(DISTINCT g.name ORDER BY g.name) FILTER (WHERE g.name IS NOT NULL)"
+        f" {base} GROUP BY u.id, u.email, u.name ORDER BY u.email LIMIT ? OFFSET ?",
+        [ids, limit, offset],
+    ).fetchall()
+    everyone_name = "Everyone" if everyone else None
+    out = [(r[0], r[1], r[2], ([everyone_name] if everyone_name else []) + list(r[3] or [])) for r in rows]
+    return out, int(total[0]) if total else 0

@@ -69,3 +69,17 @@ def all_served_plugin_rows(con: DuckDBPyConnection) -> dict[str, list[tuple[Any,
 def count_active_users(con: DuckDBPyConnection) -> int:
     row = con.execute("SELECT count(*) FROM users WHERE active").fetchone()
     return int(row[0]) if row else 0
+
+
+_USERS_SERVED_SQL = f"""
+SELECT u.id, u.email FROM users u JOIN marketplace_plugins p ON p.marketplace_id = ? AND p.name = ?
+WHERE u.active AND {
+    _served_condition("u.id", "r.group_id IN (SELECT gm.group_id FROM user_group_members gm WHERE gm.user_id = u.id)")
+}
+ORDER BY u.email
+"""
+
+
+def users_served(con: DuckDBPyConnection, marketplace_id: str, plugin_name: str) -> list[tuple[str, str]]:
+    """``(user id, email)`` of every active user whose served marketplace has the plugin, by email."""
+    return [(r[0], r[1]) for r in con.execute(_USERS_SERVED_SQL, [marketplace_id, plugin_name]).fetchall()]

@@ -73,18 +73,23 @@ def drop_without_access(
     *,
     marketplace_id: str | None = None,
     plugin_name: str | None = None,
+    resource_ids: list[str] | None = None,
     user_id: str | None = None,
 ) -> int:
     """Delete subscriptions whose user no longer reaches the plugin through any group.
 
-    Narrow it to one plugin (after a grant is revoked) or one user (after a membership
-    change). System plugins keep their subscriptions. Returns how many rows went.
+    Narrow it to one plugin or several (``resource_ids``, ``<slug>/<plugin>``: after grants are
+    revoked) or one user (after a membership change). System plugins keep their subscriptions.
+    Returns how many rows went.
     """
     clauses = [f"NOT {_HAS_ACCESS}"]
     params: list[Any] = []
     if marketplace_id is not None and plugin_name is not None:
         clauses.append("s.marketplace_id = ? AND s.plugin_name = ?")
         params += [marketplace_id, plugin_name]
+    if resource_ids is not None:
+        clauses.append("list_contains(?, s.marketplace_id || '/' || s.plugin_name)")
+        params.append(list(resource_ids))
     if user_id is not None:
         clauses.append("s.user_id = ?")
         params.append(user_id)

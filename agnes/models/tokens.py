@@ -100,6 +100,15 @@ def revoke_token(con: DuckDBPyConnection, token_id: str) -> bool:
     return row is not None
 
 
+def revoke_user_tokens(con: DuckDBPyConnection, user_id: str) -> int:
+    """Revoke every active token of a user; returns how many were revoked."""
+    rows = con.execute(
+        "UPDATE personal_access_tokens SET revoked_at = ? WHERE user_id = ? AND revoked_at IS NULL RETURNING id",
+        [utcnow(), user_id],
+    ).fetchall()
+    return len(rows)
+
+
 def lookup_token(con: DuckDBPyConnection, raw: str) -> AccessToken | None:
     """The token record for a raw token string, whatever its status (None if unknown)."""
     row = con.execute(_SELECT + " WHERE t.token_hash = ?", [hash_token(raw)]).fetchone()

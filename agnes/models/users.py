@@ -135,3 +135,11 @@ def record_login(con: DuckDBPyConnection, user_id: str, method: str | None = Non
         " sign_in_methods = list_sort(list_distinct(list_append(sign_in_methods, ?))) WHERE id = ?",
         [utcnow(), method, user_id],
     )
+
+
+def ids_by_email(con: DuckDBPyConnection, emails: list[str]) -> dict[str, str]:
+    """``{email: user id}`` of the (lower-cased) addresses that have an account."""
+    if not emails:
+        return {}
+    rows = con.execute("SELECT email, id FROM users WHERE list_contains(?, email)", [emails]).fetchall()
+    return {r[0]: r[1] for r in rows}

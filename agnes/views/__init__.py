@@ -6,6 +6,7 @@ from flask import Flask
 
 from agnes.auth.google import make_google_blueprint
 from agnes.views import auth, health, home, jobs, marketplace_browse, me, serve
+from agnes.views.admin import access as admin_access
 from agnes.views.admin import groups as admin_groups
 from agnes.views.admin import marketplaces as admin_marketplaces
 from agnes.views.admin import tables as admin_tables
@@ -20,6 +21,7 @@ BLUEPRINTS = (
     me.bp,
     jobs.bp,
     admin_groups.bp,
+    admin_access.bp,
     admin_users.bp,
     admin_tokens.bp,
     admin_marketplaces.bp,

@@ -6,9 +6,9 @@ from flask import Blueprint, flash, g, redirect, request, url_for
 
 from agnes import people
 from agnes.access import login_required, session_required
-from agnes.auth import sign_out_everywhere
+from agnes.auth import google_groups, sign_out_everywhere
 from agnes.auth.pat import create_pat, list_pats, parse_expires_days, revoke_pat
-from agnes.errors import Invalid
+from agnes.errors import Conflict, Invalid
 from agnes.htmx import render
 
 bp = Blueprint("me", __name__)
@@ -22,6 +22,8 @@ def profile_data(**extra: object) -> dict[str, object]:
     return {
         "user": principal.user,
         "groups": people.user_groups(principal.user.id),
+        "google_groups": google_groups.enabled(),
+        "groups_outcome": None,
         "tokens": list_pats(principal.user.id),
         "expiry_choices": EXPIRY_CHOICES,
         "new_token": None,
@@ -71,3 +73,14 @@ def revoke_token_post(token_id: str):  # type: ignore[no-untyped-def]
     """Revoke one of your tokens."""
     revoke_pat(token_id, owner_id=g.principal.user.id)
     return render("me/profile.html", "me/_tokens.html", **profile_data())
+
+
+@bp.post("/me/groups/refresh")
+@login_required
+def refresh_groups_post():  # type: ignore[no-untyped-def]
+    """"Refresh my groups": mirror your Google Workspace groups now (3 s budget, failing soft)."""
+    if not google_groups.enabled():
+        raise Conflict("google_groups_disabled", "Google Workspace groups are not mirrored on this server.")
+    user = g.principal.user
+    outcome = google_groups.sync_user(user.id, user.email)  # fails soft: the outcome says what happened
+    return render("me/profile.html", "me/_groups.html", **profile_data(groups_outcome=outcome))

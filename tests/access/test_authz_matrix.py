@@ -314,6 +314,19 @@ def _curated_item(w: World, c: Caller) -> dict[str, Any]:
     return {"slug": slug, "plugin": "tool", "kind": "skill", "item": "hello"}
 
 
+def _fresh_user_ref(w: World, c: Caller) -> dict[str, Any]:
+    return {"user_ref": w.new_user()}
+
+
+def _plugin_ref(w: World) -> dict[str, Any]:
+    return {"resource_type": "marketplace_plugin", "resource_id": f"{w.marketplace()}/tool"}
+
+
+def _bulk(w: World) -> dict[str, Any]:
+    """A block of the access page: the world marketplace's plugins (named by the marketplace)."""
+    return {"resource_type": "marketplace_plugin", "block": w.marketplace(), "action": "grant"}
+
+
 def _new_marketplace_body(w: World, c: Caller) -> dict[str, Any]:
     return {"slug": unique("new-mp"), "name": "New", "url": "/nonexistent/authz-new.git"}
 
@@ -343,6 +356,7 @@ RULES: dict[str, Rule] = {
     "me.create_token_post": Rule(SESSION, body=lambda w, c: {"name": unique("t"), "expires_days": "30"}),
     "me.revoke_token_post": Rule(LOGIN, values=_own_token),
     "me.sign_out_everywhere_post": Rule(SESSION),
+    "me.refresh_groups_post": Rule(LOGIN),
     "jobs.show_job": Rule(LOGIN, values=_own_job),
     "jobs.retry_job_post": Rule(LOGIN, values=_own_job),
     "marketplace_browse.listing": Rule(LOGIN),
@@ -359,9 +373,30 @@ RULES: dict[str, Rule] = {
     "admin_groups.delete_group_post": Rule(ADMIN, values=_fresh_group),
     "admin_groups.add_member_post": Rule(ADMIN, values=_fresh_group, body=lambda w, c: {"email": ANALYST_EMAIL}),
     "admin_groups.remove_member_post": Rule(ADMIN, values=_fresh_member),
-    "admin_users.list_users": Rule(ADMIN),
+    "admin_users.list_users": Rule(ADMIN, query={"status": "active", "sort": "last_sign_in"}),
     "admin_users.create_user_post": Rule(ADMIN, body=_new_email),
     "admin_users.set_active_post": Rule(ADMIN, values=_fresh_user, body=lambda w, c: {"active": "0"}),
+    "admin_users.show_user": Rule(ADMIN, values=lambda w, c: {"user_id": w.analyst_id}),
+    "admin_users.update_user_post": Rule(ADMIN, values=_fresh_user, body=lambda w, c: {"name": "Renamed"}),
+    "admin_users.add_membership_post": Rule(ADMIN, values=_fresh_user, body=lambda w, c: {"group_id": w.group_id}),
+    "admin_users.remove_membership_post": Rule(ADMIN, values=_fresh_member),
+    "admin_users.revoke_token_post": Rule(
+        ADMIN, values=lambda w, c: {"user_id": w.analyst_id, "token_id": w.new_token(w.analyst_id)}
+    ),
+    "admin_users.revoke_all_tokens_post": Rule(ADMIN, values=_fresh_user),
+    "admin_users.explain_fragment": Rule(ADMIN, values=lambda w, c: {"user_id": w.analyst_id, **_plugin_ref(w)}),
+    "admin_users.status_confirm": Rule(ADMIN, values=_fresh_user),
+    # access administration (admin pages)
+    "admin_access.show_access": Rule(ADMIN, values=lambda w, c: {"group": w.group_id, "q": "t"}),
+    "admin_access.grants_redirect": Rule(ADMIN),
+    "admin_access.grant_post": Rule(
+        ADMIN, body=lambda w, c: {"group_id": w.group_id, "resource_type": "table", "resource_id": unique("tbl")}
+    ),
+    "admin_access.revoke_post": Rule(ADMIN, values=lambda w, c: {"grant_id": w.new_grant()}),
+    "admin_access.bulk_confirm": Rule(ADMIN, values=lambda w, c: {"group": w.group_id, **_bulk(w)}),
+    "admin_access.bulk_post": Rule(ADMIN, body=lambda w, c: {"group": w.new_group(), **_bulk(w)}),
+    "admin_access.google_sync_post": Rule(ADMIN),
+    "admin_access.show_resource": Rule(ADMIN, values=lambda w, c: _plugin_ref(w)),
     "admin_tokens.list_tokens": Rule(ADMIN),
     "admin_tokens.revoke_token_post": Rule(ADMIN, values=_any_token),
     # curated marketplaces (admin pages)
@@ -420,9 +455,27 @@ RULES: dict[str, Rule] = {
         body=lambda w, c: {"group_id": w.group_id, "resource_type": "table", "resource_id": unique("tbl")},
     ),
     "api.access.delete_grant": Rule(ADMIN, values=lambda w, c: {"grant_id": w.new_grant()}),
-    "api.access.list_users": Rule(ADMIN),
-    "api.access.create_user": Rule(ADMIN, body=_new_email),
-    "api.access.user_effective_access": Rule(ADMIN, values=lambda w, c: {"user_id": w.analyst_id}),
+    "api.access.get_access": Rule(ADMIN, values=lambda w, c: {"group": w.group_id}),
+    "api.access.resource_access": Rule(ADMIN, values=lambda w, c: _plugin_ref(w)),
+    "api.access.google_sync": Rule(ADMIN),
+    "api.admin_users.list_users": Rule(ADMIN, query={"method": "never", "page": "1"}),
+    "api.admin_users.create_user": Rule(ADMIN, body=_new_email),
+    "api.admin_users.get_user": Rule(ADMIN, values=lambda w, c: {"user_ref": ANALYST_EMAIL}),
+    "api.admin_users.update_user": Rule(ADMIN, values=_fresh_user_ref, body=lambda w, c: {"name": "Renamed"}),
+    "api.admin_users.deactivate_user": Rule(ADMIN, values=_fresh_user_ref),
+    "api.admin_users.activate_user": Rule(ADMIN, values=_fresh_user_ref),
+    "api.admin_users.list_memberships": Rule(ADMIN, values=lambda w, c: {"user_ref": w.analyst_id}),
+    "api.admin_users.add_membership": Rule(ADMIN, values=_fresh_user_ref, body=lambda w, c: {"group_id": w.group_id}),
+    "api.admin_users.remove_membership": Rule(
+        ADMIN, values=lambda w, c: dict(zip(("group_id", "user_ref"), w.new_member(), strict=True))
+    ),
+    "api.admin_users.list_tokens": Rule(ADMIN, values=lambda w, c: {"user_ref": w.analyst_id}),
+    "api.admin_users.revoke_all_tokens": Rule(ADMIN, values=_fresh_user_ref),
+    "api.admin_users.revoke_token": Rule(
+        ADMIN, values=lambda w, c: {"user_ref": w.analyst_id, "token_id": w.new_token(w.analyst_id)}
+    ),
+    "api.admin_users.explain": Rule(ADMIN, values=lambda w, c: {"user": ANALYST_EMAIL, **_plugin_ref(w)}),
+    "api.admin_users.user_effective_access": Rule(ADMIN, values=lambda w, c: {"user_ref": w.analyst_id}),
     "api.tokens.admin_list_tokens": Rule(ADMIN),
     "api.tokens.admin_revoke_token": Rule(ADMIN, values=_any_token),
     # admin pages: data tables

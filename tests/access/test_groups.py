@@ -277,11 +277,12 @@ def test_users_page_add_and_deactivate(admin: FlaskClient) -> None:
         admin.post("/admin/users", data={"email": "new@example.com", "name": "New", "csrf_token": token}).status_code
         == 303
     )
-    page = soup(admin.get("/admin/users?q=new"))
+    page = soup(admin.get("/admin/users?q=new"))  # the add redirects to the new user's page
     rows = page.select("#users-table tbody tr[id]")
     assert len(rows) == 1
     user_id = rows[0]["id"].removeprefix("user-")
-    assert admin.post(f"/admin/users/{user_id}/active", data={"active": "0", "csrf_token": token}).status_code == 303
+    deactivated = admin.post(f"/admin/users/{user_id}/active", data={"active": "0", "csrf_token": token})
+    assert deactivated.status_code == 303 and deactivated.location.endswith(f"/admin/users/{user_id}#user-status")
     assert soup(admin.get("/admin/users?q=new")).select_one(f"#user-{user_id}").find_all("td")[4].text == "deactivated"
     fragment = soup(admin.get("/admin/users?q=new", headers={"HX-Request": "true"}))
     assert fragment.find("html") is None and fragment.select_one("table#users-table") is not None

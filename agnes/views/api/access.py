@@ -1,11 +1,14 @@
-"""``/api/admin``: groups, members, grants, resource types and users (admins only)."""
+"""``/api/admin``: groups, members, grants, resource types, the access page and "who can reach
+it" (admins only). Users: :mod:`agnes.views.api.admin_users`."""
 
 from __future__ import annotations
 
 from flask import Blueprint, g, jsonify, request
 
-from agnes import people
+from agnes import audit, people
 from agnes.access import RESOURCE_TYPES, admin_required
+from agnes.jobs.google_groups import start_google_group_sync
+from agnes.pages.admin_access import access_page, resource_page
 from agnes.views.api.body import json_body
 
 bp = Blueprint("access", __name__, url_prefix="/admin")
@@ -113,23 +116,26 @@ def delete_grant(grant_id: str):  # type: ignore[no-untyped-def]
     return "", 204
 
 
-@bp.get("/users")
+@bp.get("/access")
 @admin_required
-def list_users():  # type: ignore[no-untyped-def]
-    """Users with their groups (the admin users page's data)."""
-    return jsonify(users=[row.to_dict() for row in people.list_users(request.args.get("q", ""))])
+def get_access():  # type: ignore[no-untyped-def]
+    """The /admin/access page's data: groups; with ``?group=`` every item with that group's grants."""
+    return jsonify(access_page(request.args.get("group", ""), request.args.get("q", "")).to_dict())
 
 
-@bp.post("/users")
+@bp.get("/resources/<resource_type>/<path:resource_id>/access")
 @admin_required
-def create_user():  # type: ignore[no-untyped-def]
-    body = json_body()
-    user = people.create_user(str(body.get("email", "")), str(body.get("name", "")))
-    return jsonify(user.to_dict()), 201
+def resource_access(resource_type: str, resource_id: str):  # type: ignore[no-untyped-def]
+    """Who reaches one resource: grants, users (``?page=``), subscribers and who is served it."""
+    return jsonify(
+        resource_page(g.principal, resource_type, resource_id, request.args.get("page", 1, type=int) or 1).to_dict()
+    )
 
 
-@bp.get("/users/<user_id>/effective-access")
+@bp.post("/access/google-sync")
 @admin_required
-def user_effective_access(user_id: str):  # type: ignore[no-untyped-def]
-    user = people.resolve_user(user_id)
-    return jsonify(user_id=user.id, access=people.effective_access(user.id))
+def google_sync():  # type: ignore[no-untyped-def]
+    """Start the Google Workspace group sync (one in flight); answers with the job."""
+    job = start_google_group_sync(owner_id=g.principal.user.id)
+    audit.describe("google_sync.start", "google:directory", job_id=job.id)
+    return jsonify(job.to_dict()), 202
