@@ -12,6 +12,7 @@ from cli.output import print_json, print_table
 
 # Other areas add their admin subcommands here (name -> "module:attribute").
 ADMIN_COMMANDS: dict[str, str] = {
+    "access": "cli.commands.admin_access:access",
     "marketplace": "cli.commands.admin_marketplace:marketplace",
     "register-table": "cli.commands.admin_data:register_table",
     "update-table": "cli.commands.admin_data:update_table",
@@ -242,3 +243,70 @@ def user_add(email: str, name: str) -> None:
     except ApiError as exc:
         raise click.ClickException(str(exc)) from None
     click.echo(f"Added {created['email']} ({created['id']}).")
+
+
+@user.command("show")
+@click.argument("email")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON (every section of the user page).")
+def user_show(email: str, as_json: bool) -> None:
+    """A user's profile, groups (with each membership's source), tokens and what they are served."""
+    found = from_config().get(f"/api/admin/users/{quote(email, safe='@')}")
+    if as_json:
+        print_json(found)
+        return
+    sections = found["sections"]
+    profile = sections["profile"]["user"]
+    click.echo(f"{profile['email']}  {profile['name'] or ''}".rstrip())
+    click.echo(f"status: {'active' if profile['active'] else 'deactivated'}")
+    click.echo(
+        f"last sign-in: {profile['last_login_at'] or 'never'} ({', '.join(sections['profile']['methods']) or '-'})"
+    )
+    click.echo("")
+    print_table(
+        [
+            (m["group_name"], m["origin"], ",".join(m["sources"]) or "automatic")
+            for m in sections["groups"]["memberships"]
+        ],
+        ["GROUP", "ORIGIN", "MEMBERSHIP"],
+    )
+    click.echo("")
+    print_table(
+        [
+            (
+                t["name"],
+                t["prefix"],
+                t["status"],
+                t["expires_at"] or "never",
+                t["last_used_at"] or "",
+                t["last_used_ip"] or "",
+            )
+            for t in sections["tokens"]["tokens"]
+        ],
+        ["TOKEN", "PREFIX", "STATUS", "EXPIRES", "LAST USE", "FROM"],
+    )
+    served = sections["stack"]["served"]
+    click.echo("")
+    click.echo("served to Claude Code: " + (", ".join(p["name"] for p in served) if served else "nothing"))
+
+
+def _set_active(email: str, active: bool) -> None:
+    path = f"/api/admin/users/{quote(email, safe='@')}/{'activate' if active else 'deactivate'}"
+    try:
+        found = from_config().post(path)
+    except ApiError as exc:
+        raise click.ClickException(str(exc)) from None
+    click.echo(f"{found['email']} {'reactivated' if active else 'deactivated'}.")
+
+
+@user.command("deactivate")
+@click.argument("email")
+def user_deactivate(email: str) -> None:
+    """Deactivate a user: sign-in and every token are refused at once (grants stay)."""
+    _set_active(email, False)
+
+
+@user.command("activate")
+@click.argument("email")
+def user_activate(email: str) -> None:
+    """Reactivate a deactivated user."""
+    _set_active(email, True)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 import time
+from urllib.parse import quote
 
 import click
 
@@ -159,3 +160,54 @@ def remove(slug: str, purge: bool, yes: bool) -> None:
         click.confirm(f"Remove marketplace {slug} with its grants and subscriptions?", abort=True)
     from_config().delete(f"/api/marketplaces/{slug}", purge="true" if purge else None)
     click.echo(f"Removed marketplace {slug}.")
+
+
+@marketplace.command("system")
+@click.argument("plugin_ref", metavar="SLUG/PLUGIN")
+@click.option("--mark/--unmark", "mark", default=None, help="Make it a system plugin, or stop it being one.")
+@click.option(
+    "--revoke-fanout", is_flag=True, help="With --unmark: also revoke the grants and subscriptions the mark added."
+)
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def system(plugin_ref: str, mark: bool | None, revoke_fanout: bool, yes: bool) -> None:
+    """Mark a plugin system (every group granted, every user subscribed, no opt-out) or unmark it.
+
+    A plain --unmark only flips the mark; --revoke-fanout also deletes what the fan-out added,
+    never rows made by hand.
+    """
+    if mark is None:
+        raise click.UsageError("give --mark or --unmark")
+    if mark and revoke_fanout:
+        raise click.UsageError("--revoke-fanout goes with --unmark")
+    slug, _, name = plugin_ref.partition("/")
+    if not slug or not name:
+        raise click.UsageError("name the plugin as SLUG/PLUGIN (see 'agnes admin marketplace plugins SLUG')")
+    client = from_config()
+    path = f"/api/marketplaces/{slug}/plugins/{quote(name, safe='')}/system"
+    preview = client.get(path)
+    if mark:
+        question = (
+            f"Make {plugin_ref} a system plugin? {preview['mark']['groups']} groups are granted it and"
+            f" {preview['mark']['users']} users subscribed."
+        )
+    else:
+        unmark = preview["unmark"]
+        question = (
+            f"Unmark {plugin_ref}? The fan-out added {unmark['fanout_grants']} grants and"
+            f" {unmark['fanout_subscriptions']} subscriptions; "
+            + ("they are revoked." if revoke_fanout else "they stay.")
+        )
+    if not yes:
+        click.confirm(question, abort=True)
+    if mark:
+        done = client.post(path)
+        click.echo(
+            f"{plugin_ref} is a system plugin: {done['affected_groups']} groups granted,"
+            f" {done['affected_users']} users subscribed."
+        )
+    else:
+        done = client.delete(path, revoke_fanout="1" if revoke_fanout else None)
+        click.echo(
+            f"{plugin_ref} unmarked: {done['revoked_grants']} grants and"
+            f" {done['revoked_subscriptions']} subscriptions revoked."
+        )

@@ -285,6 +285,6 @@ def test_users_page_add_and_deactivate(admin: FlaskClient) -> None:
     assert deactivated.status_code == 303 and deactivated.location.endswith(f"/admin/users/{user_id}#user-status")
     assert soup(admin.get("/admin/users?q=new")).select_one(f"#user-{user_id}").find_all("td")[4].text == "deactivated"
     fragment = soup(admin.get("/admin/users?q=new", headers={"HX-Request": "true"}))
-    assert fragment.find("html") is None and fragment.select_one("table#users-table") is not None
+    assert fragment.find("html") is None and fragment.select_one("div#users-table table") is not None
     dup = admin.post("/admin/users", data={"email": "new@example.com", "csrf_token": token})
     assert dup.status_code == 409
