@@ -38,8 +38,8 @@ class AppError(Exception):
 
 
 class NotFound(AppError):
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(404, code, message)
+    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(404, code, message, field=field)
 
 
 class Conflict(AppError):
