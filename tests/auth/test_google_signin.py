@@ -1,109 +1,15 @@
-"""Google sign-in (Flask-Dance) against a small OAuth2 / OpenID provider on loopback.
-
-The provider is a real HTTP server (werkzeug, in a thread) with the three endpoints Agnes
-uses: ``/authorize`` redirects straight back with a code and the state, ``/token`` swaps the
-code for an access token (checking client id, secret and redirect URI), ``/userinfo`` answers
-the identity the test chose. The browser side is the Flask test client; the hop to the
-provider's authorize endpoint is a real ``requests`` call, so both servers are exercised.
-"""
+"""Google sign-in (Flask-Dance) against the small OAuth2 / OpenID provider of ``conftest.py``."""
 
 from __future__ import annotations
 
-import secrets
-import threading
-from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
 
 import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from werkzeug.serving import make_server
-from werkzeug.wrappers import Request, Response
 
-CLIENT_ID = "agnes-test-client"
-CLIENT_SECRET = "agnes-test-secret"
-
-
-@dataclass
-class FakeGoogle:
-    """A minimal authorization-code provider. Set ``identity`` before each sign-in."""
-
-    identity: dict[str, Any] = field(default_factory=dict)
-    deny: bool = False  # the user presses "Cancel" on the consent screen
-    codes: dict[str, tuple[dict[str, Any], str]] = field(default_factory=dict)  # code -> (identity, redirect_uri)
-    tokens: dict[str, dict[str, Any]] = field(default_factory=dict)  # access token -> identity
-    token_requests: int = 0
-    url: str = ""
-
-    def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
-        request = Request(environ)
-        handler = {
-            "/authorize": self.authorize,
-            "/token": self.token,
-            "/userinfo": self.userinfo,
-        }.get(request.path)
-        response = handler(request) if handler else Response("not found", status=404)
-        return response(environ, start_response)
-
-    def authorize(self, request: Request) -> Response:
-        args = request.args
-        if args.get("client_id") != CLIENT_ID or args.get("response_type") != "code":
-            return Response("bad authorization request", status=400)
-        if self.deny:
-            query = urlencode({"error": "access_denied", "state": args.get("state", "")})
-            return Response(status=302, headers={"Location": f"{args['redirect_uri']}?{query}"})
-        code = secrets.token_urlsafe(16)
-        self.codes[code] = (dict(self.identity), args["redirect_uri"])
-        query = urlencode({"code": code, "state": args.get("state", "")})
-        return Response(status=302, headers={"Location": f"{args['redirect_uri']}?{query}"})
-
-    def token(self, request: Request) -> Response:
-        self.token_requests += 1
-        form = request.form
-        auth = request.authorization
-        client_id = auth.username if auth else form.get("client_id")
-        client_secret = auth.password if auth else form.get("client_secret")
-        if (client_id, client_secret) != (CLIENT_ID, CLIENT_SECRET):
-            return _json({"error": "invalid_client"}, 401)
-        entry = self.codes.pop(form.get("code", ""), None)
-        if form.get("grant_type") != "authorization_code" or entry is None:
-            return _json({"error": "invalid_grant"}, 400)
-        identity, redirect_uri = entry
-        if form.get("redirect_uri") != redirect_uri:
-            return _json({"error": "invalid_grant", "error_description": "redirect_uri mismatch"}, 400)
-        access = secrets.token_urlsafe(24)
-        self.tokens[access] = identity
-        return _json(
-            {"access_token": access, "token_type": "Bearer", "expires_in": 3600, "scope": "openid email profile"}
-        )
-
-    def userinfo(self, request: Request) -> Response:
-        header = request.headers.get("Authorization", "")
-        identity = self.tokens.get(header.removeprefix("Bearer ").strip())
-        if identity is None:
-            return _json({"error": "invalid_token"}, 401)
-        return _json(identity)
-
-
-def _json(body: dict[str, Any], status: int = 200) -> Response:
-    import json
-
-    return Response(json.dumps(body), status=status, mimetype="application/json")
-
-
-@pytest.fixture(scope="module")
-def provider() -> Iterator[FakeGoogle]:
-    fake = FakeGoogle()
-    server = make_server("127.0.0.1", 0, fake.wsgi, threaded=True)
-    fake.url = f"http://127.0.0.1:{server.server_port}"
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    yield fake
-    server.shutdown()
-    thread.join(10)
+from tests.auth.conftest import FakeGoogle, google_settings, identity, sign_in
 
 
 @pytest.fixture
@@ -114,36 +20,7 @@ def app_config(
     monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")
     provider.identity = {}
     provider.deny = False
-    return {
-        **app_config,
-        "GOOGLE_CLIENT_ID": CLIENT_ID,
-        "GOOGLE_CLIENT_SECRET": CLIENT_SECRET,
-        "AGNES_GOOGLE_DOMAINS": "example.com, corp.example",
-        "AGNES_GOOGLE_AUTHORIZE_URL": f"{provider.url}/authorize",
-        "AGNES_GOOGLE_TOKEN_URL": f"{provider.url}/token",
-        "AGNES_GOOGLE_USERINFO_URL": f"{provider.url}/userinfo",
-    }
-
-
-def identity(email: str, *, verified: bool = True, name: str = "Grace Hopper") -> dict[str, Any]:
-    return {"sub": secrets.token_hex(8), "email": email, "email_verified": verified, "name": name}
-
-
-def sign_in(client: FlaskClient, provider: FakeGoogle, next_path: str | None = "/me") -> str:
-    """Run the whole dance; returns the Location of Agnes's final redirect (path or URL)."""
-    start = "/auth/google/start" + (f"?{urlencode({'next': next_path})}" if next_path is not None else "")
-    resp = client.get(start)
-    assert resp.status_code == 302, resp.data
-    resp = client.get(resp.location)  # /auth/google → provider
-    assert resp.status_code == 302
-    assert resp.location.startswith(provider.url + "/authorize"), resp.location
-    authorize = requests.get(resp.location, allow_redirects=False, timeout=10)
-    assert authorize.status_code == 302, authorize.text
-    back = urlsplit(authorize.headers["Location"])
-    assert back.path == "/auth/google/authorized"
-    resp = client.get(f"{back.path}?{back.query}")
-    assert resp.status_code == 302, resp.data
-    return resp.location
+    return {**app_config, **google_settings(provider)}
 
 
 def error_of(location: str) -> str | None:

@@ -6,14 +6,22 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
 from bs4 import BeautifulSoup
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.auth.test_google_signin import FakeGoogle, app_config, identity, provider, sign_in  # noqa: F401
+from tests.auth.conftest import FakeGoogle, google_settings, identity, provider, sign_in  # noqa: F401
 from tests.conftest import LiveServer, bearer, cli_env, csrf_token, run_cli
 
 HX = {"HX-Request": "true"}
+
+
+@pytest.fixture
+def app_config(app_config: dict, provider: FakeGoogle, monkeypatch: pytest.MonkeyPatch) -> dict:  # noqa: F811
+    """Google sign-in pointed at the loopback provider (a user created by signing in)."""
+    monkeypatch.setenv("OAUTHLIB_INSECURE_TRANSPORT", "1")  # oauthlib refuses plain-http endpoints otherwise
+    return {**app_config, **google_settings(provider)}
 
 
 def _marketplace(slug: str = "acme", names: tuple[str, ...] = ("base", "extra")) -> None:
@@ -79,7 +87,7 @@ def _subscribed(email: str, rid: str = "acme/base") -> str | None:
 
 def test_mark_at_scale_then_every_new_user_and_group_then_unmark_revoking_the_fanout(
     app: Flask,
-    app_config: dict,  # noqa: F811 (the Google sign-in settings of tests/auth/test_google_signin.py)
+    app_config: dict,
     live_server: LiveServer,
     auth,
     provider: FakeGoogle,  # noqa: F811
