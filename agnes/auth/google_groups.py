@@ -132,6 +132,8 @@ class Directory:
                     headers={"Authorization": f"Bearer {self._access_token()}"},
                     timeout=self._timeout(),
                 )
+            except httpx.TimeoutException:
+                raise DirectoryError("the Google directory did not answer in time") from None
             except httpx.HTTPError as exc:
                 raise DirectoryError(f"the Google directory could not be reached: {type(exc).__name__}") from None
             if resp.status_code != 200:
@@ -173,15 +175,16 @@ def _admin_group() -> str:
     return str(current_app.config.get("AGNES_GOOGLE_ADMIN_GROUP") or "").strip().lower()
 
 
-def sync_user(user_id: str, email: str, *, budget: float = SIGN_IN_BUDGET) -> workspace.SyncOutcome:
+def sync_user(user_id: str, email: str, *, budget: float | None = None) -> workspace.SyncOutcome:
     """Mirror one user's Workspace groups (at sign-in and "refresh my groups" on ``/me``).
 
-    Fails soft: a directory error keeps the user's rows, is recorded (``google_sync_runs``) and
-    returned as the outcome's ``error``. A successful empty answer removes their Google rows.
+    Fails soft: a directory error (or no answer within ``budget`` seconds, :data:`SIGN_IN_BUDGET`
+    by default) keeps the user's rows, is recorded (``google_sync_runs``) and returned as the
+    outcome's ``error``. A successful empty answer removes their Google rows.
     """
     started = utcnow()
     try:
-        found = Directory(deadline=time.monotonic() + budget).user_groups(email)
+        found = Directory(deadline=time.monotonic() + (budget or SIGN_IN_BUDGET)).user_groups(email)
     except DirectoryError as exc:
         log.warning("Google group sync for %s failed: %s", email, exc)
         return workspace.record_failure(scope="user", user_id=user_id, started_at=started, error=str(exc))

@@ -138,3 +138,129 @@ def google_settings(provider: FakeGoogle) -> dict[str, object]:
         "AGNES_GOOGLE_TOKEN_URL": f"{provider.url}/token",
         "AGNES_GOOGLE_USERINFO_URL": f"{provider.url}/userinfo",
     }
+
+
+# -- a Google Workspace directory on loopback (Admin SDK Directory API, service-account tokens) --
+
+
+GOOGLE_TOKEN_AUDIENCE = "https://oauth2.googleapis.com/token"
+
+
+@dataclass
+class FakeDirectory:
+    """The Directory API's group reads and Google's service-account token endpoint.
+
+    ``groups`` maps a group email to ``(name, {member emails})``. ``fail`` makes every directory
+    read answer 500; ``delay`` (seconds) slows each one. The token endpoint checks the JWT the
+    service account signed (issuer, audience, subject, scope) with its public key.
+    """
+
+    groups: dict[str, tuple[str, set[str]]] = field(default_factory=dict)
+    fail: bool = False
+    delay: float = 0.0
+    public_pem: bytes = b""
+    key_json: str = ""
+    subject: str = "root@corp.example"
+    tokens: set[str] = field(default_factory=set)
+    reads: int = 0
+    url: str = ""
+
+    def wsgi(self, environ: dict[str, Any], start_response: Any) -> Any:
+        request = Request(environ)
+        if request.path == "/token":
+            response = self.token(request)
+        elif request.path.startswith("/directory/"):
+            response = self.read(request)
+        else:
+            response = Response("not found", status=404)
+        return response(environ, start_response)
+
+    def token(self, request: Request) -> Response:
+        from google.auth import jwt
+
+        if request.form.get("grant_type") != "urn:ietf:params:oauth:grant-type:jwt-bearer":
+            return _json({"error": "unsupported_grant_type"}, 400)
+        try:
+            # google-auth signs for Google's token audience whatever ``token_uri`` says, as Google expects.
+            claims = jwt.decode(request.form["assertion"], certs=self.public_pem, audience=GOOGLE_TOKEN_AUDIENCE)
+        except (ValueError, KeyError):
+            return _json({"error": "invalid_grant"}, 400)
+        if claims.get("sub") != self.subject or "admin.directory.group.readonly" not in claims.get("scope", ""):
+            return _json({"error": "unauthorized_client"}, 401)
+        access = secrets.token_urlsafe(16)
+        self.tokens.add(access)
+        return _json({"access_token": access, "token_type": "Bearer", "expires_in": 3600})
+
+    def read(self, request: Request) -> Response:
+        import time
+
+        self.reads += 1
+        if self.delay:
+            time.sleep(self.delay)
+        if request.headers.get("Authorization", "").removeprefix("Bearer ") not in self.tokens:
+            return _json({"error": {"code": 401}}, 401)
+        if self.fail:
+            return _json({"error": {"code": 500, "message": "backend error"}}, 500)
+        path = request.path.removeprefix("/directory")
+        if path == "/groups":
+            user = request.args.get("userKey")
+            found = [(e, n) for e, (n, members) in sorted(self.groups.items()) if user is None or user in members]
+            return _json({"groups": [{"email": e, "name": n, "id": e} for e, n in found]})
+        if path.startswith("/groups/") and path.endswith("/members"):
+            email = path.removeprefix("/groups/").removesuffix("/members")
+            _, members = self.groups.get(email, ("", set()))
+            return _json({"members": [{"email": m, "type": "USER", "status": "ACTIVE"} for m in sorted(members)]})
+        return _json({"error": {"code": 404}}, 404)
+
+    def settings(self) -> dict[str, object]:
+        """App settings that point Workspace group sync here (the key goes to the overlay)."""
+        return {
+            "AGNES_GOOGLE_GROUPS": True,
+            "AGNES_GOOGLE_DIRECTORY_URL": f"{self.url}/directory",
+            "AGNES_GOOGLE_DIRECTORY_SUBJECT": self.subject,
+            "AGNES_GOOGLE_GROUP_PREFIX": "agnes-",
+            "AGNES_GOOGLE_ADMIN_GROUP": "agnes-admins@corp.example",
+        }
+
+
+@pytest.fixture(scope="module")
+def directory() -> Iterator[FakeDirectory]:
+    import json
+
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    fake = FakeDirectory(
+        public_pem=key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    server = make_server("127.0.0.1", 0, fake.wsgi, threaded=True)
+    fake.url = f"http://127.0.0.1:{server.server_port}"
+    private = key.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    fake.key_json = json.dumps(
+        {
+            "type": "service_account",
+            "project_id": "agnes-test",
+            "private_key_id": "k1",
+            "private_key": private.decode(),
+            "client_email": "agnes-sync@agnes-test.iam.gserviceaccount.com",
+            "client_id": "1",
+            "token_uri": f"{fake.url}/token",
+        }
+    )
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    yield fake
+    server.shutdown()
+    thread.join(10)
+
+
+def install_key(directory: FakeDirectory) -> None:
+    """Put the service account's key where an operator would: the secrets overlay."""
+    from agnes.secrets import write_secret
+
+    write_secret("AGNES_GOOGLE_SERVICE_ACCOUNT_KEY", directory.key_json)
