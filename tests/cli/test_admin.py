@@ -146,3 +146,48 @@ def test_cli_wrong_server_or_damaged_config_gives_one_line_errors(tmp_path):
     result = run_cli(["whoami"], env)
     assert result.returncode == 1 and "Traceback" not in result.stderr
     assert "config.toml is not valid TOML" in result.stderr
+
+
+def test_admin_access_and_user_commands(app: Flask, live_server: LiveServer, auth, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from agnes import people
+
+    finance = people.create_group("Finance", actor_id=None)
+    auth.user("ana@example.com", name="Ana")
+    auth.user("cy@example.com")
+    people.add_member(finance.id, "ana@example.com", actor_id=None)
+    people.create_grant(finance.id, "table", "orders", actor_id=None)
+    folder = tmp_path / "t"
+    folder.mkdir()
+    (folder / "orders.csv").write_text("a\n1\n")
+    from agnes.data.registration import register_table
+
+    register_table(
+        {
+            "id": "orders",
+            "name": "orders",
+            "source_type": "csv",
+            "source_spec": {"location": str(folder / "orders.csv")},
+        },
+        owner_id=None,
+    )
+    env = cli_env(live_server.url, auth.token("admin@example.com", admin=True), tmp_path)
+
+    yes = run_cli(["admin", "access", "explain", "ana@example.com", "table", "orders"], env)
+    assert yes.returncode == 0 and yes.stdout.startswith("Ana can download orders through Finance"), yes.stderr
+    no = run_cli(["admin", "access", "explain", "cy@example.com", "table", "orders", "--json"], env)
+    assert no.returncode == 3 and json.loads(no.stdout)["allowed"] is False
+    missing = run_cli(["admin", "access", "explain", "nobody@example.com", "table", "orders"], env)
+    assert missing.returncode == 1 and "nobody@example.com" in missing.stderr
+    access = json.loads(run_cli(["admin", "access", "user", "ana@example.com", "--json"], env).stdout)
+    assert access == [{"resource_type": "table", "resource_id": "orders", "via_groups": ["Finance"]}]
+
+    shown = run_cli(["admin", "user", "show", "ana@example.com"], env)
+    assert shown.returncode == 0 and "Finance" in shown.stdout and "status: active" in shown.stdout
+    assert (
+        run_cli(["admin", "user", "deactivate", "ana@example.com"], env).stdout.strip()
+        == "ana@example.com deactivated."
+    )
+    assert json.loads(run_cli(["admin", "user", "show", "ana@example.com", "--json"], env).stdout)["active"] is False
+    assert run_cli(["admin", "user", "activate", "ana@example.com"], env).returncode == 0
+    itself = run_cli(["admin", "user", "deactivate", "admin@example.com"], env)
+    assert itself.returncode == 1 and "your own account" in itself.stderr
