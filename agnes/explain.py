@@ -133,7 +133,7 @@ def explain(user_ref: str, resource_type: str, resource_id: str) -> Explanation:
         granted = spec.granted_groups(con, rtype.value, resource_id)
         rows = grants.list_grants(con, resource_type=rtype.value, resource_id=resource_id)
         sources = groups.member_sources(con, user.id, group_ids)
-        names = {g.id: g.name for g in groups.list_groups(con)}
+        names = groups.group_names(con)
     principal = Principal(user=user, group_ids=tuple(group_ids), method=AuthMethod.SESSION)
     facts = spec.facts(principal, resource_id)
     if not facts.exists:
@@ -251,7 +251,7 @@ def reach(viewer: Principal, resource_type: str, resource_id: str, *, page: int 
         found, total = groups.users_in_groups(
             con, granted | {ADMIN_GROUP_ID}, limit=REACH_PER_PAGE, offset=(page - 1) * REACH_PER_PAGE
         )
-        names = {g.id: g.name for g in groups.list_groups(con)}
+        names = groups.group_names(con)
         subscriber_count = served_to = None
         if rtype is ResourceType.MARKETPLACE_PLUGIN:
             slug, _, name = resource_id.partition("/")

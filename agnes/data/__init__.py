@@ -34,7 +34,7 @@ def secrets_env() -> dict[str, str]:
 
 def list_table_items(con: DuckDBPyConnection) -> list[ResourceItem]:
     """Grantable tables for the access tree (grouped by source)."""
-    return [ResourceItem(t.id, t.name, t.source_name) for t in tables.list_tables(con)]
+    return [ResourceItem(table_id, name, source) for table_id, name, source in tables.list_table_labels(con)]
 
 
 def is_table_granted(principal: Principal, table_id: str) -> bool:

@@ -24,16 +24,11 @@ from agnes.models import grants, marketplaces, system_plugins
 
 
 def list_plugin_items(con: DuckDBPyConnection) -> list[ResourceItem]:
-    """Grantable curated plugins for the access tree (``<slug>/<plugin>``, grouped by marketplace)."""
-    names = {m.id: m.name for m in marketplaces.list_marketplaces(con)}
+    """Grantable curated plugins for the access tree (``<slug>/<plugin>``, grouped by marketplace;
+    system plugins locked)."""
     return [
-        ResourceItem(
-            p.resource_id,
-            p.manifest_name,
-            names.get(p.marketplace_id, p.marketplace_id),
-            locked=p.is_system,
-        )
-        for p in marketplaces.list_plugins(con)
+        ResourceItem(rid, label, marketplace, locked=system)
+        for rid, label, marketplace, system in marketplaces.list_plugin_labels(con)
     ]
 
 

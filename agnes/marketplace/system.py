@@ -75,7 +75,7 @@ def _preview(con: DuckDBPyConnection, plugin: Plugin) -> SystemPreview:
     rtype = ResourceType.MARKETPLACE_PLUGIN.value
     by_grant = grants.count_by_origin(con, rtype, plugin.resource_id)
     by_sub = subscriptions.count_by_origin(con, plugin.marketplace_id, plugin.name)
-    total_groups = len(groups.list_groups(con))
+    total_groups = len(groups.group_names(con))
     return SystemPreview(
         plugin=plugin,
         groups_total=total_groups,

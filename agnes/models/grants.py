@@ -33,9 +33,8 @@ class Grant(Record):
 
 
 _SELECT = """
-SELECT r.id, r.group_id, g.name, r.resource_type, r.resource_id, r.assigned_at, r.assigned_by, r.origin,
-       (SELECT u.email FROM users u WHERE u.id = r.assigned_by)
-FROM resource_grants r JOIN user_groups g ON g.id = r.group_id
+SELECT r.id, r.group_id, g.name, r.resource_type, r.resource_id, r.assigned_at, r.assigned_by, r.origin, u.email
+FROM resource_grants r JOIN user_groups g ON g.id = r.group_id LEFT JOIN users u ON u.id = r.assigned_by
 """
 
 

@@ -78,30 +78,45 @@ class Member(Record):
     added_at: datetime | None
 
 
+# Groups with their counts, set-based (one aggregate per table, not a subquery per group).
 _GROUP_SELECT = """
 SELECT g.id, g.name, g.description, g.is_system,
-       CASE WHEN g.id = 'everyone' THEN (SELECT count(*) FROM users WHERE active)
-            ELSE (SELECT count(DISTINCT m.user_id) FROM user_group_members m WHERE m.group_id = g.id)
-       END AS member_count,
-       (SELECT count(*) FROM resource_grants r WHERE r.group_id = g.id) AS grant_count,
-       g.member_count, g.counted_at, g.created_at, g.google_email
+       CASE WHEN g.id = 'everyone' THEN (SELECT count(*) FROM users WHERE active) ELSE coalesce(m.n, 0) END,
+       coalesce(r.n, 0), g.member_count, g.counted_at, g.created_at, g.google_email
+FROM user_groups g
+LEFT JOIN (SELECT group_id, count(DISTINCT user_id) AS n FROM user_group_members GROUP BY group_id) m
+       ON m.group_id = g.id
+LEFT JOIN (SELECT group_id, count(*) AS n FROM resource_grants GROUP BY group_id) r ON r.group_id = g.id
+"""
+# One group without counts (member_count and grant_count read 0): the guards of every change.
+_GROUP_PLAIN = """
+SELECT g.id, g.name, g.description, g.is_system, 0, 0, g.member_count, g.counted_at, g.created_at, g.google_email
 FROM user_groups g
 """
 
 
 def list_groups(con: DuckDBPyConnection) -> list[Group]:
-    """All groups, system groups first, then by name (case-insensitive)."""
+    """All groups with member and grant counts, system groups first, then by name (case-insensitive)."""
     rows = con.execute(_GROUP_SELECT + " ORDER BY g.is_system DESC, lower(g.name)").fetchall()
     return [Group(*r) for r in rows]
 
 
-def get_group(con: DuckDBPyConnection, group_id: str) -> Group | None:
-    row = con.execute(_GROUP_SELECT + " WHERE g.id = ?", [group_id]).fetchone()
+def group_names(con: DuckDBPyConnection) -> dict[str, str]:
+    """``{group id: name}`` of every group, system groups first, then by name."""
+    rows = con.execute("SELECT id, name FROM user_groups ORDER BY is_system DESC, lower(name)").fetchall()
+    return {r[0]: r[1] for r in rows}
+
+
+def get_group(con: DuckDBPyConnection, group_id: str, *, counts: bool = False) -> Group | None:
+    """One group; with ``counts`` its member and grant counts too (else they read 0)."""
+    sql = (_GROUP_SELECT if counts else _GROUP_PLAIN) + " WHERE g.id = ?"
+    row = con.execute(sql, [group_id]).fetchone()
     return Group(*row) if row else None
 
 
 def get_group_by_name(con: DuckDBPyConnection, name: str) -> Group | None:
-    row = con.execute(_GROUP_SELECT + " WHERE lower(g.name) = lower(?)", [name.strip()]).fetchone()
+    """A group by case-insensitive name (without counts)."""
+    row = con.execute(_GROUP_PLAIN + " WHERE lower(g.name) = lower(?)", [name.strip()]).fetchone()
     return Group(*row) if row else None
 
 
@@ -190,7 +205,7 @@ def set_google_email(con: DuckDBPyConnection, group_id: str, email: str | None) 
 
 
 def get_group_by_google_email(con: DuckDBPyConnection, email: str) -> Group | None:
-    row = con.execute(_GROUP_SELECT + " WHERE g.google_email = ?", [email.strip().lower()]).fetchone()
+    row = con.execute(_GROUP_PLAIN + " WHERE g.google_email = ?", [email.strip().lower()]).fetchone()
     return Group(*row) if row else None
 
 

@@ -335,3 +335,9 @@ def delete_metric(con: DuckDBPyConnection, metric_id: str) -> bool:
     found = con.execute("SELECT 1 FROM metric_definitions WHERE id = ?", [metric_id]).fetchone()
     con.execute("DELETE FROM metric_definitions WHERE id = ?", [metric_id])
     return found is not None
+
+
+def list_table_labels(con: DuckDBPyConnection) -> list[tuple[str, str, str]]:
+    """``(id, name, source name)`` of every table by source then id (the access page lists them all)."""
+    rows = con.execute("SELECT id, name, source_name FROM table_registry ORDER BY source_name, id").fetchall()
+    return [(r[0], r[1], r[2]) for r in rows]

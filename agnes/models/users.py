@@ -71,9 +71,12 @@ def list_users(
             who never signed in, or '' (any).
         sort: a key of :data:`SORTS`.
     """
-    clauses = ["(lower(email) LIKE ? ESCAPE '\\' OR lower(name) LIKE ? ESCAPE '\\')"]
-    pattern = "%" + query.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-    params: list[object] = [pattern, pattern]
+    clauses = ["TRUE"]
+    params: list[object] = []
+    if query.strip():
+        clauses.append("(lower(email) LIKE ? ESCAPE '\\' OR lower(name) LIKE ? ESCAPE '\\')")
+        pattern = "%" + query.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        params += [pattern, pattern]
     if status in STATUSES:
         clauses.append("active" if status == "active" else "NOT active")
     if group_id and group_id != "everyone":

@@ -26,31 +26,34 @@ from agnes.state import state_store
 MEMBERS_SHOWN = 50
 
 
-@dataclass(frozen=True)
 class AccessRow:
-    """One item with the selected group's grant of it (None: not granted)."""
+    """One item with the selected group's grant of it (None: not granted).
 
-    resource_type: ResourceType
-    item: ResourceItem
-    grant: Grant | None
-    message: str = ""  # a refusal shown in the row (e.g. a system plugin's grant cannot be revoked)
+    Plain attributes computed once (the page renders 1,000+ rows): ``anchor`` is the row's id and
+    deep link (``table:<id>``, ``marketplace_plugin:<slug>/<plugin>``); ``message`` is a refusal
+    shown in the row (a system plugin's grant cannot be revoked).
+    """
 
-    @property
-    def anchor(self) -> str:
-        """The row's id and deep link: ``table:<id>``, ``marketplace_plugin:<slug>/<plugin>``."""
-        return f"{self.resource_type.value}:{self.item.id}"
+    __slots__ = ("resource_type", "type", "item", "grant", "message", "anchor", "granted", "locked", "fanout")
 
-    @property
-    def granted(self) -> bool:
-        return self.grant is not None or self.item.locked
+    def __init__(self, resource_type: ResourceType, item: ResourceItem, grant: Grant | None, message: str = "") -> None:
+        self.resource_type = resource_type
+        self.type = resource_type.value
+        self.item = item
+        self.grant = grant
+        self.message = message
+        self.anchor = f"{self.type}:{item.id}"
+        self.locked = item.locked
+        self.granted = grant is not None or item.locked
+        self.fanout = grant is not None and grant.origin == "system_fanout"
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "resource_type": self.resource_type.value,
+            "resource_type": self.type,
             "id": self.item.id,
             "label": self.item.label,
             "granted": self.granted,
-            "system": self.item.locked,
+            "system": self.locked,
             "grant_id": self.grant.id if self.grant else None,
             "origin": self.grant.origin if self.grant else None,
         }
@@ -163,13 +166,11 @@ def access_page(group_id: str = "", q: str = "") -> AccessPage:
 
 
 def access_row(group_id: str, resource_type: str, resource_id: str, *, message: str = "") -> AccessRow | None:
-    """One row of the access page (after a toggle); None for an orphaned grant just revoked (its
-    item is gone, so the row goes). Raises NotFound (group)."""
+    """One row of the access page after a toggle (whose change checked the group); None for an
+    orphaned grant just revoked (its item is gone, so the row goes)."""
     rtype = parse_resource_type(resource_type)
     spec = RESOURCE_TYPES[rtype]
     with state_store().read() as con:
-        if groups.get_group(con, group_id) is None:
-            raise NotFound("group_not_found", "No such group.")
         item = spec.item(con, resource_id)
         grant = grants.find_grant(con, group_id, rtype.value, resource_id)
     if item is None:

@@ -79,7 +79,7 @@ class UsersFilters:
 class UsersListPage:
     filters: UsersFilters
     result: people.UsersPage
-    groups: list[groups.Group]
+    groups: dict[str, str]  # id -> name, for the group filter
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.result.to_dict(), "filters": self.filters.__dict__}
@@ -94,7 +94,7 @@ def users_list_page(filters: UsersFilters) -> UsersListPage:
         sort=filters.sort,
         page=filters.page,
     )
-    return UsersListPage(filters, result, people.list_groups())
+    return UsersListPage(filters, result, people.group_names())
 
 
 # -- one user --------------------------------------------------------------------------------------
@@ -123,7 +123,7 @@ def profile_data(user: User) -> dict[str, Any]:
 def groups_data(user: User) -> dict[str, Any]:
     mine = people.memberships(user.id)
     member_of = {m.group_id for m in mine}
-    addable = [g for g in people.list_groups() if g.id not in member_of and g.id != "everyone"]
+    addable = [(gid, name) for gid, name in people.group_names().items() if gid not in member_of and gid != "everyone"]
     return {"memberships": mine, "addable": addable}
 
 

@@ -25,7 +25,7 @@ from agnes.people.accounts import (
     user_groups,
     validate_email,
 )
-from agnes.people.granting import create_grant, delete_grant, find_grant, list_grants, set_grants
+from agnes.people.granting import create_grant, delete_grant, find_grant, get_grant, list_grants, set_grants
 from agnes.people.membership import (
     GROUP_NAME_MAX,
     MEMBERS_SHOWN,
@@ -36,6 +36,7 @@ from agnes.people.membership import (
     delete_group,
     get_group,
     group_detail,
+    group_names,
     list_groups,
     list_members,
     memberships,
@@ -62,9 +63,11 @@ __all__ = [
     "effective_access",
     "find_grant",
     "ensure_seed_admin",
+    "get_grant",
     "get_group",
     "get_or_create_user",
     "group_detail",
+    "group_names",
     "list_grants",
     "list_groups",
     "list_members",

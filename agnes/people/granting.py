@@ -100,6 +100,15 @@ def set_grants(
     return changed
 
 
+def get_grant(grant_id: str) -> Grant:
+    """Raises NotFound (``grant_not_found``)."""
+    with state_store().read() as con:
+        grant = grants.get_grant(con, grant_id)
+    if grant is None:
+        raise NotFound("grant_not_found", "No such grant.")
+    return grant
+
+
 def find_grant(group_id: str, resource_type: str, resource_id: str) -> Grant | None:
     """The grant of one resource to one group, if any."""
     with state_store().read() as con:

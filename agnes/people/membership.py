@@ -71,7 +71,7 @@ def group_detail(group_id: str, *, members_limit: int | None = None) -> GroupDet
     """The group, its first ``members_limit`` members (all when None) and its grants.
     Raises NotFound (``group_not_found``)."""
     with state_store().read() as con:
-        group = groups.get_group(con, group_id)
+        group = groups.get_group(con, group_id, counts=True)
         if group is None:
             raise NotFound("group_not_found", "No such group.")
         return GroupDetail(
@@ -81,9 +81,15 @@ def group_detail(group_id: str, *, members_limit: int | None = None) -> GroupDet
         )
 
 
+def group_names() -> dict[str, str]:
+    """``{group id: name}``, system groups first (for pickers; no counts)."""
+    with state_store().read() as con:
+        return groups.group_names(con)
+
+
 def get_group(group_id: str) -> Group:
     with state_store().read() as con:
-        group = groups.get_group(con, group_id)
+        group = groups.get_group(con, group_id, counts=True)
     if group is None:
         raise NotFound("group_not_found", "No such group.")
     return group
@@ -131,7 +137,7 @@ def update_group(group_id: str, *, name: str | None = None, description: str | N
                 name = None
         groups.update_group(con, group_id, name=name, description=description)
         audit.record(con, "group.update", f"group:{group_id}", name=name, description=description)
-        updated = groups.get_group(con, group_id)
+        updated = groups.get_group(con, group_id, counts=True)
     assert updated is not None
     return updated
 

@@ -78,7 +78,7 @@ def revoke_token_post(token_id: str):  # type: ignore[no-untyped-def]
 @bp.post("/me/groups/refresh")
 @login_required
 def refresh_groups_post():  # type: ignore[no-untyped-def]
-    """"Refresh my groups": mirror your Google Workspace groups now (3 s budget, failing soft)."""
+    """ "Refresh my groups": mirror your Google Workspace groups now (3 s budget, failing soft)."""
     if not google_groups.enabled():
         raise Conflict("google_groups_disabled", "Google Workspace groups are not mirrored on this server.")
     user = g.principal.user

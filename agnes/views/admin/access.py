@@ -69,16 +69,15 @@ def grant_post():  # type: ignore[no-untyped-def]
 @bp.post("/admin/access/grants/<grant_id>/delete")
 @admin_required
 def revoke_post(grant_id: str):  # type: ignore[no-untyped-def]
-    """Untick a box: revoke the grant. A system plugin's grant answers 409 with the row still
-    checked and the reason; nothing is written."""
-    group_id = request.form.get("group_id", "")
-    rtype, rid = request.form.get("resource_type", ""), request.form.get("resource_id", "")
+    """Untick a box: revoke the grant (the grant id says which row). A system plugin's grant
+    answers 409 with the row still checked and the reason; nothing is written."""
     try:
         grant = people.delete_grant(grant_id)
     except AppError as exc:
-        if exc.code != "cannot_revoke_system_grant" or not (group_id and rtype and rid):
+        if exc.code != "cannot_revoke_system_grant":
             raise
-        return _row_response(group_id, rtype, rid, status=409, message=exc.message)
+        kept = people.get_grant(grant_id)
+        return _row_response(kept.group_id, kept.resource_type, kept.resource_id, status=409, message=exc.message)
     return _row_response(grant.group_id, grant.resource_type, grant.resource_id)
 
 
