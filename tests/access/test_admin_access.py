@@ -158,3 +158,12 @@ def test_resource_view_and_api_twins(admin: FlaskClient, auth) -> None:  # type:
     assert item["granted"] and item["origin"] == "manual"
     missing = admin.get("/api/admin/resources/table/nope/access", headers=token)
     assert missing.status_code == 404 and missing.get_json()["error"] == "resource_not_found"
+
+
+def test_google_sync_now_shows_the_job(admin: FlaskClient) -> None:
+    token = form_token(admin)
+    fragment = admin.post("/admin/access/google-sync", data={"csrf_token": token}, headers=HX)
+    assert fragment.status_code == 200 and soup(fragment).select_one("div.job-status") is not None
+    assert soup(fragment).find("html") is None
+    plain = admin.post("/admin/access/google-sync", data={"csrf_token": token})
+    assert plain.status_code == 303 and plain.location.endswith("/admin/access")

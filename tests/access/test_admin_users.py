@@ -98,9 +98,17 @@ def test_user_page_sections_and_changes(admin: FlaskClient, auth) -> None:  # ty
     managed = admin.post(
         f"/admin/users/{ana}/memberships/{workspace.id}/remove", data={"csrf_token": token}, headers=HX
     )
-    assert managed.status_code == 409 and "Google Workspace" in soup(managed).select_one(".section-error").text
+    refusal = soup(managed).select_one(".section-error")
+    assert managed.status_code == 409 and refusal["data-code"] == "managed_membership" and "Google" in refusal.text
     assert count_rows("user_group_members") == before
 
+    one = create_pat(ana, "spare", 30)[0]
+    revoked_one = soup(admin.post(f"/admin/users/{ana}/tokens/{one.id}/revoke", data={"csrf_token": token}, headers=HX))
+    assert revoked_one.find("html") is None
+    assert revoked_one.select_one(f"section#user-tokens #token-{one.id} .status").text == "revoked"
+    plain = admin.post(f"/admin/users/{ana}/tokens/revoke-all", data={"csrf_token": token})
+    assert plain.status_code == 303 and plain.location.endswith(f"/admin/users/{ana}#user-tokens")
+    create_pat(ana, "again", 30)
     tokens = soup(admin.post(f"/admin/users/{ana}/tokens/revoke-all", data={"csrf_token": token}, headers=HX))
     assert tokens.select_one("section#user-tokens .count").text == "0 active"
     api = admin.get("/api/admin/users/ana@example.com/tokens", headers=bearer(auth.token("admin@example.com")))
@@ -133,7 +141,7 @@ def test_deactivate_confirm_and_refusals_in_place(admin: FlaskClient, auth) -> N
     before = count_rows("user_group_members")
     last = admin.post(f"/admin/users/{admin_id}/memberships/admin/remove", data={"csrf_token": token}, headers=HX)
     assert last.status_code == 409 and soup(last).select_one("section#user-groups .section-error") is not None
-    assert "last administrator" in soup(last).select_one(".section-error").text
+    assert soup(last).select_one(".section-error")["data-code"] == "last_admin"
     assert count_rows("user_group_members") == before
 
 

@@ -83,7 +83,7 @@ def update_user_post(user_id: str):  # type: ignore[no-untyped-def]
     except AppError as exc:
         if exc.status == 404:
             raise
-        return _section(user_id, "profile", status=422, message=exc.message)
+        return _section(user_id, "profile", status=422, message=exc.message, code=exc.code)
     return _section(user_id, "profile")
 
 
@@ -96,7 +96,8 @@ def add_membership_post(user_id: str):  # type: ignore[no-untyped-def]
     except AppError as exc:
         if exc.code == "user_not_found":
             raise
-        return _section(user_id, "groups", status=422 if exc.status in (400, 404) else exc.status, message=exc.message)
+        status = 422 if exc.status in (400, 404) else exc.status
+        return _section(user_id, "groups", status=status, message=exc.message, code=exc.code)
     return _section(user_id, "groups")
 
 
@@ -107,7 +108,7 @@ def remove_membership_post(user_id: str, group_id: str):  # type: ignore[no-unty
     try:
         people.remove_member(group_id, user_id)
     except AppError as exc:
-        return _section(user_id, "groups", status=exc.status, message=exc.message)
+        return _section(user_id, "groups", status=exc.status, message=exc.message, code=exc.code)
     return _section(user_id, "groups")
 
 
