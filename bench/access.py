@@ -39,7 +39,7 @@ from pathlib import Path
 from _common import bench_app, free_port, wait_http  # noqa: E402  (bench/ is on sys.path)
 
 ROOT = Path(__file__).resolve().parents[1]
-FIXTURES = ROOT.parent / "shared" / "fixtures" / "marketplaces"
+FIXTURES = ROOT / "tests" / "fixtures" / "marketplaces"
 GIT_ENV = {
     **os.environ,
     "GIT_AUTHOR_NAME": "b",
