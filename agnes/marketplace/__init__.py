@@ -20,7 +20,7 @@ from flask import Flask
 from agnes import signals
 from agnes.access import ItemFacts, Principal, ResourceItem, ResourceType, register_resource_type
 from agnes.marketplace import cards, resolver, stack, system
-from agnes.models import grants, marketplaces, system_plugins
+from agnes.models import grants, marketplaces, plugin_cards, system_plugins
 
 
 def list_plugin_items(con: DuckDBPyConnection) -> list[ResourceItem]:
@@ -28,7 +28,7 @@ def list_plugin_items(con: DuckDBPyConnection) -> list[ResourceItem]:
     system plugins locked)."""
     return [
         ResourceItem(rid, label, marketplace, locked=system)
-        for rid, label, marketplace, system in marketplaces.list_plugin_labels(con)
+        for rid, label, marketplace, system in plugin_cards.list_plugin_labels(con)
     ]
 
 

@@ -402,14 +402,3 @@ def record_sync_failure(
     )
     insert_history(con, history)
     return history
-
-
-def list_plugin_labels(con: DuckDBPyConnection) -> list[tuple[str, str, str, bool]]:
-    """``(resource id, plugin.json name, marketplace name, is_system)`` of every plugin, in listing
-    order, without reading their JSON columns (the access page lists them all)."""
-    rows = con.execute(
-        "SELECT p.marketplace_id || '/' || p.name, p.manifest_name, m.name, p.is_system"
-        " FROM marketplace_plugins p JOIN marketplace_registry m ON m.id = p.marketplace_id"
-        " ORDER BY m.registered_at, m.id, p.name"
-    ).fetchall()
-    return [(r[0], r[1], r[2], bool(r[3])) for r in rows]

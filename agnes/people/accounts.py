@@ -20,6 +20,14 @@ NAME_MAX = 120
 USERS_PER_PAGE = 50
 
 
+def user_or_404(con: Any, user_id: str) -> User:
+    """The user with ``user_id`` in an open unit. Raises NotFound (``user_not_found``)."""
+    user = users.get_user(con, user_id)
+    if user is None:
+        raise NotFound("user_not_found", "No such user.")
+    return user
+
+
 def validate_email(email: str, *, field: str = "email") -> str:
     email = users.normalize_email(email or "")
     if not email:
@@ -79,9 +87,7 @@ def ensure_seed_admin(email: str) -> User:
 def set_user_active(user_id: str, active: bool, *, actor_id: str) -> User:
     """Activate or deactivate a user. 409 for deactivating yourself or the last active admin."""
     with state_store().write() as con:
-        user = users.get_user(con, user_id)
-        if user is None:
-            raise NotFound("user_not_found", "No such user.")
+        user = user_or_404(con, user_id)
         if not active and user.active:
             if user_id == actor_id:
                 raise Conflict("cannot_deactivate_self", "You cannot deactivate your own account.")
@@ -105,9 +111,7 @@ def update_user(user_id: str, *, name: object) -> User:
     if len(name) > NAME_MAX:
         raise Invalid("name_too_long", f"The name must be at most {NAME_MAX} characters.", field="name")
     with state_store().write() as con:
-        user = users.get_user(con, user_id)
-        if user is None:
-            raise NotFound("user_not_found", "No such user.")
+        user = user_or_404(con, user_id)
         users.update_user_name(con, user_id, name)
         audit.record(con, "user.update", f"user:{user_id}", name=name, previous=user.name)
         updated = users.get_user(con, user_id)
@@ -118,9 +122,7 @@ def update_user(user_id: str, *, name: object) -> User:
 def revoke_all_tokens(user_id: str) -> int:
     """Revoke every active token of a user (one unit); returns how many were revoked. Raises NotFound."""
     with state_store().write() as con:
-        user = users.get_user(con, user_id)
-        if user is None:
-            raise NotFound("user_not_found", "No such user.")
+        user = user_or_404(con, user_id)
         revoked = tokens.revoke_user_tokens(con, user_id)
         signals.credentials_changed.send(None, con=con, user_id=user_id)
         audit.record(con, "token.admin_revoke_all", f"user:{user_id}", email=user.email, revoked=revoked)

@@ -12,7 +12,7 @@ from agnes.models import grants, groups, users
 from agnes.models.grants import Grant
 from agnes.models.groups import ADMIN_GROUP_ID, EVERYONE_GROUP_ID, Group, MembershipSource
 from agnes.models.users import User
-from agnes.people.accounts import validate_email
+from agnes.people.accounts import user_or_404, validate_email
 from agnes.state import state_store
 
 # Longest group name accepted (characters).
@@ -194,9 +194,7 @@ def add_member(group_id: str, email: str, *, actor_id: str | None) -> User:
 def add_membership(user_id: str, group_id: str, *, actor_id: str | None) -> Group:
     """:func:`add_member` by user id (the user page). Raises NotFound (user, group), Conflict."""
     with state_store().write() as con:
-        user = users.get_user(con, user_id)
-        if user is None:
-            raise NotFound("user_not_found", "No such user.")
+        user = user_or_404(con, user_id)
         return _add_member(con, group_id, user, actor_id=actor_id, missing="No such user.", field="group_id")
 
 
@@ -221,8 +219,7 @@ def _add_member(
 def memberships(user_id: str) -> list[groups.Membership]:
     """A user's groups with the source of each membership (Everyone first). Raises NotFound."""
     with state_store().read() as con:
-        if users.get_user(con, user_id) is None:
-            raise NotFound("user_not_found", "No such user.")
+        user_or_404(con, user_id)
         return groups.list_memberships(con, user_id)
 
 
