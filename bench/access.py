@@ -278,6 +278,44 @@ def measure_fanout(data: Path) -> None:
         )
 
 
+def measure_cpu(data: Path, ids: dict[str, str], n: int) -> None:
+    """CPU milliseconds per request in-process (Flask test client, one thread): unlike wall time,
+    this barely moves when other work shares the machine. Medians."""
+    app = bench_app(data)
+    with app.app_context():
+        from agnes import people
+
+        client = app.test_client()
+        with client.session_transaction() as sess:
+            sess["uid"] = people.resolve_user("admin@example.com").id
+        token = re.search(rb'name="csrf_token" value="([^"]+)"', client.get("/me").data).group(1).decode()
+        hx = {"HX-Request": "true", "X-CSRFToken": token}
+        body = {"group_id": ids["group"], "resource_type": "table", "resource_id": "t0011"}
+
+        def cpu(call, rounds: int) -> float:  # type: ignore[no-untyped-def]
+            call()
+            times = []
+            for _ in range(rounds):
+                started = time.process_time()
+                call()
+                times.append((time.process_time() - started) * 1000)
+            return statistics.median(times)
+
+        def toggle() -> None:
+            row = client.post("/admin/access/grants", data=body, headers=hx).data
+            client.post(re.search(rb'action="([^"]+/delete)"', row).group(1).decode(), data=body, headers=hx)
+
+        explain = "/api/admin/access/explain?user=ana@example.com&resource_type=table&resource_id=t0005"
+        figures = {
+            "/admin/access": cpu(lambda: client.get(f"/admin/access?group={ids['group']}"), max(10, n // 5)),
+            "toggle (one of grant/revoke)": cpu(toggle, n // 2) / 2,
+            "explain": cpu(lambda: client.get(explain), n),
+            "/admin/users": cpu(lambda: client.get("/admin/users"), n // 2),
+        }
+    for name, ms in figures.items():
+        print(f"{'CPU per request, in-process: ' + name:48s} {ms:7.1f} ms (median)")
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--requests", type=int, default=100)
@@ -334,6 +372,7 @@ def main() -> int:
     finally:
         server.send_signal(signal.SIGTERM)
         server.wait(30)
+    measure_cpu(data, ids, args.requests)
     measure_fanout(data)
     print(f"load average at end: {load()}")
     shutil.rmtree(work, ignore_errors=True)

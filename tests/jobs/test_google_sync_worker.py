@@ -23,6 +23,7 @@ from tests.marketplace.conftest import small_marketplace
 
 FINANCE = "agnes-finance@corp.example"
 SALES = "agnes-sales@corp.example"
+OPS = "agnes-ops@corp.example"
 ADMINS = "agnes-admins@corp.example"
 
 
@@ -65,6 +66,7 @@ def test_directory_sync_on_a_real_worker(rq_app: Flask, directory: FakeDirectory
         FINANCE: ("Finance", {f"{n}@corp.example" for n in ("ana", "bo", "dan", "eve")}),
         SALES: ("Sales", {f"{n}@corp.example" for n in ("cy", "fay", "gus")}),
         ADMINS: ("Agnes admins", {"boss@corp.example"}),
+        OPS: ("Ops", {"gus@corp.example"}),
     }
     curated.create_marketplace(
         {"slug": "tools", "name": "Tools", "url": str(small_marketplace(tmp_path / "repo")), "curator_email": "c@x.io"},
@@ -100,7 +102,7 @@ def test_directory_sync_on_a_real_worker(rq_app: Flask, directory: FakeDirectory
     try:
         # Add: every member of the matching groups, linked groups created, boss in Admin.
         first = run_sync()
-        assert first["state"] == "finished" and first["result"]["added"] == 8, first
+        assert first["state"] == "finished" and first["result"]["added"] == 9, first
         assert ("ana", "Finance") in _google_rows() and ("boss", "Admin") in _google_rows()
         finance = people.resolve_group("Finance")
         assert finance.google_email == FINANCE
@@ -109,7 +111,7 @@ def test_directory_sync_on_a_real_worker(rq_app: Flask, directory: FakeDirectory
         stack.install(ana, "tools", "alpha")
         assert "tools-alpha" in _served(client, ana_token)
 
-        # Move ana to Sales, remove bo: 2 of 8 rows go (not over 25 %); ana loses alpha at once.
+        # Move ana to Sales, remove bo: 2 of 9 rows go (not over 25 %); ana loses alpha at once.
         directory.groups[FINANCE][1].difference_update({"ana@corp.example", "bo@corp.example"})
         directory.groups[SALES][1].add("ana@corp.example")
         moved = run_sync()
@@ -126,7 +128,8 @@ def test_directory_sync_on_a_real_worker(rq_app: Flask, directory: FakeDirectory
         assert _google_rows() == rows
         directory.fail = False
 
-        # The brake: 3 of 7 rows would go (over 25 %): nothing is written and the run says why.
+        # The brake: 3 of 8 rows would go (over 25 %), and so would all of them for an empty directory:
+        # nothing is written and the run says why.
         saved = {k: (n, set(m)) for k, (n, m) in directory.groups.items()}
         directory.groups[FINANCE] = ("Finance", set())
         directory.groups[SALES][1].discard("fay@corp.example")
@@ -134,7 +137,16 @@ def test_directory_sync_on_a_real_worker(rq_app: Flask, directory: FakeDirectory
         assert braked["state"] == "finished" and braked["result"]["status"] == "braked"
         assert "nothing was changed" in braked["result"]["message"]
         assert _google_rows() == rows
+        directory.groups = {}
+        nothing = run_sync()
+        assert nothing["result"]["status"] == "braked" and _google_rows() == rows
         directory.groups = saved
+
+        # A group that answers with no members: its rows go (1 of 8).
+        directory.groups[OPS] = ("Ops", set())
+        emptied = run_sync()
+        assert emptied["result"]["status"] == "ok" and emptied["result"]["removed"] == 1
+        assert ("gus", "Ops") not in _google_rows() and ("gus", "Sales") in _google_rows()
 
         # The last active admin stays in Admin even when the directory drops them.
         people.set_user_active(seed.id, False, actor_id=ids["boss"])
