@@ -32,9 +32,14 @@ class Grant(Record):
     assigned_by_email: str | None = None
 
 
+# Lists name who granted (their email); single lookups (the hot path of a toggle) skip that join.
 _SELECT = """
 SELECT r.id, r.group_id, g.name, r.resource_type, r.resource_id, r.assigned_at, r.assigned_by, r.origin, u.email
 FROM resource_grants r JOIN user_groups g ON g.id = r.group_id LEFT JOIN users u ON u.id = r.assigned_by
+"""
+_SELECT_ONE = """
+SELECT r.id, r.group_id, g.name, r.resource_type, r.resource_id, r.assigned_at, r.assigned_by, r.origin, NULL
+FROM resource_grants r JOIN user_groups g ON g.id = r.group_id
 """
 
 
@@ -44,7 +49,9 @@ def list_grants(
     resource_type: str | None = None,
     group_id: str | None = None,
     resource_id: str | None = None,
+    emails: bool = True,
 ) -> list[Grant]:
+    """Grants by type, id, group, with the granting admin's email (unless ``emails`` is False)."""
     clauses, params = [], []
     if resource_type:
         clauses.append("r.resource_type = ?")
@@ -56,18 +63,20 @@ def list_grants(
         clauses.append("r.resource_id = ?")
         params.append(resource_id)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
-    rows = con.execute(_SELECT + where + " ORDER BY r.resource_type, r.resource_id, lower(g.name)", params).fetchall()
+    rows = con.execute(
+        (_SELECT if emails else _SELECT_ONE) + where + " ORDER BY r.resource_type, r.resource_id, lower(g.name)", params
+    ).fetchall()
     return [Grant(*r) for r in rows]
 
 
 def get_grant(con: DuckDBPyConnection, grant_id: str) -> Grant | None:
-    row = con.execute(_SELECT + " WHERE r.id = ?", [grant_id]).fetchone()
+    row = con.execute(_SELECT_ONE + " WHERE r.id = ?", [grant_id]).fetchone()
     return Grant(*row) if row else None
 
 
 def find_grant(con: DuckDBPyConnection, group_id: str, resource_type: str, resource_id: str) -> Grant | None:
     row = con.execute(
-        _SELECT + " WHERE r.group_id = ? AND r.resource_type = ? AND r.resource_id = ?",
+        _SELECT_ONE + " WHERE r.group_id = ? AND r.resource_type = ? AND r.resource_id = ?",
         [group_id, resource_type, resource_id],
     ).fetchone()
     return Grant(*row) if row else None

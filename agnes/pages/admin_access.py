@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import quote
 
 from agnes.access import RESOURCE_TYPES, Principal, ResourceItem, ResourceType, parse_resource_type
 from agnes.errors import NotFound
@@ -34,7 +35,7 @@ class AccessRow:
     shown in the row (a system plugin's grant cannot be revoked).
     """
 
-    __slots__ = ("resource_type", "type", "item", "grant", "message", "anchor", "granted", "locked", "fanout")
+    __slots__ = ("resource_type", "type", "item", "grant", "message", "anchor", "path", "granted", "locked", "fanout")
 
     def __init__(self, resource_type: ResourceType, item: ResourceItem, grant: Grant | None, message: str = "") -> None:
         self.resource_type = resource_type
@@ -43,6 +44,7 @@ class AccessRow:
         self.grant = grant
         self.message = message
         self.anchor = f"{self.type}:{item.id}"
+        self.path = f"{self.type}/{quote(item.id)}"  # of its "who can reach it" page
         self.locked = item.locked
         self.granted = grant is not None or item.locked
         self.fanout = grant is not None and grant.origin == "system_fanout"
@@ -139,7 +141,9 @@ def access_page(group_id: str = "", q: str = "") -> AccessPage:
         members: list[Member] = []
         if group is not None:
             members = groups.list_members(con, group.id, limit=MEMBERS_SHOWN)
-            by_key = {(g.resource_type, g.resource_id): g for g in grants.list_grants(con, group_id=group.id)}
+            by_key = {
+                (g.resource_type, g.resource_id): g for g in grants.list_grants(con, group_id=group.id, emails=False)
+            }
             listed: set[tuple[str, str]] = set()
             for rtype, spec in RESOURCE_TYPES.items():
                 current: dict[str, list[AccessRow]] = {}

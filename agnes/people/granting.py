@@ -27,9 +27,7 @@ def create_grant(group_ref: str, resource_type: str, resource_id: str, *, actor_
         group = groups.get_group(con, group_ref) or groups.get_group_by_name(con, group_ref)
         if group is None:
             raise NotFound("group_not_found", f"No group '{group_ref}'.")
-        if grants.find_grant(con, group.id, rtype, resource_id):
-            raise Conflict("grant_exists", f"{group.name} already has {rtype.value} '{resource_id}'.")
-        try:
+        try:  # the unique constraint answers "exists" (the unit rolls back with the Conflict)
             grant = grants.create_grant(con, group.id, rtype, resource_id, assigned_by=actor_id)
         except duckdb.ConstraintException:
             raise Conflict("grant_exists", f"{group.name} already has {rtype.value} '{resource_id}'.") from None
