@@ -24,6 +24,8 @@ from agnes.state import state_store
 
 # Sign-in methods the users list filters on (``never``: users who never signed in).
 METHODS = ("email_link", "google", "never")
+# Largest page the users list answers (``per_page``; the page shows 50).
+MAX_PER_PAGE = 500
 # Audit rows shown on a user's page.
 AUDIT_ROWS = 20
 
@@ -49,6 +51,7 @@ class UsersFilters:
     method: str = ""
     sort: str = "email"
     page: int = 1
+    per_page: int = people.USERS_PER_PAGE
 
     @classmethod
     def from_args(cls, args: Any) -> UsersFilters:
@@ -60,6 +63,10 @@ class UsersFilters:
             page = max(1, int(args.get("page", 1)))
         except (TypeError, ValueError):
             page = 1
+        try:
+            per_page = min(MAX_PER_PAGE, max(1, int(args.get("per_page", people.USERS_PER_PAGE))))
+        except (TypeError, ValueError):
+            per_page = people.USERS_PER_PAGE
         return cls(
             q=str(args.get("q", "")),
             status=status if status in STATUSES else "",
@@ -67,12 +74,14 @@ class UsersFilters:
             method=method if method in METHODS else "",
             sort=sort if sort in SORTS else "email",
             page=page,
+            per_page=per_page,
         )
 
     def args(self, **changes: Any) -> dict[str, Any]:
         """Query arguments for a link (empty values left out)."""
         values = {**self.__dict__, **changes}
-        return {k: v for k, v in values.items() if v not in ("", None) and not (k == "page" and v == 1)}
+        defaults = {"page": 1, "per_page": people.USERS_PER_PAGE, "sort": "email"}
+        return {k: v for k, v in values.items() if v not in ("", None) and defaults.get(k) != v}
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,7 @@ def users_list_page(filters: UsersFilters) -> UsersListPage:
         method=filters.method,
         sort=filters.sort,
         page=filters.page,
+        per_page=filters.per_page,
     )
     return UsersListPage(filters, result, people.group_names())
 

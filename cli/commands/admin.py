@@ -222,8 +222,15 @@ def user() -> None:
 @click.option("--search", default="", help="Filter by email or name.")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 def user_list(search: str, as_json: bool) -> None:
-    """List users."""
-    users = from_config().get("/api/admin/users", q=search or None)["users"]
+    """List users (every page)."""
+    client = from_config()
+    users, page = [], 1
+    while True:
+        found = client.get("/api/admin/users", q=search or None, page=page, per_page=500)
+        users += found["users"]
+        if page >= found.get("pages", 1):
+            break
+        page += 1
     if as_json:
         print_json(users)
         return

@@ -51,7 +51,7 @@ def test_users_list_pages_filters_and_sort(admin: FlaskClient, auth) -> None:  #
     api = admin.get(
         "/api/admin/users?status=active&per_page=5", headers=bearer(auth.token("admin@example.com"))
     ).get_json()
-    assert api["total"] == 60 and api["pages"] == 2 and len(api["users"]) == 50
+    assert api["total"] == 60 and api["pages"] == 12 and len(api["users"]) == 5
 
 
 def test_user_page_sections_and_changes(admin: FlaskClient, auth) -> None:  # type: ignore[no-untyped-def]
