@@ -67,6 +67,7 @@ def build(data: Path, work: Path) -> dict[str, str]:
     """Marketplaces, tables and a Finance group granted half of them. Returns ids the bench uses."""
     app = bench_app(data)
     app.config["AGNES_GIT_URL_REWRITES"] = REWRITES.split(",")
+    app.config["AGNES_DATA_SOURCE_DIRS"] = [str(work)]
     with app.app_context():
         from agnes import people
         from agnes.data.registration import register_table

@@ -32,10 +32,14 @@ def form_token(client: FlaskClient) -> str:
     return csrf_token(client, "/me")
 
 
-def register_tables(folder: Path, names: list[str], *, source: str = "crm") -> list[str]:
-    """Register CSV tables (not synced) named ``names`` under one source; returns their ids."""
+def register_tables(names: list[str], *, source: str = "crm") -> list[str]:
+    """Register CSV tables (not synced) named ``names`` under one source, their files in the test
+    app's first ``AGNES_DATA_SOURCE_DIRS``; returns their ids."""
+    from flask import current_app
+
     from agnes.data.registration import register_table
 
+    folder = Path(current_app.config["AGNES_DATA_SOURCE_DIRS"][0]) / "access-tables"
     folder.mkdir(parents=True, exist_ok=True)
     ids = []
     for name in names:

@@ -21,7 +21,7 @@ def test_admin_grants_explains_and_deactivates(live_server, browser, auth, clien
 
     finance = people.create_group("Finance", actor_id=None)
     sales = people.create_group("Sales", actor_id=None)
-    register_tables(tmp_path / "t", ["orders"])
+    register_tables(["orders"])
     people.create_grant(sales.id, "table", "orders", actor_id=None)
     cy = auth.user("cy@example.com", name="Cy")
     cy_token = auth.token("cy@example.com")

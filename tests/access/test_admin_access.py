@@ -31,7 +31,7 @@ def _grant_ids(group_id: str) -> set[tuple[str, str]]:
 
 def test_page_lists_groups_with_origin_and_items_in_blocks(admin: FlaskClient, tmp_path: Path) -> None:
     group_id = _group()
-    register_tables(tmp_path / "t", ["orders", "invoices"], source="erp")
+    register_tables(["orders", "invoices"], source="erp")
     page = soup(admin.get(f"/admin/access?group={group_id}"))
     origins = {li["data-group-id"]: li.select_one(".pill").text for li in page.select("#access-groups li")}
     assert origins["admin"] == "system" and origins["everyone"] == "system" and origins[group_id] == "custom"
@@ -54,7 +54,7 @@ def test_page_lists_groups_with_origin_and_items_in_blocks(admin: FlaskClient, t
 
 def test_toggle_swaps_one_row_and_works_without_js(admin: FlaskClient, tmp_path: Path) -> None:
     group_id = _group()
-    register_tables(tmp_path / "t", ["orders"])
+    register_tables(["orders"])
     token = form_token(admin)
     body = {"csrf_token": token, "group_id": group_id, "resource_type": "table", "resource_id": "orders"}
 
@@ -100,7 +100,7 @@ def test_forced_revoke_of_a_system_grant_is_409_in_place(admin: FlaskClient) -> 
 
 def test_bulk_grant_and_revoke_confirm_with_the_count_first(admin: FlaskClient, tmp_path: Path) -> None:
     group_id = _group()
-    register_tables(tmp_path / "t", ["a1", "a2", "a3"], source="crm")
+    register_tables(["a1", "a2", "a3"], source="crm")
     query = f"group={group_id}&resource_type=table&block=crm&action=grant"
     confirm = admin.get(f"/admin/access/bulk?{query}", headers=HX)
     box = soup(confirm).select_one("div#bulk-confirm")

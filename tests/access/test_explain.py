@@ -29,7 +29,7 @@ def world(auth, tmp_path: Path):  # type: ignore[no-untyped-def]
     people.add_member(finance.id, "dee@example.com", actor_id=admin_id)
     people.add_member(sales.id, "bo@example.com", actor_id=admin_id)
     people.set_user_active(ids["dee"], False, actor_id=admin_id)
-    register_tables(tmp_path / "t", ["orders", "secrets"])
+    register_tables(["orders", "secrets"])
     for table in ("orders", "secrets"):
         sync_table(table)
     people.create_grant(finance.id, "table", "orders", actor_id=admin_id)

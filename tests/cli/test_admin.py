@@ -156,8 +156,8 @@ def test_admin_access_and_user_commands(app: Flask, live_server: LiveServer, aut
     auth.user("cy@example.com")
     people.add_member(finance.id, "ana@example.com", actor_id=None)
     people.create_grant(finance.id, "table", "orders", actor_id=None)
-    folder = tmp_path / "t"
-    folder.mkdir()
+    folder = Path(app.config["AGNES_DATA_SOURCE_DIRS"][0])
+    folder.mkdir(parents=True, exist_ok=True)
     (folder / "orders.csv").write_text("a\n1\n")
     from agnes.data.registration import register_table
 
