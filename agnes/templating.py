@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from flask import Flask, current_app, g, render_template, request, url_for
 from markupsafe import Markup
@@ -15,6 +16,8 @@ from agnes.urls import base_url
 
 # Rendered listing cards kept per process: (card, in stack, script root) → HTML.
 CARD_CACHE_SIZE = 4096
+# Rendered /admin/access rows kept per process (a few groups of 1,000+ items).
+ACCESS_ROW_CACHE_SIZE = 16384
 
 
 def timeago(value: datetime | None) -> str:
@@ -87,9 +90,42 @@ def access_urls() -> dict[str, str]:
     }
 
 
+def access_row_html(row: Any, urls: dict[str, str], hidden: Markup) -> Markup:
+    """One /admin/access row (``admin/access/_row.html``), rendered once per content and reused:
+    a row shows only what its key holds (the item, the grant, a refusal, the form's hidden fields
+    and the URL prefixes), so equal keys render equal HTML; a toggle changes the key of one row."""
+    cache = current_app.extensions.get("agnes_access_rows")
+    if cache is None:
+        cache = current_app.extensions.setdefault("agnes_access_rows", LRU(ACCESS_ROW_CACHE_SIZE))
+    grant = row.grant
+    key = (
+        row.anchor,
+        row.item.label,
+        row.locked,
+        grant.id if grant else None,
+        grant.origin if grant else None,
+        row.message,
+        str(hidden),
+        urls["grant"],
+        urls["revoke"],
+        urls["resource"],
+    )
+    html = cache.get(key)
+    if html is None:
+        macro = current_app.jinja_env.get_template("admin/access/_row.html").module.access_row  # type: ignore[attr-defined]
+        html = Markup(macro(row, urls, hidden))
+        cache.put(key, html)
+    return html
+
+
 def init_app(app: Flask) -> None:
     app.jinja_env.filters.update(timeago=timeago, isodate=isodate, filesize=filesize, display_value=display_value)
-    app.jinja_env.globals.update(icon_sprite=icon_sprite, plugin_card_html=plugin_card_html, access_urls=access_urls)
+    app.jinja_env.globals.update(
+        icon_sprite=icon_sprite,
+        plugin_card_html=plugin_card_html,
+        access_urls=access_urls,
+        access_row_html=access_row_html,
+    )
     app.jinja_env.globals["base_url"] = base_url
     app.jinja_env.trim_blocks = True
     app.jinja_env.lstrip_blocks = True

@@ -35,6 +35,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 from _common import bench_app, free_port, wait_http  # noqa: E402  (bench/ is on sys.path)
 
@@ -107,8 +108,7 @@ def build(data: Path, work: Path) -> dict[str, str]:
 
         _, token = create_pat(people.resolve_user("admin@example.com").id, "bench", 30)
         client = app.test_client()
-        with client.session_transaction() as sess:
-            sess["uid"] = people.resolve_user("admin@example.com").id
+        signed_in(client, people.resolve_user("admin@example.com").id)
         client.get("/me")
         cookie = client.get_cookie("agnes_session").value
         items = sum(len(curated.list_plugins(m.id)) for m in curated.list_marketplaces()) + 1000
@@ -120,6 +120,17 @@ def build(data: Path, work: Path) -> dict[str, str]:
         "items": str(items),
         "plugin": plugins[0],
     }
+
+
+def signed_in(client: Any, user_id: str) -> None:
+    """Give a test client a browser session of ``user_id`` (a server-side session, as at sign-in)."""
+    from agnes.auth import start_session
+    from agnes.state import state_store
+
+    with state_store().write() as con:
+        values = start_session(con, user_id)
+    with client.session_transaction() as sess:
+        sess.update(values)
 
 
 class Client:
@@ -287,8 +298,7 @@ def measure_cpu(data: Path, ids: dict[str, str], n: int) -> None:
         from agnes import people
 
         client = app.test_client()
-        with client.session_transaction() as sess:
-            sess["uid"] = people.resolve_user("admin@example.com").id
+        signed_in(client, people.resolve_user("admin@example.com").id)
         token = re.search(rb'name="csrf_token" value="([^"]+)"', client.get("/me").data).group(1).decode()
         hx = {"HX-Request": "true", "X-CSRFToken": token}
         body = {"group_id": ids["group"], "resource_type": "table", "resource_id": "t0011"}
