@@ -6,7 +6,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from duckdb import DuckDBPyConnection
@@ -32,11 +32,6 @@ class Grant(Record):
     assigned_by_email: str | None = None
 
 
-# Lists name who granted (their email); single lookups (the hot path of a toggle) skip that join.
-_SELECT = """
-SELECT r.id, r.group_id, g.name, r.resource_type, r.resource_id, r.assigned_at, r.assigned_by, r.origin, u.email
-FROM resource_grants r JOIN user_groups g ON g.id = r.group_id LEFT JOIN users u ON u.id = r.assigned_by
-"""
 _SELECT_ONE = """
 SELECT r.id, r.group_id, g.name, r.resource_type, r.resource_id, r.assigned_at, r.assigned_by, r.origin, NULL
 FROM resource_grants r JOIN user_groups g ON g.id = r.group_id
@@ -64,9 +59,18 @@ def list_grants(
         params.append(resource_id)
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
     rows = con.execute(
-        (_SELECT if emails else _SELECT_ONE) + where + " ORDER BY r.resource_type, r.resource_id, lower(g.name)", params
+        _SELECT_ONE + where + " ORDER BY r.resource_type, r.resource_id, lower(g.name)", params
     ).fetchall()
-    return [Grant(*r) for r in rows]
+    found = [Grant(*r) for r in rows]
+    if not emails or not found:
+        return found
+    # Point lookups of the few granting admins (a join would scan every user).
+    ids = sorted({g.assigned_by for g in found if g.assigned_by})
+    placeholders = ", ".join("?" for _ in ids)
+    by_id = (
+        dict(con.execute(f"SELECT id, email FROM users WHERE id IN ({placeholders})", ids).fetchall()) if ids else {}
+    )
+    return [replace(g, assigned_by_email=by_id.get(g.assigned_by or "")) for g in found]
 
 
 def get_grant(con: DuckDBPyConnection, grant_id: str) -> Grant | None:

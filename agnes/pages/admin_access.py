@@ -169,14 +169,22 @@ def access_page(group_id: str = "", q: str = "") -> AccessPage:
     )
 
 
-def access_row(group_id: str, resource_type: str, resource_id: str, *, message: str = "") -> AccessRow | None:
-    """One row of the access page after a toggle (whose change checked the group); None for an
-    orphaned grant just revoked (its item is gone, so the row goes)."""
+# ``access_row(grant=...)`` default: look the grant up.
+_LOOK_UP: Any = object()
+
+
+def access_row(
+    group_id: str, resource_type: str, resource_id: str, *, message: str = "", grant: Grant | None = _LOOK_UP
+) -> AccessRow | None:
+    """One row of the access page after a toggle (whose change checked the group), with ``grant``
+    as the change left it (looked up when not given); None for an orphaned grant just revoked (its
+    item is gone, so the row goes)."""
     rtype = parse_resource_type(resource_type)
     spec = RESOURCE_TYPES[rtype]
     with state_store().read() as con:
         item = spec.item(con, resource_id)
-        grant = grants.find_grant(con, group_id, rtype.value, resource_id)
+        if grant is _LOOK_UP:
+            grant = grants.find_grant(con, group_id, rtype.value, resource_id)
     if item is None:
         if grant is None:
             return None

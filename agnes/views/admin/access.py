@@ -8,6 +8,8 @@ without JavaScript (a plain POST answers with a 303 back to the row's deep link)
 
 from __future__ import annotations
 
+from typing import Any
+
 from flask import Blueprint, g, redirect, request, url_for
 
 from agnes import audit, people
@@ -40,13 +42,15 @@ def grants_redirect():  # type: ignore[no-untyped-def]
     return redirect(url_for("admin_access.show_access", group=request.args.get("group") or None), code=301)
 
 
-def _row_response(group_id: str, resource_type: str, resource_id: str, *, status: int = 200, message: str = ""):  # type: ignore[no-untyped-def]
+def _row_response(
+    group_id: str, resource_type: str, resource_id: str, *, status: int = 200, message: str = "", **known: Any
+):  # type: ignore[no-untyped-def]
     anchor = f"{resource_type}:{resource_id}"
     if not wants_fragment():
         if status >= 400:
             return render("admin/access/index.html", status=status, page=access_page(group_id), notice=message)
         return redirect(_page_url(group_id, anchor), code=303)
-    row = access_row(group_id, resource_type, resource_id, message=message)
+    row = access_row(group_id, resource_type, resource_id, message=message, **known)
     if row is None:  # an orphaned grant was revoked: its row goes
         return render("admin/access/index.html", "admin/access/_empty.html", status=status)
     return render("admin/access/index.html", "admin/access/_row.html", status=status, row=row, group_id=group_id)
@@ -59,11 +63,12 @@ def grant_post():  # type: ignore[no-untyped-def]
     group_id = request.form.get("group_id", "")
     rtype, rid = request.form.get("resource_type", ""), request.form.get("resource_id", "")
     try:
-        people.create_grant(group_id, rtype, rid, actor_id=g.principal.user.id)
+        grant = people.create_grant(group_id, rtype, rid, actor_id=g.principal.user.id)
     except AppError as exc:
         if exc.code != "grant_exists":  # a double click: the row shows the grant anyway
             raise
-    return _row_response(group_id, rtype, rid)
+        return _row_response(group_id, rtype, rid)
+    return _row_response(grant.group_id, grant.resource_type, grant.resource_id, grant=grant)
 
 
 @bp.post("/admin/access/grants/<grant_id>/delete")
@@ -77,8 +82,10 @@ def revoke_post(grant_id: str):  # type: ignore[no-untyped-def]
         if exc.code != "cannot_revoke_system_grant":
             raise
         kept = people.get_grant(grant_id)
-        return _row_response(kept.group_id, kept.resource_type, kept.resource_id, status=409, message=exc.message)
-    return _row_response(grant.group_id, grant.resource_type, grant.resource_id)
+        return _row_response(
+            kept.group_id, kept.resource_type, kept.resource_id, status=409, message=exc.message, grant=kept
+        )
+    return _row_response(grant.group_id, grant.resource_type, grant.resource_id, grant=None)
 
 
 def _bulk_args() -> tuple[str, str, str, str, str]:
