@@ -5,8 +5,6 @@ them, and their token gets 401 on /marketplace.zip at once."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 import requests
 
@@ -16,7 +14,7 @@ from tests.conftest import CSP_RECORDER, TIMEOUT_MS, BrowserLog
 pytestmark = [pytest.mark.browser, pytest.mark.synced_marketplaces]
 
 
-def test_admin_grants_explains_and_deactivates(live_server, browser, auth, client, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_admin_grants_explains_and_deactivates(live_server, browser, auth, client) -> None:  # type: ignore[no-untyped-def]
     from agnes import people
 
     finance = people.create_group("Finance", actor_id=None)

@@ -4,8 +4,6 @@ the per-resource view and its JSON twins."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from flask.testing import FlaskClient
 
@@ -29,7 +27,7 @@ def _grant_ids(group_id: str) -> set[tuple[str, str]]:
     return {(g.resource_type, g.resource_id) for g in people.list_grants(group_id=group_id)}
 
 
-def test_page_lists_groups_with_origin_and_items_in_blocks(admin: FlaskClient, tmp_path: Path) -> None:
+def test_page_lists_groups_with_origin_and_items_in_blocks(admin: FlaskClient) -> None:
     group_id = _group()
     register_tables(["orders", "invoices"], source="erp")
     page = soup(admin.get(f"/admin/access?group={group_id}"))
@@ -52,7 +50,7 @@ def test_page_lists_groups_with_origin_and_items_in_blocks(admin: FlaskClient, t
     assert [tr["id"] for tr in fragment.select("tr.access-row")] == ["table:invoices"]
 
 
-def test_toggle_swaps_one_row_and_works_without_js(admin: FlaskClient, tmp_path: Path) -> None:
+def test_toggle_swaps_one_row_and_works_without_js(admin: FlaskClient) -> None:
     group_id = _group()
     register_tables(["orders"])
     token = form_token(admin)
@@ -98,7 +96,7 @@ def test_forced_revoke_of_a_system_grant_is_409_in_place(admin: FlaskClient) -> 
     assert count_rows("resource_grants") == before
 
 
-def test_bulk_grant_and_revoke_confirm_with_the_count_first(admin: FlaskClient, tmp_path: Path) -> None:
+def test_bulk_grant_and_revoke_confirm_with_the_count_first(admin: FlaskClient) -> None:
     group_id = _group()
     register_tables(["a1", "a2", "a3"], source="crm")
     query = f"group={group_id}&resource_type=table&block=crm&action=grant"

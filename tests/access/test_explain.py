@@ -3,8 +3,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 from flask.testing import FlaskClient
 
@@ -15,7 +13,7 @@ pytestmark = pytest.mark.synced_marketplaces
 
 
 @pytest.fixture
-def world(auth, tmp_path: Path):  # type: ignore[no-untyped-def]
+def world(auth):  # type: ignore[no-untyped-def]
     """Finance (ana), Sales (bo), cy in neither, dee deactivated in Finance, the seed admin;
     tables orders (Finance, Sales) and secrets (nobody), synced; plugin ui-design granted to Sales."""
     from agnes import people
