@@ -21,6 +21,7 @@ from typing import Any
 
 from flask import Flask, current_app
 
+from agnes.cache import SharedCache
 from agnes.jobs import recovery
 from agnes.jobs.backends import EmbeddedBackend, JobBackend, RQBackend, current_embedded_job
 from agnes.jobs.status import JobNotFound, JobState, JobStatus, QueueUnavailable
@@ -130,10 +131,13 @@ def set_progress(done: int, total: int | None = None, message: str = "") -> None
 
 
 def init_app(app: Flask) -> None:
-    """Choose the backend from ``REDIS_URL``."""
+    """Choose the backend from ``REDIS_URL``; the shared cache uses the same Redis connection."""
     if app.config["REDIS_URL"]:
-        app.extensions["agnes_jobs"] = RQBackend(app.config["REDIS_URL"], app.config["AGNES_QUEUE"])
+        backend = RQBackend(app.config["REDIS_URL"], app.config["AGNES_QUEUE"])
+        app.extensions["agnes_jobs"] = backend
+        app.extensions["agnes_cache"] = SharedCache(backend.connection)
     else:
+        app.extensions["agnes_cache"] = SharedCache()
         app.extensions["agnes_jobs"] = EmbeddedBackend(app)
         with app.app_context():  # jobs a previous process left running were interrupted
             recovery.recover_embedded()

@@ -12,6 +12,7 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
+from datetime import datetime
 from typing import Any
 
 from flask import Flask
@@ -31,6 +32,31 @@ FAILURE_TTL = 7 * 24 * 3600
 QUEUED_TTL = 24 * 3600
 # Embedded mode keeps at most this many finished job records in memory.
 EMBEDDED_HISTORY = 500
+# Failed jobs read from RQ's failed registry to count the recent ones (newest first).
+FAILED_SCAN = 1000
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """What the health pulse reports about the job queue, the same for both backends.
+
+    Attributes:
+        backend: ``rq`` or ``embedded``.
+        depth: jobs waiting to start.
+        oldest_enqueued_at: when the job waiting longest was queued (naive UTC), None when empty.
+        oldest_description: that job's description.
+        workers: worker processes registered on the queue (RQ), or the pool's threads (embedded).
+        failed: jobs that failed since ``failed_since``.
+        failed_since: start of the failure window (naive UTC).
+    """
+
+    backend: str
+    depth: int
+    oldest_enqueued_at: Any
+    oldest_description: str | None
+    workers: int
+    failed: int
+    failed_since: Any
 
 
 class JobBackend:
@@ -57,6 +83,11 @@ class JobBackend:
 
     def ping(self) -> None:
         """Raise if the backend cannot take jobs (used by /readyz)."""
+
+    def stats(self, failed_since: datetime) -> QueueStats:
+        """Queue depth, the oldest queued job, workers and failures since ``failed_since``.
+        Raises :class:`QueueUnavailable` when Redis cannot be reached."""
+        raise NotImplementedError
 
 
 # Seconds to wait for Redis to accept a connection from the web process before calling it unreachable.
@@ -106,6 +137,32 @@ class RQBackend(JobBackend):
     def retry(self, job_id: str) -> JobStatus:
         with queue_calls():
             return self._retry(job_id)
+
+    def stats(self, failed_since: datetime) -> QueueStats:
+        from rq import Worker
+        from rq.job import Job
+
+        with queue_calls():
+            depth = self.queue.count
+            oldest = None
+            first = self.queue.get_job_ids(0, 1)
+            if first:
+                oldest = Job.fetch_many(first, connection=self.connection)[0]
+            failed_ids = self.queue.failed_job_registry.get_job_ids(0, FAILED_SCAN - 1, desc=True)
+            failed = [
+                job
+                for job in Job.fetch_many(failed_ids, connection=self.connection)
+                if job is not None and job.ended_at is not None and job.ended_at.replace(tzinfo=None) >= failed_since
+            ]
+            return QueueStats(
+                backend="rq",
+                depth=depth,
+                oldest_enqueued_at=oldest.enqueued_at.replace(tzinfo=None) if oldest and oldest.enqueued_at else None,
+                oldest_description=oldest.description if oldest else None,
+                workers=Worker.count(connection=self.connection, queue=self.queue),
+                failed=len(failed),
+                failed_since=failed_since,
+            )
 
     def _enqueue(self, func, args, kwargs, job_id, description, owner_id, timeout, retries, retry_intervals):  # type: ignore[no-untyped-def]
         from rq import Retry
@@ -278,6 +335,7 @@ class EmbeddedBackend(JobBackend):
 
     def __init__(self, app: Flask, workers: int = 2) -> None:
         self.app = app
+        self.workers = workers
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="agnes-job")
         self.records: dict[str, _EmbeddedRecord] = {}
         self.lock = threading.Lock()
@@ -298,6 +356,21 @@ class EmbeddedBackend(JobBackend):
             self._trim()
         self.pool.submit(self._run, record)
         return record.status
+
+    def stats(self, failed_since: datetime) -> QueueStats:
+        records = [r.status for r in list(self.records.values())]
+        queued = sorted((s for s in records if s.state is JobState.QUEUED), key=lambda s: s.enqueued_at or failed_since)
+        return QueueStats(
+            backend="embedded",
+            depth=len(queued),
+            oldest_enqueued_at=queued[0].enqueued_at if queued else None,
+            oldest_description=queued[0].description if queued else None,
+            workers=self.workers,
+            failed=sum(
+                1 for s in records if s.state is JobState.FAILED and (s.ended_at or failed_since) >= failed_since
+            ),
+            failed_since=failed_since,
+        )
 
     def _trim(self) -> None:
         if len(self.records) <= EMBEDDED_HISTORY:

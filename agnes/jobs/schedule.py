@@ -9,6 +9,7 @@ never doubled by the next tick. Cron expressions are evaluated in UTC.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable
@@ -19,8 +20,10 @@ from typing import Any
 
 from flask import Flask
 
+from agnes.cache import shared_cache
 from agnes.jobs import enqueue
 from agnes.jobs.recovery import recover_rq
+from agnes.models import utcnow
 
 log = logging.getLogger(__name__)
 
@@ -82,6 +85,39 @@ PERIODIC: list[Periodic] = [
 ]
 
 
+# Shared-cache key of the scheduler's heartbeat, written on every tick of the cron loop.
+HEARTBEAT_KEY = "cron:heartbeat"
+
+
+def beat(kind: str) -> None:
+    """Record that the scheduler (``kind``: ``rq-cron`` or ``embedded``) is alive right now, and
+    since when this scheduler process has been (``started``)."""
+    cache = shared_cache()
+    now = utcnow().isoformat()
+    previous = cache.get(HEARTBEAT_KEY)
+    same = isinstance(previous, dict) and previous.get("pid") == os.getpid() and previous.get("kind") == kind
+    started = previous.get("started", now) if same else now
+    cache.set(HEARTBEAT_KEY, {"at": now, "kind": kind, "pid": os.getpid(), "started": started})
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """The scheduler's last tick and when that scheduler started (naive UTC)."""
+
+    at: datetime
+    started: datetime
+    kind: str
+
+
+def last_heartbeat() -> Heartbeat | None:
+    """The scheduler's latest heartbeat, None if it never ticked."""
+    value = shared_cache().get(HEARTBEAT_KEY)
+    if not isinstance(value, dict) or "at" not in value:
+        return None
+    at = datetime.fromisoformat(value["at"])
+    return Heartbeat(at, datetime.fromisoformat(value.get("started") or value["at"]), str(value.get("kind") or ""))
+
+
 def resolve(target: str) -> Callable[..., Any]:
     module, _, name = target.rpartition(".")
     return getattr(import_module(module), name)
@@ -120,6 +156,10 @@ def rq_cron_scheduler(backend: Any, *, recover_every: int) -> Any:
         last_recovery = 0.0
 
         def enqueue_jobs(self) -> list[Any]:
+            try:
+                beat("rq-cron")
+            except Exception:
+                log.exception("writing the cron heartbeat failed")
             if time.monotonic() - self.last_recovery >= recover_every:
                 self.last_recovery = time.monotonic()
                 try:
@@ -155,7 +195,9 @@ class EmbeddedScheduler:
     def _loop(self) -> None:
         from croniter import croniter
 
+        self._beat()
         while not self.stop_event.wait(self.tick):
+            self._beat()
             now = datetime.now(UTC)
             for entry in PERIODIC:
                 if self.next_run.get(entry.name, now) <= now:
@@ -165,3 +207,10 @@ class EmbeddedScheduler:
                             run_periodic(entry.name)
                     except Exception:
                         log.exception("periodic job %s could not be started", entry.name)
+
+    def _beat(self) -> None:
+        try:
+            with self.app.app_context():
+                beat("embedded")
+        except Exception:
+            log.exception("writing the cron heartbeat failed")

@@ -1,4 +1,4 @@
-"""``audit_log``: one row per state-changing request or job."""
+"""``audit_log``: one row per state-changing request or job, and the timeline's queries over it."""
 
 from __future__ import annotations
 
@@ -26,6 +26,17 @@ class AuditEntry(Record):
     client_ip: str | None
     client_kind: str | None
     correlation_id: str | None
+    user_name: str | None = None
+
+
+_ENTRY_COLUMNS = (
+    "a.id, a.timestamp, a.user_id, u.email, a.action, a.resource, a.params, a.result,"
+    " a.duration_ms, a.client_ip, a.client_kind, a.correlation_id, u.name"
+)
+
+
+def _entry(row: tuple[Any, ...]) -> AuditEntry:
+    return AuditEntry(*row[:6], json.loads(row[6]) if row[6] else None, *row[7:])  # type: ignore[misc]
 
 
 def insert_audit(
@@ -71,28 +82,139 @@ def list_audit(
         clauses.append("a.user_id = ?")
         params.append(user_id)
     rows = con.execute(
-        "SELECT a.id, a.timestamp, a.user_id, u.email, a.action, a.resource, a.params, a.result,"
-        " a.duration_ms, a.client_ip, a.client_kind, a.correlation_id"
-        " FROM audit_log a LEFT JOIN users u ON u.id = a.user_id"
+        f"SELECT {_ENTRY_COLUMNS} FROM audit_log a LEFT JOIN users u ON u.id = a.user_id"
         f" WHERE {' AND '.join(clauses)} ORDER BY a.timestamp DESC LIMIT ?",
         [*params, limit],
     ).fetchall()
-    return [
-        AuditEntry(*r[:6], json.loads(r[6]) if r[6] else None, *r[7:])  # type: ignore[misc]
-        for r in rows
-    ]
+    return [_entry(r) for r in rows]
 
 
 def list_user_audit(con: DuckDBPyConnection, user_id: str, *, limit: int = 20) -> list[AuditEntry]:
     """Newest rows the user acted in or that are about them (``resource = 'user:<id>'``)."""
     rows = con.execute(
-        "SELECT a.id, a.timestamp, a.user_id, u.email, a.action, a.resource, a.params, a.result,"
-        " a.duration_ms, a.client_ip, a.client_kind, a.correlation_id"
-        " FROM audit_log a LEFT JOIN users u ON u.id = a.user_id"
+        f"SELECT {_ENTRY_COLUMNS} FROM audit_log a LEFT JOIN users u ON u.id = a.user_id"
         " WHERE a.user_id = ? OR a.resource = ? ORDER BY a.timestamp DESC LIMIT ?",
         [user_id, f"user:{user_id}", limit],
     ).fetchall()
-    return [
-        AuditEntry(*r[:6], json.loads(r[6]) if r[6] else None, *r[7:])  # type: ignore[misc]
-        for r in rows
-    ]
+    return [_entry(r) for r in rows]
+
+
+@dataclass(frozen=True)
+class AuditQuery:
+    """Filters of the activity timeline (all optional; text filters are exact unless named prefix).
+
+    Attributes:
+        since, until: the time window, naive UTC (``since`` inclusive, ``until`` exclusive).
+        user: a user id or an email (case-insensitive).
+        action_prefix: rows whose action starts with it (``job.``, ``marketplace.sync``).
+        resource_prefix: rows whose resource starts with it (``table:``, ``job:abc``).
+        result: exact result (``ok``, ``failed``, ``403``).
+        client_kind: exact client kind (``web``, ``cli``, ``job``, ...).
+        correlation_id: one request's or job's rows.
+        q: text that the row's params contain (case-insensitive).
+    """
+
+    since: datetime | None = None
+    until: datetime | None = None
+    user: str = ""
+    action_prefix: str = ""
+    resource_prefix: str = ""
+    result: str = ""
+    client_kind: str = ""
+    correlation_id: str = ""
+    q: str = ""
+
+
+def query_audit(
+    con: DuckDBPyConnection, query: AuditQuery, *, before: tuple[datetime, str] | None = None, limit: int = 50
+) -> list[AuditEntry]:
+    """Rows matching ``query``, newest first, ordered by ``(timestamp, id)`` descending.
+
+    Args:
+        before: the keyset cursor: only rows strictly before ``(timestamp, id)`` (the last row of
+            the previous page).
+        limit: rows returned at most.
+    """
+    clauses: list[str] = []
+    params: list[Any] = []
+    if query.since is not None:
+        clauses.append("a.timestamp >= ?")
+        params.append(query.since)
+    if query.until is not None:
+        clauses.append("a.timestamp < ?")
+        params.append(query.until)
+    if query.user:
+        clauses.append("(a.user_id = ? OR a.user_id = (SELECT id FROM users WHERE email = ?))")
+        params += [query.user, query.user.strip().lower()]
+    if query.action_prefix:
+        clauses.append("starts_with(a.action, ?)")
+        params.append(query.action_prefix)
+    if query.resource_prefix:
+        clauses.append("starts_with(a.resource, ?)")
+        params.append(query.resource_prefix)
+    for column, value in (
+        ("a.result", query.result),
+        ("a.client_kind", query.client_kind),
+        ("a.correlation_id", query.correlation_id),
+    ):
+        if value:
+            clauses.append(f"{column} = ?")
+            params.append(value)
+    if query.q:
+        clauses.append("contains(lower(CAST(a.params AS VARCHAR)), ?)")
+        params.append(query.q.lower())
+    if before is not None:
+        clauses.append("(a.timestamp < ? OR (a.timestamp = ? AND a.id < ?))")
+        params += [before[0], before[0], before[1]]
+    where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    rows = con.execute(
+        f"SELECT {_ENTRY_COLUMNS} FROM audit_log a LEFT JOIN users u ON u.id = a.user_id{where}"
+        " ORDER BY a.timestamp DESC, a.id DESC LIMIT ?",
+        [*params, limit],
+    ).fetchall()
+    return [_entry(r) for r in rows]
+
+
+def count_active_users(con: DuckDBPyConnection, *, since: datetime) -> int:
+    """Distinct users with an audit row at or after ``since``."""
+    row = con.execute(
+        "SELECT count(DISTINCT user_id) FROM audit_log WHERE timestamp >= ? AND user_id IS NOT NULL", [since]
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+@dataclass(frozen=True)
+class JobRun(Record):
+    """The latest outcome of one job function, as its audit rows tell it."""
+
+    action: str
+    timestamp: datetime
+    result: str | None
+    resource: str | None
+    correlation_id: str | None
+    error: str | None
+
+
+def latest_job_runs(con: DuckDBPyConnection, resources: dict[str, list[str]]) -> dict[str, JobRun]:
+    """The newest audit row of each job, keyed like ``resources``.
+
+    Args:
+        resources: key -> the ``job:<id>`` resources its runs are audited under (a job's id
+            differs between the RQ and embedded backends, so each key may name several).
+    """
+    wanted = {resource: key for key, names in resources.items() for resource in names}
+    if not wanted:
+        return {}
+    rows = con.execute(
+        "SELECT resource, arg_max(action, timestamp), max(timestamp), arg_max(result, timestamp),"
+        " arg_max(correlation_id, timestamp), arg_max(json_extract_string(params, '$.error'), timestamp)"
+        " FROM audit_log WHERE starts_with(action, 'job.') AND resource IN"
+        f" ({', '.join('?' for _ in wanted)}) GROUP BY resource",
+        list(wanted),
+    ).fetchall()
+    found: dict[str, JobRun] = {}
+    for resource, action, timestamp, result, correlation_id, error in rows:
+        key = wanted[resource]
+        if key not in found or found[key].timestamp < timestamp:
+            found[key] = JobRun(action, timestamp, result, resource, correlation_id, error)
+    return found

@@ -261,6 +261,16 @@ def list_history(con: DuckDBPyConnection, table_id: str, *, limit: int = 20) -> 
 # -- view ownership --------------------------------------------------------------------------
 
 
+def count_syncs_since(con: DuckDBPyConnection, since: datetime) -> dict[str, int]:
+    """Table syncs that started at or after ``since``, by status: ``{"ok": n, "failed": n}``."""
+    counts = {"ok": 0, "failed": 0}
+    for status, count in con.execute(
+        "SELECT status, count(*) FROM sync_history WHERE started_at >= ? GROUP BY status", [since]
+    ).fetchall():
+        counts[status] = int(count)
+    return counts
+
+
 def view_owners(con: DuckDBPyConnection) -> dict[str, str]:
     """``{view_name: source_name}``."""
     return dict(con.execute("SELECT view_name, source_name FROM view_ownership").fetchall())

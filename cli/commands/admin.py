@@ -13,6 +13,7 @@ from cli.output import print_json, print_table
 # Other areas add their admin subcommands here (name -> "module:attribute").
 ADMIN_COMMANDS: dict[str, str] = {
     "access": "cli.commands.admin_access:access",
+    "activity": "cli.commands.admin_activity:activity",
     "marketplace": "cli.commands.admin_marketplace:marketplace",
     "register-table": "cli.commands.admin_data:register_table",
     "update-table": "cli.commands.admin_data:update_table",

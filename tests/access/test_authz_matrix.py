@@ -480,6 +480,10 @@ RULES: dict[str, Rule] = {
     "api.tokens.admin_revoke_token": Rule(ADMIN, values=_any_token),
     # admin pages: data tables
     "admin_tables.list_tables": Rule(ADMIN),
+    "admin_activity.show_activity": Rule(ADMIN, query={"since": "24h", "action": "group."}),
+    "admin_activity.health_fragment": Rule(ADMIN),
+    "api.activity.list_activity": Rule(ADMIN, query={"limit": "5"}),
+    "api.activity.health": Rule(ADMIN),
     "admin_tables.table_options_fragment": Rule(ADMIN, query={"source_type": "postgres"}),
     "admin_tables.register_table_post": Rule(ADMIN, body=lambda w, c: matrix_register_form(w)),
     "admin_tables.show_table": Rule(ADMIN, values=lambda w, c: {"table_id": matrix_table(w)}),

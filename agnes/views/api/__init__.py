@@ -8,10 +8,20 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from agnes.views.api import access, admin_users, data, jobs, marketplace_browse, marketplaces, me, tokens
+from agnes.views.api import access, activity, admin_users, data, jobs, marketplace_browse, marketplaces, me, tokens
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
-CHILDREN = (me.bp, tokens.bp, access.bp, admin_users.bp, jobs.bp, marketplaces.bp, data.bp, marketplace_browse.bp)
+CHILDREN = (
+    me.bp,
+    tokens.bp,
+    access.bp,
+    admin_users.bp,
+    jobs.bp,
+    marketplaces.bp,
+    data.bp,
+    marketplace_browse.bp,
+    activity.bp,
+)
 for _child in CHILDREN:
     bp.register_blueprint(_child)

@@ -1,0 +1,81 @@
+"""``agnes admin activity``: the audit timeline and the health pulse (needs an admin's token)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+
+from cli.client import from_config
+from cli.output import print_json, print_table
+
+# Rows asked per request while reading a longer timeline (the server's largest page).
+PAGE = 200
+# Marks of each health colour (plain ASCII: any console, any pipe).
+MARKS = {"green": "ok ", "yellow": "?? ", "red": "!! "}
+
+
+@click.group(invoke_without_command=True)
+@click.option("--since", default="24h", show_default=True, help="Start: 30m, 24h, 7d or an ISO 8601 date/time (UTC).")
+@click.option("--until", default=None, help="End (exclusive), same forms as --since.")
+@click.option("--user", "-u", default=None, help="Rows of this user (email or id).")
+@click.option("--action", default=None, help="Actions starting with this (job., marketplace.sync).")
+@click.option("--resource", default=None, help="Resources starting with this (table:orders, job:).")
+@click.option("--result", default=None, help="Exact result (ok, failed, 403).")
+@click.option("--client-kind", default=None, help="web, cli, api, job, system, server-cli.")
+@click.option("--correlation-id", default=None, help="Every row of one request or job.")
+@click.option("--search", "q", default=None, help="Text the row's params contain.")
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000), help="Rows to print.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
+@click.pass_context
+def activity(ctx: click.Context, limit: int, as_json: bool, **filters: Any) -> None:
+    """The audit timeline, newest first (subcommand: health)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    client = from_config()
+    params = {k: v for k, v in filters.items() if v}
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    while len(rows) < limit:
+        page = client.get("/api/admin/activity", **params, limit=min(PAGE, limit - len(rows)), cursor=cursor)
+        rows.extend(page["rows"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        [
+            (
+                r["timestamp"][:19].replace("T", " "),
+                r["user_email"] or r["user_id"] or "system",
+                r["action"],
+                r["resource"] or "",
+                r["result"] or "",
+                r["client_kind"] or "",
+            )
+            for r in rows
+        ],
+        ["TIME (UTC)", "USER", "ACTION", "RESOURCE", "RESULT", "CLIENT"],
+    )
+    if cursor:
+        click.echo(f"(more rows: raise --limit, now {limit})", err=True)
+
+
+@activity.command("health")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def health(as_json: bool) -> None:
+    """The health pulse: each check green, yellow or red, and one sentence.
+
+    Exits 0 unless a check is red (3), so a monitor can run it.
+    """
+    pulse = from_config().get("/api/admin/activity/health")
+    if as_json:
+        print_json(pulse)
+    else:
+        click.echo(f"{pulse['status'].upper()}: {pulse['sentence']}")
+        for field in pulse["fields"]:
+            click.echo(f"  {MARKS.get(field['status'], '   ')}{field['label']}: {field['value']} - {field['detail']}")
+    if pulse["status"] == "red":
+        raise SystemExit(3)
