@@ -24,6 +24,7 @@ COMMANDS = {
     "schema": "cli.commands.data:schema",
     "describe": "cli.commands.data:describe",
     "init": "cli.commands.init:init",
+    "report": "cli.commands.report:report",
 }
 
 

@@ -53,13 +53,14 @@ TEXT_FILTERS = ("user", "action", "resource", "result", "client_kind", "correlat
 MAX_FILTER_LENGTH = 500
 
 # Resource prefix -> (endpoint, URL argument) of the page that shows it. Areas with detail pages
-# add theirs (feedback reports, sessions) with register_detail_link.
+# add theirs (sessions, say) with register_detail_link.
 DETAIL_LINKS: dict[str, tuple[str, str]] = {
     "job:": ("jobs.show_job", "job_id"),
     "table:": ("admin_tables.show_table", "table_id"),
     "marketplace:": ("admin_marketplaces.show_marketplace", "marketplace_id"),
     "user:": ("admin_users.show_user", "user_id"),
     "group:": ("admin_groups.show_group", "group_id"),
+    "feedback:": ("admin_feedback.show_feedback", "report_id"),
 }
 # Job function -> (endpoint, URL argument) of the page of the thing its first argument names:
 # a table sync's row links to the table as well as to the job.

@@ -8,6 +8,7 @@ from agnes.auth.google import make_google_blueprint
 from agnes.views import auth, health, home, jobs, marketplace_browse, me, serve
 from agnes.views.admin import access as admin_access
 from agnes.views.admin import activity as admin_activity
+from agnes.views.admin import feedback as admin_feedback
 from agnes.views.admin import groups as admin_groups
 from agnes.views.admin import marketplaces as admin_marketplaces
 from agnes.views.admin import tables as admin_tables
@@ -28,6 +29,7 @@ BLUEPRINTS = (
     admin_marketplaces.bp,
     admin_tables.bp,
     admin_activity.bp,
+    admin_feedback.bp,
     serve.bp,
     marketplace_browse.bp,
     api_bp,

@@ -10,6 +10,7 @@ from agnes.auth import google_groups, sign_out_everywhere
 from agnes.auth.pat import create_pat, list_pats, parse_expires_days, revoke_pat
 from agnes.errors import Conflict, Invalid
 from agnes.htmx import render
+from agnes.pages.admin_feedback import my_reports
 
 bp = Blueprint("me", __name__)
 
@@ -25,6 +26,7 @@ def profile_data(**extra: object) -> dict[str, object]:
         "google_groups": google_groups.enabled(),
         "groups_outcome": None,
         "tokens": list_pats(principal.user.id),
+        "reports": my_reports(principal.user.id),
         "expiry_choices": EXPIRY_CHOICES,
         "new_token": None,
         "form": {"name": "", "expires_days": "90"},

@@ -267,6 +267,12 @@ def _own_job(w: World, c: Caller) -> dict[str, Any]:
     return {"job_id": w.job(c.user_id or w.admin_id)}
 
 
+def _feedback_report(w: World, c: Caller) -> dict[str, Any]:
+    from agnes import feedback
+
+    return {"report_id": feedback.create_report(w.analyst_id, message=unique("report")).id}
+
+
 def _new_email(w: World, c: Caller) -> dict[str, Any]:
     return {"email": f"{unique('new')}@example.com", "name": "New Person"}
 
@@ -484,6 +490,14 @@ RULES: dict[str, Rule] = {
     "admin_activity.health_fragment": Rule(ADMIN),
     "api.activity.list_activity": Rule(ADMIN, query={"limit": "5"}),
     "api.activity.health": Rule(ADMIN),
+    "admin_feedback.list_feedback": Rule(ADMIN, query={"status": "open"}),
+    "admin_feedback.show_feedback": Rule(ADMIN, values=_feedback_report),
+    "admin_feedback.triage_post": Rule(ADMIN, values=lambda w, c: {**_feedback_report(w, c), "action": "assign"}),
+    "api.feedback.create_feedback": Rule(LOGIN, body=lambda w, c: {"message": "It broke."}),
+    "api.feedback.list_my_feedback": Rule(LOGIN),
+    "api.feedback.list_feedback": Rule(ADMIN),
+    "api.feedback.get_feedback": Rule(ADMIN, values=_feedback_report),
+    "api.feedback.triage_feedback": Rule(ADMIN, values=lambda w, c: {**_feedback_report(w, c), "action": "reopen"}),
     "admin_tables.table_options_fragment": Rule(ADMIN, query={"source_type": "postgres"}),
     "admin_tables.register_table_post": Rule(ADMIN, body=lambda w, c: matrix_register_form(w)),
     "admin_tables.show_table": Rule(ADMIN, values=lambda w, c: {"table_id": matrix_table(w)}),

@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from agnes.views.api import access, activity, admin_users, data, jobs, marketplace_browse, marketplaces, me, tokens
+from agnes.views.api import (
+    access,
+    activity,
+    admin_users,
+    data,
+    feedback,
+    jobs,
+    marketplace_browse,
+    marketplaces,
+    me,
+    tokens,
+)
 
 bp = Blueprint("api", __name__, url_prefix="/api")
 
@@ -22,6 +33,7 @@ CHILDREN = (
     data.bp,
     marketplace_browse.bp,
     activity.bp,
+    feedback.bp,
 )
 for _child in CHILDREN:
     bp.register_blueprint(_child)
