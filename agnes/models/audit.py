@@ -144,8 +144,10 @@ def query_audit(
         clauses.append("a.timestamp < ?")
         params.append(query.until)
     if query.user:
-        clauses.append("(a.user_id = ? OR a.user_id = (SELECT id FROM users WHERE email = ?))")
-        params += [query.user, query.user.strip().lower()]
+        # An email is resolved first: one equality on user_id keeps the scan's filter simple.
+        found = con.execute("SELECT id FROM users WHERE email = ?", [query.user.strip().lower()]).fetchone()
+        clauses.append("a.user_id = ?")
+        params.append(found[0] if found else query.user)
     if query.action_prefix:
         clauses.append("starts_with(a.action, ?)")
         params.append(query.action_prefix)
@@ -167,9 +169,11 @@ def query_audit(
         clauses.append("(a.timestamp < ? OR (a.timestamp = ? AND a.id < ?))")
         params += [before[0], before[0], before[1]]
     where = f" WHERE {' AND '.join(clauses)}" if clauses else ""
+    # The page is chosen first (top-N over the filtered rows), then joined to its users.
     rows = con.execute(
-        f"SELECT {_ENTRY_COLUMNS} FROM audit_log a LEFT JOIN users u ON u.id = a.user_id{where}"
-        " ORDER BY a.timestamp DESC, a.id DESC LIMIT ?",
+        f"SELECT {_ENTRY_COLUMNS} FROM (SELECT * FROM audit_log a{where}"
+        " ORDER BY a.timestamp DESC, a.id DESC LIMIT ?) a LEFT JOIN users u ON u.id = a.user_id"
+        " ORDER BY a.timestamp DESC, a.id DESC",
         [*params, limit],
     ).fetchall()
     return [_entry(r) for r in rows]
