@@ -106,6 +106,19 @@ SETTINGS: tuple[Setting, ...] = (
     Setting("SMTP_PASSWORD", "", "SMTP password (optional).", secret=True),
     Setting("SMTP_FROM", "agnes@localhost", "Sender address of sign-in emails."),
     Setting("SMTP_STARTTLS", True, "Use STARTTLS when talking to the SMTP server.", kind="bool"),
+    Setting(
+        "AGNES_NOTIFY_EMAIL",
+        True,
+        "Email admins about new feedback reports and the health pulse turning red (needs SMTP_HOST); at most one"
+        " message per admin per 5 minutes, the rest in a digest.",
+        kind="bool",
+    ),
+    Setting(
+        "AGNES_NOTIFY_WEBHOOK_URL",
+        "",
+        "URL that receives the same notifications as JSON POSTs (a chat webhook, say); empty sends none.",
+        secret=True,
+    ),
     Setting("GOOGLE_CLIENT_ID", "", "OAuth client id; Google sign-in is offered when id and secret are set."),
     Setting("GOOGLE_CLIENT_SECRET", "", "OAuth client secret.", secret=True),
     Setting(

@@ -17,10 +17,11 @@ import json
 import re
 from typing import Any
 
-from agnes import audit
+from agnes import audit, notify
 from agnes.errors import AppError, Invalid, NotFound
 from agnes.models import feedback as model
 from agnes.models import new_id, utcnow
+from agnes.models import users as users_model
 from agnes.models.feedback import FeedbackReport
 from agnes.state import state_store
 
@@ -155,6 +156,13 @@ def create_report(
             ack_preview=preview,
             fingerprint=fingerprint(text, turns),
         )
+        notify.record_event(
+            con,
+            "feedback",
+            f"Feedback from {reporter_email(con, reporter_id)}: {text[:80]}",
+            text,
+            f"/admin/feedback/{report_id}",
+        )
         audit.record(
             con,
             "feedback.create",
@@ -167,6 +175,11 @@ def create_report(
         report = model.get_report(con, report_id)
     assert report is not None
     return report
+
+
+def reporter_email(con: Any, user_id: str) -> str:
+    user = users_model.get_user(con, user_id)
+    return user.email if user else user_id
 
 
 def get_report(report_id: str) -> FeedbackReport:

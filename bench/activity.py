@@ -116,8 +116,8 @@ def main() -> int:
         started = time.perf_counter()
         user = seed(app, args.rows)
         print(f"seeded {args.rows:,} audit rows in {time.perf_counter() - started:.1f} s")
+        from agnes.jobs.health import compute_health
         from agnes.models import users
-        from agnes.pages.activity_health import compute_health
         from agnes.state import state_store
         from tests.conftest import IsolatedClient, session_cookie
 

@@ -8,12 +8,11 @@ the same answer whether or not the address belongs to a user.
 from __future__ import annotations
 
 import logging
-import smtplib
-from email.message import EmailMessage
 
 from flask import current_app, url_for
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
+from agnes.mail import MailError, send_email
 from agnes.models import tokens, users
 from agnes.state import state_store
 from agnes.urls import base_url
@@ -86,22 +85,13 @@ def deliver_sign_in_link(address: str, link: str) -> None:
     if not config["SMTP_HOST"]:
         log.warning("SIGN-IN LINK for %s (no SMTP_HOST configured, so it is logged instead): %s", address, link)
         return
-    message = EmailMessage()
-    message["Subject"] = "Your Agnes sign-in link"
-    message["From"] = config["SMTP_FROM"]
-    message["To"] = address
     minutes = int(config["AGNES_MAGIC_LINK_TTL"]) // 60
-    message.set_content(
+    body = (
         f"Open this link to sign in to Agnes:\n\n{link}\n\n"
         f"It works once and expires in {minutes} minutes. If you did not ask for it, ignore this email.\n"
     )
     try:
-        with smtplib.SMTP(config["SMTP_HOST"], int(config["SMTP_PORT"]), timeout=20) as smtp:
-            if config["SMTP_STARTTLS"]:
-                smtp.starttls()
-            if config["SMTP_USER"]:
-                smtp.login(config["SMTP_USER"], config["SMTP_PASSWORD"])
-            smtp.send_message(message)
-    except (OSError, smtplib.SMTPException) as exc:
+        send_email(address, "Your Agnes sign-in link", body)
+    except MailError as exc:
         # The requester gets the generic answer; the operator sees why in the log.
-        log.error("could not send sign-in email to %s via %s: %s", address, config["SMTP_HOST"], exc)
+        log.error("could not send sign-in email to %s: %s", address, exc)

@@ -82,6 +82,13 @@ PERIODIC: list[Periodic] = [
         timeout=600,
         description="Delete served marketplace artifacts nobody resolves to",
     ),
+    Periodic(
+        "notify",
+        "agnes.jobs.notify.run_notify",
+        "* * * * *",
+        timeout=300,
+        description="Send admins their notifications (feedback, health turning red)",
+    ),
 ]
 
 

@@ -13,8 +13,8 @@ from datetime import datetime, timedelta
 from flask import Flask
 
 from agnes.cache import shared_cache
+from agnes.jobs.health import CACHE_KEY, compute_health, health_pulse
 from agnes.jobs.schedule import HEARTBEAT_KEY, last_heartbeat
-from agnes.pages.activity_health import CACHE_KEY, compute_health, health_pulse
 from tests.activity.conftest import audit_count, seed_audit, seed_marketplace, seed_sync
 from tests.conftest import ROOT, bearer
 from tests.jobs.test_worker_process import worker_env

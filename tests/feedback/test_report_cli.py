@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from bs4 import BeautifulSoup
 from flask import Flask
 
@@ -14,6 +15,13 @@ from tests.activity.conftest import audit_count
 from tests.conftest import LiveServer, cli_env, run_cli
 
 SESSION = "0f1e2d3c-4b5a-4978-8695-a4b3c2d1e0f9"
+
+
+@pytest.fixture
+def app_config(app_config, smtp):  # type: ignore[no-untyped-def]
+    """Admins are notified through the loopback SMTP stub."""
+    app_config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=smtp.port, SMTP_STARTTLS=False)
+    return app_config
 
 
 def _transcript(home: Path, workspace: Path) -> Path:
@@ -54,7 +62,7 @@ def _transcript(home: Path, workspace: Path) -> Path:
 
 
 def test_agnes_report_sends_a_report_seen_by_admins(
-    app: Flask, live_server: LiveServer, auth, client, tmp_path: Path
+    app: Flask, live_server: LiveServer, auth, client, smtp, tmp_path: Path
 ) -> None:  # type: ignore[no-untyped-def]
     home = tmp_path / "home"
     workspace = tmp_path / "work"
@@ -78,6 +86,9 @@ def test_agnes_report_sends_a_report_seen_by_admins(
     assert report.excerpt[-1]["is_error"] and "[redacted]" in report.excerpt[-1]["text"]
     assert report.environment["claude_code"] == "2.1.9" and report.ack_preview.startswith("{")
     assert audit_count("feedback.create") == 1
+    app.extensions["agnes_jobs"].wait_idle()  # the notification job
+    mails = [(rcpt, m.get_payload(decode=True).decode()) for rcpt, m in smtp.messages]
+    assert [rcpt for rcpt, _ in mails] == [["admin@example.com"]] and f"/admin/feedback/{report_id}" in mails[0][1]
 
     auth.login("admin@example.com", admin=True)
     inbox = BeautifulSoup(client.get("/admin/feedback").data, "html.parser")

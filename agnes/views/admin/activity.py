@@ -9,7 +9,7 @@ from flask import Blueprint, g, request
 from agnes.access import admin_required
 from agnes.errors import Invalid
 from agnes.htmx import render
-from agnes.pages.activity_health import health_pulse
+from agnes.jobs.health import health_pulse
 from agnes.pages.admin_activity import CLIENT_KINDS, TEXT_FILTERS, ActivityFilters, timeline_page
 
 bp = Blueprint("admin_activity", __name__, url_prefix="/admin/activity")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, request, url_for
 
 from agnes.access import admin_required
-from agnes.pages.activity_health import health_pulse
+from agnes.jobs.health import health_pulse
 from agnes.pages.admin_activity import ActivityFilters, timeline_page
 
 bp = Blueprint("activity", __name__, url_prefix="/admin/activity")

@@ -8,6 +8,7 @@ from flask import Blueprint, g, jsonify, request
 from agnes import feedback
 from agnes.access import admin_required, login_required
 from agnes.errors import NotFound
+from agnes.jobs.notify import start_notify
 from agnes.pages.admin_feedback import InboxFilters, inbox_page, my_reports, report_page
 from agnes.views.api.body import json_body
 
@@ -28,7 +29,7 @@ ACTIONS = {
 @login_required
 def create_feedback():  # type: ignore[no-untyped-def]
     """Send a report: ``{message, session_id?, excerpt?: [turn, ...], environment?: {...},
-    ack_preview?}`` → 201 ``{id, status, fingerprint, duplicates}``. Errors: 400 (message empty or
+    ack_preview?}`` → 201 ``{id, status, fingerprint, created_at}``; admins are notified. Errors: 400 (message empty or
     over 5,000 characters, bad excerpt or session id), 413 (excerpt over 256 KB), 409
     ``session_private``; nothing is written then."""
     body = json_body()
@@ -40,9 +41,9 @@ def create_feedback():  # type: ignore[no-untyped-def]
         environment=body.get("environment"),
         ack_preview=body.get("ack_preview"),
     )
-    return jsonify(
-        id=report.id, status=report.status, fingerprint=report.fingerprint, created_at=report.created_at
-    ), 201
+    start_notify()
+    created = report.created_at.isoformat()
+    return jsonify(id=report.id, status=report.status, fingerprint=report.fingerprint, created_at=created), 201
 
 
 @bp.get("/feedback")

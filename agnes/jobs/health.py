@@ -1,5 +1,6 @@
 """The health pulse atop ``/admin/activity`` (twin ``/api/admin/activity/health``, CLI
-``agnes admin activity health``): green, yellow or red fields and one sentence.
+``agnes admin activity health``; its turning red is notified by ``run_notify``): green, yellow or
+red fields and one sentence. It lives with the jobs because most of what it reports is theirs.
 
 Fields: the scheduler's heartbeat, each periodic job (last run, result, next due), the job queue
 (depth, oldest queued job, workers), failed jobs in 24 h, table syncs in 24 h, marketplaces whose

@@ -1,4 +1,5 @@
--- Feedback reports sent with `agnes report`, and the failure scan's findings in session transcripts.
+-- Feedback reports sent with `agnes report`, the failure scan's findings in session transcripts, and
+-- the notifications admins receive.
 -- Timestamps are naive UTC. JSON documents are stored as VARCHAR (parsed in agnes/models/).
 
 CREATE TABLE feedback_reports (
@@ -50,4 +51,25 @@ CREATE TABLE finding_scan_state (
     scanned_at       TIMESTAMP NOT NULL,
     findings         INTEGER NOT NULL DEFAULT 0,
     recheck_after    TIMESTAMP
+);
+
+-- Notifications to admins (new feedback, health turning red), delivered by run_notify.
+CREATE TABLE notification_events (
+    id          VARCHAR PRIMARY KEY,
+    created_at  TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    kind        VARCHAR NOT NULL,      -- feedback | health
+    subject     VARCHAR NOT NULL,
+    body        VARCHAR NOT NULL,
+    link        VARCHAR                -- path on this server (/admin/feedback/<id>)
+);
+CREATE INDEX notification_events_created ON notification_events (created_at);
+
+-- Per recipient (an admin's user id, or 'webhook'): what was delivered and when it was last tried.
+CREATE TABLE notification_deliveries (
+    recipient      VARCHAR PRIMARY KEY,
+    last_event_at  TIMESTAMP,          -- the newest event delivered
+    last_sent_at   TIMESTAMP,          -- the last attempt (at most one message per 5 minutes)
+    sent           INTEGER NOT NULL DEFAULT 0,
+    last_error     VARCHAR,            -- NULL after a success
+    last_error_at  TIMESTAMP
 );
