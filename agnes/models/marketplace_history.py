@@ -84,10 +84,23 @@ def list_sync_history(con: DuckDBPyConnection, marketplace_id: str, *, limit: in
         " ORDER BY finished_at DESC LIMIT ?",
         [marketplace_id, limit],
     ).fetchall()
-    out = []
-    for r in rows:
-        values = list(r)
-        for i in (7, 8, 9, 10, 12):
-            values[i] = (json.loads(values[i]) if isinstance(values[i], str) else values[i]) or []
-        out.append(SyncRecord(*values))
-    return out
+    return [_record(r) for r in rows]
+
+
+def _record(row: tuple[Any, ...]) -> SyncRecord:
+    values = list(row)
+    for i in (7, 8, 9, 10, 12):
+        values[i] = (json.loads(values[i]) if isinstance(values[i], str) else values[i]) or []
+    return SyncRecord(*values)
+
+
+def latest_changes(con: DuckDBPyConnection) -> dict[str, SyncRecord]:
+    """Per marketplace, its newest successful sync that added, removed or re-versioned a plugin."""
+    rows = con.execute(
+        "SELECT id, marketplace_id, started_at, finished_at, status, commit_sha, plugin_count, added, removed,"
+        " changed, unavailable, error, warnings FROM marketplace_sync_history"
+        " WHERE status = 'ok' AND (coalesce(json_array_length(added), 0) + coalesce(json_array_length(removed), 0)"
+        " + coalesce(json_array_length(changed), 0)) > 0"
+        " QUALIFY row_number() OVER (PARTITION BY marketplace_id ORDER BY finished_at DESC, id DESC) = 1"
+    ).fetchall()
+    return {r[1]: _record(r) for r in rows}

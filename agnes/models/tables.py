@@ -261,6 +261,15 @@ def list_history(con: DuckDBPyConnection, table_id: str, *, limit: int = 20) -> 
 # -- view ownership --------------------------------------------------------------------------
 
 
+def latest_runs(con: DuckDBPyConnection) -> dict[str, SyncRun]:
+    """The newest sync history row of every table that has one."""
+    rows = con.execute(
+        "SELECT id, table_id, started_at, finished_at, status, rows, size_bytes, duration_ms, error, triggered_by"
+        " FROM sync_history QUALIFY row_number() OVER (PARTITION BY table_id ORDER BY started_at DESC, id DESC) = 1"
+    ).fetchall()
+    return {r[1]: SyncRun(*r) for r in rows}
+
+
 def count_syncs_since(con: DuckDBPyConnection, since: datetime) -> dict[str, int]:
     """Table syncs that started at or after ``since``, by status: ``{"ok": n, "failed": n}``."""
     counts = {"ok": 0, "failed": 0}

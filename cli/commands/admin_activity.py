@@ -79,3 +79,43 @@ def health(as_json: bool) -> None:
             click.echo(f"  {MARKS.get(field['status'], '   ')}{field['label']}: {field['value']} - {field['detail']}")
     if pulse["status"] == "red":
         raise SystemExit(3)
+
+
+@activity.command("sync")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def sync(as_json: bool) -> None:
+    """Tables and marketplaces: last sync, status, next due, last error and running syncs."""
+    found = from_config().get("/api/admin/activity/sync")
+    if as_json:
+        print_json(found)
+        return
+    print_table(
+        [
+            (
+                t["id"],
+                (t["last_attempt"] or "never")[:16].replace("T", " "),
+                t["status"] or "",
+                t["rows"] if t["rows"] is not None else "",
+                (t["next_due"] or "on demand")[:16].replace("T", " "),
+                t["job"]["state"] if t["job"] else "",
+                (t["error"] or "")[:60],
+            )
+            for t in found["tables"]
+        ],
+        ["TABLE", "LAST SYNC (UTC)", "STATUS", "ROWS", "NEXT DUE", "JOB", "LAST ERROR"],
+    )
+    click.echo()
+    print_table(
+        [
+            (
+                m["id"],
+                (m["last_synced_at"] or "never")[:16].replace("T", " "),
+                m["plugins"],
+                (m["last_change_at"] or "")[:16].replace("T", " "),
+                m["job"]["state"] if m["job"] else "",
+                (m["error"] or "")[:60],
+            )
+            for m in found["marketplaces"]
+        ],
+        ["MARKETPLACE", "LAST SYNC (UTC)", "PLUGINS", "LAST CHANGE", "JOB", "LAST ERROR"],
+    )

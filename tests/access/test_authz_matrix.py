@@ -488,6 +488,8 @@ RULES: dict[str, Rule] = {
     "admin_tables.list_tables": Rule(ADMIN),
     "admin_activity.show_activity": Rule(ADMIN, query={"since": "24h", "action": "group."}),
     "admin_activity.health_fragment": Rule(ADMIN),
+    "admin_activity.show_syncs": Rule(ADMIN),
+    "api.activity.syncs": Rule(ADMIN),
     "api.activity.list_activity": Rule(ADMIN, query={"limit": "5"}),
     "api.activity.health": Rule(ADMIN),
     "admin_feedback.list_feedback": Rule(ADMIN, query={"status": "open"}),

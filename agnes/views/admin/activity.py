@@ -10,6 +10,7 @@ from agnes.access import admin_required
 from agnes.errors import Invalid
 from agnes.htmx import render
 from agnes.jobs.health import health_pulse
+from agnes.pages.activity_syncs import syncs_page
 from agnes.pages.admin_activity import CLIENT_KINDS, TEXT_FILTERS, ActivityFilters, timeline_page
 
 bp = Blueprint("admin_activity", __name__, url_prefix="/admin/activity")
@@ -41,3 +42,10 @@ def show_activity():  # type: ignore[no-untyped-def]
 def health_fragment():  # type: ignore[no-untyped-def]
     """The health pulse alone (the page polls it every 30 s; not audited)."""
     return render("admin/activity/health.html", "admin/activity/_health.html", health=health_pulse())
+
+
+@bp.get("/syncs")
+@admin_required
+def show_syncs():  # type: ignore[no-untyped-def]
+    """The Syncs tab: tables and marketplaces with their last sync, next due and Sync now."""
+    return render("admin/activity/syncs.html", "admin/activity/_syncs.html", health=health_pulse(), page=syncs_page())

@@ -6,6 +6,7 @@ from flask import Blueprint, g, jsonify, request, url_for
 
 from agnes.access import admin_required
 from agnes.jobs.health import health_pulse
+from agnes.pages.activity_syncs import syncs_page
 from agnes.pages.admin_activity import ActivityFilters, timeline_page
 
 bp = Blueprint("activity", __name__, url_prefix="/admin/activity")
@@ -31,3 +32,11 @@ def health():  # type: ignore[no-untyped-def]
     for field in pulse["fields"]:
         field["timeline"] = url_for("admin_activity.show_activity", **field["link"])
     return jsonify(pulse)
+
+
+@bp.get("/sync")
+@admin_required
+def syncs():  # type: ignore[no-untyped-def]
+    """``{tables: [...], marketplaces: [...]}``: last sync, status, rows, duration, next due and last
+    error of each table; last sync, plugins and last change of each marketplace; running jobs."""
+    return jsonify(syncs_page().to_dict())
