@@ -27,6 +27,7 @@ def report(message: str | None, no_session: bool, session_id: str | None, yes: b
     from cli.report import bundle, environment, find_transcript, is_private, preview, read_turns
     from cli.workspace import Workspace
 
+    client = from_config()  # not signed in: say so before anything is bundled or asked
     interactive = sys.stdin.isatty() and sys.stdout.isatty()
     if not yes and not interactive:
         click.echo("error: nothing sent: there is no terminal to confirm on; add --yes to send.", err=True)
@@ -62,5 +63,5 @@ def report(message: str | None, no_session: bool, session_id: str | None, yes: b
     if not yes and not click.confirm("Send it?", default=False):
         click.echo("Nothing sent.")
         return
-    sent = from_config().post("/api/feedback", {**body, "ack_preview": shown})
+    sent = client.post("/api/feedback", {**body, "ack_preview": shown})
     click.echo(f"Sent report {sent['id']}. Its status shows on your profile page (/me).")
