@@ -51,7 +51,27 @@ def fragment_or_redirect(fragment: str, url: str, /, **context: Any) -> Response
     return redirect(url, code=303)  # type: ignore[return-value]
 
 
+JOB_FRAGMENT = "jobs/_job_status.html"
+
+
+def announce_end(response: Response, job: Any) -> Response:
+    """Tell the page that ``job`` ended: ``HX-Trigger: <job.event>`` on an htmx response showing a
+    finished or failed job. The event is named after the job kind and resource
+    (``sync-marketplace:<slug>``); fragments showing that resource listen with
+    ``hx-trigger="<event> from:body"`` and fetch themselves again."""
+    if request.htmx and job.ended and job.event.isascii():  # type: ignore[attr-defined]
+        response.headers["HX-Trigger"] = job.event
+    return response
+
+
+def job_status(job: Any, page: str = "jobs/job.html", /, *, status: int = 200) -> Response:
+    """A job's status: the self-polling fragment for htmx (announcing the end, see
+    :func:`announce_end`), else the full ``page``."""
+    return announce_end(render(page, JOB_FRAGMENT, status=status, job=job), job)
+
+
 def job_started(job: Any, url: str) -> Response:
     """After a POST that started a job: its self-polling status fragment for htmx (the page
-    swaps it in place), a 303 to ``url`` (the page that shows the job) for a plain form."""
-    return fragment_or_redirect("jobs/_job_status.html", url, job=job)
+    swaps it in place; a job that already ended announces it), a 303 to ``url`` (the page that
+    shows the job) for a plain form."""
+    return announce_end(fragment_or_redirect(JOB_FRAGMENT, url, job=job), job)

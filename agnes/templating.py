@@ -12,6 +12,7 @@ from agnes.lru import LRU
 from agnes.models import utcnow
 from agnes.pages.marketplace_listing import CardView
 from agnes.plugin.frontmatter import display_value
+from agnes.units import filesize
 from agnes.urls import base_url
 
 # Rendered listing cards kept per process: (card, in stack, script root) → HTML.
@@ -42,15 +43,9 @@ def isodate(value: datetime | None) -> str:
     return value.strftime("%Y-%m-%d %H:%M UTC") if value else ""
 
 
-def filesize(num: int | float | None) -> str:
-    if num is None:
-        return ""
-    size = float(num)
-    for unit in ("B", "KB", "MB", "GB"):
-        if size < 1024 or unit == "GB":
-            return f"{size:.0f} {unit}" if unit == "B" else f"{size:.1f} {unit}"
-        size /= 1024
-    return f"{size:.1f} TB"
+def number(value: int | float | None) -> str:
+    """``336,776``: thousands separated; ``""`` for None."""
+    return "" if value is None else f"{value:,}"
 
 
 def icon_sprite() -> Markup:
@@ -119,7 +114,7 @@ def access_row_html(row: Any, urls: dict[str, str], hidden: Markup) -> Markup:
 
 
 def init_app(app: Flask) -> None:
-    app.jinja_env.filters.update(timeago=timeago, isodate=isodate, filesize=filesize, display_value=display_value)
+    app.jinja_env.filters.update(timeago=timeago, isodate=isodate, filesize=filesize, number=number, display_value=display_value)
     app.jinja_env.globals.update(
         icon_sprite=icon_sprite,
         plugin_card_html=plugin_card_html,

@@ -23,6 +23,7 @@ from agnes.errors import AppError, Invalid, NotFound, human_message
 from agnes.models import tables, utcnow
 from agnes.progress import Progress, no_progress
 from agnes.state import state_store
+from agnes.units import count, filesize
 
 log = logging.getLogger(__name__)
 
@@ -43,7 +44,8 @@ def _fail(table_id: str, started: Any, message: str, triggered_by: str | None) -
 def sync_table(table_id: str, *, triggered_by: str | None = None, progress: Progress = no_progress) -> dict[str, Any]:
     """Extract, publish and record one table. Idempotent (a re-run writes the same file).
 
-    Returns ``{"table", "rows", "size_bytes", "hash", "sha256", "query_mode"}`` (``hash`` is the MD5 hex).
+    Returns ``{"table", "rows", "size_bytes", "hash", "sha256", "query_mode", "summary"}`` (``hash`` is
+    the MD5 hex; ``summary`` the result in words: ``flights: 336,776 rows, 4.7 MiB``).
 
     Raises:
         NotFound: the table is not registered (any more).
@@ -125,7 +127,9 @@ def sync_table(table_id: str, *, triggered_by: str | None = None, progress: Prog
         )
     markers.TABLES.bump()
     progress(3, 3, f"{result.rows} rows")
+    summary = f"{table_id}: {count(result.rows or 0, 'row')}" + (f", {filesize(size)}" if has_file else "")
     return {
+        "summary": summary,
         "table": table_id,
         "rows": result.rows,
         "size_bytes": size,

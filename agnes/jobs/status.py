@@ -48,6 +48,25 @@ class JobStatus:
     ended_at: datetime | None = None
 
     @property
+    def ended(self) -> bool:
+        """Finished or failed: the status fragment stops polling and announces the end."""
+        return self.state in (JobState.FINISHED, JobState.FAILED)
+
+    @property
+    def event(self) -> str:
+        """The event a page hears when this job ends (``HX-Trigger``): the job id, which names the
+        job kind and its resource (``sync-marketplace:<slug>``, ``sync-table:<id>``), so the
+        fragments showing that resource refresh themselves (``hx-trigger="<event> from:body"``)."""
+        return self.id
+
+    @property
+    def summary(self) -> str | None:
+        """The result in words when the job's result carries one (``{"summary": ...}``)."""
+        if isinstance(self.result, dict) and isinstance(self.result.get("summary"), str):
+            return self.result["summary"]
+        return None
+
+    @property
     def percent(self) -> int | None:
         p = self.progress or {}
         if p.get("total"):

@@ -13,6 +13,11 @@ Every ``source`` form seen in real marketplaces (shared/fixtures/marketplaces/RE
 
 Anything else (``npm``, ``pip``, unknown) is kept in the registry as *unavailable* with the
 reason, so the admin sees it and the other plugins still sync.
+
+Entries that cannot become a plugin at all are *skipped*, each with its reason (the sync records
+them in its result and history, and the pages, API and CLI list them): not an object, a name
+that is not a safe directory name (``../../etc/passwd``, markup), a name listed twice, no
+``source``.
 """
 
 from __future__ import annotations
@@ -74,7 +79,8 @@ class Entry:
 class Marketplace:
     name: str
     entries: list[Entry]
-    skipped: list[dict[str, str]] = field(default_factory=list)  # entries without a usable name
+    # Entries that are not plugins at all: ``[{"name", "reason"}]`` (name ``#<index>`` when absent).
+    skipped: list[dict[str, str]] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -167,12 +173,26 @@ def parse_marketplace(data: bytes | None) -> Marketplace:
     skipped: list[dict[str, str]] = []
     seen: set[str] = set()
     for index, item in enumerate(doc["plugins"]):
-        name = item.get("name") if isinstance(item, dict) else None
-        if not isinstance(name, str) or not PLUGIN_NAME_RE.match(name):
-            skipped.append({"name": str(name)[:80] if name else f"#{index}", "reason": "invalid plugin name"})
+        if not isinstance(item, dict):
+            skipped.append({"name": f"#{index}", "reason": "the entry is not an object"})
+            continue
+        name = item.get("name")
+        if not isinstance(name, str) or not name.strip():
+            skipped.append({"name": f"#{index}", "reason": "the entry has no name"})
+            continue
+        if not PLUGIN_NAME_RE.match(name):
+            skipped.append(
+                {
+                    "name": name[:80],
+                    "reason": "invalid plugin name (letters, digits, '.', '_' or '-', at most 128, no paths or markup)",
+                }
+            )
             continue
         if name in seen:
             skipped.append({"name": name, "reason": "listed twice; the first entry is used"})
+            continue
+        if item.get("source") is None:
+            skipped.append({"name": name, "reason": "the entry has no source"})
             continue
         seen.add(name)
         strict = item.get("strict", True) is not False

@@ -70,6 +70,8 @@ class SyncResult:
             "changed": h.changed,
             "unavailable": h.unavailable,
             "warnings": h.warnings,
+            "skipped": h.skipped,
+            "summary": h.summary,
         }
 
 
@@ -91,6 +93,7 @@ def sync_marketplace(marketplace_id: str, *, progress: Progress = no_progress) -
     base = working_dir(mp.id)
     token = overlay.read_secret(mp.token_env) or None
     staging = base / CHECKOUTS / f".tmp-{new_id()}"
+    skipped: list[dict[str, str]] = []
     # One sync per marketplace on this machine at a time (the job id guards the queue).
     with file_lock(base / ".sync.lock"):
         try:
@@ -98,6 +101,18 @@ def sync_marketplace(marketplace_id: str, *, progress: Progress = no_progress) -
             url = rewrite_url(mp.url, current_app.config["AGNES_GIT_URL_REWRITES"])
             commit = fetch(base / "repo.git", url, ref=mp.branch, token=token, timeout=_timeout())
             parsed = parse_marketplace(read_file(base / "repo.git", commit, MANIFEST_PATH))
+            skipped = parsed.skipped
+            if skipped:  # once per sync, all of them on one line
+                log.warning(
+                    "marketplace %s: %d manifest entries skipped: %s",
+                    mp.id,
+                    len(skipped),
+                    "; ".join(f"{s['name']!r}: {s['reason']}" for s in skipped),
+                )
+            if skipped and not parsed.entries:
+                raise ManifestError(
+                    f"every entry of marketplace.json was skipped ({len(skipped)}); the previous plugins are kept"
+                )
             records = _materialize(base, commit, parsed.entries, staging, progress)
             final = base / CHECKOUTS / f"{commit[:12]}-{new_id()[:8]}"
             os.rename(staging, final)
@@ -107,7 +122,9 @@ def sync_marketplace(marketplace_id: str, *, progress: Progress = no_progress) -
             message = redact(str(exc) if known else human_message(exc), token)
             with state_store().write() as con:
                 if marketplaces.get_marketplace(con, mp.id) is not None:
-                    marketplaces.record_sync_failure(con, mp.id, error=message, started_at=started)
+                    marketplaces.record_sync_failure(
+                        con, mp.id, error=message, started_at=started, skipped=skipped
+                    )
             log.warning("sync of marketplace %s failed: %s", mp.id, message)
             raise SyncError(message) from None
         data_dir = Path(current_app.config["AGNES_DATA_DIR"])
@@ -123,6 +140,7 @@ def sync_marketplace(marketplace_id: str, *, progress: Progress = no_progress) -
                 checkout_dir=str(final.relative_to(data_dir)),
                 records=records,
                 started_at=started,
+                skipped=skipped,
             )
             markers.MARKETPLACE.bump()
         for warning in history.warnings:
@@ -282,7 +300,7 @@ def record_interrupted(marketplace_id: str, message: str) -> bool:
 def sync_all(*, progress: Progress = no_progress) -> dict[str, list]:
     """Sync every marketplace; one failure does not stop the rest.
 
-    Returns ``{"synced": [result dicts], "errors": [{"id", "error"}]}``.
+    Returns ``{"synced": [result dicts], "errors": [{"id", "error"}], "summary": text}``.
     """
     with state_store().read() as con:
         ids = [m.id for m in marketplaces.list_marketplaces(con)]
@@ -297,4 +315,7 @@ def sync_all(*, progress: Progress = no_progress) -> dict[str, list]:
             log.exception("sync of marketplace %s crashed", mp_id)
             errors.append({"id": mp_id, "error": redact(human_message(exc))})
     progress(len(ids), len(ids), "Done")
-    return {"synced": synced, "errors": errors}
+    summary = f"{len(synced)} of {len(ids)} marketplaces synced"
+    if errors:
+        summary += f"; failed: {', '.join(e['id'] for e in errors)}"
+    return {"synced": synced, "errors": errors, "summary": summary}

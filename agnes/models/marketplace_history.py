@@ -25,6 +25,25 @@ class SyncRecord:
     unavailable: list[dict[str, Any]] = field(default_factory=list)
     error: str | None = None
     warnings: list[str] = field(default_factory=list)
+    skipped: list[dict[str, str]] = field(default_factory=list)
+
+    @property
+    def summary(self) -> str:
+        """The result in words: ``13 plugins: 2 added, 1 new version, 1 unavailable, 2 entries skipped``
+        (a failed sync: ``failed: <error>``)."""
+        if self.status != "ok":
+            return f"{self.status}: {self.error or 'unknown error'}"
+        count = self.plugin_count or 0
+        parts = [
+            _count(len(self.added), "added", "added"),
+            _count(len(self.removed), "removed", "removed"),
+            _count(len(self.changed), "new version", "new versions"),
+            _count(len(self.unavailable), "unavailable", "unavailable"),
+            _count(len(self.skipped), "entry skipped", "entries skipped"),
+        ]
+        changes = ", ".join(p for p in parts if p)
+        head = f"{count:,} plugin{'s' if count != 1 else ''}"
+        return f"{head}: {changes}" if changes else f"{head}, nothing changed"
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -40,7 +59,13 @@ class SyncRecord:
             "unavailable": self.unavailable,
             "error": self.error,
             "warnings": self.warnings,
+            "skipped": self.skipped,
+            "summary": self.summary,
         }
+
+
+def _count(n: int, one: str, many: str) -> str:
+    return f"{n:,} {one if n == 1 else many}" if n else ""
 
 
 # Sync history rows kept per marketplace (older ones are deleted as new ones arrive).
@@ -56,8 +81,8 @@ def insert_history(con: DuckDBPyConnection, rec: SyncRecord) -> None:
     )
     con.execute(
         "INSERT INTO marketplace_sync_history (id, marketplace_id, started_at, finished_at, status, commit_sha,"
-        " plugin_count, added, removed, changed, unavailable, error, warnings)"
-        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " plugin_count, added, removed, changed, unavailable, error, warnings, skipped)"
+        " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             rec.id,
             rec.marketplace_id,
@@ -72,6 +97,7 @@ def insert_history(con: DuckDBPyConnection, rec: SyncRecord) -> None:
             json.dumps(rec.unavailable),
             rec.error,
             json.dumps(rec.warnings),
+            json.dumps(rec.skipped),
         ],
     )
 
@@ -80,7 +106,7 @@ def list_sync_history(con: DuckDBPyConnection, marketplace_id: str, *, limit: in
     """Newest first."""
     rows = con.execute(
         "SELECT id, marketplace_id, started_at, finished_at, status, commit_sha, plugin_count, added, removed,"
-        " changed, unavailable, error, warnings FROM marketplace_sync_history WHERE marketplace_id = ?"
+        " changed, unavailable, error, warnings, skipped FROM marketplace_sync_history WHERE marketplace_id = ?"
         " ORDER BY finished_at DESC LIMIT ?",
         [marketplace_id, limit],
     ).fetchall()
@@ -89,7 +115,7 @@ def list_sync_history(con: DuckDBPyConnection, marketplace_id: str, *, limit: in
 
 def _record(row: tuple[Any, ...]) -> SyncRecord:
     values = list(row)
-    for i in (7, 8, 9, 10, 12):
+    for i in (7, 8, 9, 10, 12, 13):
         values[i] = (json.loads(values[i]) if isinstance(values[i], str) else values[i]) or []
     return SyncRecord(*values)
 
@@ -98,7 +124,7 @@ def latest_changes(con: DuckDBPyConnection) -> dict[str, SyncRecord]:
     """Per marketplace, its newest successful sync that added, removed or re-versioned a plugin."""
     rows = con.execute(
         "SELECT id, marketplace_id, started_at, finished_at, status, commit_sha, plugin_count, added, removed,"
-        " changed, unavailable, error, warnings FROM marketplace_sync_history"
+        " changed, unavailable, error, warnings, skipped FROM marketplace_sync_history"
         " WHERE status = 'ok' AND (coalesce(json_array_length(added), 0) + coalesce(json_array_length(removed), 0)"
         " + coalesce(json_array_length(changed), 0)) > 0"
         " QUALIFY row_number() OVER (PARTITION BY marketplace_id ORDER BY finished_at DESC, id DESC) = 1"

@@ -292,8 +292,12 @@ def apply_sync(
     checkout_dir: str,
     records: list[PluginRecord],
     started_at: datetime,
+    skipped: list[dict[str, str]] | None = None,
 ) -> SyncRecord:
     """Replace a marketplace's plugins with a sync's result and record what changed.
+
+    ``skipped``: the manifest entries that are not plugins (``[{"name", "reason"}]``), kept in
+    the history row.
 
     ``created_at`` of surviving plugins is kept. Rows missing upstream are deleted (their grants
     and subscriptions stay, so a plugin that comes back is served again). The system mark is kept
@@ -376,15 +380,23 @@ def apply_sync(
         changed=changed,
         unavailable=[{"name": r.name, "reason": r.unavailable_reason} for r in records if not r.available],
         warnings=warnings,
+        skipped=list(skipped or []),
     )
     insert_history(con, history)
     return history
 
 
 def record_sync_failure(
-    con: DuckDBPyConnection, marketplace_id: str, *, error: str, started_at: datetime, status: str = "failed"
+    con: DuckDBPyConnection,
+    marketplace_id: str,
+    *,
+    error: str,
+    started_at: datetime,
+    status: str = "failed",
+    skipped: list[dict[str, str]] | None = None,
 ) -> SyncRecord:
-    """Note a failed (or ``interrupted``) sync on the registry row (plugins untouched) and in the history."""
+    """Note a failed (or ``interrupted``) sync on the registry row (plugins untouched) and in the history
+    (with the manifest entries it skipped, when it got as far as reading them)."""
     now = utcnow()
     con.execute(
         "UPDATE marketplace_registry SET last_error = ?, last_error_at = ? WHERE id = ?",
@@ -399,6 +411,7 @@ def record_sync_failure(
         commit_sha=None,
         plugin_count=None,
         error=error,
+        skipped=list(skipped or []),
     )
     insert_history(con, history)
     return history

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from agnes.jobs import JobStatus
-from agnes.jobs.marketplace import current_sync_job
+from agnes.jobs.marketplace import SYNC_ALL_JOB_ID, current_sync_job, sync_job_id
 from agnes.marketplace import curated, system
 from agnes.models.marketplace_history import SyncRecord
 from agnes.models.marketplaces import Marketplace, Plugin
@@ -21,6 +21,10 @@ class MarketplaceRow:
 
     def to_dict(self) -> dict[str, Any]:
         return {**self.marketplace.to_dict(), "has_token": self.has_token}
+
+
+# The event the marketplace list refreshes on: the end of "Sync all now".
+LIST_REFRESH_ON = SYNC_ALL_JOB_ID
 
 
 def marketplaces_page() -> list[MarketplaceRow]:
@@ -39,6 +43,21 @@ class MarketplacePage:
     job: JobStatus | None
     missing_system: list[SystemMark]
 
+    @property
+    def refresh_on(self) -> str:
+        """The event the page's fragments refresh on: the end of this marketplace's sync job."""
+        return sync_job_id(self.marketplace.id)
+
+    @property
+    def last_sync(self) -> SyncRecord | None:
+        """The newest sync attempt (ok, failed or interrupted), None before the first."""
+        return self.history[0] if self.history else None
+
+    @property
+    def skipped(self) -> list[dict[str, str]]:
+        """Manifest entries the newest sync skipped, ``[{"name", "reason"}]``."""
+        return self.last_sync.skipped if self.last_sync else []
+
     def to_dict(self) -> dict[str, Any]:
         return {
             **self.marketplace.to_dict(),
@@ -46,6 +65,8 @@ class MarketplacePage:
             "plugins": [p.to_dict() for p in self.plugins],
             "history": [h.to_dict() for h in self.history],
             "job": self.job.to_dict() if self.job else None,
+            "last_result": self.last_sync.summary if self.last_sync else None,
+            "skipped": self.skipped,
             "missing_system_plugins": [
                 {"name": m.plugin_name, "missing_since": m.missing_since.isoformat() if m.missing_since else None}
                 for m in self.missing_system

@@ -8,7 +8,7 @@ from typing import Any
 from agnes.data import registration
 from agnes.data.registration import TableView
 from agnes.jobs import JobStatus
-from agnes.jobs.tables import current_sync_job
+from agnes.jobs.tables import current_sync_job, sync_job_id
 from agnes.models.tables import SyncRun
 
 
@@ -19,6 +19,11 @@ class TablePage:
     view: TableView
     history: list[SyncRun]
     job: JobStatus | None
+
+    @property
+    def refresh_on(self) -> str:
+        """The event the page's sync fragment refreshes on: the end of this table's sync job."""
+        return sync_job_id(self.view.table.id)
 
     def to_dict(self) -> dict[str, Any]:
         return {

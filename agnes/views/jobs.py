@@ -7,7 +7,7 @@ from flask import Blueprint, g
 from agnes import audit
 from agnes.access import login_required
 from agnes.errors import Forbidden, NotFound
-from agnes.htmx import render
+from agnes.htmx import job_status
 from agnes.jobs import JobNotFound, JobStatus, get_job, retry_job
 
 bp = Blueprint("jobs", __name__, url_prefix="/jobs")
@@ -27,8 +27,9 @@ def visible_job(job_id: str) -> JobStatus:
 @bp.get("/<path:job_id>")
 @login_required
 def show_job(job_id: str):  # type: ignore[no-untyped-def]
-    """A job's status; htmx polls the fragment until the job ends."""
-    return render("jobs/job.html", "jobs/_job_status.html", job=visible_job(job_id))
+    """A job's status; htmx polls the fragment until the job ends (the last answer carries
+    ``HX-Trigger: <job id>`` so the page's fragments showing the job's resource refresh)."""
+    return job_status(visible_job(job_id))
 
 
 @bp.post("/<path:job_id>/retry")
@@ -38,4 +39,4 @@ def retry_job_post(job_id: str):  # type: ignore[no-untyped-def]
     visible_job(job_id)
     job = retry_job(job_id)
     audit.describe("job.retry", f"job:{job_id}")
-    return render("jobs/job.html", "jobs/_job_status.html", job=job)
+    return job_status(job)

@@ -106,6 +106,35 @@ def plugins(slug: str, as_json: bool) -> None:
     )
 
 
+@marketplace.command("show")
+@click.argument("slug")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+def show(slug: str, as_json: bool) -> None:
+    """One marketplace: repository, last sync and its result, skipped entries, recent history."""
+    found = from_config().get(f"/api/marketplaces/{quote(slug, safe='')}")
+    if as_json:
+        print_json(found)
+        return
+    click.echo(f"{found['name']} ({found['id']})")
+    click.echo(f"  repository:  {found['url']}" + (f" @ {found['branch']}" if found["branch"] else ""))
+    click.echo(f"  curator:     {found['curator_name']} <{found['curator_email']}>")
+    commit = (found["last_commit_sha"] or "")[:10]
+    click.echo(f"  last sync:   {found['last_synced_at'] or 'never'}" + (f" at {commit}" if commit else ""))
+    if found.get("last_result"):
+        click.echo(f"  last result: {found['last_result']}")
+    if found["last_error"]:
+        click.echo(f"  last error:  {found['last_error']}")
+    skipped = found.get("skipped") or []
+    if skipped:
+        click.echo(f"{len(skipped)} manifest {'entry' if len(skipped) == 1 else 'entries'} skipped (not served):")
+        for entry in skipped:
+            click.echo(f"  {entry['name']}: {entry['reason']}")
+    if found["history"]:
+        click.echo("history:")
+        for h in found["history"][:10]:
+            click.echo(f"  {h['finished_at']}  {h['summary']}")
+
+
 @marketplace.command("sync")
 @click.argument("slug", required=False)
 @click.option("--all", "sync_all", is_flag=True, help="Sync every marketplace.")
@@ -138,7 +167,9 @@ def sync(slug: str | None, sync_all: bool, wait: bool) -> None:
 
 
 def _print_result(result: dict) -> None:  # type: ignore[type-arg]
-    line = f"{result.get('id')}: {result.get('plugin_count')} plugins at {str(result.get('commit'))[:10]}"
+    """``<slug>: <summary> at <commit> (added a, b; updated c 1.0→2.0)``, then each skipped entry."""
+    head = result.get("summary") or f"{result.get('plugin_count')} plugins"
+    line = f"{result.get('id')}: {head} at {str(result.get('commit'))[:10]}"
     parts = []
     for key in ("added", "removed"):
         if result.get(key):
@@ -146,8 +177,10 @@ def _print_result(result: dict) -> None:  # type: ignore[type-arg]
     if result.get("changed"):
         parts.append("updated " + ", ".join(f"{c['name']} {c['from']}→{c['to']}" for c in result["changed"]))
     if result.get("unavailable"):
-        parts.append(f"{len(result['unavailable'])} unavailable")
+        parts.append("unavailable " + ", ".join(u["name"] for u in result["unavailable"]))
     click.echo(line + (f" ({'; '.join(parts)})" if parts else ""))
+    for entry in result.get("skipped") or []:
+        click.echo(f"  skipped {entry['name']}: {entry['reason']}")
 
 
 @marketplace.command("remove")

@@ -208,8 +208,29 @@ def test_sync_now_button_returns_job_fragment(client, auth, admin_headers, tmp_p
     status = soup.find(id="job-status-sync-marketplace-acme")
     assert soup.find("html") is None and status is not None
     client.application.extensions["agnes_jobs"].wait_idle()
-    done = BeautifulSoup(client.get("/jobs/sync-marketplace:acme", headers={"HX-Request": "true"}).data, "html.parser")
+    answer = client.get("/jobs/sync-marketplace:acme", headers={"HX-Request": "true"})
+    done = BeautifulSoup(answer.data, "html.parser")
     assert done.find(id="job-status-sync-marketplace-acme")["data-state"] == "finished"
+    assert done.select_one(".job-summary").get_text() == "2 plugins: 2 added"
+    # The end is announced, named after the job kind and resource; the page's live region listens.
+    assert answer.headers["HX-Trigger"] == "sync-marketplace:acme"
+    assert "HX-Trigger" not in client.get("/jobs/sync-marketplace:acme").headers  # the full page: no event
+    live = BeautifulSoup(client.get("/admin/marketplaces/acme").data, "html.parser").find(id="marketplace-live")
+    assert live["hx-trigger"] == "sync-marketplace:acme from:body"
+    assert live["hx-get"] == "/admin/marketplaces/acme"
+    fragment = BeautifulSoup(client.get(live["hx-get"], headers={"HX-Request": "true"}).data, "html.parser")
+    assert fragment.find("html") is None and fragment.select_one("#marketplace-live #marketplace-last-result")
+
+
+def test_a_running_job_announces_nothing(app, client, auth):  # type: ignore[no-untyped-def]
+    from agnes.htmx import announce_end
+    from agnes.jobs import JobState, JobStatus
+
+    with app.test_request_context(headers={"HX-Request": "true"}):
+        app.preprocess_request()
+        for state, header in ((JobState.RUNNING, None), (JobState.QUEUED, None), (JobState.FAILED, "sync-table:t")):
+            response = announce_end(app.make_response(""), JobStatus("sync-table:t", state, "Sync table t"))
+            assert response.headers.get("HX-Trigger") == header
 
 
 # -- tokens in URLs (issue 10 item 6) ------------------------------------------------------------

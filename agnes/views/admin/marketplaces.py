@@ -15,7 +15,7 @@ from agnes.errors import AppError
 from agnes.htmx import fragment_or_redirect, hx_redirect, job_started, render, wants_fragment
 from agnes.jobs.marketplace import register_marketplace, start_sync, start_sync_all
 from agnes.marketplace import curated, system
-from agnes.pages.admin_marketplaces import marketplace_page, marketplaces_page
+from agnes.pages.admin_marketplaces import LIST_REFRESH_ON, marketplace_page, marketplaces_page
 
 bp = Blueprint("admin_marketplaces", __name__, url_prefix="/admin/marketplaces")
 
@@ -27,7 +27,14 @@ def _form(source: Any = None) -> dict[str, str]:
 
 
 def _list_context(**extra: Any) -> dict[str, Any]:
-    return {"marketplaces": marketplaces_page(), "form": _form(), "errors": {}, "job": None, **extra}
+    return {
+        "marketplaces": marketplaces_page(),
+        "refresh_on": LIST_REFRESH_ON,
+        "form": _form(),
+        "errors": {},
+        "job": None,
+        **extra,
+    }
 
 
 def _page_context(marketplace_id: str, **extra: Any) -> dict[str, Any]:
@@ -87,8 +94,9 @@ def sync_all_post():  # type: ignore[no-untyped-def]
 @bp.get("/<marketplace_id>")
 @admin_required
 def show_marketplace(marketplace_id: str):  # type: ignore[no-untyped-def]
-    """One marketplace: settings, token, sync, plugins and sync history."""
-    return render("admin/marketplaces/show.html", "admin/marketplaces/_plugins.html", **_page_context(marketplace_id))
+    """One marketplace: settings, token, sync, plugins and sync history. The fragment is what a
+    sync changes (facts, plugins, history): the page fetches it again when a sync job ends."""
+    return render("admin/marketplaces/show.html", "admin/marketplaces/_live.html", **_page_context(marketplace_id))
 
 
 @bp.post("/<marketplace_id>")

@@ -105,6 +105,7 @@ def table_data(table_id: str, **extra: Any) -> dict[str, Any]:
         "spec_values": spec_for_form(connector, page.view.table.source_spec),
         "errors": {},
         "job": page.job,
+        "refresh_on": page.refresh_on,
         **extra,
     }
 
