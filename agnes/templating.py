@@ -114,7 +114,9 @@ def access_row_html(row: Any, urls: dict[str, str], hidden: Markup) -> Markup:
 
 
 def init_app(app: Flask) -> None:
-    app.jinja_env.filters.update(timeago=timeago, isodate=isodate, filesize=filesize, number=number, display_value=display_value)
+    app.jinja_env.filters.update(
+        timeago=timeago, isodate=isodate, filesize=filesize, number=number, display_value=display_value
+    )
     app.jinja_env.globals.update(
         icon_sprite=icon_sprite,
         plugin_card_html=plugin_card_html,

@@ -122,9 +122,7 @@ def sync_marketplace(marketplace_id: str, *, progress: Progress = no_progress) -
             message = redact(str(exc) if known else human_message(exc), token)
             with state_store().write() as con:
                 if marketplaces.get_marketplace(con, mp.id) is not None:
-                    marketplaces.record_sync_failure(
-                        con, mp.id, error=message, started_at=started, skipped=skipped
-                    )
+                    marketplaces.record_sync_failure(con, mp.id, error=message, started_at=started, skipped=skipped)
             log.warning("sync of marketplace %s failed: %s", mp.id, message)
             raise SyncError(message) from None
         data_dir = Path(current_app.config["AGNES_DATA_DIR"])
