@@ -54,6 +54,67 @@ class Invalid(AppError):
         super().__init__(400, code, message, field=field)
 
 
+class Unprocessable(AppError):
+    """422: the request is well formed but cannot work (a repository path that does not exist)."""
+
+    def __init__(self, code: str, message: str, *, field: str | None = None) -> None:
+        super().__init__(422, code, message, field=field)
+
+
+class FieldErrors(AppError):
+    """Several fields refused at once, so a form shows every error together, not the first.
+
+    The body is the first refusal's ``{error, message, field}`` plus ``errors``: every refusal as
+    ``{field, error, message}``. The status is 422 when any refusal is 422, else the first one's.
+    :attr:`by_field` maps each field to its message (what a form shows at the field).
+    """
+
+    def __init__(self, refusals: list[AppError]) -> None:
+        first = refusals[0]
+        status = 422 if any(r.status == 422 for r in refusals) else first.status
+        super().__init__(status, first.code, first.message, field=first.field)
+        self.refusals = list(refusals)
+
+    @property
+    def by_field(self) -> dict[str, str]:
+        out: dict[str, str] = {}
+        for r in self.refusals:
+            out.setdefault(r.field or "form", r.message)
+        return out
+
+    def to_dict(self) -> dict[str, Any]:  # type: ignore[override]
+        return {
+            **super().to_dict(),
+            "errors": [{"field": r.field, "error": r.code, "message": r.message} for r in self.refusals],
+        }
+
+
+def field_errors(error: AppError, default_field: str = "form") -> dict[str, str]:
+    """``{field: message}`` of an error for a form: every field of :class:`FieldErrors`, else the one."""
+    if isinstance(error, FieldErrors):
+        return error.by_field
+    return {error.field or default_field: error.message}
+
+
+def validate_fields(data: dict[str, Any], checks: dict[str, Any]) -> dict[str, Any]:
+    """Run ``checks[field](data.get(field))`` for every field and return the cleaned values.
+
+    Raises the single :class:`AppError` when one field fails, :class:`FieldErrors` when several do.
+    """
+    values: dict[str, Any] = {}
+    refusals: list[AppError] = []
+    for name, check in checks.items():
+        try:
+            values[name] = check(data.get(name))
+        except AppError as exc:
+            refusals.append(exc)
+    if len(refusals) == 1:
+        raise refusals[0]
+    if refusals:
+        raise FieldErrors(refusals)
+    return values
+
+
 class Forbidden(AppError):
     def __init__(self, code: str = "forbidden", message: str = "You do not have access to this.") -> None:
         super().__init__(403, code, message)

@@ -139,7 +139,7 @@ def build_data(data_dir: Path, plugins: int) -> tuple[str, str]:
                 con,
                 slug=slug,
                 name="Bench Market",
-                url="/nonexistent/bench.git",
+                url="https://git.example.com/bench.git",
                 branch=None,
                 token_env=None,
                 description="",

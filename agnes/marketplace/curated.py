@@ -20,8 +20,9 @@ import duckdb
 from flask import current_app
 
 from agnes import audit, markers
-from agnes.errors import Conflict, Invalid, NotFound
+from agnes.errors import Conflict, Invalid, NotFound, Unprocessable, validate_fields
 from agnes.marketplace import overlay
+from agnes.marketplace.gitfetch import local_repository_problem
 from agnes.models import marketplaces
 from agnes.models.marketplace_history import SyncRecord, list_sync_history
 from agnes.models.marketplaces import Marketplace, Plugin
@@ -65,21 +66,27 @@ def validate_slug(value: Any) -> str:
 
 
 def validate_url(value: Any) -> str:
-    """An ``https://`` git URL, or a local path / ``file://`` URL for an on-premise mirror."""
+    """An ``https://`` git URL, or a local path / ``file://`` URL for an on-premise mirror.
+
+    Refused at registration rather than as a sync failure later: a URL scheme we do not fetch, a
+    local path that does not exist or is not a git repository (422 ``unsupported_url_scheme``,
+    ``repository_not_found``), credentials in the URL (400).
+    """
     url = _text(value, "url")
     if not url:
         raise Invalid("url_required", "The git URL of the marketplace repository is required.", field="url")
     if url.startswith("/"):
-        return url.rstrip("/") or "/"
+        return _local_repository(url.rstrip("/") or "/")
     parts = urlsplit(url)
     if parts.scheme == "file":
         if parts.netloc not in ("", "localhost") or not parts.path.startswith("/"):
             raise Invalid("invalid_url", "A file:// URL must name an absolute local path.", field="url")
-        return url
+        return _local_repository(url)
     if parts.scheme != "https" or not parts.hostname:
-        raise Invalid(
-            "invalid_url",
-            "Use an https:// git URL, or a local path or file:// URL for an on-premise mirror.",
+        scheme = f"{parts.scheme}:// URLs are" if parts.scheme else "This is"
+        raise Unprocessable(
+            "unsupported_url_scheme",
+            f"{scheme} not fetched: use an https:// git URL, or a local path or file:// URL for an on-premise mirror.",
             field="url",
         )
     if parts.username or parts.password:
@@ -98,6 +105,13 @@ def validate_url(value: Any) -> str:
                 " more hex or letter-and-digit characters); enter the token in the token field instead.",
                 field="url",
             )
+    return url
+
+
+def _local_repository(url: str) -> str:
+    problem = local_repository_problem(url)
+    if problem:
+        raise Unprocessable("repository_not_found", problem, field="url")
     return url
 
 
@@ -204,14 +218,21 @@ def create_marketplace(
 
     Raises Invalid (per field) or Conflict (``marketplace_exists``).
     """
-    slug = validate_slug(data.get("slug"))
-    name = validate_name(data.get("name"))
-    url = validate_url(data.get("url"))
-    branch = validate_branch(data.get("branch"))
-    token = validate_token(data.get("token"))
-    curator_name = _text(data.get("curator_name"), "curator_name") or actor_name or actor_email
-    curator_email = validate_curator_email(_text(data.get("curator_email"), "curator_email") or actor_email)
-    description = _description(data.get("description"))
+    checked = validate_fields(
+        data,
+        {
+            "slug": validate_slug,
+            "name": validate_name,
+            "url": validate_url,
+            "branch": validate_branch,
+            "token": validate_token,
+            "curator_name": lambda v: _text(v, "curator_name") or actor_name or actor_email,
+            "curator_email": lambda v: validate_curator_email(_text(v, "curator_email") or actor_email),
+            "description": _description,
+        },
+    )
+    slug, name, url, branch, token = (checked[k] for k in ("slug", "name", "url", "branch", "token"))
+    curator_name, curator_email, description = (checked[k] for k in ("curator_name", "curator_email", "description"))
     token_env = overlay.token_env_name(slug) if token else None
     with state_store().write() as con:
         if marketplaces.get_marketplace(con, slug):
@@ -267,24 +288,25 @@ def update_marketplace(marketplace_id: str, data: dict[str, Any]) -> Marketplace
     ``token``: ``""`` clears it, any other value rotates it. ``branch: ""`` means the
     remote's default branch. Empty curator fields mean "no change". The slug cannot change.
     """
-    changes: dict[str, Any] = {}
     if data.get("slug") not in (None, "", marketplace_id):
         raise Invalid("slug_immutable", "The slug cannot change; register a new marketplace instead.", field="slug")
-    if data.get("name") is not None:
-        changes["name"] = validate_name(data["name"])
-    if data.get("url") is not None:
-        changes["url"] = validate_url(data["url"])
-    if data.get("branch") is not None:
-        changes["branch"] = validate_branch(data["branch"])
-    if data.get("description") is not None:
-        changes["description"] = _description(data["description"])
+    checks: dict[str, Any] = {
+        field: check
+        for field, check in (
+            ("name", validate_name),
+            ("url", validate_url),
+            ("branch", validate_branch),
+            ("description", _description),
+            ("token", validate_token),
+        )
+        if data.get(field) is not None
+    }
     if _text(data.get("curator_name"), "curator_name"):
-        changes["curator_name"] = _text(data["curator_name"], "curator_name")
+        checks["curator_name"] = lambda v: _text(v, "curator_name")
     if _text(data.get("curator_email"), "curator_email"):
-        changes["curator_email"] = validate_curator_email(data["curator_email"])
-    token = data.get("token")
-    if token is not None:
-        token = validate_token(token)
+        checks["curator_email"] = validate_curator_email
+    changes = validate_fields(data, checks)  # every refused field at once
+    token = changes.pop("token", None)
     with state_store().write() as con:
         current = marketplaces.get_marketplace(con, marketplace_id)
         if current is None:

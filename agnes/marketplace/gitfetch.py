@@ -14,6 +14,7 @@ from pathlib import Path
 
 from dulwich.client import get_transport_and_path
 from dulwich.config import ConfigDict
+from dulwich.errors import NotGitRepository
 from dulwich.objects import Blob, Commit, Tree
 from dulwich.repo import Repo
 
@@ -62,6 +63,26 @@ def _local_path(url: str) -> str | None:
         return url[len("file://") :]
     if url.startswith("/"):
         return url
+    return None
+
+
+def local_repository_problem(url: str) -> str | None:
+    """Why a local path or ``file://`` URL cannot be fetched (it does not exist, or is not a git
+    repository, bare or not), in words; None when it can, or when ``url`` is not local."""
+    local = _local_path(url)
+    if local is None:
+        return None
+    path = Path(local)
+    if not path.exists():
+        return f"{local} does not exist on the server."
+    if not path.is_dir():
+        return f"{local} is a file, not a git repository."
+    try:
+        Repo(str(path)).close()
+    except NotGitRepository:
+        return f"{local} is not a git repository (no .git folder, and not a bare repository)."
+    except OSError as exc:
+        return f"{local} cannot be read: {exc.strerror or exc}."
     return None
 
 

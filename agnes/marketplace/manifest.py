@@ -286,7 +286,8 @@ def read_plugin(root: Path, entry: Entry) -> PluginInfo:
     """Read ``.claude-plugin/plugin.json`` (when present) and count the plugin's components.
 
     With ``strict: false`` (or no plugin.json) the marketplace entry describes the plugin. The
-    name Claude Code links by is plugin.json's ``name``, falling back to the entry's name.
+    name Claude Code links by is plugin.json's ``name``, falling back to the entry's name; the
+    version is plugin.json's (what Claude Code installs), falling back to the entry's.
     """
     manifest = _read_json(root / ".claude-plugin" / "plugin.json") or {}
     raw = entry.raw
@@ -301,7 +302,8 @@ def read_plugin(root: Path, entry: Entry) -> PluginInfo:
     return PluginInfo(
         manifest_name=manifest_name,
         description=_text(raw.get("description"), manifest.get("description")) or "",
-        version=_text(raw.get("version"), manifest.get("version")),
+        # The version Claude Code installs: the plugin's own plugin.json wins over the entry.
+        version=_text(manifest.get("version"), raw.get("version")),
         author_name=_author(raw.get("author")) or _author(manifest.get("author")),
         homepage=_text(raw.get("homepage"), manifest.get("homepage")),
         category=_text(raw.get("category"), manifest.get("category")),

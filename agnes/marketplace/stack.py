@@ -14,6 +14,7 @@ from duckdb import DuckDBPyConnection
 from agnes import audit, markers
 from agnes.access import Principal, ResourceType, is_granted
 from agnes.errors import Conflict, NotFound
+from agnes.marketplace import resolver
 from agnes.models import grants, marketplaces, subscriptions, system_plugins
 from agnes.models.marketplaces import Plugin
 from agnes.state import state_store
@@ -155,3 +156,34 @@ def on_membership_changed(sender: Any, *, con: DuckDBPyConnection, user_id: str,
 def on_credentials_changed(sender: Any, *, con: DuckDBPyConnection, user_id: str, **_: Any) -> None:
     """A token was revoked or a user deactivated: end every cached trust (the marker moves)."""
     markers.MARKETPLACE.bump()
+
+
+# -- what to run in Claude Code after a change ---------------------------------------------------
+
+# Refreshes Claude Code's copy of the served marketplace (it caches it between updates).
+REFRESH_COMMAND = f"claude plugin marketplace update {resolver.MARKETPLACE_NAME}"
+
+
+def served_name(principal: Principal, slug: str, name: str) -> str | None:
+    """The name Claude Code knows this plugin by in the caller's served marketplace
+    (``<served name>@agnes``), None when it is not served to them."""
+    served = resolver.resolve(principal.user.id, principal.group_ids)
+    for plugin in served.plugins:
+        if plugin.marketplace_id == slug and plugin.name == name:
+            return plugin.served_name
+    return None
+
+
+def claude_commands(change: str | None, install_name: str | None) -> list[str]:
+    """What to run in Claude Code after a stack change, in order.
+
+    ``added``: update the marketplace, then ``claude plugin install <name>@agnes``. ``removed``:
+    ``claude plugin uninstall <name>@agnes`` (without it Claude Code keeps the installed copy and
+    lists it as "failed to load: Plugin not found"), then update. Otherwise just the update.
+    """
+    at = f"{install_name}@{resolver.MARKETPLACE_NAME}"
+    if change == "added" and install_name:
+        return [REFRESH_COMMAND, f"claude plugin install {at}"]
+    if change == "removed" and install_name:
+        return [f"claude plugin uninstall {at}", REFRESH_COMMAND]
+    return [REFRESH_COMMAND]

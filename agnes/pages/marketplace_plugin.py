@@ -18,10 +18,8 @@ from flask import current_app
 from agnes.access import Principal, ResourceType, is_granted
 from agnes.errors import NotFound
 from agnes.marketplace.cards import Card, PluginFiles, cards_and_viewer
+from agnes.marketplace.stack import REFRESH_COMMAND
 from agnes.plugin.contents import KINDS, Item, ItemDocument, PluginContents, item_document, plugin_contents
-
-# The command that makes Claude Code pick up a stack change (shown after every add/remove).
-REFRESH_COMMAND = "claude plugin marketplace update agnes"
 
 
 def plugin_resource_id(slug: str, plugin: str, **_: object) -> str:
@@ -110,7 +108,7 @@ class PluginPage:
             "skills": [_item_json(slug, name, i) for i in c.skills],
             "agents": [_item_json(slug, name, i) for i in c.agents],
             "commands": [_item_json(slug, name, i) for i in c.commands],
-            "hooks": [{"event": h.event, "matcher": h.matcher, "type": h.type, "command": h.command} for h in c.hooks],
+            "hooks": [h.to_dict() for h in c.hooks],
             "mcp_servers": [{"name": m.name, "type": m.type, "target": m.target} for m in c.mcp_servers],
             "readme_html": str(c.readme_html) or None,
             "warnings": list(c.warnings),

@@ -17,10 +17,39 @@ from agnes.plugin.paths import load_json, safe_join
 
 @dataclass(frozen=True)
 class Hook:
+    """One hook handler as Claude Code runs it.
+
+    Attributes:
+        event: ``PreToolUse``, ``SessionStart``, ...; matcher: the group's tool pattern ('' = all).
+        condition: the handler's ``if`` (permission-rule syntax, ``Bash(git commit:*)``), '' when none.
+        timeout: seconds before Claude Code cancels it, None for its default.
+        is_async: ``"async": true`` (runs in the background, cannot block the tool call).
+    """
+
     event: str
     matcher: str
     type: str
     command: str
+    condition: str = ""
+    timeout: float | None = None
+    is_async: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "event": self.event,
+            "matcher": self.matcher,
+            "type": self.type,
+            "command": self.command,
+            "condition": self.condition or None,
+            "timeout": self.timeout,
+            "async": self.is_async,
+        }
+
+
+def _seconds(value: Any) -> float | None:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+        return None
+    return value
 
 
 @dataclass(frozen=True)
@@ -63,6 +92,9 @@ def read_hooks(root: Path, manifest: dict[str, Any]) -> list[Hook]:
                                 matcher=matcher,
                                 type=display_value(hook.get("type")),
                                 command=display_value(hook.get("command") or hook.get("prompt") or ""),
+                                condition=display_value(hook.get("if")),
+                                timeout=_seconds(hook.get("timeout")),
+                                is_async=hook.get("async") is True,
                             )
                         )
     return hooks

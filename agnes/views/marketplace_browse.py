@@ -15,9 +15,9 @@ from agnes.access import ResourceType, login_required, resource_access_required
 from agnes.errors import AppError
 from agnes.htmx import fragment_or_redirect, render
 from agnes.marketplace import stack
+from agnes.marketplace.stack import REFRESH_COMMAND, claude_commands, served_name
 from agnes.pages.marketplace_listing import SORT_LABELS, TAB_LABELS, TYPE_LABELS, listing_page, parse_listing_query
 from agnes.pages.marketplace_plugin import (
-    REFRESH_COMMAND,
     item_page,
     plugin_page,
     plugin_resource_id,
@@ -54,11 +54,13 @@ def plugin_detail(slug: str, plugin: str):  # type: ignore[no-untyped-def]
     """A plugin's hero, install panel, README and contents (403 without a grant, 404 if missing)."""
     page = plugin_page(g.principal, slug, plugin)
     changed = request.args.get("changed") if request.args.get("changed") in ("added", "removed") else None
-    return render("marketplace/plugin.html", detail=page, changed=changed)
+    name = (served_name(g.principal, slug, plugin) if changed else None) or page.state.card.manifest_name
+    return render("marketplace/plugin.html", detail=page, changed=changed, commands=claude_commands(changed, name))
 
 
 def _change_stack(slug: str, plugin: str, *, add: bool):  # type: ignore[no-untyped-def]
     changed = "added" if add else "removed"
+    before = None if add else served_name(g.principal, slug, plugin)  # the name it had in Claude Code
     try:
         if add:
             stack.install(g.principal, slug, plugin)
@@ -68,14 +70,18 @@ def _change_stack(slug: str, plugin: str, *, add: bool):  # type: ignore[no-unty
         if exc.status != 409:
             raise
         state = plugin_state(g.principal, slug, plugin)
-        return render("marketplace/_install.html", status=409, state=state, changed=None, error=exc.message)
+        return render(
+            "marketplace/_install.html", status=409, state=state, changed=None, error=exc.message, commands=[]
+        )
     state = plugin_state(g.principal, slug, plugin)
+    name = (served_name(g.principal, slug, plugin) if add else before) or state.card.manifest_name
     return fragment_or_redirect(
         "marketplace/_install.html",
         url_for("marketplace_browse.plugin_detail", slug=slug, plugin=plugin, changed=changed),
         state=state,
         changed=changed,
         error=None,
+        commands=claude_commands(changed, name),
     )
 
 

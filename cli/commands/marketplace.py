@@ -66,10 +66,9 @@ def install(plugin_id: str) -> None:
     """Add a granted plugin to your stack (Claude Code gets it on its next marketplace update)."""
     slug, name = _split(plugin_id)
     entry = from_config().post(f"/api/marketplace/curated/{slug}/{name}/install")
-    click.echo(
-        f"Installed {entry['id']} (as {entry['manifest_name']}@{MARKETPLACE_NAME}). "
-        f"Run 'claude plugin marketplace update {MARKETPLACE_NAME}' to pick it up."
-    )
+    click.echo(f"Added {entry['id']} to your stack. In Claude Code, run:")
+    for command in entry.get("claude_commands") or [f"claude plugin marketplace update {MARKETPLACE_NAME}"]:
+        click.echo(f"  {command}")
 
 
 @marketplace.command("uninstall")
@@ -78,7 +77,12 @@ def uninstall(plugin_id: str) -> None:
     """Remove a plugin from your stack."""
     slug, name = _split(plugin_id)
     result = from_config().delete(f"/api/marketplace/curated/{slug}/{name}/install")
-    click.echo(f"Uninstalled {result['id']}." if result.get("removed") else f"{result['id']} was not installed.")
+    if not result.get("removed"):
+        click.echo(f"{result['id']} was not in your stack.")
+        return
+    click.echo(f"Removed {result['id']} from your stack. To remove the installed copy from Claude Code, run:")
+    for command in result.get("claude_commands") or []:
+        click.echo(f"  {command}")
 
 
 @marketplace.command("info")

@@ -118,7 +118,11 @@ def show(plugin_id: str, as_json: bool) -> None:
     if data["hooks"]:
         click.echo(f"\nHooks ({len(data['hooks'])})")
         for hook in data["hooks"]:
-            click.echo(f"  {hook['event']} [{hook['matcher'] or '*'}] {hook['command'][:80]}")
+            extra = [f"if {hook['condition']}"] if hook.get("condition") else []
+            extra += [f"timeout {hook['timeout']:g} s"] if hook.get("timeout") else []
+            extra += ["async"] if hook.get("async") else []
+            detail = f" ({', '.join(extra)})" if extra else ""
+            click.echo(f"  {hook['event']} [{hook['matcher'] or '*'}]{detail} {hook['command'][:80]}")
     if data["mcp_servers"]:
         click.echo(f"\nMCP servers ({len(data['mcp_servers'])})")
         for server in data["mcp_servers"]:

@@ -29,7 +29,7 @@ def world(app: Flask, auth, tmp_path: Path) -> dict[str, str]:  # type: ignore[n
     (plugin_dir / "skills" / "hello").mkdir(parents=True)
     (plugin_dir / "skills" / "hello" / "SKILL.md").write_text("---\nname: hello\ndescription: Says hello.\n---\nHi.\n")
     curated.create_marketplace(
-        {"slug": "acme", "name": "Acme", "url": "/nonexistent/acme.git", "curator_email": "c@example.com"},
+        {"slug": "acme", "name": "Acme", "url": "https://git.example.com/acme.git", "curator_email": "c@example.com"},
         actor_id=None,
     )
     record = PluginRecord(

@@ -196,6 +196,17 @@ class World:
             self.jobs[owner_id] = job.id
         return self.jobs[owner_id]
 
+    def empty_repository(self) -> str:
+        """An empty bare git repository (registration refuses a path that is not one; its sync fails)."""
+        if not getattr(self, "_empty_repo", None):
+            import subprocess
+            import tempfile
+
+            path = tempfile.mkdtemp(prefix="authz-repo-", dir=self.app.config["AGNES_DATA_DIR"])
+            subprocess.run(["git", "init", "-q", "--bare", path], check=True, capture_output=True, timeout=60)
+            self._empty_repo = path
+        return self._empty_repo
+
     def marketplace(self, *, fresh: bool = False) -> str:
         """A registered marketplace with one plugin, ``tool``, granted to Everyone (no files)."""
         from agnes import people
@@ -208,7 +219,7 @@ class World:
             return self._marketplace
         slug = unique("mp")
         curated.create_marketplace(
-            {"slug": slug, "name": slug, "url": "/nonexistent/authz-mp.git"},
+            {"slug": slug, "name": slug, "url": "https://git.example.com/authz-mp.git"},
             actor_id=self.admin_id,
             actor_email=ADMIN_EMAIL,
         )
@@ -334,7 +345,7 @@ def _bulk(w: World) -> dict[str, Any]:
 
 
 def _new_marketplace_body(w: World, c: Caller) -> dict[str, Any]:
-    return {"slug": unique("new-mp"), "name": "New", "url": "/nonexistent/authz-new.git"}
+    return {"slug": unique("new-mp"), "name": "New", "url": w.empty_repository()}
 
 
 # Served-marketplace downloads answer 401 (not a sign-in redirect): their clients are CLIs.

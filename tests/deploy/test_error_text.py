@@ -51,8 +51,18 @@ def _assert_human(text: str) -> None:
     assert text and not CLASS_NAME.search(text), f"class name or traceback in {text!r}"
 
 
+def _register_vanishing(client, headers: dict[str, str], path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Register a repository, then remove it (a missing path is refused at registration)."""
+    import shutil
+
+    from tests.marketplace.conftest import small_marketplace
+
+    register(client, headers, "broken", small_marketplace(path))
+    shutil.rmtree(path)
+
+
 def _failing_marketplace(client, headers: dict[str, str], tmp_path: Path) -> str:  # type: ignore[no-untyped-def]
-    register(client, headers, "broken", tmp_path / "no-such-repository")
+    _register_vanishing(client, headers, tmp_path / "no-such-repository")
     started = client.post("/api/marketplaces/broken/sync", headers=headers)
     assert started.status_code == 202, started.get_json()
     return started.get_json()["job"]["id"]
@@ -103,7 +113,7 @@ def test_a_failed_embedded_job_reads_like_a_sentence(app: Flask, auth, tmp_path:
 
 def test_cli_errors_are_one_lowercase_line_on_stderr(live_server, auth, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
     env = cli_env(live_server.url, auth.token("admin@example.com", admin=True), tmp_path / "home")
-    register(live_server.app.test_client(), bearer(auth.token("admin@example.com")), "broken", tmp_path / "nope")
+    _register_vanishing(live_server.app.test_client(), bearer(auth.token("admin@example.com")), tmp_path / "nope")
     failed = run_cli(["admin", "marketplace", "sync", "broken", "--wait"], env)
     assert failed.returncode == 1, failed.stdout + failed.stderr
     assert failed.stderr.startswith("error: sync failed: ") and failed.stderr.count("\n") == 1, failed.stderr

@@ -80,7 +80,11 @@ def test_browse_search_add_remove_and_open_a_skill(app, live_server, browser, au
     assert page.evaluate("window.__noReload") == "marker"
     # htmx settles swapped elements (old class first, new one ~20 ms later): assert with retries.
     expect(page.locator("#install-state")).to_have_text("In your stack")
-    expect(page.locator("#refresh-hint code")).to_have_text("claude plugin marketplace update agnes")
+    # The exact commands for Claude Code, in a block one click selects whole (issue 15).
+    expect(page.locator("#claude-commands")).to_have_text(
+        "claude plugin marketplace update agnes\nclaude plugin install python-development@agnes"
+    )
+    assert page.locator("#claude-commands").evaluate("el => getComputedStyle(el).userSelect") == "all"
     expect(page.locator("#refresh-hint")).to_be_visible()
     after = (_box(page, "#plugin-install"), _box(page, "#refresh-hint"), _box(page, ".section-nav"))
     assert after == before, f"layout shifted: {before} -> {after}"
@@ -99,6 +103,7 @@ def test_browse_search_add_remove_and_open_a_skill(app, live_server, browser, au
     page.click("#install-button")
     page.locator('#plugin-install[data-state="available"]').wait_for()
     expect(page.locator("#refresh-hint")).to_contain_text("Removed")
+    expect(page.locator("#claude-commands")).to_contain_text("claude plugin uninstall python-development@agnes")
     page.goto("/marketplace?tab=my")
     assert page.locator('article[data-plugin="wshobson/python-development"]').count() == 0
     log.assert_clean(page)

@@ -4,6 +4,7 @@ commands, the analyst's stack, setup and the git credential helper, search and s
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -35,8 +36,13 @@ def test_admin_marketplace_commands(live_server, auth, tmp_path):  # type: ignor
     assert "acme/alpha" in plugins.stdout and "acme/beta" in plugins.stdout
     bad = run_cli(["admin", "marketplace", "add", "Bad Slug", str(repo)], env)
     assert bad.returncode == 1 and "slug" in bad.stderr
-    broken = run_cli(["admin", "marketplace", "add", "gone", str(tmp_path / "missing"), "--no-sync"], env)
+    # A missing path is refused at registration (issue 15), not a sync failure later.
+    missing = run_cli(["admin", "marketplace", "add", "gone", str(tmp_path / "missing"), "--no-sync"], env)
+    assert missing.returncode == 1 and "does not exist on the server" in missing.stderr
+    other = small_marketplace(tmp_path / "other", ("gamma",))
+    broken = run_cli(["admin", "marketplace", "add", "gone", str(other), "--no-sync"], env)
     assert broken.returncode == 0
+    shutil.rmtree(other)  # the repository goes away after registration: the sync fails
     failed = run_cli(["admin", "marketplace", "sync", "gone", "--wait"], env)
     assert failed.returncode == 1 and "not found" in failed.stderr
     removed = run_cli(["admin", "marketplace", "remove", "acme", "--purge", "--yes"], env)
@@ -57,11 +63,13 @@ def test_analyst_stack_commands(live_server, client, auth, tmp_path):  # type: i
     assert run_cli(["marketplace", "install", "acme/beta"], env).returncode == 1  # not granted
     installed = run_cli(["marketplace", "install", "acme/alpha"], env)
     assert installed.returncode == 0 and "claude plugin marketplace update agnes" in installed.stdout
+    assert "claude plugin install alpha@agnes" in installed.stdout  # the exact name (issue 15)
     stack = json.loads(run_cli(["marketplace", "list", "--json"], env).stdout)
     assert [(p["id"], p["subscribed"]) for p in stack] == [("acme/alpha", True)]
     info = json.loads(run_cli(["marketplace", "info", "--json"], env).stdout)
     assert [p["prefixed_name"] for p in info["plugins"]] == ["acme-alpha"]
-    assert run_cli(["marketplace", "uninstall", "acme/alpha"], env).returncode == 0
+    uninstalled = run_cli(["marketplace", "uninstall", "acme/alpha"], env)
+    assert uninstalled.returncode == 0 and "claude plugin uninstall alpha@agnes" in uninstalled.stdout
     assert json.loads(run_cli(["marketplace", "info", "--json"], env).stdout)["plugins"] == []
     usage = run_cli(["marketplace", "install", "no-slash"], env)
     assert usage.returncode == 2

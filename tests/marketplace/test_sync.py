@@ -115,7 +115,7 @@ def test_every_source_form(app, client, admin_headers, tmp_path, github):  # typ
     local = plugins["local-one"]
     assert (local["source_kind"], local["available"], local["manifest_name"]) == ("path", True, "local-one-own-name")
     assert (local["skills"], local["agents"], local["commands"]) == (3, 1, 1)  # nested SKILL.md counts
-    assert local["version"] == "0.1.0"  # the marketplace entry wins over plugin.json
+    assert local["version"] == "1.0.0"  # plugin.json wins over the entry's 0.1.0, as in Claude Code (issue 15)
     assert plugins["bare"]["available"] and plugins["bare"]["manifest_name"] == "bare"
     whole = plugins["whole"]
     assert (whole["source_kind"], whole["available"], whole["skills"]) == ("root", True, 1)
@@ -218,6 +218,7 @@ def test_history_records_added_removed_and_version_changes(client, admin_headers
     assert first["added"] == ["alpha", "beta"]
     shutil.rmtree(repo / "plugins" / "beta")
     write_plugin(repo / "plugins" / "gamma", "gamma")
+    write_plugin(repo / "plugins" / "alpha", "alpha", version="1.1.0")  # plugin.json is the version (issue 15)
     write_manifest(
         repo,
         [
@@ -295,7 +296,8 @@ def test_failure_messages_never_contain_the_token(app, client, admin_headers, ca
 
 
 def test_sync_all_continues_after_a_failure(client, admin_headers, tmp_path):  # type: ignore[no-untyped-def]
-    register(client, admin_headers, "broken", tmp_path / "does-not-exist")
+    register(client, admin_headers, "broken", small_marketplace(tmp_path / "gone"))
+    shutil.rmtree(tmp_path / "gone")  # it went away after registration
     register(client, admin_headers, "good", small_marketplace(tmp_path / "repo"))
     from agnes.jobs.marketplace import run_sync_all_marketplaces
 

@@ -33,7 +33,12 @@ def _marketplace(slug: str = "acme", names: tuple[str, ...] = ("base", "extra"))
 
     if not any(m.id == slug for m in curated.list_marketplaces()):
         curated.create_marketplace(
-            {"slug": slug, "name": slug.title(), "url": "/nonexistent/x.git", "curator_email": "cora@example.com"},
+            {
+                "slug": slug,
+                "name": slug.title(),
+                "url": "https://git.example.com/x.git",
+                "curator_email": "cora@example.com",
+            },
             actor_id=None,
         )
     records = [PluginRecord(n, n, "path", f"./{n}", {"name": n, "source": f"./{n}"}) for n in names]

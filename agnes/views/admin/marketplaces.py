@@ -11,7 +11,7 @@ from flask import Blueprint, flash, g, redirect, request, url_for
 
 from agnes import audit
 from agnes.access import admin_required
-from agnes.errors import AppError
+from agnes.errors import AppError, field_errors
 from agnes.htmx import fragment_or_redirect, hx_redirect, job_started, render, wants_fragment
 from agnes.jobs.marketplace import register_marketplace, start_sync, start_sync_all
 from agnes.marketplace import curated, system
@@ -69,13 +69,13 @@ def create_marketplace_post():  # type: ignore[no-untyped-def]
             actor_name=user.name,
         )
     except AppError as exc:
-        if exc.status not in (400, 409):
+        if exc.status not in (400, 409, 422):
             raise
         return render(
             "admin/marketplaces/index.html",
             "admin/marketplaces/_form.html",
             status=422,
-            **_list_context(form=form, errors={exc.field or "slug": exc.message}),
+            **_list_context(form=form, errors=field_errors(exc, "slug")),
         )
     flash(f"Marketplace {mp.name} registered; the first sync has started.", "success")
     target = url_for("admin_marketplaces.show_marketplace", marketplace_id=mp.id)
@@ -109,9 +109,7 @@ def update_marketplace_post(marketplace_id: str):  # type: ignore[no-untyped-def
     except AppError as exc:
         if exc.status == 404:
             raise
-        return _page_refused(
-            marketplace_id, form={**form, "slug": marketplace_id}, errors={exc.field or "name": exc.message}
-        )
+        return _page_refused(marketplace_id, form={**form, "slug": marketplace_id}, errors=field_errors(exc, "name"))
     flash("Settings saved.", "success")
     return redirect(url_for("admin_marketplaces.show_marketplace", marketplace_id=marketplace_id), code=303)
 

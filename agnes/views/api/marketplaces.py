@@ -125,12 +125,17 @@ def my_stack():  # type: ignore[no-untyped-def]
 @bp.post("/marketplace/curated/<slug>/<plugin>/install")
 @login_required
 def install_plugin(slug: str, plugin: str):  # type: ignore[no-untyped-def]
+    """Subscribe; ``claude_commands`` are what to run in Claude Code next (the exact names)."""
     entry = stack.install(g.principal, slug, plugin)
-    return jsonify(entry.to_dict())
+    name = stack.served_name(g.principal, slug, plugin) or entry.plugin.manifest_name
+    return jsonify({**entry.to_dict(), "claude_commands": stack.claude_commands("added", name)})
 
 
 @bp.delete("/marketplace/curated/<slug>/<plugin>/install")
 @login_required
 def uninstall_plugin(slug: str, plugin: str):  # type: ignore[no-untyped-def]
+    """Unsubscribe; ``claude_commands`` remove the installed copy from Claude Code."""
+    name = stack.served_name(g.principal, slug, plugin)  # before: the name Claude Code installed it as
     removed = stack.uninstall(g.principal, slug, plugin)
-    return jsonify(id=f"{slug}/{plugin}", subscribed=False, removed=removed)
+    commands = stack.claude_commands("removed", name) if removed and name else [stack.REFRESH_COMMAND]
+    return jsonify(id=f"{slug}/{plugin}", subscribed=False, removed=removed, claude_commands=commands)
