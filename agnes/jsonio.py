@@ -33,7 +33,7 @@ class AgnesJSONProvider(DefaultJSONProvider):
 
     def loads(self, s: str | bytes, **kwargs: Any) -> Any:
         if len(s) > MAX_BODY_BYTES:
-            raise BodyRefused(f"the body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MB")
+            raise BodyRefused(f"the body is larger than {MAX_BODY_BYTES // (1024 * 1024)} MiB")
         try:
             value = super().loads(s, **kwargs)
         except RecursionError:

@@ -195,9 +195,15 @@ class Workspace:
         return True
 
     def connect(self):  # type: ignore[no-untyped-def]
-        """A read-only connection to the workspace database. Raises FileNotFoundError before a pull."""
+        """A read-only connection to the workspace database, able to read files under the workspace
+        only, with its settings locked (:func:`cli.readonly.lock_down`). Raises FileNotFoundError
+        before a pull."""
         import duckdb
+
+        from cli.readonly import lock_down
 
         if not self.database.is_file():
             raise FileNotFoundError(f"no pulled data in {self.root}: run 'agnes pull' first")
-        return duckdb.connect(str(self.database), read_only=True)
+        con = duckdb.connect(str(self.database), read_only=True)
+        lock_down(con, [str(self.root.absolute()), str(self.root.resolve())])
+        return con

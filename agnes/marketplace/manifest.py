@@ -159,7 +159,7 @@ def parse_marketplace(data: bytes | None) -> Marketplace:
     if data is None:
         raise ManifestError("the repository has no .claude-plugin/marketplace.json")
     if len(data) > MAX_MANIFEST_BYTES:
-        raise ManifestError("marketplace.json is larger than 4 MB")
+        raise ManifestError("marketplace.json is larger than 4 MiB")
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:

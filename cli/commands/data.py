@@ -13,11 +13,12 @@ WORKSPACE_HELP = "Workspace directory (default: $AGNES_WORKSPACE or the current 
 
 
 def _size(num: float) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if num < 1024 or unit == "GB":
+    """Bytes in IEC units (KiB, MiB, GiB), the one system the server's pages use too (agnes/units.py)."""
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
+        if num < 1024 or unit == "TiB":
             return f"{num:.0f} {unit}" if unit == "B" else f"{num:.1f} {unit}"
         num /= 1024
-    return f"{num:.1f} TB"
+    raise AssertionError("unreachable")
 
 
 def _echo(text: str, err: bool = False) -> None:
@@ -90,14 +91,13 @@ class RichReporter:
             Progress,
             TextColumn,
             TimeRemainingColumn,
-            TransferSpeedColumn,
         )
 
         self.progress = Progress(
             TextColumn("{task.description}"),
             BarColumn(),
-            DownloadColumn(),
-            TransferSpeedColumn(),
+            DownloadColumn(binary_units=True),  # KiB/MiB, as everywhere else
+            TextColumn("{task.fields[speed]}"),
             TimeRemainingColumn(),
             console=Console(stderr=False),
             transient=False,
@@ -108,10 +108,13 @@ class RichReporter:
     def start(self, tables: list[tuple[str, int]]) -> None:
         self.progress.start()
         total = sum(size for _, size in tables)
-        self.total_task = self.progress.add_task(f"{len(tables)} table(s)", total=total)
+        self.total_task = self.progress.add_task(f"{len(tables)} table(s)", total=total, speed="")
 
     def advance(self, table: str, nbytes: int) -> None:
         self.progress.advance(self.total_task, nbytes)
+        task = next(t for t in self.progress.tasks if t.id == self.total_task)
+        speed = task.speed  # rich's own estimate, shown in IEC units
+        self.progress.update(self.total_task, speed=f"{_size(speed)}/s" if speed else "")
 
     def done(self, table: str, ok: bool, message: str = "") -> None:
         self.progress.console.print(f"{table}: {'ok' if ok else 'failed: ' + message}", markup=False)
@@ -247,38 +250,135 @@ def _render(rows: list[tuple[Any, ...]], names: list[str], fmt: str) -> None:
     _echo(f"({len(rows)} row{'s' if len(rows) != 1 else ''})")
 
 
-def _run_sql(workspace: str | None, sql: str, limit: int | None) -> tuple[list[tuple[Any, ...]], list[str]]:
-    import duckdb
-
+def _open(workspace: str | None):  # type: ignore[no-untyped-def]
     from cli.workspace import Workspace
 
     try:
-        con = Workspace(workspace).connect()
+        return Workspace(workspace).connect()
     except FileNotFoundError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+def _sql_error(exc: Exception) -> click.ClickException:
+    message = str(exc).splitlines()[0]
+    if "does not exist" in message:
+        message += " (tables you can query: 'agnes catalog'; pull them with 'agnes pull')"
+    return click.ClickException(message)
+
+
+def _run_sql(workspace: str | None, sql: str, limit: int | None) -> tuple[list[tuple[Any, ...]], list[str], int]:
+    """``(rows, column names, total rows)``: at most ``limit`` rows (None: all); the rest of the
+    result is counted, not kept."""
+    import duckdb
+
+    con = _open(workspace)
     try:
         cursor = con.execute(sql)
         names = [d[0] for d in cursor.description or []]
-        rows = cursor.fetchmany(limit) if limit else cursor.fetchall()
+        if not limit:
+            rows = cursor.fetchall()
+            return rows, names, len(rows)
+        rows = cursor.fetchmany(limit + 1)
+        total = len(rows)
+        while len(rows) > limit and (more := cursor.fetchmany(100_000)):
+            total += len(more)
+        return rows[:limit], names, total
     except duckdb.Error as exc:
-        message = str(exc).splitlines()[0]
-        if "does not exist" in message:
-            message += " (tables you can query: 'agnes catalog'; pull them with 'agnes pull')"
-        raise click.ClickException(message) from None
+        raise _sql_error(exc) from None
     finally:
         con.close()
-    return rows, names
+
+
+# File formats --output writes, by the file name's extension.
+OUTPUT_FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet", ".json": "json"}
+
+
+def _write_output(workspace: str | None, sql: str, output: str) -> int:
+    """Write every row of ``sql`` to ``output`` (CSV, Parquet or JSON by extension), streaming in
+    batches through a temporary file renamed into place; returns the row count."""
+    import json
+    import os
+    from pathlib import Path
+
+    import duckdb
+
+    target = Path(output)
+    kind = OUTPUT_FORMATS.get(target.suffix.lower())
+    if kind is None:
+        raise click.ClickException(f"--output: name a .csv, .parquet or .json file (not '{target.name}')")
+    if not target.parent.is_dir():
+        raise click.ClickException(f"--output: the folder {target.parent} does not exist")
+    tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+    con = _open(workspace)
+    rows = 0
+    try:
+        relation = con.sql(sql)
+        # Streaming Arrow batches: to_arrow_reader in DuckDB 2, fetch_arrow_reader in 1.x.
+        reader = (getattr(relation, "to_arrow_reader", None) or relation.fetch_arrow_reader)(100_000)
+        if kind == "parquet":
+            import pyarrow.parquet as pq
+
+            with pq.ParquetWriter(tmp, reader.schema) as writer:
+                for batch in reader:
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+        elif kind == "csv":
+            import pyarrow.csv as pacsv
+
+            with pacsv.CSVWriter(str(tmp), reader.schema) as writer:
+                for batch in reader:
+                    writer.write_batch(batch)
+                    rows += batch.num_rows
+        else:
+            with open(tmp, "w", encoding="utf-8") as out:
+                out.write("[")
+                for batch in reader:
+                    for record in batch.to_pylist():
+                        out.write(("," if rows else "") + "\n" + json.dumps(record, default=str, ensure_ascii=False))
+                        rows += 1
+                out.write("\n]\n")
+        os.replace(tmp, target)
+    except duckdb.Error as exc:
+        raise _sql_error(exc) from None
+    finally:
+        tmp.unlink(missing_ok=True)
+        con.close()
+    return rows
 
 
 @click.command()
 @click.argument("sql")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
 @click.option("--limit", type=int, default=1000, show_default=True, help="Most rows printed (0 = all).")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False),
+    help="Write every row to FILE instead of printing: .csv, .parquet or .json.",
+)
 @click.option("--workspace", type=click.Path(file_okay=False), help=WORKSPACE_HELP)
-def query(sql: str, fmt: str, limit: int, workspace: str | None) -> None:
-    """Run read-only SQL (DuckDB) over the pulled tables."""
-    rows, names = _run_sql(workspace, sql, limit or None)
+def query(sql: str, fmt: str, limit: int, output: str | None, workspace: str | None) -> None:
+    """Run read-only SQL (DuckDB) over the pulled tables.
+
+    One statement that reads (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN); COPY, ATTACH,
+    INSTALL/LOAD, SET and writes are refused (exit 1). Files outside the workspace cannot be read.
+    """
+    from cli.readonly import refusal
+
+    reason = refusal(sql)
+    if reason:
+        raise click.ClickException(reason)
+    if output:
+        written = _write_output(workspace, sql, output)
+        _echo(f"wrote {written:,} row{'s' if written != 1 else ''} to {output}", err=True)
+        return
+    rows, names, total = _run_sql(workspace, sql, limit or None)
     _render(rows, names, fmt)
+    if total > len(rows):
+        _echo(
+            f"showing {len(rows):,} of {total:,} rows; use --limit N (0 = all) or --output file.parquet",
+            err=True,
+        )
 
 
 @click.command()
@@ -340,7 +440,7 @@ def _columns(table: str, workspace: str | None) -> list[tuple[str, str]]:
 
     if not TABLE_ID_RE.match(table):
         raise click.ClickException(f"'{table}' is not a table id")
-    rows, _ = _run_sql(workspace, f'DESCRIBE "{table}"', None)
+    rows, _, _ = _run_sql(workspace, f'DESCRIBE "{table}"', None)
     return [(r[0], r[1]) for r in rows]
 
 
@@ -368,7 +468,7 @@ def describe(table: str, count: int, as_json: bool, workspace: str | None) -> No
     """Columns, row count and a few sample rows of a pulled table."""
     columns = _columns(table, workspace)
     total = _run_sql(workspace, f'SELECT count(*) FROM "{table}"', None)[0][0][0]
-    rows, names = _run_sql(workspace, f'SELECT * FROM "{table}" LIMIT {max(0, count)}', None)
+    rows, names, _ = _run_sql(workspace, f'SELECT * FROM "{table}" LIMIT {max(0, count)}', None)
     if as_json:
         from cli.output import print_json
 

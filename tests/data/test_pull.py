@@ -236,7 +236,7 @@ def test_terminal_gets_a_progress_bar(served, tmp_path):
     os.close(leader)
     assert process.wait(60) == 0
     text = output.decode("utf-8", "replace")
-    assert "2 table(s)" in text and "KB" in text and "━" in text
+    assert "2 table(s)" in text and "KiB" in text and "━" in text
     assert "agnes pull: 2 downloaded" in text
 
 
@@ -298,9 +298,9 @@ def test_plain_progress_reports_long_transfers(capsys):
     reporter.advance("small", 1024)
     reporter.done("small", True)
     lines = capsys.readouterr().out.splitlines()
-    assert lines[0] == "agnes pull: downloading 2 table(s), 10.0 MB"
-    assert lines[1].startswith("  4.0 MB of 10.0 MB (39%),") and "left" in lines[1]
-    assert lines[-2:] == ["[1/2] big 10.0 MB ok", "[2/2] small 1.0 KB ok"]
+    assert lines[0] == "agnes pull: downloading 2 table(s), 10.0 MiB"
+    assert lines[1].startswith("  4.0 MiB of 10.0 MiB (39%),") and "left" in lines[1]
+    assert lines[-2:] == ["[1/2] big 10.0 MiB ok", "[2/2] small 1.0 KiB ok"]
     assert all(line.isascii() for line in lines)
 
 

@@ -86,6 +86,18 @@ def test_raw_penguins_renames_and_non_iso_dates(app, folder):
     assert query(app, "SELECT typeof(date), count(*) FROM weather GROUP BY 1") == [("DATE", 1461)]
 
 
+def test_a_ragged_short_csv_fails_naming_the_line(app, folder):
+    # Issue 15: the sniffer took the 4-field last line of this 4-line file for the header and the
+    # sync reported "ok, 0 rows".
+    (folder / "ragged.csv").write_text("a,b,c\n1,2,3\n4,5\n6,7,8,9\n")
+    register({"name": "ragged", "source_type": "csv", "source_spec": {"location": str(folder / "ragged.csv")}})
+    with pytest.raises(SyncFailed) as failure:
+        sync_table("ragged")
+    assert "line 3 has 2 fields where the header has 3" in str(failure.value)
+    with state_store().read() as con:
+        assert tables.get_sync_state(con, "ragged").status == "failed"
+
+
 def test_malformed_csv_fails_clearly_and_keeps_the_previous_extract(app, folder):
     register(penguins_fields(folder))
     first = sync_table("penguins")

@@ -41,6 +41,15 @@ def extract(request: ExtractRequest) -> ExtractResult:
             raise ExtractError(f"cannot read {what}: {problem}") from None
         raise
     names = [c[0] for c in result.columns]
+    expected = header_fields(paths[0], spec) if spec.get("header", True) is not False else None
+    if expected is not None and len(names) != expected:
+        # The sniffer took another line for the header (a ragged last line of a short file: its
+        # fields became the columns and every row was dropped). Name the line instead of "ok, 0 rows".
+        request.output.unlink(missing_ok=True)
+        problem = diagnose(paths, spec)
+        raise ExtractError(
+            f"cannot read {what}: {problem or f'the header has {expected} fields but {len(names)} columns were read'}"
+        )
     if len(names) == 1 and any(d in names[0] for d in DELIMITERS):
         # The sniffer gave up on the dialect and read each line as one value.
         problem = diagnose(paths, spec)
@@ -71,6 +80,28 @@ def header_delimiter(path: str, spec: Mapping[str, Any]) -> str | None:
         return None
     best = max(DELIMITERS, key=first.count)
     return best if first.count(best) else None
+
+
+def header_fields(path: str, spec: Mapping[str, Any]) -> int | None:
+    """How many fields the header line of the local file ``path`` has (None when unreadable)."""
+    import csv
+
+    encoding = {"latin-1": "latin-1", "utf-16": "utf-16"}.get(str(spec.get("encoding") or ""), "utf-8")
+    try:
+        with open(path, newline="", encoding=encoding, errors="replace") as fh:
+            for _ in range(int(spec.get("skip_rows") or 0)):
+                fh.readline()
+            first = fh.readline()
+    except OSError:
+        return None
+    if not first.strip():
+        return None
+    delimiter = spec.get("delimiter") or max(DELIMITERS, key=first.count)
+    delimiter = "\t" if delimiter in ("\\t", "tab") else delimiter
+    try:
+        return len(next(csv.reader([first], delimiter=delimiter, quotechar=spec.get("quote") or '"')))
+    except (csv.Error, StopIteration):
+        return None
 
 
 def diagnose(paths: list[str], spec: Mapping[str, Any]) -> str | None:
