@@ -17,8 +17,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import duckdb
+
 from agnes.access import Principal, ResourceType, can_access
-from agnes.data import data_dir, table_index
+from agnes.data import data_dir, orchestrator, table_index
 from agnes.data.extracts import TABLE_ID_RE, extracts_root, parquet_path
 from agnes.errors import AppError, NotFound
 from agnes.models import utcnow
@@ -161,3 +163,59 @@ def open_at(path: Path, start: int):  # type: ignore[no-untyped-def]
     if start:
         os.lseek(fh.fileno(), start, os.SEEK_SET)
     return fh
+
+
+# -- preview on the web (/data/<id>) --------------------------------------------------------------
+
+# Rows a table page shows.
+PREVIEW_ROWS = 50
+
+
+@dataclass(frozen=True)
+class Preview:
+    """The first rows of a table and its columns' null counts, read through the server's DuckDB.
+
+    Attributes:
+        columns: ``[(name, type)]`` as DuckDB reads the view.
+        rows: at most :data:`PREVIEW_ROWS` rows, each value as text (None for NULL).
+        nulls: column name → null count from the parquet's statistics (empty for remote tables).
+        error: why no rows could be read (never synced, the view failed), else None.
+    """
+
+    columns: list[tuple[str, str]]
+    rows: list[list[str | None]]
+    nulls: dict[str, int]
+    error: str | None = None
+
+
+def preview(table_id: str, limit: int = PREVIEW_ROWS) -> Preview:
+    """The first ``limit`` rows of a table from ``analytics/server.duckdb`` (the views the
+    manifest describes), and null counts from its parquet's metadata. Never raises for a table
+    that cannot be read: the reason is in ``error``."""
+    if not TABLE_ID_RE.match(table_id):
+        raise NotFound("table_not_found", "No such table.")
+    con = orchestrator.open_analytics(data_dir())
+    if con is None:
+        return Preview([], [], {}, "not synced yet")
+    try:
+        try:
+            cursor = con.execute(f'SELECT * FROM "{table_id}" LIMIT {int(limit)}')
+        except duckdb.Error as exc:
+            message = str(exc).splitlines()[0]
+            return Preview([], [], {}, "not synced yet" if "does not exist" in message else message)
+        columns = [(d[0], str(d[1])) for d in cursor.description or []]
+        rows = [[None if v is None else str(v) for v in row] for row in cursor.fetchall()]
+        nulls: dict[str, int] = {}
+        try:
+            found = table_file(table_id)
+        except AppError:
+            found = None
+        if found is not None:
+            stats = con.execute(
+                "SELECT path_in_schema, sum(stats_null_count) FROM parquet_metadata(?) GROUP BY 1", [str(found.path)]
+            ).fetchall()
+            nulls = {str(name): int(count) for name, count in stats if count is not None}
+        return Preview(columns, rows, nulls)
+    finally:
+        con.close()
+

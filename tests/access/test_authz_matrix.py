@@ -381,6 +381,8 @@ RULES: dict[str, Rule] = {
     "marketplace_browse.item_detail": Rule(LOGIN, values=_curated_item),
     "marketplace_browse.install_plugin": Rule(LOGIN, values=_curated),
     "marketplace_browse.remove_plugin": Rule(LOGIN, values=_curated),
+    "data_browse.catalog": Rule(LOGIN, query={"q": "matrix"}),
+    "data_browse.table": Rule(LOGIN, values=lambda w, c: {"table_id": matrix_table(w, synced=True, granted=True)}),
     # admin pages
     "admin_groups.list_groups": Rule(ADMIN),
     "admin_groups.create_group_post": Rule(ADMIN, body=_new_group_body),
@@ -534,6 +536,8 @@ RULES: dict[str, Rule] = {
         LOGIN, values=lambda w, c: {"table_id": matrix_table(w, synced=True, granted=True)}
     ),
     "api.data.catalog": Rule(LOGIN),
+    "api.data.list_data": Rule(LOGIN),
+    "api.data.get_data": Rule(LOGIN, values=lambda w, c: {"table_id": matrix_table(w, synced=True, granted=True)}),
     "api.data.list_metrics": Rule(LOGIN),
     "api.data.get_metric": Rule(LOGIN, values=lambda w, c: {"metric_id": matrix_metric()}),
     "api.data.import_metrics": Rule(

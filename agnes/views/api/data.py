@@ -16,6 +16,7 @@ from agnes.data.connectors import connectors
 from agnes.errors import Invalid
 from agnes.jobs.tables import start_syncs
 from agnes.pages.admin_tables import table_page
+from agnes.pages.data_catalog import catalog_page, data_table_page
 from agnes.views.api.body import json_body, json_value
 
 bp = Blueprint("data", __name__)
@@ -185,6 +186,23 @@ def download_table(table_id: str):  # type: ignore[no-untyped-def]
     if byte_range:
         response.headers["Content-Range"] = f"bytes {start}-{end}/{found.size}"
     return response
+
+
+# -- the /data pages' twins ----------------------------------------------------------------------
+
+
+@bp.get("/data")
+@login_required
+def list_data():  # type: ignore[no-untyped-def]
+    """The caller's tables (admins: all) matching ``q``: the ``/data`` page's data."""
+    return jsonify(catalog_page(g.principal, request.args.get("q", "")[:200]).to_dict())
+
+
+@bp.get("/data/<table_id>")
+@resource_access_required(ResourceType.TABLE, "table_id")
+def get_data(table_id: str):  # type: ignore[no-untyped-def]
+    """One table with its schema, first rows and commands: the ``/data/<id>`` page's data."""
+    return jsonify(data_table_page(g.principal, table_id).to_dict())
 
 
 # -- catalog and metrics --------------------------------------------------------------------------
