@@ -218,4 +218,3 @@ def preview(table_id: str, limit: int = PREVIEW_ROWS) -> Preview:
         return Preview(columns, rows, nulls)
     finally:
         con.close()
-

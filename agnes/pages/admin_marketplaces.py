@@ -4,7 +4,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+from flask import current_app
 
 from agnes.jobs import JobStatus
 from agnes.jobs.marketplace import SYNC_ALL_JOB_ID, current_sync_job, sync_job_id
@@ -12,6 +15,7 @@ from agnes.marketplace import curated, system
 from agnes.models.marketplace_history import SyncRecord
 from agnes.models.marketplaces import Marketplace, Plugin
 from agnes.models.system_plugins import SystemMark
+from agnes.plugin.contents import plugin_contents
 
 
 @dataclass(frozen=True)
@@ -42,6 +46,8 @@ class MarketplacePage:
     history: list[SyncRecord]
     job: JobStatus | None
     missing_system: list[SystemMark]
+    # Plugin name → (hooks, MCP servers) it installs (read from its files, cached per content hash).
+    integrations: dict[str, tuple[int, int]]
 
     @property
     def refresh_on(self) -> str:
@@ -62,7 +68,14 @@ class MarketplacePage:
         return {
             **self.marketplace.to_dict(),
             "has_token": self.has_token,
-            "plugins": [p.to_dict() for p in self.plugins],
+            "plugins": [
+                {
+                    **p.to_dict(),
+                    "hooks": self.integrations.get(p.name, (0, 0))[0],
+                    "mcp_servers": self.integrations.get(p.name, (0, 0))[1],
+                }
+                for p in self.plugins
+            ],
             "history": [h.to_dict() for h in self.history],
             "job": self.job.to_dict() if self.job else None,
             "last_result": self.last_sync.summary if self.last_sync else None,
@@ -84,4 +97,15 @@ def marketplace_page(marketplace_id: str) -> MarketplacePage:
         detail.history,
         current_sync_job(marketplace_id),
         system.missing_marks(marketplace_id),
+        _integrations(detail.plugins),
     )
+
+
+def _integrations(plugins: list[Plugin]) -> dict[str, tuple[int, int]]:
+    data_dir = Path(current_app.config["AGNES_DATA_DIR"])
+    counts = {}
+    for p in plugins:
+        if p.available and p.content_dir:
+            contents = plugin_contents(data_dir / p.content_dir, p.content_hash, p.raw)
+            counts[p.name] = (len(contents.hooks), len(contents.mcp_servers))
+    return counts

@@ -103,3 +103,17 @@ def test_an_admin_sees_every_table_with_sync_now(app, client, auth, folder):  # 
     assert client.get("/data/nope").status_code == 404
     live = table.select_one("#data-table-live")
     assert live["hx-trigger"] == "sync-table:secret from:body" and live["hx-get"] == "/data/secret"
+
+
+def test_the_home_page_links_an_analyst_to_what_they_use(client, auth):  # type: ignore[no-untyped-def]
+    auth.login(ANALYST)
+    home = BeautifulSoup(client.get("/").data, "html.parser")
+    links = {a["id"]: a["href"] for a in home.select("#home-tiles a[id]")}
+    assert links == {
+        "tile-marketplace": "/marketplace",
+        "tile-stack": "/marketplace?tab=my",
+        "tile-data": "/data",
+        "tile-tokens": "/me#tokens",
+    }
+    steps = home.select_one("#connect-claude-code").get_text(" ", strip=True)
+    assert "agnes marketplace setup" in steps and "claude plugin marketplace update agnes" in steps

@@ -92,3 +92,16 @@ def test_add_and_remove_say_exactly_what_to_run(client, auth, admin_headers, tmp
     assert api["claude_commands"][-1] == "claude plugin install guard@agnes"
     api = client.delete("/api/marketplace/curated/acme/guard/install", headers=analyst).get_json()
     assert api["claude_commands"][0] == "claude plugin uninstall guard@agnes"
+
+
+def test_the_admin_plugin_table_counts_hooks_and_links_names(client, auth, admin_headers, tmp_path):  # type: ignore[no-untyped-def]
+    register(client, admin_headers, "acme", _market(tmp_path / "repo"))
+    sync_now("acme")
+    auth.login("admin@example.com", admin=True)
+    page = BeautifulSoup(client.get("/admin/marketplaces/acme").data, "html.parser")
+    row = page.select_one("#plugin-guard")
+    assert row.select_one(".plugin-hooks").get_text() == "2" and row.select_one(".plugin-mcp").get_text() == "0"
+    assert row.select_one("a")["href"] == "/marketplace/curated/acme/guard"
+    assert row.select_one(".status-ok").get_text() == "available"
+    body = client.get("/api/marketplaces/acme", headers=admin_headers).get_json()
+    assert (body["plugins"][0]["hooks"], body["plugins"][0]["mcp_servers"]) == (2, 0)
