@@ -158,3 +158,56 @@ def test_claude_code_installs_a_granted_subscribed_plugin(rq_live_server, rq_app
     )
     assert clash.returncode == 1 and "already has a marketplace named 'agnes'" in clash.stderr
     assert token not in clash.stderr
+
+
+def test_page_version_and_remove_guidance_match_claude_code(live_server, client, auth, tmp_path):  # type: ignore[no-untyped-def]
+    """Issue 15: the version a plugin page shows is the one Claude Code installs (plugin.json's 2.0.0,
+    not the entry's 1.0.0), and after "Remove from stack" the printed commands leave ``claude plugin
+    list`` without a plugin that "failed to load"."""
+    from bs4 import BeautifulSoup
+
+    from tests.conftest import bearer, csrf_token
+    from tests.marketplace.conftest import commit_all, register, sync_now, write_manifest, write_plugin
+
+    url = live_server.url
+    admin = bearer(auth.token("admin@example.com", admin=True))
+    repo = tmp_path / "market"
+    write_plugin(repo / "plugins" / "guard", "guard", version="2.0.0")
+    write_manifest(repo, [{"name": "guard", "source": "./plugins/guard", "version": "1.0.0"}])
+    commit_all(repo)
+    register(client, admin, "acme", repo)
+    sync_now("acme")
+    grant = {"group_id": "everyone", "resource_type": "marketplace_plugin", "resource_id": "acme/guard"}
+    assert client.post("/api/admin/grants", json=grant, headers=admin).status_code == 201
+    token = auth.token(ANALYST)
+    home = tmp_path / "analyst-home"
+    login = run_cli(
+        ["login", "--server", url, "--token", token], {**cli_env(url, token, home), "AGNES_TOKEN": "", "AGNES_URL": ""}
+    )
+    assert login.returncode == 0, login.stderr
+    env = claude_env(home)
+    added = run_cli(["marketplace", "install", "acme/guard"], env)
+    assert added.returncode == 0, added.stderr
+    setup = run_cli(["marketplace", "setup", "--claude", str(CLAUDE)], env)
+    assert setup.returncode == 0, setup.stdout + setup.stderr
+    for line in [ln.strip() for ln in added.stdout.splitlines() if ln.strip().startswith("claude ")]:
+        done = claude(home, *line.split()[2:])  # exactly what the CLI printed
+        assert done.returncode == 0, f"{line}: {done.stdout}{done.stderr}"
+    installed = [p.name for p in (home / ".claude" / "plugins" / "cache" / "agnes" / "guard").iterdir()]
+    auth.login(ANALYST)
+    page = BeautifulSoup(client.get("/marketplace/curated/acme/guard").data, "html.parser")
+    assert installed == ["2.0.0"] and "Version 2.0.0" in page.select_one("#plugin-meta").get_text(" ", strip=True)
+
+    # Remove from stack on the page; follow the commands it prints.
+    form = csrf_token(client, "/marketplace/curated/acme/guard")
+    panel = client.post(
+        "/marketplace/curated/acme/guard/remove", data={"csrf_token": form}, headers={"HX-Request": "true"}
+    )
+    commands = BeautifulSoup(panel.data, "html.parser").select_one("#claude-commands").get_text().splitlines()
+    assert commands == ["claude plugin uninstall guard@agnes", "claude plugin marketplace update agnes"]
+    for line in commands:
+        done = claude(home, *line.split()[2:])
+        assert done.returncode == 0, f"{line}: {done.stdout}{done.stderr}"
+    listed = claude(home, "list")
+    assert listed.returncode == 0, listed.stderr
+    assert "guard" not in listed.stdout and "failed" not in (listed.stdout + listed.stderr).lower(), listed.stdout
