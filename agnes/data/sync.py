@@ -124,12 +124,17 @@ def sync_table(table_id: str, *, triggered_by: str | None = None, progress: Prog
             file_mtime_ns=mtime_ns,
             columns=result.columns,
             triggered_by=triggered_by,
+            warning=result.warning,
         )
     markers.TABLES.bump()
     progress(3, 3, f"{result.rows} rows")
     summary = f"{table_id}: {count(result.rows or 0, 'row')}" + (f", {filesize(size)}" if has_file else "")
+    if result.warning:
+        log.warning("table %s: %s", table_id, result.warning)
+        summary += f" (warning: {result.warning})"
     return {
         "summary": summary,
+        "warning": result.warning,
         "table": table_id,
         "rows": result.rows,
         "size_bytes": size,

@@ -51,6 +51,7 @@ class SyncState(Record):
     columns: list[list[str]] = field(default_factory=list)
     error: str | None = None
     sha256: str | None = None  # None for files published before SHA-256 was recorded
+    warning: str | None = None  # what the last successful sync noticed (a CSV read as 0 rows)
 
 
 @dataclass(frozen=True)
@@ -65,6 +66,7 @@ class SyncRun(Record):
     duration_ms: float | None
     error: str | None
     triggered_by: str | None
+    warning: str | None = None
 
 
 @dataclass(frozen=True)
@@ -181,7 +183,8 @@ def delete_table(con: DuckDBPyConnection, table_id: str) -> None:
 # -- sync state and history ------------------------------------------------------------------
 
 _STATE_COLUMNS = (
-    "table_id, status, last_attempt, last_success, rows, size_bytes, hash, file_mtime_ns, columns, error, sha256"
+    "table_id, status, last_attempt, last_success, rows, size_bytes, hash, file_mtime_ns, columns, error, sha256,"
+    " warning"
 )
 
 
@@ -215,6 +218,7 @@ def record_sync(
     columns: list[list[str]] | None = None,
     error: str | None = None,
     triggered_by: str | None = None,
+    warning: str | None = None,
 ) -> SyncRun:
     """Record one sync attempt: a history row, and the table's state.
 
@@ -224,20 +228,33 @@ def record_sync(
     """
     finished = utcnow()
     duration = round((finished - started_at).total_seconds() * 1000, 2)
-    run = SyncRun(new_id(), table_id, started_at, finished, status, rows, size_bytes, duration, error, triggered_by)
+    run = SyncRun(
+        new_id(), table_id, started_at, finished, status, rows, size_bytes, duration, error, triggered_by, warning
+    )
     con.execute(
         "INSERT INTO sync_history (id, table_id, started_at, finished_at, status, rows, size_bytes, duration_ms,"
-        " error, triggered_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [run.id, table_id, started_at, finished, status, rows, size_bytes, duration, error, triggered_by],
+        " error, triggered_by, warning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [run.id, table_id, started_at, finished, status, rows, size_bytes, duration, error, triggered_by, warning],
     )
     if status == "ok":
         con.execute(
-            f"INSERT INTO sync_state ({_STATE_COLUMNS}) VALUES (?, 'ok', ?, ?, ?, ?, ?, ?, ?, NULL, ?)"
+            f"INSERT INTO sync_state ({_STATE_COLUMNS}) VALUES (?, 'ok', ?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)"
             " ON CONFLICT (table_id) DO UPDATE SET status = 'ok', last_attempt = excluded.last_attempt,"
             " last_success = excluded.last_success, rows = excluded.rows, size_bytes = excluded.size_bytes,"
             " hash = excluded.hash, file_mtime_ns = excluded.file_mtime_ns, columns = excluded.columns,"
-            " error = NULL, sha256 = excluded.sha256",
-            [table_id, started_at, finished, rows, size_bytes, hash, file_mtime_ns, json.dumps(columns or []), sha256],
+            " error = NULL, sha256 = excluded.sha256, warning = excluded.warning",
+            [
+                table_id,
+                started_at,
+                finished,
+                rows,
+                size_bytes,
+                hash,
+                file_mtime_ns,
+                json.dumps(columns or []),
+                sha256,
+                warning,
+            ],
         )
     else:
         con.execute(
@@ -251,8 +268,8 @@ def record_sync(
 
 def list_history(con: DuckDBPyConnection, table_id: str, *, limit: int = 20) -> list[SyncRun]:
     rows = con.execute(
-        "SELECT id, table_id, started_at, finished_at, status, rows, size_bytes, duration_ms, error, triggered_by"
-        " FROM sync_history WHERE table_id = ? ORDER BY started_at DESC LIMIT ?",
+        "SELECT id, table_id, started_at, finished_at, status, rows, size_bytes, duration_ms, error, triggered_by,"
+        " warning FROM sync_history WHERE table_id = ? ORDER BY started_at DESC LIMIT ?",
         [table_id, limit],
     ).fetchall()
     return [SyncRun(*r) for r in rows]

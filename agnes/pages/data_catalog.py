@@ -48,6 +48,7 @@ class DataRow:
             "last_sync": s.last_success.isoformat() if s and s.last_success else None,
             "status": s.status if s else "never",
             "error": s.error if s and s.status != "ok" else None,
+            "warning": s.warning if s and s.status == "ok" else None,
         }
 
 

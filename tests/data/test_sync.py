@@ -98,6 +98,26 @@ def test_a_ragged_short_csv_fails_naming_the_line(app, folder):
         assert tables.get_sync_state(con, "ragged").status == "failed"
 
 
+def test_a_csv_read_as_zero_rows_from_a_non_empty_file_is_a_warning(app, folder):
+    # Issue 15: a non-empty file that parses to 0 rows was a silent "ok".
+    (folder / "headers.csv").write_text("a,b\n\n")
+    register({"name": "empty", "source_type": "csv", "source_spec": {"location": str(folder / "headers.csv")}})
+    assert sync_table("empty")["warning"] is None  # only a header: nothing to warn about
+    (folder / "skipped.csv").write_text("a,b\n1,2\n3,4\n")
+    spec = {"location": str(folder / "skipped.csv"), "skip_rows": 1, "header": False}
+    register({"name": "skipped", "source_type": "csv", "source_spec": {**spec, "skip_rows": 0}})
+    assert sync_table("skipped")["warning"] is None
+    (folder / "odd.csv").write_text("a,b\n1,2\n3,4\n")
+    register(
+        {"name": "odd", "source_type": "csv", "source_spec": {"location": str(folder / "odd.csv"), "skip_rows": 2}}
+    )
+    result = sync_table("odd")
+    assert result["rows"] == 0 and "read as 0 rows" in result["warning"] and "warning" in result["summary"]
+    with state_store().read() as con:
+        assert "read as 0 rows" in tables.get_sync_state(con, "odd").warning
+        assert tables.list_history(con, "odd")[0].warning == tables.get_sync_state(con, "odd").warning
+
+
 def test_malformed_csv_fails_clearly_and_keeps_the_previous_extract(app, folder):
     register(penguins_fields(folder))
     first = sync_table("penguins")

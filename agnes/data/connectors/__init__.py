@@ -86,6 +86,7 @@ class ExtractResult:
     rows: int
     columns: list[list[str]]
     view_sql: str | None = None
+    warning: str | None = None  # a success with something to say (kept on the table's sync state)
 
 
 @dataclass(frozen=True)

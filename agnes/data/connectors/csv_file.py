@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from agnes.data.connectors import Connector, ExtractError, ExtractRequest, ExtractResult, Option
@@ -55,7 +56,30 @@ def extract(request: ExtractRequest) -> ExtractResult:
         problem = diagnose(paths, spec)
         request.output.unlink(missing_ok=True)
         raise ExtractError(f"cannot read {what}: {problem or 'could not detect the delimiter; set it'}")
+    if result.rows == 0 and _has_data_lines(paths, spec):
+        return replace(
+            result,
+            warning=f"{what} has lines after its header but was read as 0 rows; check its delimiter, quotes and"
+            " skip_rows",
+        )
     return result
+
+
+def _has_data_lines(paths: list[str], spec: Mapping[str, Any]) -> bool:
+    """True when a local file has a non-empty line besides its first (the header), skipped lines
+    included: a file whose every line was skipped still deserves the warning."""
+    skip = 0 if spec.get("header", True) is False else 1
+    for name in paths[:5]:
+        try:
+            with open(name, "rb") as fh:
+                for index, line in enumerate(fh):
+                    if index >= skip and line.strip():
+                        return True
+                    if index > skip + 1000:
+                        break
+        except OSError:
+            continue
+    return False
 
 
 # Delimiters tried when none is configured.
