@@ -233,7 +233,10 @@ def test_add_and_remove_swap_the_install_panel(client, analyst) -> None:  # type
     root = panel.find(True)
     assert root["id"] == "plugin-install" and root["data-state"] == "in_stack"
     assert panel.find(id="install-state").get_text(strip=True) == "In your stack"
-    assert panel.select_one("#refresh-hint code").get_text() == REFRESH_COMMAND
+    assert panel.select_one("#refresh-hint code").get_text().splitlines() == [
+        REFRESH_COMMAND,
+        "claude plugin install protect-mcp@agnes",
+    ]
     assert "is-invisible" not in panel.find(id="refresh-hint")["class"]
     assert panel.find("form")["action"] == "/marketplace/curated/wshobson/protect-mcp/remove"
     listed = client.get("/api/marketplace/items?tab=my").get_json()
@@ -255,7 +258,7 @@ def test_add_without_javascript_redirects_with_the_hint(client, analyst) -> None
     page = soup(client.get(response.headers["Location"]))
     assert page.find("html") is not None
     assert page.find(id="plugin-install")["data-state"] == "in_stack"
-    assert page.select_one("#refresh-hint code").get_text() == REFRESH_COMMAND
+    assert page.select_one("#refresh-hint code").get_text().splitlines()[0] == REFRESH_COMMAND
 
 
 def test_add_needs_csrf_and_a_grant(client, analyst) -> None:  # type: ignore[no-untyped-def]
