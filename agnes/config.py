@@ -163,6 +163,18 @@ SETTINGS: tuple[Setting, ...] = (
         "Most files a curated plugin may have; one with more is marked unavailable with the reason.",
         kind="int",
     ),
+    Setting(
+        "AGNES_SESSION_MAX_BYTES",
+        52428800,
+        "Largest session transcript accepted by PUT /api/sessions, in bytes counted decompressed (50 MB).",
+        kind="int",
+    ),
+    Setting(
+        "AGNES_USAGE_RETENTION_DAYS",
+        0,
+        "Usage events older than this many days are deleted by the daily prune (rollups stay); 0 keeps them all.",
+        kind="int",
+    ),
     Setting("AGNES_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token", "OAuth token endpoint."),
     Setting(
         "AGNES_GOOGLE_GROUPS",

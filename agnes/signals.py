@@ -14,6 +14,8 @@ cursor as ``con``, so their changes commit or roll back together with it.
 * ``membership_changed``: kwargs ``con``, ``user_id``, ``group_id`` (after add or remove).
 * ``credentials_changed``: kwargs ``con``, ``user_id`` (a token was revoked or the user was
   deactivated; caches of authenticated callers must forget them).
+* ``session_removed``: kwargs ``con``, ``user_id``, ``session_id`` (a session was marked private:
+  its files and telemetry rows are gone; areas that derived rows from it delete theirs).
 """
 
 from __future__ import annotations
@@ -28,3 +30,4 @@ grant_created = _signals.signal("grant-created")
 grant_revoked = _signals.signal("grant-revoked")
 membership_changed = _signals.signal("membership-changed")
 credentials_changed = _signals.signal("credentials-changed")
+session_removed = _signals.signal("session-removed")

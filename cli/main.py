@@ -25,6 +25,8 @@ COMMANDS = {
     "describe": "cli.commands.data:describe",
     "init": "cli.commands.init:init",
     "report": "cli.commands.report:report",
+    "push": "cli.commands.push:push",
+    "mark-private": "cli.commands.push:mark_private",
 }
 
 

@@ -10,7 +10,15 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = ROOT / "agnes"
 # Areas below the views and jobs layers: they never import agnes.jobs (jobs start in agnes/jobs/).
-DOMAIN_PACKAGES = ("agnes.marketplace", "agnes.data", "agnes.plugin", "agnes.models", "agnes.auth", "agnes.feedback")
+DOMAIN_PACKAGES = (
+    "agnes.marketplace",
+    "agnes.data",
+    "agnes.plugin",
+    "agnes.models",
+    "agnes.auth",
+    "agnes.feedback",
+    "agnes.telemetry",
+)
 
 
 def _modules() -> dict[str, Path]:

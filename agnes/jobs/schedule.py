@@ -89,6 +89,13 @@ PERIODIC: list[Periodic] = [
         timeout=300,
         description="Send admins their notifications (feedback, health turning red)",
     ),
+    Periodic(
+        "process-sessions",
+        "agnes.jobs.telemetry.run_process_sessions",
+        "*/10 * * * *",
+        timeout=1800,
+        description="Process uploaded Claude Code sessions into usage figures",
+    ),
 ]
 
 

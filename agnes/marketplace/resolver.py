@@ -172,3 +172,16 @@ def all_served_etags(con: DuckDBPyConnection, data_dir: Path) -> set[str]:
     if served.count_active_users(con) > len(by_user):  # users served nothing share the empty set
         etags.add(etag_of([]))
     return etags
+
+
+def served_names_by_user(con: DuckDBPyConnection, data_dir: Path) -> dict[str, dict[str, tuple[str, str]]]:
+    """Every active user's served plugin names: ``{user_id: {served_name: (marketplace_id, plugin)}}``.
+
+    The served name is what Claude Code prefixes a plugin's skills, agents and commands with
+    (``<served_name>:<item>``), so telemetry attributes a use to the right marketplace even when
+    two marketplaces have a plugin of the same name (one query for everyone).
+    """
+    return {
+        user_id: {p.served_name: (p.marketplace_id, p.name) for p in _served_set(rows, data_dir).plugins}
+        for user_id, rows in served.all_served_plugin_rows(con).items()
+    }

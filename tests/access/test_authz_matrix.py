@@ -77,6 +77,8 @@ ADMIN_EMAIL = "admin@example.com"  # the seed admin of the test app
 ANALYST_EMAIL = "analyst@example.com"
 
 _counter = itertools.count(1)
+# A Claude Code session id for the telemetry routes.
+MATRIX_SESSION = "0b6c2f4e-9d1a-4c3b-8e7f-1a2b3c4d5e6f"
 
 
 def unique(prefix: str) -> str:
@@ -435,6 +437,12 @@ RULES: dict[str, Rule] = {
     "serve.marketplace_git_json": Rule(LOGIN, expect=_SERVED),
     # JSON API: the caller's own things
     "api.me.whoami": Rule(LOGIN),
+    # Telemetry: anyone signed in uploads and marks their own sessions (an empty body is a 422).
+    "api.sessions.put_session": Rule(LOGIN, values=lambda w, c: {"session_id": MATRIX_SESSION}),
+    "api.sessions.put_subagent": Rule(
+        LOGIN, values=lambda w, c: {"session_id": MATRIX_SESSION, "file": "agent-a1.jsonl"}
+    ),
+    "api.sessions.mark_private": Rule(LOGIN, values=lambda w, c: {"session_id": MATRIX_SESSION}),
     "api.me.my_effective_access": Rule(LOGIN),
     "api.tokens.list_tokens": Rule(LOGIN),
     "api.tokens.create_token": Rule(SESSION, body=lambda w, c: {"name": unique("t"), "expires_days": 30}),

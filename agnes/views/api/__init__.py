@@ -18,6 +18,7 @@ from agnes.views.api import (
     marketplace_browse,
     marketplaces,
     me,
+    sessions,
     tokens,
 )
 
@@ -34,6 +35,7 @@ CHILDREN = (
     marketplace_browse.bp,
     activity.bp,
     feedback.bp,
+    sessions.bp,
 )
 for _child in CHILDREN:
     bp.register_blueprint(_child)
