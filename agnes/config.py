@@ -175,6 +175,14 @@ SETTINGS: tuple[Setting, ...] = (
         "Usage events older than this many days are deleted by the daily prune (rollups stay); 0 keeps them all.",
         kind="int",
     ),
+    Setting(
+        "ANTHROPIC_API_KEY",
+        "",
+        "Key of the Anthropic API for agnes admin ask (read from the environment or state/.env_overlay).",
+        secret=True,
+    ),
+    Setting("ANTHROPIC_BASE_URL", "", "Base URL of the Anthropic API; empty uses Anthropic's (set it for a proxy)."),
+    Setting("AGNES_ASK_MODEL", "claude-haiku-4-5", "Model that turns agnes admin ask questions into SQL."),
     Setting("AGNES_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token", "OAuth token endpoint."),
     Setting(
         "AGNES_GOOGLE_GROUPS",

@@ -66,7 +66,7 @@ def plugin_card_html(view: CardView) -> Markup:
     cache = current_app.extensions.get("agnes_marketplace_cards")
     if cache is None:
         cache = current_app.extensions.setdefault("agnes_marketplace_cards", LRU(CARD_CACHE_SIZE))
-    key = (view.card, view.in_stack, request.script_root)
+    key = (view.card, view.in_stack, view.usage, request.script_root)
     html = cache.get(key)
     if html is None:
         html = Markup(render_template("marketplace/_card.html", view=view))

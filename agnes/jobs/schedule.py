@@ -96,6 +96,13 @@ PERIODIC: list[Periodic] = [
         timeout=1800,
         description="Process uploaded Claude Code sessions into usage figures",
     ),
+    Periodic(
+        "prune-usage",
+        "agnes.jobs.telemetry.run_prune_usage",
+        "23 4 * * *",
+        timeout=1800,
+        description="Delete usage events older than the retention",
+    ),
 ]
 
 

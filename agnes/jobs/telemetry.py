@@ -9,13 +9,18 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from agnes.jobs import JobStatus, QueueUnavailable, enqueue, set_progress
-from agnes.telemetry.processor import process_sessions
+from flask import current_app
+
+from agnes.errors import Conflict
+from agnes.jobs import JobStatus, QueueUnavailable, enqueue, lookup_job, set_progress
+from agnes.telemetry.processor import needs_reprocess, process_sessions, prune_events, reprocess_sessions
 
 log = logging.getLogger(__name__)
 
 # One processing job queued or running at a time.
 PROCESS_JOB_ID = "process-sessions"
+# The reprocess job (one at a time: a second request while it is queued or running is a 409).
+REPROCESS_JOB_ID = "usage-reprocess"
 # Runs in one job: files uploaded while a run works are picked up by the next loop.
 MAX_LOOPS = 5
 
@@ -42,6 +47,8 @@ def run_process_sessions() -> dict[str, Any]:
     Idempotent: files already processed at their current bytes are skipped. Returns the
     figures of the passes added up (``files``, ``events``, ``failed``, ``parked``, ...).
     """
+    if needs_reprocess():  # a processor upgrade: rebuild everything behind the pages' backs
+        return {"reprocessed": True, **reprocess_sessions(progress=set_progress).to_dict()}
     total: dict[str, Any] = {}
     for _ in range(MAX_LOOPS):
         stats = process_sessions(progress=set_progress).to_dict()
@@ -53,3 +60,33 @@ def run_process_sessions() -> dict[str, Any]:
         if not stats["files"] and not stats["failed"]:
             break
     return total
+
+
+def start_reprocess(*, owner_id: str | None) -> JobStatus:
+    """Queue ``usage-reprocess``. Raises Conflict (409 ``reprocess_running``) while one is queued or
+    running, QueueUnavailable when the queue is down."""
+    current = lookup_job(REPROCESS_JOB_ID)
+    if current is not None and current.state.active:
+        raise Conflict("reprocess_running", "A reprocess is already running; wait for it to finish.")
+    return enqueue(
+        run_reprocess_sessions,
+        job_id=REPROCESS_JOB_ID,
+        description="Reprocess every uploaded session",
+        owner_id=owner_id,
+        timeout=4 * 3600,
+    )
+
+
+def current_reprocess() -> JobStatus | None:
+    """The reprocess job while the queue still knows it (its ``progress`` is files done/total)."""
+    return lookup_job(REPROCESS_JOB_ID)
+
+
+def run_reprocess_sessions() -> dict[str, Any]:
+    """Process every stored file again into new tables and swap them in (progress: files done/total)."""
+    return reprocess_sessions(progress=set_progress).to_dict()
+
+
+def run_prune_usage() -> dict[str, Any]:
+    """Daily: delete usage events older than ``AGNES_USAGE_RETENTION_DAYS`` (the API's function)."""
+    return prune_events(int(current_app.config["AGNES_USAGE_RETENTION_DAYS"]))

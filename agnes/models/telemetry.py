@@ -197,14 +197,14 @@ class PendingFile:
     attempts: int  # failures so far for these bytes
 
 
-def pending_files(con: DuckDBPyConnection, processor_version: int) -> list[PendingFile]:
+def pending_files(con: DuckDBPyConnection, processor_version: int, *, suffix: str = "") -> list[PendingFile]:
     """Files whose bytes or processor version differ from their checkpoint, parked ones left out
-    (until their bytes change); oldest upload first."""
+    (until their bytes change); oldest upload first. ``suffix`` names the reprocess's shadow tables."""
     rows = con.execute(
-        """
+        f"""
         SELECT f.path, f.user_id, f.session_id, f.kind, f.sha256,
                CASE WHEN s.sha256 = f.sha256 AND s.processor_version = ? THEN s.attempts ELSE 0 END
-        FROM session_files f LEFT JOIN usage_file_state s ON s.path = f.path
+        FROM session_files f LEFT JOIN usage_file_state{suffix} s ON s.path = f.path
         WHERE s.path IS NULL OR s.sha256 <> f.sha256 OR s.processor_version <> ?
            OR (s.last_error IS NOT NULL AND NOT s.parked)
         ORDER BY f.updated_at, f.path
@@ -236,9 +236,9 @@ def get_file_state(con: DuckDBPyConnection, path: str) -> FileState | None:
     return FileState(*row) if row else None
 
 
-def put_file_state(con: DuckDBPyConnection, state: FileState) -> None:
+def put_file_state(con: DuckDBPyConnection, state: FileState, *, suffix: str = "") -> None:
     con.execute(
-        f"INSERT OR REPLACE INTO usage_file_state ({_STATE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        f"INSERT OR REPLACE INTO usage_file_state{suffix} ({_STATE_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             state.path,
             state.sha256,
@@ -264,28 +264,31 @@ def list_parked(con: DuckDBPyConnection, limit: int = 100) -> list[FileState]:
 # -- events and summaries ------------------------------------------------------------------------
 
 
-def _event_days(con: DuckDBPyConnection, where: str, params: list[Any]) -> list[date]:
+def _event_days(con: DuckDBPyConnection, where: str, params: list[Any], suffix: str = "") -> list[date]:
     rows = con.execute(
-        f"SELECT DISTINCT CAST(occurred_at AS DATE) FROM usage_events WHERE occurred_at IS NOT NULL AND {where}",
+        f"SELECT DISTINCT CAST(occurred_at AS DATE) FROM usage_events{suffix}"
+        f" WHERE occurred_at IS NOT NULL AND {where}",
         params,
     ).fetchall()
     return [r[0] for r in rows]
 
 
-def replace_file_rows(con: DuckDBPyConnection, paths: list[str], events: pa.Table, summaries: pa.Table) -> list[date]:
+def replace_file_rows(
+    con: DuckDBPyConnection, paths: list[str], events: pa.Table, summaries: pa.Table, *, suffix: str = ""
+) -> list[date]:
     """Replace the events and summaries of ``paths`` with the given Arrow tables (one insert each).
 
     Returns the days whose rollups changed (days of the old and the new events).
     """
     if not paths:
         return []
-    days = set(_event_days(con, "path IN (SELECT unnest(?))", [paths]))
-    con.execute("DELETE FROM usage_events WHERE path IN (SELECT unnest(?))", [paths])
-    con.execute("DELETE FROM usage_session_summary WHERE path IN (SELECT unnest(?))", [paths])
+    days = set(_event_days(con, "path IN (SELECT unnest(?))", [paths], suffix))
+    con.execute(f"DELETE FROM usage_events{suffix} WHERE path IN (SELECT unnest(?))", [paths])
+    con.execute(f"DELETE FROM usage_session_summary{suffix} WHERE path IN (SELECT unnest(?))", [paths])
     if events.num_rows:
         con.register("agnes_new_events", events)
         try:
-            con.execute(f"INSERT INTO usage_events ({', '.join(EVENT_COLUMNS)}) SELECT * FROM agnes_new_events")
+            con.execute(f"INSERT INTO usage_events{suffix} ({', '.join(EVENT_COLUMNS)}) SELECT * FROM agnes_new_events")
         finally:
             con.unregister("agnes_new_events")
         column = events.column("occurred_at")
@@ -294,7 +297,8 @@ def replace_file_rows(con: DuckDBPyConnection, paths: list[str], events: pa.Tabl
         con.register("agnes_new_summaries", summaries)
         try:
             con.execute(
-                f"INSERT INTO usage_session_summary ({', '.join(SUMMARY_COLUMNS)}) SELECT * FROM agnes_new_summaries"
+                f"INSERT INTO usage_session_summary{suffix} ({', '.join(SUMMARY_COLUMNS)})"
+                " SELECT * FROM agnes_new_summaries"
             )
         finally:
             con.unregister("agnes_new_summaries")
@@ -310,53 +314,59 @@ def delete_events_before(con: DuckDBPyConnection, cutoff: datetime) -> dict[str,
 # -- rollups -------------------------------------------------------------------------------------
 
 _DAILY_SQL = """
-INSERT INTO usage_item_daily (day, source, item_type, parent, name, calls, errors, users)
+INSERT INTO usage_item_daily{s} (day, source, item_type, parent, name, calls, errors, users)
 SELECT CAST(occurred_at AS DATE), source, item_type, parent, name,
        count(*), count(*) FILTER (WHERE is_error), count(DISTINCT user_id)
-FROM usage_events
+FROM usage_events{s}
 WHERE occurred_at IS NOT NULL AND CAST(occurred_at AS DATE) IN (SELECT unnest(?))
 GROUP BY ALL
 UNION ALL
 SELECT CAST(occurred_at AS DATE), source, 'plugin', parent, any_value(parent_name),
        count(*), count(*) FILTER (WHERE is_error), count(DISTINCT user_id)
-FROM usage_events
+FROM usage_events{s}
 WHERE occurred_at IS NOT NULL AND CAST(occurred_at AS DATE) IN (SELECT unnest(?))
   AND parent <> '' AND item_type IN ('skill', 'agent', 'command', 'mcp')
 GROUP BY CAST(occurred_at AS DATE), source, parent
 """
 
 
-def refresh_daily(con: DuckDBPyConnection, days: list[date]) -> None:
+def refresh_daily(con: DuckDBPyConnection, days: list[date], *, suffix: str = "") -> None:
     """Rebuild ``usage_item_daily`` for ``days`` from the events."""
     if not days:
         return
-    con.execute("DELETE FROM usage_item_daily WHERE day IN (SELECT unnest(?))", [days])
-    con.execute(_DAILY_SQL, [days, days])
+    con.execute(f"DELETE FROM usage_item_daily{suffix} WHERE day IN (SELECT unnest(?))", [days])
+    con.execute(_DAILY_SQL.format(s=suffix), [days, days])
+
+
+def all_event_days(con: DuckDBPyConnection, *, suffix: str = "") -> list[date]:
+    return _event_days(con, "TRUE", [], suffix)
 
 
 _WINDOW_SQL = """
-INSERT INTO usage_item_window
+INSERT INTO usage_item_window{s}
     (period, source, item_type, parent, name, calls, errors, users, active_days, last_used_at, refreshed_at)
 WITH w(period, since) AS (SELECT * FROM (VALUES ('last_7d', ?::TIMESTAMP), ('last_30d', ?::TIMESTAMP)))
 SELECT w.period, e.source, e.item_type, e.parent, e.name, count(*), count(*) FILTER (WHERE e.is_error),
        count(DISTINCT e.user_id), count(DISTINCT CAST(e.occurred_at AS DATE)), max(e.occurred_at), ?
-FROM usage_events e JOIN w ON e.occurred_at >= w.since
+FROM usage_events{s} e JOIN w ON e.occurred_at >= w.since
 GROUP BY ALL
 UNION ALL
 SELECT w.period, e.source, 'plugin', e.parent, any_value(e.parent_name), count(*), count(*) FILTER (WHERE e.is_error),
        count(DISTINCT e.user_id), count(DISTINCT CAST(e.occurred_at AS DATE)), max(e.occurred_at), ?
-FROM usage_events e JOIN w ON e.occurred_at >= w.since
+FROM usage_events{s} e JOIN w ON e.occurred_at >= w.since
 WHERE e.parent <> '' AND e.item_type IN ('skill', 'agent', 'command', 'mcp')
 GROUP BY w.period, e.source, e.parent
 """
 
 
-def refresh_windows(con: DuckDBPyConnection, now: datetime) -> None:
+def refresh_windows(con: DuckDBPyConnection, now: datetime, *, suffix: str = "") -> None:
     """Rebuild ``usage_item_window`` (true distinct users over the last 7 and 30 days before ``now``)."""
-    con.execute("DELETE FROM usage_item_window")
+    con.execute(f"DELETE FROM usage_item_window{suffix}")
     since7 = now - timedelta(days=WINDOWS["last_7d"])
     since30 = now - timedelta(days=WINDOWS["last_30d"])
-    con.execute(_WINDOW_SQL, [since7, since30, now, now])
+    con.execute(_WINDOW_SQL.format(s=suffix), [since7, since30, now, now])
+    if suffix:
+        return
 
     set_meta(con, "windows_refreshed_at", now.isoformat(), now)
 
@@ -368,3 +378,289 @@ def get_meta(con: DuckDBPyConnection, key: str) -> str | None:
 
 def set_meta(con: DuckDBPyConnection, key: str, value: str, now: datetime) -> None:
     con.execute("INSERT OR REPLACE INTO telemetry_meta (key, value, updated_at) VALUES (?, ?, ?)", [key, value, now])
+
+
+# -- reads for pages -----------------------------------------------------------------------------
+
+
+def window_rows(con: DuckDBPyConnection, item_types: tuple[str, ...]) -> list[tuple[Any, ...]]:
+    """``(period, source, item_type, parent, name, calls, errors, users, active_days, last_used_at)``
+    of ``usage_item_window`` for the item types."""
+    return con.execute(
+        "SELECT period, source, item_type, parent, name, calls, errors, users, active_days, last_used_at"
+        " FROM usage_item_window WHERE item_type IN (SELECT unnest(?))",
+        [list(item_types)],
+    ).fetchall()
+
+
+def daily_rows(con: DuckDBPyConnection, item_types: tuple[str, ...], since: date) -> list[tuple[Any, ...]]:
+    """``(day, source, item_type, parent, name, calls, errors, users)`` from ``since`` on."""
+    return con.execute(
+        "SELECT day, source, item_type, parent, name, calls, errors, users FROM usage_item_daily"
+        " WHERE item_type IN (SELECT unnest(?)) AND day >= ?",
+        [list(item_types), since],
+    ).fetchall()
+
+
+def subscriber_counts(con: DuckDBPyConnection) -> dict[str, int]:
+    """Users who have each curated plugin in their stack: ``{"<marketplace>/<plugin>": n}``."""
+    rows = con.execute(
+        "SELECT marketplace_id || '/' || plugin_name, count(*) FROM user_plugin_subscriptions GROUP BY ALL"
+    ).fetchall()
+    return {r[0]: int(r[1]) for r in rows}
+
+
+@dataclass(frozen=True)
+class SessionRow(Record):
+    """A user's session as the admin user page lists it (main transcript and its summary)."""
+
+    session_id: str
+    file: str
+    size_bytes: int
+    uploaded_at: datetime
+    subagents: int
+    started_at: datetime | None
+    ended_at: datetime | None
+    active_seconds: float | None
+    tool_calls: int | None
+    tool_errors: int | None
+    primary_model: str | None
+    tokens: int | None
+    processed: bool
+
+
+def list_user_sessions(
+    con: DuckDBPyConnection, user_id: str, *, limit: int, offset: int
+) -> tuple[list[SessionRow], int]:
+    """A user's sessions, newest first, and how many there are."""
+    rows = con.execute(
+        """
+        SELECT f.session_id, regexp_extract(f.path, '[^/]+$'), f.size_bytes, f.updated_at,
+               (SELECT count(*) FROM session_files x
+                WHERE x.user_id = f.user_id AND x.session_id = f.session_id AND x.kind = 'subagent'),
+               s.started_at, s.ended_at, s.active_seconds, s.tool_calls, s.tool_errors, s.primary_model,
+               s.input_tokens + s.output_tokens + s.cache_read_tokens + s.cache_creation_tokens,
+               s.path IS NOT NULL
+        FROM session_files f LEFT JOIN usage_session_summary s ON s.path = f.path
+        WHERE f.user_id = ? AND f.kind = 'main'
+        ORDER BY coalesce(s.started_at, f.updated_at) DESC, f.session_id
+        LIMIT ? OFFSET ?
+        """,
+        [user_id, limit, offset],
+    ).fetchall()
+    total = con.execute("SELECT count(*) FROM session_files WHERE user_id = ? AND kind = 'main'", [user_id]).fetchone()
+    return [SessionRow(*r) for r in rows], int(total[0]) if total else 0
+
+
+def sessions_per_day(con: DuckDBPyConnection, since: datetime, user_id: str | None = None) -> dict[date, int]:
+    """Main sessions started per day from ``since`` (one user's, or everyone's)."""
+    sql = "SELECT CAST(started_at AS DATE), count(*) FROM usage_session_summary WHERE kind = 'main' AND started_at >= ?"
+    params: list[Any] = [since]
+    if user_id is not None:
+        sql += " AND user_id = ?"
+        params.append(user_id)
+    return {r[0]: int(r[1]) for r in con.execute(sql + " GROUP BY 1", params).fetchall()}
+
+
+def user_downloads(con: DuckDBPyConnection, user_id: str, since: datetime) -> list[tuple[Any, ...]]:
+    """``(action, resource, count, last)`` of a user's table and marketplace fetches since ``since``
+    (the ``data.download`` and ``marketplace.download`` audit rows), most recent first."""
+    return con.execute(
+        """
+        SELECT action, resource, count(*), max(timestamp) FROM audit_log
+        WHERE user_id = ? AND timestamp >= ? AND action IN ('data.download', 'marketplace.download')
+        GROUP BY action, resource ORDER BY max(timestamp) DESC LIMIT 200
+        """,
+        [user_id, since],
+    ).fetchall()
+
+
+def events_per_day_by_source(con: DuckDBPyConnection, since: date) -> list[tuple[date, str, int]]:
+    """``(day, source, calls)`` from the daily rollup (plugin rows left out: they repeat their items)."""
+    return con.execute(
+        "SELECT day, source, sum(calls) FROM usage_item_daily WHERE day >= ? AND item_type <> 'plugin'"
+        " GROUP BY ALL ORDER BY day",
+        [since],
+    ).fetchall()
+
+
+def usage_kpis(con: DuckDBPyConnection, since: datetime) -> dict[str, Any]:
+    """Figures since ``since``: events, tool calls and errors, sessions, active users, tokens."""
+    events = con.execute(
+        """
+        SELECT count(*), count(*) FILTER (WHERE event_type <> 'slash_command'),
+               count(*) FILTER (WHERE is_error), count(DISTINCT user_id)
+        FROM usage_events WHERE occurred_at >= ?
+        """,
+        [since],
+    ).fetchone()
+    sessions = con.execute(
+        """
+        SELECT count(*) FILTER (WHERE kind = 'main'), coalesce(sum(active_seconds), 0),
+               coalesce(sum(input_tokens + output_tokens + cache_read_tokens + cache_creation_tokens), 0)
+        FROM usage_session_summary WHERE started_at >= ?
+        """,
+        [since],
+    ).fetchone()
+    files = con.execute("SELECT count(*), count(*) FILTER (WHERE parked) FROM usage_file_state").fetchone()
+    calls = int(events[1]) if events else 0
+    errors = int(events[2]) if events else 0
+    return {
+        "events": int(events[0]) if events else 0,
+        "tool_calls": calls,
+        "errors": errors,
+        "error_rate": round(errors / calls, 4) if calls else 0.0,
+        "active_users": int(events[3]) if events else 0,
+        "sessions": int(sessions[0]) if sessions else 0,
+        "active_hours": round(float(sessions[1]) / 3600, 1) if sessions else 0.0,
+        "tokens": int(sessions[2]) if sessions else 0,
+        "files_processed": int(files[0]) if files else 0,
+        "files_parked": int(files[1]) if files else 0,
+    }
+
+
+def top_window_items(
+    con: DuckDBPyConnection, item_types: tuple[str, ...], *, period: str = "last_30d", limit: int = 20
+) -> list[tuple[Any, ...]]:
+    """``(item_type, source, parent, name, calls, errors, users, last_used_at)``, most calls first."""
+    return con.execute(
+        """
+        SELECT item_type, source, parent, name, calls, errors, users, last_used_at FROM usage_item_window
+        WHERE period = ? AND item_type IN (SELECT unnest(?))
+        ORDER BY calls DESC, users DESC, name LIMIT ?
+        """,
+        [period, list(item_types), limit],
+    ).fetchall()
+
+
+# -- reprocessing into shadow tables -------------------------------------------------------------
+
+# The tables a reprocess fills beside the live ones and swaps in at the end.
+REPROCESSED_TABLES = (
+    "usage_file_state",
+    "usage_events",
+    "usage_session_summary",
+    "usage_item_daily",
+    "usage_item_window",
+)
+SHADOW = "_next"
+
+
+def create_shadow_tables(con: DuckDBPyConnection) -> None:
+    """Empty copies of :data:`REPROCESSED_TABLES` (same columns and keys) named ``<table>_next``;
+    leftovers of an interrupted reprocess are dropped first."""
+    for table in REPROCESSED_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {table}{SHADOW}")
+        row = con.execute(
+            "SELECT sql FROM duckdb_tables() WHERE database_name = current_database() AND table_name = ?", [table]
+        ).fetchone()
+        if row is None:
+            raise LookupError(f"table {table} is missing")
+        ddl = row[0].replace(f"CREATE TABLE {table}(", f"CREATE TABLE {table}{SHADOW}(", 1)
+        con.execute(ddl)
+
+
+def drop_shadow_tables(con: DuckDBPyConnection) -> None:
+    for table in REPROCESSED_TABLES:
+        con.execute(f"DROP TABLE IF EXISTS {table}{SHADOW}")
+
+
+def swap_shadow_tables(con: DuckDBPyConnection) -> None:
+    """Replace the live tables by the shadow ones (one write unit: readers see old or new)."""
+    for table in REPROCESSED_TABLES:
+        con.execute(f"DROP TABLE {table}")
+        con.execute(f"ALTER TABLE {table}{SHADOW} RENAME TO {table}")
+
+
+def all_session_files(con: DuckDBPyConnection) -> list[PendingFile]:
+    """Every stored file as a pending one (a reprocess reads them all), oldest upload first."""
+    rows = con.execute(
+        "SELECT path, user_id, session_id, kind, sha256, 0 FROM session_files ORDER BY updated_at, path"
+    ).fetchall()
+    return [PendingFile(*r) for r in rows]
+
+
+def outdated_files(con: DuckDBPyConnection, processor_version: int) -> int:
+    """Checkpoints written by another processor version (a bump reprocesses everything)."""
+    row = con.execute(
+        "SELECT count(*) FROM usage_file_state WHERE processor_version <> ?", [processor_version]
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+# -- export ---------------------------------------------------------------------------------------
+
+EXPORT_COLUMNS = {
+    "events": (
+        "user_id, session_id, occurred_at, event_type, item_type, tool_name, name, item_name, source, parent,"
+        " parent_name, prefix, is_error, is_sidechain, model, event_uuid, line_no, path",
+        "usage_events",
+        "occurred_at",
+    ),
+    "sessions": (
+        ", ".join(c for c in SUMMARY_COLUMNS if c != "processor_version"),
+        "usage_session_summary",
+        "started_at",
+    ),
+}
+COPY_FORMATS = {"csv": "(FORMAT CSV, HEADER)", "json": "(FORMAT JSON)", "parquet": "(FORMAT PARQUET, COMPRESSION ZSTD)"}
+
+
+def copy_export(
+    con: DuckDBPyConnection,
+    what: str,
+    fmt: str,
+    target: str,
+    *,
+    since: datetime | None,
+    until: datetime | None,
+    user_id: str | None,
+    source: str | None,
+) -> int:
+    """Write the rows of ``what`` (``events`` | ``sessions``) matching the filters to ``target`` in
+    ``fmt`` (``csv`` | ``json`` (one object per line) | ``parquet``), ordered by time; returns the
+    row count. DuckDB streams the COPY to disk, so memory does not grow with the rows."""
+    columns, table, when = EXPORT_COLUMNS[what]
+    where, params = ["TRUE"], []
+    if since is not None:
+        where.append(f"{when} >= ?")
+        params.append(since)
+    if until is not None:
+        where.append(f"{when} < ?")
+        params.append(until)
+    if user_id is not None:
+        where.append("user_id = ?")
+        params.append(user_id)
+    if source is not None and what == "events":
+        where.append("source = ?")
+        params.append(source)
+    literal = target.replace("'", "''")
+    row = con.execute(
+        f"COPY (SELECT {columns} FROM {table} WHERE {' AND '.join(where)} ORDER BY {when}, user_id)"
+        f" TO '{literal}' {COPY_FORMATS[fmt]}",
+        params,
+    ).fetchone()
+    return int(row[0]) if row else 0
+
+
+# -- the telemetry-only database (what `agnes admin ask` may read) ---------------------------------
+
+# Tables copied into it: name -> SELECT over the state store (users: id, email, name only).
+ASK_TABLES = {
+    "usage_events": f"SELECT {EXPORT_COLUMNS['events'][0]} FROM usage_events",
+    "usage_session_summary": f"SELECT {EXPORT_COLUMNS['sessions'][0]} FROM usage_session_summary",
+    "usage_item_daily": "SELECT * FROM usage_item_daily",
+    "usage_item_window": "SELECT * FROM usage_item_window",
+    "users": "SELECT id, email, name FROM users",
+}
+
+
+def write_telemetry_database(con: DuckDBPyConnection, target: str) -> None:
+    """Copy :data:`ASK_TABLES` into a new DuckDB file ``target`` (which must not exist)."""
+    literal = target.replace("'", "''")
+    con.execute(f"ATTACH '{literal}' AS agnes_telemetry_out")
+    try:
+        for name, select in ASK_TABLES.items():
+            con.execute(f"CREATE TABLE agnes_telemetry_out.{name} AS {select}")
+    finally:
+        con.execute("DETACH agnes_telemetry_out")

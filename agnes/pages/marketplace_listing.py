@@ -26,6 +26,7 @@ from agnes.errors import Invalid
 from agnes.marketplace.cards import OTHER, Card, cards_and_viewer
 from agnes.models.plugin_cards import list_admin_contacts
 from agnes.state import state_store
+from agnes.telemetry.popularity import ZERO, Usage, UsageIndex, most_popular_order, usage_index
 
 # Cards per page by default, and the most a client may ask for.
 DEFAULT_PAGE_SIZE = 24
@@ -42,6 +43,9 @@ class Tab(StrEnum):
 class Sort(StrEnum):
     RECENT = "recent"
     NAME = "name"
+    USED = "used"  # calls in the last 30 days
+    ADOPTED = "adopted"  # distinct users in the last 30 days
+    TRENDING = "trending"  # change of calls, last 7 days against the 7 before (offered only when one has a trend)
 
 
 class ItemType(StrEnum):
@@ -54,7 +58,15 @@ class ItemType(StrEnum):
 
 
 TAB_LABELS = {Tab.CURATED: "Curated", Tab.MY: "My stack"}
-SORT_LABELS = {Sort.RECENT: "Recently added", Sort.NAME: "Name"}
+SORT_LABELS = {
+    Sort.RECENT: "Recently added",
+    Sort.NAME: "Name",
+    Sort.USED: "Most used",
+    Sort.ADOPTED: "Most adopted",
+    Sort.TRENDING: "Trending",
+}
+# Cards in Most Popular (page 1 of the tab, no search or filter).
+POPULAR_COUNT = 4
 TYPE_LABELS = {
     ItemType.ANY: "Any type",
     ItemType.SKILL: "Skills",
@@ -154,9 +166,10 @@ def parse_listing_query(args: Mapping[str, str]) -> ListingQuery:
 class CardView:
     card: Card
     in_stack: bool
+    usage: Usage = ZERO  # 30-day figures (the chip)
 
     def to_dict(self) -> dict[str, Any]:
-        return {**self.card.to_dict(), "in_stack": self.in_stack}
+        return {**self.card.to_dict(), "in_stack": self.in_stack, "usage": self.usage.to_dict()}
 
 
 @dataclass(frozen=True)
@@ -180,6 +193,8 @@ class ListingPage:
     tab_counts: dict[str, int]
     empty: str | None = None
     contacts: list[tuple[str, str]] = field(default_factory=list)
+    popular: list[CardView] = field(default_factory=list)
+    sorts: list[Sort] = field(default_factory=lambda: [Sort.RECENT, Sort.NAME, Sort.USED, Sort.ADOPTED])
 
     @property
     def page_count(self) -> int:
@@ -198,7 +213,8 @@ class ListingPage:
             "category": q.category,
             "type": q.type.value,
             "sort": q.sort.value,
-            "available_sorts": [s.value for s in Sort],
+            "available_sorts": [s.value for s in self.sorts],
+            "most_popular": [c.to_dict() for c in self.popular],
             "categories": [{"name": name, "count": count} for name, count in self.categories],
             "tab_counts": self.tab_counts,
             "empty": self.empty,
@@ -215,10 +231,30 @@ def _matches(card: Card, terms: list[str], item_type: ItemType) -> bool:
     return all(term in card.search_text for term in terms)
 
 
+def _sorted(cards: tuple[Card, ...], sort: Sort, usage: UsageIndex) -> tuple[Card, ...]:
+    """``cards`` (in name order) by a usage sort; ties keep the name order."""
+    if sort is Sort.USED:
+        return tuple(sorted(cards, key=lambda c: (-usage.plugin(c.id).calls_30d, -usage.plugin(c.id).users_30d)))
+    if sort is Sort.ADOPTED:
+        return tuple(sorted(cards, key=lambda c: (-usage.plugin(c.id).users_30d, -usage.plugin(c.id).calls_30d)))
+    if sort is Sort.TRENDING:
+        return tuple(
+            sorted(
+                cards,
+                key=lambda c: (usage.plugin(c.id).trend_pct is None, -(usage.plugin(c.id).trend_pct or 0)),
+            )
+        )
+    return cards
+
+
 def listing_page(principal: Principal, query: ListingQuery) -> ListingPage:
     """The viewer's listing for ``query`` (no state-store unit when the caches are current)."""
     card_set, viewer = cards_and_viewer(principal)
-    visible, stack = viewer.cards(card_set, by_name=query.sort is Sort.NAME)
+    usage = usage_index()
+    by_name = query.sort not in (Sort.RECENT,)
+    visible, stack = viewer.cards(card_set, by_name=by_name)
+    if query.sort in (Sort.USED, Sort.ADOPTED, Sort.TRENDING):
+        visible, stack = _sorted(visible, query.sort, usage), _sorted(stack, query.sort, usage)
     terms = query.q.lower().split()
     if terms or query.type is not ItemType.ANY:
         matching = {
@@ -247,9 +283,20 @@ def listing_page(principal: Principal, query: ListingQuery) -> ListingPage:
         empty = "empty_stack"
     elif not in_tab:
         empty = "no_match"
+    popular: list[CardView] = []
+    filtering = bool(terms or query.category or query.type is not ItemType.ANY)
+    if query.tab is Tab.CURATED and query.page == 1 and not filtering:
+        used = [c for c in visible if usage.plugin(c.id).calls_30d]
+        used.sort(key=lambda c: most_popular_order(usage.plugin(c.id), c.name, c.marketplace_id))
+        popular = [CardView(c, viewer.has_in_stack(c), usage.plugin(c.id)) for c in used[:POPULAR_COUNT]]
+    sorts = [Sort.RECENT, Sort.NAME, Sort.USED, Sort.ADOPTED]
+    if any(usage.plugin(c.id).trend_pct is not None for c in visible):
+        sorts.append(Sort.TRENDING)
     return ListingPage(
         query=query,
-        cards=[CardView(c, viewer.has_in_stack(c)) for c in page_cards],
+        cards=[CardView(c, viewer.has_in_stack(c), usage.plugin(c.id)) for c in page_cards],
+        popular=popular,
+        sorts=sorts,
         total=len(in_tab),
         categories=categories,
         tab_counts={tab.value: len(cards) for tab, cards in matching.items()},

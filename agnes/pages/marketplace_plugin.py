@@ -20,6 +20,7 @@ from agnes.errors import NotFound
 from agnes.marketplace.cards import Card, PluginFiles, cards_and_viewer
 from agnes.marketplace.stack import REFRESH_COMMAND
 from agnes.plugin.contents import KINDS, Item, ItemDocument, PluginContents, item_document, plugin_contents
+from agnes.telemetry.popularity import ZERO, Usage, usage_index
 
 
 def plugin_resource_id(slug: str, plugin: str, **_: object) -> str:
@@ -99,6 +100,7 @@ def _item_json(slug: str, name: str, item: Item) -> dict[str, Any]:
 class PluginPage:
     state: PluginState
     contents: PluginContents
+    usage: Usage = ZERO
 
     def to_dict(self) -> dict[str, Any]:
         c = self.contents
@@ -113,19 +115,21 @@ class PluginPage:
             "readme_html": str(c.readme_html) or None,
             "warnings": list(c.warnings),
             "refresh_command": REFRESH_COMMAND,
+            "usage": self.usage.to_dict(),
         }
 
 
 def plugin_page(principal: Principal, slug: str, name: str) -> PluginPage:
     """The plugin detail page's data. Raises NotFound (``plugin_not_found``)."""
     state = plugin_state(principal, slug, name)
-    return PluginPage(state=state, contents=_contents(state))
+    return PluginPage(state=state, contents=_contents(state), usage=usage_index().plugin(state.card.id))
 
 
 @dataclass(frozen=True)
 class ItemPage:
     state: PluginState
     document: ItemDocument
+    usage: Usage = ZERO
 
     def to_dict(self) -> dict[str, Any]:
         d = self.document
@@ -140,6 +144,7 @@ class ItemPage:
             "body_html": str(d.body_html),
             "files": [{"path": f.relpath, "size": f.size} for f in d.files],
             "truncated": d.truncated,
+            "usage": self.usage.to_dict(),
         }
 
 
@@ -157,4 +162,15 @@ def item_page(principal: Principal, slug: str, name: str, kind: str, item_id: st
     document = item_document(plugin_dir, state.files.content_hash, item) if item is not None and plugin_dir else None
     if document is None:
         raise NotFound(f"{kind}_not_found", f"The plugin '{slug}/{name}' has no {kind} '{item_id}'.")
-    return ItemPage(state=state, document=document)
+    return ItemPage(state=state, document=document, usage=item_usage(state.card.id, item))
+
+
+def item_usage(parent: str, item: Item) -> Usage:
+    """An item's figures: Claude Code names it by its folder or file name, older plugins by the
+    frontmatter name, so both are looked up."""
+    index = usage_index()
+    for name in dict.fromkeys((item.id, item.name)):
+        found = index.item(parent, item.kind, name)
+        if found is not ZERO:
+            return found
+    return ZERO

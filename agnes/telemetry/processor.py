@@ -24,6 +24,7 @@ import hashlib
 import logging
 import time
 from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -32,6 +33,7 @@ from typing import Any
 import pyarrow as pa
 from flask import current_app
 
+from agnes import audit, markers
 from agnes.errors import human_message
 from agnes.files import file_lock
 from agnes.models import telemetry, utcnow
@@ -39,6 +41,7 @@ from agnes.progress import Progress, no_progress
 from agnes.state import state_store
 from agnes.telemetry import attribution
 from agnes.telemetry.parser import MCP_CALL, PROCESSOR_VERSION, SLASH_COMMAND, TOOL_USE, Parsed, parse_lines
+from agnes.telemetry.snapshot import refresh_telemetry_database, telemetry_database
 from agnes.telemetry.uploads import sessions_dir
 
 log = logging.getLogger(__name__)
@@ -62,7 +65,7 @@ class RunStats:
     bad_lines: int = 0
     failed: int = 0
     parked: int = 0
-    skipped_missing: int = 0
+    skipped: bool = False
     seconds: float = 0.0
     errors: list[dict[str, str]] = field(default_factory=list)
 
@@ -74,6 +77,7 @@ class RunStats:
             "bad_lines": self.bad_lines,
             "failed": self.failed,
             "parked": self.parked,
+            "skipped": self.skipped,
             "seconds": round(self.seconds, 3),
             "errors": self.errors[:20],
         }
@@ -191,57 +195,121 @@ def _read(root: Path, pending: telemetry.PendingFile) -> tuple[bytes, str]:
     return data, hashlib.sha256(data).hexdigest()
 
 
-def _commit(batch: _Batch) -> None:
+def _commit(batch: _Batch, suffix: str) -> None:
     events, summaries = batch.tables()
     with state_store().write() as con:
-        days = telemetry.replace_file_rows(con, batch.paths, events, summaries)
+        days = telemetry.replace_file_rows(con, batch.paths, events, summaries, suffix=suffix)
         for state in batch.states + batch.failures:
-            telemetry.put_file_state(con, state)
-        telemetry.refresh_daily(con, days)
+            telemetry.put_file_state(con, state, suffix=suffix)
+        if not suffix:  # a reprocess builds its daily rollup once, at the end
+            telemetry.refresh_daily(con, days)
+
+
+def _work(
+    pending: list[telemetry.PendingFile], attributor: Any, stats: RunStats, progress: Progress, suffix: str
+) -> None:
+    """Read, parse and commit ``pending`` in batches (files are read outside the lease)."""
+    root = sessions_dir()
+    total = len(pending)
+    batch = _Batch()
+    for index, item in enumerate(pending, 1):
+        sha = item.sha256
+        try:
+            data, sha = _read(root, item)
+            parsed = parse(data)
+            batch.add(item, sha, parsed, attributor)
+            stats.files += 1
+            stats.events += len(parsed.events)
+            stats.lines += parsed.summary.lines
+            stats.bad_lines += parsed.summary.bad_lines
+        except Exception as exc:  # one bad file never stops the run
+            log.warning("usage processor: %s failed: %s", item.path, exc)
+            state = batch.fail(item, sha, _describe(exc))
+            stats.failed += 1
+            stats.parked += int(state.parked)
+            stats.errors.append({"path": item.path, "error": state.last_error or ""})
+        if len(batch.paths) + len(batch.failures) >= BATCH_FILES or batch.event_count >= BATCH_EVENTS:
+            _commit(batch, suffix)
+            batch = _Batch()
+            progress(index, total, f"{index} of {total} files")
+    if batch.paths or batch.failures:
+        _commit(batch, suffix)
+    if total:
+        progress(total, total, f"{total} of {total} files")
+
+
+def reprocess_marker() -> Path:
+    """Present while a reprocess runs (regular runs then step aside instead of waiting)."""
+    return Path(current_app.config["AGNES_DATA_DIR"]) / "state" / "usage-reprocess.running"
 
 
 def process_sessions(progress: Progress = no_progress) -> RunStats:
-    """Process every new or changed session file (see the module doc); returns what was done."""
+    """Process every new or changed session file (see the module doc); returns what was done.
+
+    While a reprocess runs, returns at once with ``skipped`` set (the reprocess covers the files
+    stored when it started; later ones wait for the next run).
+    """
     started = time.perf_counter()
     stats = RunStats()
-    root = sessions_dir()
-    with file_lock(processing_lock_path()):
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(file_lock(processing_lock_path(), blocking=False))
+        except BlockingIOError:
+            if reprocess_marker().exists():
+                stats.skipped = True
+                return stats
+            stack.enter_context(file_lock(processing_lock_path()))
         with state_store().read() as con:
             pending = telemetry.pending_files(con, PROCESSOR_VERSION)
             refreshed = telemetry.get_meta(con, "windows_refreshed_at")
             attributor = attribution.load(con, Path(current_app.config["AGNES_DATA_DIR"])) if pending else None
-        total = len(pending)
-        batch = _Batch()
-        for index, item in enumerate(pending, 1):
-            sha = item.sha256
-            try:
-                data, sha = _read(root, item)
-                parsed = parse(data)
-                assert attributor is not None
-                batch.add(item, sha, parsed, attributor)
-                stats.files += 1
-                stats.events += len(parsed.events)
-                stats.lines += parsed.summary.lines
-                stats.bad_lines += parsed.summary.bad_lines
-            except Exception as exc:  # one bad file never stops the run
-                log.warning("usage processor: %s failed: %s", item.path, exc)
-                state = batch.fail(item, sha, _describe(exc))
-                stats.failed += 1
-                stats.parked += int(state.parked)
-                stats.errors.append({"path": item.path, "error": state.last_error or ""})
-            if len(batch.paths) + len(batch.failures) >= BATCH_FILES or batch.event_count >= BATCH_EVENTS:
-                _commit(batch)
-                batch = _Batch()
-                progress(index, total, f"{index} of {total} files")
-        if batch.paths or batch.failures:
-            _commit(batch)
-        if total:
-            progress(total, total, f"{total} of {total} files")
+        if pending:
+            _work(pending, attributor, stats, progress, "")
         now = utcnow()
         stale = refreshed is None or now - datetime.fromisoformat(refreshed) >= WINDOW_REFRESH
         if stats.files or stale:
             with state_store().write() as con:
                 telemetry.refresh_windows(con, now)
+                markers.USAGE.bump()
+        if stats.files or stale or not telemetry_database().exists():
+            refresh_telemetry_database()
+    stats.seconds = time.perf_counter() - started
+    return stats
+
+
+def reprocess_sessions(progress: Progress = no_progress) -> RunStats:
+    """Process every stored file again into shadow tables, then swap them in at once: pages keep
+    showing the old figures until the swap. Used after a processor version bump or on demand."""
+    started = time.perf_counter()
+    stats = RunStats()
+    marker = reprocess_marker()
+    marker.parent.mkdir(parents=True, exist_ok=True)
+    marker.touch()
+    try:
+        with file_lock(processing_lock_path()):
+            with state_store().write() as con:
+                telemetry.create_shadow_tables(con)
+            with state_store().read() as con:
+                files = telemetry.all_session_files(con)
+                attributor = attribution.load(con, Path(current_app.config["AGNES_DATA_DIR"]))
+            progress(0, len(files), f"0 of {len(files)} files")
+            try:
+                _work(files, attributor, stats, progress, telemetry.SHADOW)
+                with state_store().write() as con:
+                    telemetry.refresh_daily(
+                        con, telemetry.all_event_days(con, suffix=telemetry.SHADOW), suffix=telemetry.SHADOW
+                    )
+                    telemetry.refresh_windows(con, utcnow(), suffix=telemetry.SHADOW)
+                    telemetry.swap_shadow_tables(con)
+                    telemetry.set_meta(con, "reprocessed_at", utcnow().isoformat(), utcnow())
+                    markers.USAGE.bump()
+                refresh_telemetry_database()
+            except BaseException:
+                with state_store().write() as con:
+                    telemetry.drop_shadow_tables(con)
+                raise
+    finally:
+        marker.unlink(missing_ok=True)
     stats.seconds = time.perf_counter() - started
     return stats
 
@@ -250,3 +318,24 @@ def _describe(exc: BaseException) -> str:
     if isinstance(exc, FileNotFoundError):
         return "the uploaded file is missing from the data directory"
     return human_message(exc)
+
+
+def prune_events(retention_days: int) -> dict[str, Any]:
+    """Delete usage events older than ``retention_days`` (``AGNES_USAGE_RETENTION_DAYS``); rollups
+    stay. 0 keeps everything: ``{"status": "skipped", "reason": ...}``. Audited ``usage.prune``.
+
+    The one prune path: the daily job and ``POST /api/admin/usage/prune`` both call it.
+    """
+    if retention_days <= 0:
+        return {"status": "skipped", "reason": "AGNES_USAGE_RETENTION_DAYS is 0: usage events are kept"}
+    cutoff = utcnow() - timedelta(days=retention_days)
+    with state_store().write() as con:
+        deleted = telemetry.delete_events_before(con, cutoff)
+        audit.record(con, "usage.prune", "usage_events", cutoff=cutoff.isoformat(), events=deleted["events"])
+    return {"status": "pruned", "cutoff": cutoff.isoformat(), "events": deleted["events"]}
+
+
+def needs_reprocess() -> bool:
+    """True when checkpoints of another processor version exist (the processor was upgraded)."""
+    with state_store().read() as con:
+        return telemetry.outdated_files(con, PROCESSOR_VERSION) > 0

@@ -28,10 +28,11 @@ from typing import IO, Any
 import orjson
 from flask import current_app
 
-from agnes import audit, signals
-from agnes.errors import AppError, Conflict, Invalid
+from agnes import audit, markers, signals
+from agnes.errors import AppError, Conflict, Invalid, NotFound
 from agnes.models import telemetry, utcnow
 from agnes.state import state_store
+from agnes.telemetry.snapshot import refresh_telemetry_database, telemetry_database
 
 SESSION_ID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 SUBAGENT_FILE_RE = re.compile(r"^agent-[A-Za-z0-9_-]{1,128}\.jsonl$")
@@ -287,9 +288,49 @@ def mark_private(user_id: str, session_id: str) -> dict[str, Any]:
         telemetry.refresh_daily(con, removed["days"])
         if removed["events"]:
             telemetry.refresh_windows(con, utcnow())
+            markers.USAGE.bump()
         signals.session_removed.send(None, con=con, user_id=user_id, session_id=session_id)
         audit.record(con, "session.mark_private", f"session:{session_id}", files=removed["files"])
+    if removed["events"] and telemetry_database().exists():
+        refresh_telemetry_database()  # the private session must not stay queryable by ask
     user_dir = sessions_dir() / user_id
     shutil.rmtree(user_dir / session_id, ignore_errors=True)
     (user_dir / f"{session_id}.jsonl").unlink(missing_ok=True)
     return {"session_id": session_id, "marked": marked, "files": removed["files"], "events": removed["events"]}
+
+
+# -- reading stored sessions back (admin downloads) ------------------------------------------------
+
+# A session file name an admin may ask for (established: no separators, no traversal).
+DOWNLOAD_NAME_RE = re.compile(r"^[A-Za-z0-9._-]+\.jsonl$")
+
+
+def stored_session_file(user_id: str, name: str) -> Path:
+    """The stored main transcript ``name`` (``<session_id>.jsonl``) of ``user_id``.
+
+    Raises:
+        Invalid: 400 ``invalid_file_name`` for a name not matching ``^[A-Za-z0-9._-]+\\.jsonl$``.
+        NotFound: 404 ``session_not_found`` when the user has no such file.
+    """
+    if not DOWNLOAD_NAME_RE.match(name or "") or name.startswith("."):
+        raise Invalid("invalid_file_name", "A session file name is <letters, digits, . _ ->.jsonl.", field="name")
+    with state_store().read() as con:
+        record = telemetry.get_session_file(con, f"{user_id}/{name}")
+    path = sessions_dir() / user_id / name
+    if record is None or not path.is_file():
+        raise NotFound("session_not_found", f"There is no session file {name} for this user.")
+    return path
+
+
+def stored_user_files(user_id: str) -> list[tuple[str, Path, int]]:
+    """Every stored file of ``user_id`` that is still on disk: ``(name in the archive, path, bytes)``,
+    by session (``<session_id>.jsonl``, ``<session_id>/subagents/agent-<id>.jsonl``)."""
+    with state_store().read() as con:
+        records = telemetry.list_session_files(con, user_id)
+    root = sessions_dir()
+    found = []
+    for record in records:
+        path = root / record.path
+        if path.is_file() and not path.is_symlink():
+            found.append((record.path.split("/", 1)[1], path, path.stat().st_size))
+    return found

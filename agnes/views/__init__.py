@@ -13,6 +13,7 @@ from agnes.views.admin import groups as admin_groups
 from agnes.views.admin import marketplaces as admin_marketplaces
 from agnes.views.admin import tables as admin_tables
 from agnes.views.admin import tokens as admin_tokens
+from agnes.views.admin import usage as admin_usage
 from agnes.views.admin import users as admin_users
 from agnes.views.api import bp as api_bp
 
@@ -30,6 +31,7 @@ BLUEPRINTS = (
     admin_tables.bp,
     admin_activity.bp,
     admin_feedback.bp,
+    admin_usage.bp,
     serve.bp,
     marketplace_browse.bp,
     data_browse.bp,

@@ -21,6 +21,8 @@ ADMIN_COMMANDS: dict[str, str] = {
     "list-tables": "cli.commands.admin_data:list_tables",
     "sync-tables": "cli.commands.admin_data:sync_tables",
     "metrics": "cli.commands.admin_data:metrics",
+    "usage": "cli.commands.admin_usage:usage",
+    "ask": "cli.commands.admin_usage:ask",
 }
 
 

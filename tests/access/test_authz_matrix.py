@@ -42,6 +42,7 @@ from tests.data.conftest import (
     matrix_table,
     matrix_update_form,
 )
+from tests.telemetry.conftest import matrix_session_file
 
 # -- access levels and outcome classes ---------------------------------------------------
 
@@ -443,6 +444,13 @@ RULES: dict[str, Rule] = {
         LOGIN, values=lambda w, c: {"session_id": MATRIX_SESSION, "file": "agent-a1.jsonl"}
     ),
     "api.sessions.mark_private": Rule(LOGIN, values=lambda w, c: {"session_id": MATRIX_SESSION}),
+    "api.usage.usage_summary": Rule(ADMIN),
+    "admin_usage.usage": Rule(ADMIN),
+    "admin_usage.user_sessions_fragment": Rule(ADMIN, values=lambda w, c: {"user_id": w.analyst_id}),
+    "admin_usage.download_session": Rule(
+        ADMIN, values=lambda w, c: {"user_id": w.analyst_id, "name": matrix_session_file(w)}
+    ),
+    "admin_usage.download_all_sessions": Rule(ADMIN, values=lambda w, c: {"user_id": w.analyst_id}),
     "api.me.my_effective_access": Rule(LOGIN),
     "api.tokens.list_tokens": Rule(LOGIN),
     "api.tokens.create_token": Rule(SESSION, body=lambda w, c: {"name": unique("t"), "expires_days": 30}),

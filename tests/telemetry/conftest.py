@@ -144,3 +144,40 @@ def sessions_copy(tmp_path: Path) -> Path:
     dest = tmp_path / "transcripts"
     shutil.copytree(TRANSCRIPTS, dest)
     return dest
+
+
+_STAMP_RE = __import__("re").compile(rb'"timestamp":\s*"(\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.\d+)?Z)"')
+
+
+def recent(data: bytes, *, days_ago: float = 1.0) -> bytes:
+    """The transcript with every timestamp moved so its last line is ``days_ago`` days before now
+    (the fixtures are from February 2026; 7- and 30-day figures need recent use)."""
+    from datetime import UTC, datetime, timedelta
+
+    stamps = [datetime.fromisoformat(m.group(1).decode().replace("Z", "+00:00")) for m in _STAMP_RE.finditer(data)]
+    if not stamps:
+        return data
+    shift = datetime.now(UTC) - timedelta(days=days_ago) - max(stamps)
+
+    def move(match):  # type: ignore[no-untyped-def]
+        when = datetime.fromisoformat(match.group(1).decode().replace("Z", "+00:00")) + shift
+        return b'"timestamp":"' + when.strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3].encode() + b'Z"'
+
+    return _STAMP_RE.sub(move, data)
+
+
+# A session of the analyst in the authorization matrix's world (downloadable by admins).
+MATRIX_STORED_SESSION = "5f0e3c1a-7b2d-4e8f-9a6b-0c1d2e3f4a5b"
+
+
+def matrix_session_file(world: Any) -> str:
+    """Store one small transcript for the matrix world's analyst (once); returns its file name."""
+    import io
+
+    from agnes.telemetry.uploads import store_upload
+
+    if not getattr(world, "_session_file", None):
+        line = b'{"type": "user", "timestamp": "2026-01-01T00:00:00Z", "message": {"content": "hi"}}\n'
+        store_upload(world.analyst_id, MATRIX_STORED_SESSION, io.BytesIO(line))
+        world._session_file = f"{MATRIX_STORED_SESSION}.jsonl"
+    return world._session_file

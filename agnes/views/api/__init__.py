@@ -20,6 +20,7 @@ from agnes.views.api import (
     me,
     sessions,
     tokens,
+    usage,
 )
 
 bp = Blueprint("api", __name__, url_prefix="/api")
@@ -36,6 +37,7 @@ CHILDREN = (
     activity.bp,
     feedback.bp,
     sessions.bp,
+    usage.bp,
 )
 for _child in CHILDREN:
     bp.register_blueprint(_child)
