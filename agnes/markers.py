@@ -74,6 +74,6 @@ MARKETPLACE = ChangeMarker("marketplaces/.generation", "served marketplaces and 
 # Tables registered, changed, synced or granted: the data manifest and downloads.
 TABLES = ChangeMarker("analytics/.generation", "the data manifest and table downloads")
 # A usage processing run changed the figures (or a session went private): popularity on the pages.
-USAGE = ChangeMarker("sessions/.generation", "usage figures on the marketplace pages")
+USAGE = ChangeMarker("state/usage-generation", "usage figures on the marketplace pages")
 # Tokens revoked, users deactivated, memberships changed: cached callers.
 ACCESS = ChangeMarker("state/access-marker", "resolved callers (sessions and tokens)")

@@ -254,6 +254,35 @@ def put_file_state(con: DuckDBPyConnection, state: FileState, *, suffix: str = "
     )
 
 
+STATE_SCHEMA = pa.schema(
+    [
+        ("path", pa.string()),
+        ("sha256", pa.string()),
+        ("processor_version", pa.int32()),
+        ("processed_at", pa.timestamp("us")),
+        ("lines", pa.int32()),
+        ("bad_lines", pa.int32()),
+        ("events", pa.int32()),
+        ("attempts", pa.int32()),
+        ("last_error", pa.string()),
+        ("parked", pa.bool_()),
+    ]
+)
+
+
+def put_file_states(con: DuckDBPyConnection, states: list[FileState], *, suffix: str = "") -> None:
+    """Write many checkpoints at once (replacing those of the same paths): one delete, one insert."""
+    if not states:
+        return
+    table = pa.Table.from_pylist([s.__dict__ for s in states], schema=STATE_SCHEMA)
+    con.execute(f"DELETE FROM usage_file_state{suffix} WHERE path IN (SELECT unnest(?))", [[s.path for s in states]])
+    con.register("agnes_new_states", table)
+    try:
+        con.execute(f"INSERT INTO usage_file_state{suffix} ({_STATE_COLUMNS}) SELECT * FROM agnes_new_states")
+    finally:
+        con.unregister("agnes_new_states")
+
+
 def list_parked(con: DuckDBPyConnection, limit: int = 100) -> list[FileState]:
     rows = con.execute(
         f"SELECT {_STATE_COLUMNS} FROM usage_file_state WHERE parked ORDER BY processed_at DESC LIMIT ?", [limit]

@@ -6,7 +6,8 @@ go to the Anthropic Messages API (``ANTHROPIC_API_KEY``, ``ANTHROPIC_BASE_URL``,
 sqlglot and accepted only as one SELECT/WITH over the allowlisted tables, without table
 functions or file, network and settings functions (established-behaviour defect 13: the
 original ran it on the whole system database). It then runs on ``state/telemetry.duckdb``, a
-telemetry-only copy the processor refreshes (users: id, email, name), opened read-only with
+telemetry-only copy rebuilt whenever the figures changed (:mod:`agnes.telemetry.snapshot`;
+users: id, email, name), opened read-only with
 external access off, for at most :data:`TIMEOUT_SECONDS` and :data:`MAX_ROWS` rows.
 
 Errors: empty or too long question → 400; no key → 503 ``ask_unavailable``; the API refusing
@@ -33,7 +34,7 @@ from sqlglot import exp
 from agnes.errors import AppError, Invalid
 from agnes.models import json_value, telemetry
 from agnes.secrets import read_secret
-from agnes.telemetry.snapshot import refresh_telemetry_database, telemetry_database
+from agnes.telemetry.snapshot import current_telemetry_database
 
 MAX_QUESTION = 1000
 MAX_ROWS = 1000
@@ -247,9 +248,7 @@ def _generate(question: str, client: Any | None) -> dict[str, Any]:
 def run_query(sql: str) -> tuple[list[str], list[list[Any]], bool]:
     """Run validated SQL on the telemetry database: read-only, no external access, at most
     :data:`TIMEOUT_SECONDS`, :data:`MAX_ROWS` rows (``truncated`` when there were more)."""
-    path = telemetry_database()
-    if not path.exists():
-        path = refresh_telemetry_database()
+    path = current_telemetry_database()
     con = duckdb.connect(
         str(path), read_only=True, config={"enable_external_access": False, "lock_configuration": True, "threads": 1}
     )

@@ -41,7 +41,6 @@ from agnes.progress import Progress, no_progress
 from agnes.state import state_store
 from agnes.telemetry import attribution
 from agnes.telemetry.parser import MCP_CALL, PROCESSOR_VERSION, SLASH_COMMAND, TOOL_USE, Parsed, parse_lines
-from agnes.telemetry.snapshot import refresh_telemetry_database, telemetry_database
 from agnes.telemetry.uploads import sessions_dir
 
 log = logging.getLogger(__name__)
@@ -199,8 +198,7 @@ def _commit(batch: _Batch, suffix: str) -> None:
     events, summaries = batch.tables()
     with state_store().write() as con:
         days = telemetry.replace_file_rows(con, batch.paths, events, summaries, suffix=suffix)
-        for state in batch.states + batch.failures:
-            telemetry.put_file_state(con, state, suffix=suffix)
+        telemetry.put_file_states(con, batch.states + batch.failures, suffix=suffix)
         if not suffix:  # a reprocess builds its daily rollup once, at the end
             telemetry.refresh_daily(con, days)
 
@@ -271,8 +269,6 @@ def process_sessions(progress: Progress = no_progress) -> RunStats:
             with state_store().write() as con:
                 telemetry.refresh_windows(con, now)
                 markers.USAGE.bump()
-        if stats.files or stale or not telemetry_database().exists():
-            refresh_telemetry_database()
     stats.seconds = time.perf_counter() - started
     return stats
 
@@ -303,7 +299,6 @@ def reprocess_sessions(progress: Progress = no_progress) -> RunStats:
                     telemetry.swap_shadow_tables(con)
                     telemetry.set_meta(con, "reprocessed_at", utcnow().isoformat(), utcnow())
                     markers.USAGE.bump()
-                refresh_telemetry_database()
             except BaseException:
                 with state_store().write() as con:
                     telemetry.drop_shadow_tables(con)

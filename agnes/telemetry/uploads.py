@@ -32,7 +32,7 @@ from agnes import audit, markers, signals
 from agnes.errors import AppError, Conflict, Invalid, NotFound
 from agnes.models import telemetry, utcnow
 from agnes.state import state_store
-from agnes.telemetry.snapshot import refresh_telemetry_database, telemetry_database
+from agnes.telemetry.snapshot import discard_telemetry_database
 
 SESSION_ID_RE = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 SUBAGENT_FILE_RE = re.compile(r"^agent-[A-Za-z0-9_-]{1,128}\.jsonl$")
@@ -291,8 +291,7 @@ def mark_private(user_id: str, session_id: str) -> dict[str, Any]:
             markers.USAGE.bump()
         signals.session_removed.send(None, con=con, user_id=user_id, session_id=session_id)
         audit.record(con, "session.mark_private", f"session:{session_id}", files=removed["files"])
-    if removed["events"] and telemetry_database().exists():
-        refresh_telemetry_database()  # the private session must not stay queryable by ask
+    discard_telemetry_database()  # the private session must not stay in ask's copy
     user_dir = sessions_dir() / user_id
     shutil.rmtree(user_dir / session_id, ignore_errors=True)
     (user_dir / f"{session_id}.jsonl").unlink(missing_ok=True)

@@ -445,6 +445,12 @@ RULES: dict[str, Rule] = {
     ),
     "api.sessions.mark_private": Rule(LOGIN, values=lambda w, c: {"session_id": MATRIX_SESSION}),
     "api.usage.usage_summary": Rule(ADMIN),
+    "api.usage.export_usage": Rule(ADMIN, query={"format": "csv", "since": "7d"}),
+    "api.usage.prune_usage": Rule(ADMIN),
+    "api.usage.reprocess_usage": Rule(ADMIN),
+    # An empty question is refused (400) before the Anthropic API would be called.
+    "api.usage.ask_usage": Rule(ADMIN, body=lambda w, c: {"question": ""}),
+    "admin_usage.reprocess_post": Rule(ADMIN),
     "admin_usage.usage": Rule(ADMIN),
     "admin_usage.user_sessions_fragment": Rule(ADMIN, values=lambda w, c: {"user_id": w.analyst_id}),
     "admin_usage.download_session": Rule(

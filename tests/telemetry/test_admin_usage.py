@@ -296,7 +296,8 @@ def test_ask_provider_failures(app: Flask, client, loaded, stub_api) -> None:  #
 
 def test_ask_reads_only_the_telemetry_database(client, loaded, stub_api, app: Flask) -> None:  # type: ignore[no-untyped-def]
     path = Path(app.config["AGNES_DATA_DIR"]) / "state" / "telemetry.duckdb"
-    assert path.exists()
+    first = _ask(client, loaded, stub_api, "SELECT count(*) AS n FROM usage_events").get_json()
+    assert path.exists() and first["rows"][0][0] > 0
     import duckdb
 
     con = duckdb.connect(str(path), read_only=True)
@@ -309,3 +310,14 @@ def test_ask_reads_only_the_telemetry_database(client, loaded, stub_api, app: Fl
         con.close()
     assert tables == {"usage_events", "usage_session_summary", "usage_item_daily", "usage_item_window", "users"}
     assert columns == {"id", "email", "name"}
+
+
+def test_a_private_session_leaves_the_ask_database(client, auth, loaded, stub_api) -> None:  # type: ignore[no-untyped-def]
+    count = "SELECT count(*) AS n FROM usage_events WHERE session_id = '55604662-cf2a-4331-851a-ec234028f8ca'"
+    assert _ask(client, loaded, stub_api, count).get_json()["rows"] == [[4]]  # two users' copies
+    token = auth.token("analyst@example.com")
+    assert (
+        client.post("/api/sessions/55604662-cf2a-4331-851a-ec234028f8ca/private", headers=bearer(token)).status_code
+        == 200
+    )
+    assert _ask(client, loaded, stub_api, count).get_json()["rows"] == [[2]]
