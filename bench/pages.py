@@ -14,7 +14,8 @@ server time) and throughput for:
 each sequentially (1 client) and with 10 concurrent clients, then the server's memory (RSS of the
 gunicorn workers) before and after a sustained run.
 
-Issue 4 targets, on a 2-core machine: the full HTML listing page at 10 concurrent clients
+The data holds 30 days of usage rollups for the plugins (issue 13: Most Popular, usage sorts and
+a chip on every card). Issue 4 targets, on a 2-core machine: the full HTML listing page at 10 concurrent clients
 >= 225 requests/s with p95 <= 100 ms, and memory flat under sustained load.
 
 Usage: ``python bench/pages.py [--plugins 300] [--workers 2] [--threads 8] [--requests 2000]``.
@@ -162,10 +163,74 @@ def build_data(data_dir: Path, plugins: int) -> tuple[str, str]:
                 "INSERT INTO user_plugin_subscriptions (user_id, marketplace_id, plugin_name) VALUES (?, ?, ?)",
                 [[user.id, slug, r.name] for r in records[::7]],
             )
+        _load_usage(slug, [r.name for r in records], rng)
         with state_store().write() as con:
             values = start_session(con, user.id)
         cookie = app.session_interface.get_signing_serializer(app).dumps(values)  # type: ignore[attr-defined]
     return cookie, f"/marketplace/curated/{slug}/{records[5].name}"
+
+
+def _load_usage(slug: str, names: list[str], rng: random.Random) -> None:
+    """30 days of usage rollups for every plugin and one skill each (issue 13: the pages keep their
+    targets with the Most Popular block, the sorts and a chip on every card)."""
+    from datetime import timedelta
+
+    from agnes.models import utcnow
+    from agnes.state import state_store
+
+    now = utcnow()
+    daily, window = [], []
+    for name in names:
+        parent = f"{slug}/{name}"
+        used = rng.random() < 0.6
+        for item_type, item in (("plugin", name), ("skill", f"{name}:skill-a")):
+            calls30 = users30 = 0
+            for day in range(30):
+                calls = rng.randint(0, 40) if used else 0
+                if calls:
+                    users = rng.randint(1, 12)
+                    daily.append(
+                        [
+                            (now - timedelta(days=day)).date(),
+                            "curated",
+                            item_type,
+                            parent,
+                            item,
+                            calls,
+                            calls // 20,
+                            users,
+                        ]
+                    )
+                    calls30 += calls
+                    users30 = max(users30, users)
+            if calls30:
+                for period in ("last_7d", "last_30d"):
+                    window.append(
+                        [period, "curated", item_type, parent, item, calls30, calls30 // 20, users30, 20, now, now]
+                    )
+    import pyarrow as pa
+
+    columns_daily = ["day", "source", "item_type", "parent", "name", "calls", "errors", "users"]
+    columns_window = [
+        "period",
+        "source",
+        "item_type",
+        "parent",
+        "name",
+        "calls",
+        "errors",
+        "users",
+        "active_days",
+        "last_used_at",
+        "refreshed_at",
+    ]
+    daily_table = pa.table({c: [row[i] for row in daily] for i, c in enumerate(columns_daily)})
+    window_table = pa.table({c: [row[i] for row in window] for i, c in enumerate(columns_window)})
+    with state_store().write() as con:
+        con.register("bench_daily", daily_table)
+        con.register("bench_window", window_table)
+        con.execute("INSERT INTO usage_item_daily SELECT * FROM bench_daily")
+        con.execute("INSERT INTO usage_item_window SELECT * FROM bench_window")
 
 
 # -- server -------------------------------------------------------------------------------------
