@@ -77,6 +77,7 @@ def test_user_page_sections_and_changes(admin: FlaskClient, auth) -> None:  # ty
         "user-tokens",
         "user-access",
         "user-stack",
+        "user-sessions",
         "user-audit",
         "user-status",
     ]
@@ -152,7 +153,7 @@ def test_user_api_twins(client: FlaskClient, auth) -> None:  # type: ignore[no-u
     ana = auth.user("ana@example.com")
     finance = people.create_group("Finance", actor_id=None)
     body = client.get("/api/admin/users/ana@example.com", headers=headers).get_json()
-    assert set(body["sections"]) == {"profile", "groups", "tokens", "access", "stack", "audit", "status"}
+    assert set(body["sections"]) == {"profile", "groups", "tokens", "access", "stack", "sessions", "audit", "status"}
     assert client.patch(f"/api/admin/users/{ana}", json={"name": "Ana"}, headers=headers).get_json()["name"] == "Ana"
     bad = client.patch(f"/api/admin/users/{ana}", json={"name": ["x"]}, headers=headers)
     assert bad.status_code == 400 and bad.get_json()["field"] == "name"
