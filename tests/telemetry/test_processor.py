@@ -168,3 +168,52 @@ def test_a_failing_file_is_parked_after_three_tries_and_others_go_on(  # type: i
     with state_store().read() as con:
         assert telemetry.list_parked(con) == []
     assert len(_events()) == 9
+
+
+def test_uploaded_damaged_copies_are_processed_with_their_bad_lines(app: Flask, client, auth, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    from tests.telemetry.conftest import damaged_copies
+
+    token = auth.token("analyst@example.com")
+    copies = damaged_copies(TRANSCRIPTS / "tool_heavy.jsonl", tmp_path / "damaged")
+    ids = {
+        "truncated": "00000000-0000-4000-8000-000000000001",
+        "garbage": "00000000-0000-4000-8000-000000000002",
+        "bad_utf8": "00000000-0000-4000-8000-000000000003",
+    }
+    for kind, path in copies.items():
+        assert upload(client, token, ids[kind], path.read_bytes(), gzipped=True).status_code == 201, kind
+    app.extensions["agnes_jobs"].wait_idle()
+    process_sessions()
+    with state_store().read() as con:
+        states = dict(
+            con.execute(
+                "SELECT split_part(path, '/', 2), bad_lines FROM usage_file_state WHERE last_error IS NULL"
+            ).fetchall()
+        )
+        events = dict(con.execute("SELECT session_id, count(*) FROM usage_events GROUP BY ALL").fetchall())
+    assert states == {f"{ids['truncated']}.jsonl": 1, f"{ids['garbage']}.jsonl": 3, f"{ids['bad_utf8']}.jsonl": 1}
+    assert events[ids["garbage"]] == events[ids["bad_utf8"]] == 7
+
+
+def test_same_named_plugins_of_two_marketplaces_keep_separate_figures(app: Flask, client, auth, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    """Established defect 5: curated telemetry keyed by the plain plugin name mixed two marketplaces."""
+    admin = auth.token("admin@example.com", admin=True)
+    synced_usage_marketplace(client, admin, tmp_path, slug="first")
+    synced_usage_marketplace(client, admin, tmp_path, slug="second")
+    data = (TRANSCRIPTS / "8463c716-a2ea-4c14-9efa-87158ebd9f20.jsonl").read_bytes()
+    for email, slug in (("ana@example.com", "first"), ("bo@example.com", "second")):
+        token = auth.token(email)
+        assert (
+            client.post(
+                f"/api/marketplace/curated/{slug}/handgemacht/install", headers={"Authorization": f"Bearer {token}"}
+            ).status_code
+            == 200
+        )
+        assert upload(client, token, "8463c716-a2ea-4c14-9efa-87158ebd9f20", data, gzipped=True).status_code == 201
+    app.extensions["agnes_jobs"].wait_idle()
+    process_sessions()
+    with state_store().read() as con:
+        rows = con.execute(
+            "SELECT u.email, e.parent FROM usage_events e JOIN users u ON u.id = e.user_id WHERE e.event_type = 'skill'"
+        ).fetchall()
+    assert sorted(rows) == [("ana@example.com", "first/handgemacht"), ("bo@example.com", "second/handgemacht")]
