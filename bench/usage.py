@@ -267,15 +267,20 @@ def main() -> None:
                 days = con.execute(
                     "SELECT DISTINCT CAST(occurred_at AS DATE) FROM usage_events WHERE path = ?", [one.path]
                 ).fetchall()
-            ticks = []
+            ticks, tick_cpu, sql_only = [], [], []
             for _ in range(5):
-                t = time.perf_counter()
+                t, cpu = time.perf_counter(), time.process_time()
                 with state_store().write() as con:
+                    inner = time.perf_counter()
                     telemetry.refresh_daily(con, [d[0] for d in days])
                     telemetry.refresh_windows(con, utcnow())
+                    sql_only.append((time.perf_counter() - inner) * 1000)
                 ticks.append((time.perf_counter() - t) * 1000)
+                tick_cpu.append((time.process_time() - cpu) * 1000)
             print(
                 f"rollup tick (1 changed session):   median {sorted(ticks)[2]:.1f} ms of 5"
+                f" (SQL {sorted(sql_only)[2]:.1f} ms,"
+                f" the rest is the unit's commit and checkpoint), CPU {sorted(tick_cpu)[2]:.1f} ms"
                 "   (target <= 50 ms; original 494 ms)"
             )
 
