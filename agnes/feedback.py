@@ -21,6 +21,7 @@ from agnes import audit, notify
 from agnes.errors import AppError, Invalid, NotFound
 from agnes.models import feedback as model
 from agnes.models import new_id, utcnow
+from agnes.models import telemetry as telemetry_model
 from agnes.models import users as users_model
 from agnes.models.feedback import FeedbackReport
 from agnes.state import state_store
@@ -92,13 +93,8 @@ def create_report(
     excerpt: Any = None,
     environment: Any = None,
     ack_preview: Any = None,
-    is_private: Any = None,
 ) -> FeedbackReport:
     """Validate and store a report with its ``feedback.create`` audit row.
-
-    Args:
-        is_private: ``(con, user_id, session_id) -> bool``: a session the reporter marked
-            private is refused (telemetry owns that list).
 
     Raises:
         Invalid: 400 ``invalid_message`` (empty or over 5,000 characters), ``invalid_excerpt``,
@@ -137,7 +133,7 @@ def create_report(
     text = audit.storable(audit.redact_text(message))
     report_id = new_id()
     with state_store().write() as con:
-        if session_id and is_private is not None and is_private(con, reporter_id, session_id):
+        if session_id and telemetry_model.is_private(con, reporter_id, session_id):
             raise AppError(
                 409,
                 "session_private",

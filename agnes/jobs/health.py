@@ -4,7 +4,7 @@ red fields and one sentence. It lives with the jobs because most of what it repo
 
 Fields: the scheduler's heartbeat, each periodic job (last run, result, next due), the job queue
 (depth, oldest queued job, workers), failed jobs in 24 h, table syncs in 24 h, marketplaces whose
-last sync failed, and users active today. Other areas add fields with
+last sync failed, session files waiting for processing or parked, and users active today. Other areas add fields with
 :func:`register_health_check`. Each field carries the timeline filter that shows its rows.
 
 The pulse is computed at most once per :data:`CACHE_SECONDS` for all processes (the shared cache:
@@ -27,11 +27,15 @@ from agnes.jobs import QueueUnavailable
 from agnes.jobs.backends import rq_job_id
 from agnes.jobs.schedule import PERIODIC, Periodic, last_heartbeat
 from agnes.models import audit as audit_model
+from agnes.models import findings as findings_model
 from agnes.models import marketplaces as marketplace_model
 from agnes.models import tables as tables_model
+from agnes.models import telemetry as telemetry_model
 from agnes.models import utcnow
 from agnes.models.audit import JobRun
 from agnes.state import state_store
+from agnes.telemetry.findings import SCANNER_VERSION
+from agnes.telemetry.parser import PROCESSOR_VERSION
 
 GREEN, YELLOW, RED = "green", "yellow", "red"
 # Worst first: the pulse takes the worst colour of its fields.
@@ -50,6 +54,8 @@ QUEUE_WAIT_RED = 1800
 FAILED_JOBS_RED = 5
 # Share of table syncs in 24 h that must succeed for yellow rather than red (the original's 95 %).
 SYNC_OK_SHARE = 0.95
+# Session files waiting (for processing or the failure scan) from which the field is yellow.
+USAGE_BACKLOG_YELLOW = 500
 # The window of "failed jobs" and "table syncs".
 DAY = timedelta(hours=24)
 
@@ -333,6 +339,34 @@ def sync_fields(now: datetime) -> list[HealthField]:
     return [tables, market]
 
 
+def usage_field(now: datetime) -> list[HealthField]:
+    """Uploaded transcripts waiting for the usage processor or the failure scan, and parked files."""
+    with state_store().read() as con:
+        waiting = len(telemetry_model.pending_files(con, PROCESSOR_VERSION))
+        unscanned = len(findings_model.files_to_scan(con, SCANNER_VERSION, now, limit=USAGE_BACKLOG_YELLOW + 1))
+        parked = telemetry_model.list_parked(con, limit=1000)
+    if parked:
+        status = YELLOW
+        detail = (
+            f"{len(parked)} session files failed three times and are parked (see /admin/usage): {parked[0].last_error}"
+        )
+    elif max(waiting, unscanned) > USAGE_BACKLOG_YELLOW:
+        status, detail = YELLOW, f"{waiting} files wait for processing and {unscanned} for the failure scan."
+    else:
+        status, detail = GREEN, f"{waiting} files wait for processing, {unscanned} for the failure scan; none parked."
+    return [
+        HealthField(
+            "usage",
+            "Session processing",
+            status,
+            f"{waiting} waiting · {len(parked)} parked",
+            detail,
+            {"action": "job.run_process_sessions", "since": "24h"},
+            {"waiting": waiting, "unscanned": unscanned, "parked": len(parked)},
+        )
+    ]
+
+
 def active_users_field(now: datetime) -> list[HealthField]:
     midnight = now.replace(hour=0, minute=0, second=0, microsecond=0)
     with state_store().read() as con:
@@ -351,7 +385,14 @@ def active_users_field(now: datetime) -> list[HealthField]:
 
 
 # Checks in display order; another area appends with register_health_check.
-HEALTH_CHECKS: list[HealthCheck] = [cron_field, periodic_fields, queue_fields, sync_fields, active_users_field]
+HEALTH_CHECKS: list[HealthCheck] = [
+    cron_field,
+    periodic_fields,
+    queue_fields,
+    sync_fields,
+    usage_field,
+    active_users_field,
+]
 
 
 def register_health_check(check: HealthCheck) -> None:

@@ -13,6 +13,7 @@ from flask import current_app
 
 from agnes.errors import Conflict
 from agnes.jobs import JobStatus, QueueUnavailable, enqueue, lookup_job, set_progress
+from agnes.jobs.findings import start_failure_scan
 from agnes.telemetry.processor import needs_reprocess, process_sessions, prune_events, reprocess_sessions
 
 log = logging.getLogger(__name__)
@@ -59,6 +60,7 @@ def run_process_sessions() -> dict[str, Any]:
                 total.setdefault(key, []).extend(value)
         if not stats["files"] and not stats["failed"]:
             break
+    start_failure_scan()  # chained: its own checkpoint, so it scans only what changed
     return total
 
 

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 from duckdb import DuckDBPyConnection
 
-from agnes.models import Record
+from agnes.models import Record, findings
 
 # Windows of usage_item_window: name -> days.
 WINDOWS = {"last_7d": 7, "last_30d": 30}
@@ -168,7 +168,7 @@ def mark_private(con: DuckDBPyConnection, user_id: str, session_id: str, at: dat
 
 
 def delete_session(con: DuckDBPyConnection, user_id: str, session_id: str) -> dict[str, Any]:
-    """Delete every row of one session (files, checkpoints, events, summaries).
+    """Delete every row of one session (files, checkpoints, events, summaries, failure findings).
 
     Returns ``{"files": n, "events": n, "days": [date, ...]}`` (the days whose rollups changed).
     """
@@ -180,6 +180,7 @@ def delete_session(con: DuckDBPyConnection, user_id: str, session_id: str) -> di
         f"DELETE FROM usage_file_state WHERE path IN (SELECT path FROM session_files WHERE {where})",
         [user_id, session_id],
     )
+    findings.delete_session_findings(con, user_id, session_id)
     files = con.execute(f"DELETE FROM session_files WHERE {where}", [user_id, session_id]).fetchone()
     return {"files": int(files[0]) if files else 0, "events": int(events[0]) if events else 0, "days": days}
 

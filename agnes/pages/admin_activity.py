@@ -18,7 +18,7 @@ import binascii
 import hashlib
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -52,16 +52,9 @@ TEXT_FILTERS = ("user", "action", "resource", "result", "client_kind", "correlat
 # Longest text filter value accepted (characters).
 MAX_FILTER_LENGTH = 500
 
-# Resource prefix -> (endpoint, URL argument) of the page that shows it. Areas with detail pages
-# add theirs (sessions, say) with register_detail_link.
-DETAIL_LINKS: dict[str, tuple[str, str]] = {
-    "job:": ("jobs.show_job", "job_id"),
-    "table:": ("admin_tables.show_table", "table_id"),
-    "marketplace:": ("admin_marketplaces.show_marketplace", "marketplace_id"),
-    "user:": ("admin_users.show_user", "user_id"),
-    "group:": ("admin_groups.show_group", "group_id"),
-    "feedback:": ("admin_feedback.show_feedback", "report_id"),
-}
+# Resource prefix -> the URL of the page that shows the rest of the resource (None when the rest
+# is not an id that page takes). Areas with detail pages add theirs with register_detail_link.
+DETAIL_LINKS: dict[str, Callable[[str], str | None]] = {}
 # Job function -> (endpoint, URL argument) of the page of the thing its first argument names:
 # a table sync's row links to the table as well as to the job.
 JOB_SUBJECT_LINKS: dict[str, tuple[str, str]] = {
@@ -70,9 +63,22 @@ JOB_SUBJECT_LINKS: dict[str, tuple[str, str]] = {
 }
 
 
-def register_detail_link(prefix: str, endpoint: str, argument: str) -> None:
-    """Link timeline rows whose resource starts with ``prefix`` (``feedback:``) to ``endpoint``."""
-    DETAIL_LINKS[prefix] = (endpoint, argument)
+def register_detail_link(prefix: str, link: Callable[[str], str | None]) -> None:
+    """Link timeline rows whose resource starts with ``prefix`` (``feedback:``) to the URL
+    ``link(rest of the resource)`` (None: no link)."""
+    DETAIL_LINKS[prefix] = link
+
+
+def endpoint_link(endpoint: str, argument: str) -> Callable[[str], str | None]:
+    """A link to ``endpoint`` with the rest of the resource as its URL ``argument``."""
+    return lambda rest: _url(endpoint, argument, rest)
+
+
+def _session_url(rest: str) -> str | None:
+    """``<user_id>/<session_id>.jsonl`` (or its subagent file) -> the session's page."""
+    user_id, _, name = rest.partition("/")
+    session_id = name.split("/", 1)[0].removesuffix(".jsonl")
+    return _url("admin_sessions.show_session", "user_id", user_id, session_id=session_id) if session_id else None
 
 
 def parse_time(text: str, field: str, now: datetime) -> datetime:
@@ -196,11 +202,23 @@ class ActivityFilters:
         return f"activity-read:{digest}"
 
 
-def _url(endpoint: str, argument: str, value: str) -> str | None:
+def _url(endpoint: str, argument: str, value: str, **more: str) -> str | None:
     try:
-        return url_for(endpoint, **{argument: value})
+        return url_for(endpoint, **{argument: value}, **more)
     except BuildError:  # a value the route cannot hold (a slash in an id)
         return None
+
+
+for _prefix, _endpoint, _argument in (
+    ("job:", "jobs.show_job", "job_id"),
+    ("table:", "admin_tables.show_table", "table_id"),
+    ("marketplace:", "admin_marketplaces.show_marketplace", "marketplace_id"),
+    ("user:", "admin_users.show_user", "user_id"),
+    ("group:", "admin_groups.show_group", "group_id"),
+    ("feedback:", "admin_feedback.show_feedback", "report_id"),
+):
+    register_detail_link(_prefix, endpoint_link(_endpoint, _argument))
+register_detail_link("session:", _session_url)
 
 
 @dataclass(frozen=True)
@@ -225,9 +243,9 @@ class TimelineRow:
 def timeline_row(entry: AuditEntry) -> TimelineRow:
     links: list[tuple[str, str]] = []
     resource = entry.resource or ""
-    for prefix, (endpoint, argument) in DETAIL_LINKS.items():
+    for prefix, link in DETAIL_LINKS.items():
         if resource.startswith(prefix) and len(resource) > len(prefix):
-            url = _url(endpoint, argument, resource[len(prefix) :])
+            url = link(resource[len(prefix) :])
             if url:
                 links.append((resource, url))
             break

@@ -11,12 +11,15 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from flask import url_for
+
 from agnes import feedback
 from agnes.audit import current_actor, write_audit
 from agnes.cache import shared_cache
 from agnes.masking import mask_value
 from agnes.models import feedback as model
 from agnes.models import groups as groups_model
+from agnes.models import telemetry as telemetry_model
 from agnes.models.feedback import STATUSES, FeedbackReport
 from agnes.state import state_store
 
@@ -125,21 +128,19 @@ class ReportPage:
         }
 
 
-# Finds the page of an uploaded session: ``(user_id, session_id) -> URL or None`` (telemetry adds it).
-TRANSCRIPT_LINKS: list[Any] = []
-
-
 def report_page(report_id: str, *, actor_id: str | None) -> ReportPage:
     """Raises NotFound (``feedback_not_found``). Audited as ``feedback.read`` (deduplicated)."""
     report = feedback.get_report(report_id)
     with state_store().read() as con:
         duplicates = [r for r in model.list_reports(con, fingerprint=report.fingerprint, limit=20) if r.id != report.id]
-    transcript = None
-    if report.session_id:
-        for find in TRANSCRIPT_LINKS:
-            transcript = find(report.reporter_id, report.session_id)
-            if transcript:
-                break
+        uploaded = bool(report.session_id) and any(
+            f.kind == "main" for f in telemetry_model.list_session_files(con, report.reporter_id, report.session_id)
+        )
+    transcript = (
+        url_for("admin_sessions.show_session", user_id=report.reporter_id, session_id=report.session_id)
+        if uploaded
+        else None
+    )
     _record_read(report.id, actor_id)
     return ReportPage(
         report,

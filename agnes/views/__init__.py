@@ -11,6 +11,7 @@ from agnes.views.admin import activity as admin_activity
 from agnes.views.admin import feedback as admin_feedback
 from agnes.views.admin import groups as admin_groups
 from agnes.views.admin import marketplaces as admin_marketplaces
+from agnes.views.admin import sessions as admin_sessions
 from agnes.views.admin import tables as admin_tables
 from agnes.views.admin import tokens as admin_tokens
 from agnes.views.admin import usage as admin_usage
@@ -31,6 +32,7 @@ BLUEPRINTS = (
     admin_tables.bp,
     admin_activity.bp,
     admin_feedback.bp,
+    admin_sessions.bp,
     admin_usage.bp,
     serve.bp,
     marketplace_browse.bp,

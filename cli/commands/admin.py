@@ -14,6 +14,7 @@ from cli.output import print_json, print_table
 ADMIN_COMMANDS: dict[str, str] = {
     "access": "cli.commands.admin_access:access",
     "activity": "cli.commands.admin_activity:activity",
+    "sessions": "cli.commands.admin_sessions:sessions",
     "marketplace": "cli.commands.admin_marketplace:marketplace",
     "register-table": "cli.commands.admin_data:register_table",
     "update-table": "cli.commands.admin_data:update_table",

@@ -42,7 +42,7 @@ from tests.data.conftest import (
     matrix_table,
     matrix_update_form,
 )
-from tests.telemetry.conftest import matrix_session_file
+from tests.telemetry.conftest import matrix_session_file, matrix_subagent_file
 
 # -- access levels and outcome classes ---------------------------------------------------
 
@@ -287,6 +287,14 @@ def _feedback_report(w: World, c: Caller) -> dict[str, Any]:
     return {"report_id": feedback.create_report(w.analyst_id, message=unique("report")).id}
 
 
+def _stored_session(w: World, c: Caller) -> dict[str, Any]:
+    return {"user_id": w.analyst_id, "session_id": matrix_session_file(w).removesuffix(".jsonl")}
+
+
+def _stored_subagent(w: World, c: Caller) -> dict[str, Any]:
+    return {**_stored_session(w, c), "name": matrix_subagent_file(w)}
+
+
 def _new_email(w: World, c: Caller) -> dict[str, Any]:
     return {"email": f"{unique('new')}@example.com", "name": "New Person"}
 
@@ -528,6 +536,11 @@ RULES: dict[str, Rule] = {
     "api.activity.list_activity": Rule(ADMIN, query={"limit": "5"}),
     "api.activity.health": Rule(ADMIN),
     "admin_feedback.list_feedback": Rule(ADMIN, query={"status": "open"}),
+    "admin_sessions.list_sessions": Rule(ADMIN, query={"sort": "findings", "type": "tool_error"}),
+    "admin_sessions.show_session": Rule(ADMIN, values=_stored_session),
+    "admin_sessions.show_subagent": Rule(ADMIN, values=_stored_subagent),
+    "api.sessions_admin.list_sessions": Rule(ADMIN, query={"since": "30d"}),
+    "api.sessions_admin.get_session": Rule(ADMIN, values=_stored_session),
     "admin_feedback.show_feedback": Rule(ADMIN, values=_feedback_report),
     "admin_feedback.triage_post": Rule(ADMIN, values=lambda w, c: {**_feedback_report(w, c), "action": "assign"}),
     "api.feedback.create_feedback": Rule(LOGIN, body=lambda w, c: {"message": "It broke."}),

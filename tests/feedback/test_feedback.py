@@ -178,3 +178,24 @@ def test_the_page_refuses_a_transition_in_place(app: Flask, client, auth) -> Non
     assert feedback.get_report(report.id).status == "wontfix"
     plain = client.post(f"/admin/feedback/{report.id}/reopen", data={"csrf_token": token})
     assert plain.status_code == 303 and plain.headers["Location"].endswith(f"/admin/feedback/{report.id}")
+
+
+def test_a_report_about_a_private_session_is_409_and_writes_nothing(app: Flask, client, auth) -> None:  # type: ignore[no-untyped-def]
+    token = auth.token("ana@example.com")
+    assert client.post(f"/api/sessions/{SESSION}/private", headers=bearer(token)).status_code == 200
+    before = _tables()
+    answer = client.post("/api/feedback", json={"message": "Broken", "session_id": SESSION}, headers=bearer(token))
+    assert answer.status_code == 409 and answer.get_json()["error"] == "session_private"
+    assert _tables()[0] == before[0]
+
+
+def test_a_report_links_to_its_uploaded_transcript(app: Flask, client, auth) -> None:  # type: ignore[no-untyped-def]
+    from tests.telemetry.conftest import TRANSCRIPTS, upload
+
+    token = auth.token("ana@example.com")
+    session = "55604662-cf2a-4331-851a-ec234028f8ca"
+    assert upload(client, token, session, (TRANSCRIPTS / "short.jsonl").read_bytes()).status_code in (200, 201)
+    report = feedback.create_report(auth.user("ana@example.com"), message="It stopped", session_id=session)
+    auth.login("admin@example.com", admin=True)
+    page = BeautifulSoup(client.get(f"/admin/feedback/{report.id}").data, "html.parser")
+    assert page.select_one("#feedback-transcript")["href"] == f"/admin/sessions/{report.reporter_id}/{session}"

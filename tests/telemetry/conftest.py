@@ -181,3 +181,17 @@ def matrix_session_file(world: Any) -> str:
         store_upload(world.analyst_id, MATRIX_STORED_SESSION, io.BytesIO(line))
         world._session_file = f"{MATRIX_STORED_SESSION}.jsonl"
     return world._session_file
+
+
+def matrix_subagent_file(world: Any) -> str:
+    """Store one subagent transcript beside the matrix world's session (once); returns its name."""
+    import io
+
+    from agnes.telemetry.uploads import store_upload
+
+    session = matrix_session_file(world).removesuffix(".jsonl")
+    if not getattr(world, "_subagent_file", None):
+        line = b'{"type": "user", "isSidechain": true, "message": {"content": "look"}}\n'
+        store_upload(world.analyst_id, session, io.BytesIO(line), subagent_file="agent-a1.jsonl")
+        world._subagent_file = "agent-a1.jsonl"
+    return world._subagent_file

@@ -19,6 +19,7 @@ from agnes.views.api import (
     marketplaces,
     me,
     sessions,
+    sessions_admin,
     tokens,
     usage,
 )
@@ -37,6 +38,7 @@ CHILDREN = (
     activity.bp,
     feedback.bp,
     sessions.bp,
+    sessions_admin.bp,
     usage.bp,
 )
 for _child in CHILDREN:
