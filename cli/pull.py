@@ -52,6 +52,7 @@ class Outcome:
     views: list[str] | None = None
     warnings: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    remote_new: list[str] = field(default_factory=list)  # remote tables this workspace has not been told of
 
     def summary(self) -> dict[str, Any]:
         return {
@@ -60,6 +61,7 @@ class Outcome:
             "unchanged": sorted(self.plan.unchanged),
             "removed": sorted(self.plan.remove),
             "remote": sorted(self.plan.remote),
+            "remote_new": sorted(self.remote_new),
             "skipped": sorted(self.plan.skipped),
             "errors": self.errors,
             "warnings": self.warnings,
@@ -305,10 +307,14 @@ def _run_pull(
     state = workspace.load_state()
     plan = make_plan(manifest, workspace, state, only, skip_materialized)
     outcome = Outcome(plan)
+    announced = workspace.load_remote()
+    outcome.remote_new = [t for t in plan.remote if t not in announced]
     if dry_run:
         outcome.seconds = time.perf_counter() - started
         return outcome
-    changed = False
+    # Remote tables are announced once per workspace (a hook runs this every session).
+    remote_now = sorted(set(announced) | set(plan.remote)) if only else sorted(plan.remote)
+    changed = remote_now != sorted(announced)
     for table_id in plan.remove:
         workspace.parquet(table_id).unlink(missing_ok=True)
         for stale in workspace.tables.glob(f".{table_id}.*.part"):
@@ -348,7 +354,7 @@ def _run_pull(
             if change is not None:
                 views = _apply_view_changes(workspace, state, change, outcome)
         finally:  # the files are in place whatever happens to the views
-            workspace.save_state(state, client.server, views)
+            workspace.save_state(state, client.server, views, remote=remote_now)
     outcome.seconds = time.perf_counter() - started
     return outcome
 

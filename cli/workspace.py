@@ -105,13 +105,26 @@ class Workspace:
             return None
         return {k: v for k, v in self._table_keys(views).items() if isinstance(v, str)}
 
-    def save_state(self, tables: dict[str, dict[str, Any]], server: str, views: dict[str, str] | None = None) -> None:
-        """Write the state file atomically (``views`` None: the views are unknown, the next pull rebuilds them)."""
+    def load_remote(self) -> list[str]:
+        """Remote tables this workspace has already been told about (``agnes pull`` says so once)."""
+        remote = self._read_state().get("remote")
+        return [t for t in remote if isinstance(t, str) and TABLE_ID_RE.match(t)] if isinstance(remote, list) else []
+
+    def save_state(
+        self,
+        tables: dict[str, dict[str, Any]],
+        server: str,
+        views: dict[str, str] | None = None,
+        remote: list[str] | None = None,
+    ) -> None:
+        """Write the state file atomically (``views`` None: the views are unknown, the next pull rebuilds
+        them; ``remote`` None keeps the recorded list of announced remote tables)."""
         self.data.mkdir(parents=True, exist_ok=True)
         tmp = self.state_path.with_name(f".pull-state.{os.getpid()}.tmp")
         document: dict[str, Any] = {"server": server, "tables": tables}
         if views is not None:
             document["views"] = views
+        document["remote"] = self.load_remote() if remote is None else remote
         tmp.write_text(json.dumps(document, indent=1, sort_keys=True))
         os.replace(tmp, self.state_path)
 

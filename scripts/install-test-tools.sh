@@ -3,7 +3,8 @@
 # .ci/run both run it).
 #
 #   git, Redis (127.0.0.1:6379), Chromium (/usr/bin/chromium), Node.js + npm, and the Claude Code
-#   CLI (into ./.tools, git-ignored); PostgreSQL on 127.0.0.1:5432 is started when it is installed.
+#   CLI (into ./.tools, git-ignored), PostgreSQL on 127.0.0.1:5432 (the postgres connector and the
+#   remote-table tests; a cluster this script installs gets trust auth for user postgres on 127.0.0.1).
 #
 # As root with apt-get, missing Debian packages are installed. Otherwise each missing part gets
 # one line saying what to install, and the tests that need it skip with that reason.
@@ -23,6 +24,11 @@ redis_up || command -v redis-server >/dev/null 2>&1 ||
   missing+=("redis-server|Redis: the job, worker and deployment tests skip until then")
 [ -x /usr/bin/chromium ] || missing+=("chromium|Chromium: the browser tests skip until then")
 command -v npm >/dev/null 2>&1 || missing+=("nodejs npm|Node.js and npm: the Claude Code end-to-end test skips until then")
+pg_installed_here=false
+if ! command -v pg_ctlcluster >/dev/null 2>&1; then
+  missing+=("postgresql|PostgreSQL: the postgres connector and remote-table tests skip until then")
+  $can_install && pg_installed_here=true
+fi
 
 if [ ${#missing[@]} -gt 0 ]; then
   packages=$(for m in "${missing[@]}"; do printf '%s ' "${m%%|*}"; done)
@@ -47,15 +53,29 @@ if ! redis_up && command -v redis-server >/dev/null 2>&1; then
 fi
 redis_up || say "Redis does not answer on 127.0.0.1:6379: the tests that need it skip"
 
-# PostgreSQL: the postgres connector's tests use the local server (trust auth on 127.0.0.1:5432).
+# PostgreSQL: the postgres connector's and the remote-table tests use the local server (trust auth
+# for user postgres on 127.0.0.1:5432). A cluster installed just now gets that line in pg_hba.conf;
+# one that was already there is left as its owner configured it.
+pg_version=""
+[ -d /etc/postgresql ] && pg_version="$(ls /etc/postgresql | sort -V | tail -1)"
+if $pg_installed_here && [ -n "$pg_version" ]; then
+  hba="/etc/postgresql/$pg_version/main/pg_hba.conf"
+  if [ -f "$hba" ] && ! grep -q '^host all postgres 127.0.0.1/32 trust' "$hba"; then
+    say "PostgreSQL $pg_version: trust auth for user postgres on 127.0.0.1 (test machine)"
+    { echo 'host all postgres 127.0.0.1/32 trust'; cat "$hba"; } > "$hba.agnes" && mv "$hba.agnes" "$hba"
+    chown postgres:postgres "$hba" 2>/dev/null || true
+    pg_ctlcluster --skip-systemctl-redirect "$pg_version" main reload >/dev/null 2>&1 || true
+  fi
+fi
 if command -v pg_isready >/dev/null 2>&1 && ! pg_isready -q -h 127.0.0.1 -p 5432; then
-  if [ -d /etc/postgresql ] && command -v pg_ctlcluster >/dev/null 2>&1; then
-    say "starting postgresql"
-    pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start >/dev/null 2>&1 || true
+  if [ -n "$pg_version" ] && command -v pg_ctlcluster >/dev/null 2>&1; then
+    say "starting postgresql $pg_version"
+    pg_ctlcluster --skip-systemctl-redirect "$pg_version" main start >/dev/null 2>&1 || true
+    for _ in $(seq 1 50); do pg_isready -q -h 127.0.0.1 -p 5432 && break; sleep 0.2; done
   fi
 fi
 if ! command -v pg_isready >/dev/null 2>&1 || ! pg_isready -q -h 127.0.0.1 -p 5432; then
-  say "PostgreSQL does not answer on 127.0.0.1:5432 (trust auth for user postgres): its connector tests skip"
+  say "PostgreSQL does not answer on 127.0.0.1:5432 (trust auth for user postgres): its tests skip (fail under CI)"
 fi
 
 # Claude Code CLI (the marketplace end-to-end test drives `claude plugin ...`).

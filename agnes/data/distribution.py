@@ -22,6 +22,7 @@ import duckdb
 from agnes.access import Principal, ResourceType, can_access
 from agnes.data import data_dir, orchestrator, table_index
 from agnes.data.extracts import TABLE_ID_RE, extracts_root, parquet_path
+from agnes.data.modes import QueryMode
 from agnes.errors import AppError, NotFound
 from agnes.models import utcnow
 
@@ -33,7 +34,9 @@ def manifest(principal: Principal) -> dict[str, Any]:
 
     Each table: ``name, description, hash`` (MD5 hex, kept for existing scripts), ``sha256``
     (hex; ``""`` for files published before it was recorded), ``schema`` (16 hex characters that
-    change when the columns change), ``size_bytes, rows, updated, query_mode, source_type, status``.
+    change when the columns change), ``size_bytes, rows, updated, query_mode, source_type, status``
+    and ``file`` (False for remote tables: nothing to download; their ``rows`` and ``size_bytes``
+    are the source's estimate and size, and ``hash`` is ``""``).
 
     Admins see every table; others the tables granted to one of their groups. Tables that
     never synced successfully are left out (there is nothing to fetch yet).
@@ -58,6 +61,7 @@ def manifest(principal: Principal) -> dict[str, Any]:
             "query_mode": entry.query_mode,
             "source_type": entry.source_type,
             "status": state.status,
+            "file": entry.query_mode != QueryMode.REMOTE,
         }
     return {"tables": listed, "server_time": utcnow().isoformat() + "Z"}
 

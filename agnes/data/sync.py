@@ -98,6 +98,8 @@ def sync_table(table_id: str, *, triggered_by: str | None = None, progress: Prog
         digests, size = extracts.Digests("", ""), 0
         if has_file:
             digests, size = extracts.file_digests(tmp), tmp.stat().st_size
+        elif result.source_size_bytes is not None:  # kept at its source: its size there
+            size = result.source_size_bytes
         meta = extracts.MetaRow(
             table_id, entry.description, result.rows, size, started, mode.value, None if has_file else result.view_sql
         )

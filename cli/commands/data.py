@@ -205,9 +205,13 @@ def pull(
         ]
         if summary["removed"]:
             parts.append(f"{len(summary['removed'])} removed")
-        if summary["remote"]:
-            parts.append(f"{len(summary['remote'])} remote (query on the server)")
         _echo(f"agnes pull: {', '.join(parts)} in {summary['seconds']:.1f}s -> {ws.data}")
+    if outcome.remote_new and not quiet and not as_json:
+        names = ", ".join(outcome.remote_new)
+        _echo(
+            f"agnes pull: not downloaded, kept at their source (remote): {names}. Look with 'agnes schema' or"
+            " 'agnes sample', query with 'agnes query --remote', fetch a slice with 'agnes snapshot create'."
+        )
     for table_id, error in outcome.errors.items():
         if not as_json:
             _echo(f"error: {table_id}: {error}", err=True)

@@ -6,7 +6,9 @@ validation and the sync job all go through :func:`get_connector`).
 
 A connector's :meth:`Connector.extract` writes the table to ``request.output`` (a temporary
 parquet path the caller publishes atomically) and returns its row count and columns; for
-``remote`` tables it writes nothing and returns the SQL of a view instead.
+``remote`` tables it writes nothing: it returns the SQL of a server view (``sql``), or, for a
+connector with :attr:`Connector.remote` (a source that answers queries itself, see
+:mod:`agnes.data.sources`), only what the source's catalog says (columns, row estimate, size).
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from agnes.data.modes import QueryMode
+from agnes.data.sources import RemoteSource
 from agnes.errors import Invalid
 
 
@@ -80,13 +83,16 @@ class ExtractRequest:
 class ExtractResult:
     """Outcome of one extraction: ``rows`` and ``columns`` ``[[name, type], ...]``.
 
-    ``view_sql`` is set (and no file written) for remote tables.
+    ``view_sql`` is set (and no file written) for remote tables served by a server view. For
+    tables kept at their source, ``rows`` is the source's estimate and ``source_size_bytes`` its
+    size there (bytes); no file is written either.
     """
 
     rows: int
     columns: list[list[str]]
     view_sql: str | None = None
     warning: str | None = None  # a success with something to say (kept on the table's sync state)
+    source_size_bytes: int | None = None
 
 
 @dataclass(frozen=True)
@@ -100,6 +106,8 @@ class Connector:
         validate_spec: extra checks after the generic option parsing; returns the spec.
         extract: produces the table (see :class:`ExtractRequest`).
         check_mode: refuses a spec/mode combination the connector cannot serve (Invalid).
+        remote: for sources that answer queries themselves, ``(spec, env) -> RemoteSource``
+            (:mod:`agnes.data.sources`); its ``remote`` tables are queried there, never copied.
     """
 
     type: str
@@ -111,6 +119,7 @@ class Connector:
     validate_spec: Callable[[dict[str, Any]], dict[str, Any]] = field(default=lambda spec: spec)
     extract: Callable[[ExtractRequest], ExtractResult] | None = None
     check_mode: Callable[[Mapping[str, Any], QueryMode], None] = field(default=lambda spec, mode: None)
+    remote: Callable[[Mapping[str, Any], Mapping[str, str]], RemoteSource] | None = None
 
     def validate_mode(self, spec: Mapping[str, Any], mode: str | None) -> QueryMode:
         """The query mode for a table of this connector (default: the first supported). Raises Invalid."""

@@ -1,20 +1,32 @@
-"""PostgreSQL tables or queries, streamed in batches into parquet (psycopg, server-side cursor).
+"""PostgreSQL tables or queries: copied into parquet (psycopg, server-side cursor), or kept at
+the source as remote tables (:class:`PostgresSource`, ADBC).
 
 The DSN is a secret: the registry stores only the *name* of an environment variable
 (``dsn_env``), whose value comes from the process environment or ``state/.env_overlay``.
 Error messages never include the DSN.
+
+Remote tables are reached with ``adbc-driver-postgresql``: it runs the statement as
+``COPY (...) TO STDOUT (FORMAT binary)`` and decodes it into Arrow record batches in C++, so a
+snapshot streams in constant memory at close to ``psql``'s own speed (docs/data.md, "Remote
+tables", has the measurements). Every remote connection is read-only
+(``default_transaction_read_only``) with a statement timeout set at connect time.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from typing import Any
+
+from sqlglot import exp
 
 from agnes.audit import redact_text
 from agnes.config import SETTINGS_BY_NAME
 from agnes.data.connectors import Connector, ExtractError, ExtractRequest, ExtractResult, Option
 from agnes.data.modes import QueryMode
+from agnes.data.sources import BatchStream, Column, RelationInfo, RemoteError, RemoteSource, ScanEstimate
 from agnes.errors import Invalid
 
 ENV_NAME_RE = re.compile(r"^[A-Z_][A-Z0-9_]{0,63}$")
@@ -91,6 +103,8 @@ def _safe(message: str, dsn: str, password: str | None = None) -> str:
 
 
 def extract(request: ExtractRequest) -> ExtractResult:
+    if request.query_mode is QueryMode.REMOTE:
+        return _catalog_only(request)
     import psycopg
     import pyarrow as pa
     import pyarrow.parquet as pq
@@ -156,12 +170,283 @@ def extract(request: ExtractRequest) -> ExtractResult:
 
 
 def _check_mode(spec: Any, mode: QueryMode) -> None:
+    if mode is QueryMode.REMOTE and spec.get("query"):
+        raise Invalid(
+            "invalid_query_mode", "A remote table is a table or view at the source, not a query.", field="query_mode"
+        )
     if mode is QueryMode.LOCAL and spec.get("query"):
         raise Invalid(
             "invalid_query_mode", "A query is materialized; use query mode 'materialized'.", field="query_mode"
         )
     if mode is QueryMode.MATERIALIZED and spec.get("table"):
         raise Invalid("invalid_query_mode", "A table is copied as is; use query mode 'local'.", field="query_mode")
+
+
+# -- remote tables ------------------------------------------------------------------------------
+
+# Bytes of Arrow data ADBC decodes per record batch (one parquet row group of a snapshot).
+BATCH_BYTES = 16 << 20
+# Seconds the catalog and EXPLAIN statements may run.
+CATALOG_TIMEOUT = 15.0
+# Plan nodes that read all of their input before returning a row: a LIMIT above them does not
+# shorten the scans below.
+_BLOCKING_NODES = frozenset({"Sort", "Aggregate", "Hash", "Materialize", "SetOp", "WindowAgg", "Incremental Sort"})
+_SEQUENTIAL_SCANS = frozenset({"Seq Scan", "Sample Scan", "Tid Range Scan"})
+
+
+def _adbc_error(exc: Exception, env_name: str, dsn: str, password: str | None) -> RemoteError:
+    text = _safe(str(exc), dsn, password)
+    # ADBC prefixes libpq's message with its own status and the statement: keep the server's words.
+    if "ERROR:" in text:
+        text = text.split("ERROR:", 1)[1].strip()
+    text = text.split(". SQLSTATE", 1)[0].strip()
+    if "57014" in str(exc) or "statement timeout" in text:
+        return RemoteError(
+            f"PostgreSQL ({env_name}): the statement ran out of time ({text})", status=504, code="remote_timeout"
+        )
+    if any(state in str(exc) for state in ("SQLSTATE: 42", "SQLSTATE: 22", "SQLSTATE: 25006")):
+        return RemoteError(
+            f"PostgreSQL ({env_name}) refused the statement: {text}", status=400, code="remote_sql_error"
+        )
+    return RemoteError(f"PostgreSQL ({env_name}): {text}")
+
+
+class _AdbcStream(BatchStream):
+    def __init__(self, reader: Any, on_error: Any) -> None:
+        self._reader = reader
+        self._on_error = on_error
+        self._plan = [_plain_type(f) for f in reader.schema]
+        import pyarrow as pa
+
+        self.schema = pa.schema([f for f, _ in self._plan])
+
+    def __iter__(self) -> Iterator[Any]:
+        import pyarrow as pa
+
+        try:
+            for batch in self._reader:
+                arrays = []
+                for index, (_field, convert) in enumerate(self._plan):
+                    column = batch.column(index)
+                    arrays.append(convert(column) if convert else column)
+                yield pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+        except Exception as exc:
+            if isinstance(exc, RemoteError):
+                raise
+            raise self._on_error(exc) from None
+
+
+def _numeric_type(typmod: int) -> Any:
+    import pyarrow as pa
+
+    if typmod >= 4:
+        precision, scale = ((typmod - 4) >> 16) & 0xFFFF, (typmod - 4) & 0xFFFF
+        if 0 < precision <= 38:
+            return pa.decimal128(precision, scale)
+    return pa.float64()
+
+
+def _plain_type(fld: Any) -> tuple[Any, Any]:
+    """The parquet-friendly field for one ADBC field and the conversion of its arrays (None: as is).
+
+    ``numeric`` arrives as text (an opaque extension type): ``numeric(p,s)`` becomes decimal(p,s),
+    unconstrained ``numeric`` a double (as in copied tables); ``uuid`` and ``json`` become text.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    meta = fld.metadata or {}
+    if not isinstance(fld.type, pa.ExtensionType):
+        return fld, None
+    storage = fld.type.storage_type
+    pg_type = (meta.get(b"POSTGRESQL:type") or b"").decode()
+    if pg_type == "numeric":
+        target = _numeric_type(int((meta.get(b"POSTGRESQL:typmod") or b"-1").decode() or -1))
+        return pa.field(fld.name, target, fld.nullable, meta), lambda a: pc.cast(a.storage, target)
+    if pg_type == "uuid":
+
+        def as_text(array: Any) -> Any:
+            raw = array.storage.to_pylist()
+            import uuid
+
+            return pa.array([None if v is None else str(uuid.UUID(bytes=v)) for v in raw], pa.string())
+
+        return pa.field(fld.name, pa.string(), fld.nullable, meta), as_text
+    return pa.field(fld.name, storage, fld.nullable, meta), lambda a: a.storage
+
+
+class PostgresSource(RemoteSource):
+    """A table or view in a PostgreSQL database, named by the registry's ``table`` option."""
+
+    dialect = "postgres"
+    supports_tablesample = True
+
+    def __init__(self, spec: Mapping[str, Any], env: Mapping[str, str]) -> None:
+        self.env_name = str(spec["dsn_env"])
+        self.table = str(spec.get("table") or "")
+        self._dsn = env.get(self.env_name, "")
+        self.key = f"postgres:{self.env_name}"
+
+    def relation(self) -> exp.Table:
+        parts = self.table.split(".")
+        name = exp.to_identifier(parts[-1], quoted=True)
+        schema = exp.to_identifier(parts[0], quoted=True) if len(parts) > 1 else None
+        return exp.Table(this=name, db=schema)
+
+    def _qualified(self) -> str:
+        return self.relation().sql(dialect="postgres")
+
+    @contextmanager
+    def _connect(self, timeout_s: float) -> Iterator[Any]:
+        # adbc_driver_postgresql loads libpq and the driver manager: only sources that are used pay.
+        import adbc_driver_postgresql.dbapi as adbc
+        import psycopg
+        from psycopg.conninfo import conninfo_to_dict, make_conninfo
+
+        if not self._dsn:
+            raise RemoteError(
+                f"the DSN variable {self.env_name} is not set (add it to the environment or the env overlay)"
+            )
+        try:
+            parsed = conninfo_to_dict(self._dsn)
+        except psycopg.Error:
+            raise RemoteError(
+                f"PostgreSQL ({self.env_name}): the connection string is malformed (not shown, it may hold a password)"
+            ) from None
+        password = parsed.get("password")
+        options = " ".join(
+            filter(
+                None,
+                [
+                    str(parsed.get("options") or ""),
+                    f"-c statement_timeout={max(1, int(timeout_s * 1000))}",
+                    "-c default_transaction_read_only=on",
+                ],
+            )
+        )
+        conninfo = make_conninfo(
+            self._dsn, options=options, application_name="agnes-remote", connect_timeout=CONNECT_TIMEOUT
+        )
+        try:
+            conn = adbc.connect(conninfo)
+        except Exception as exc:
+            raise _adbc_error(exc, self.env_name, self._dsn, password) from None
+        try:
+            yield conn, lambda error: _adbc_error(error, self.env_name, self._dsn, password)
+        finally:
+            try:
+                conn.close()
+            except Exception:  # a connection broken by a timeout may fail to close; nothing to keep
+                pass
+
+    def _rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+        with self._connect(CATALOG_TIMEOUT) as (conn, error):
+            try:
+                cur = conn.cursor()
+                cur.execute(sql, parameters=parameters or None)
+                return list(cur.fetchall())
+            except RemoteError:
+                raise
+            except Exception as exc:
+                raise error(exc) from None
+
+    def describe(self) -> RelationInfo:
+        qualified = self._qualified()
+        with self._connect(CATALOG_TIMEOUT) as (conn, error):
+            try:
+                cur = conn.cursor()
+                cur.execute(
+                    "SELECT c.oid::regclass::text, c.reltuples::bigint, pg_total_relation_size(c.oid)"
+                    " FROM pg_class c WHERE c.oid = to_regclass($1)",
+                    parameters=(qualified,),
+                )
+                found = cur.fetchone()
+                if not found:
+                    raise RemoteError(
+                        f"PostgreSQL ({self.env_name}): no table or view {self.table}",
+                        status=404,
+                        code="remote_not_found",
+                    )
+                cur.execute(
+                    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull FROM pg_attribute a"
+                    " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                    parameters=(qualified,),
+                )
+                columns = [Column(str(n), str(t), bool(nullable)) for n, t, nullable in cur.fetchall()]
+            except RemoteError:
+                raise
+            except Exception as exc:
+                raise error(exc) from None
+        relation, tuples, size = found
+        estimate = int(tuples) if tuples is not None and int(tuples) >= 0 else None
+        return RelationInfo(str(relation), columns, estimate, int(size or 0))
+
+    def estimate(self, sql: str) -> ScanEstimate:
+        rows = self._rows(f"EXPLAIN (FORMAT JSON, VERBOSE) {sql}")
+        document = rows[0][0]
+        plan = (json.loads(document) if isinstance(document, str) else document)[0]["Plan"]
+        scans: list[tuple[str, str, float, int]] = []  # (node, relation, fraction, rows x width)
+
+        def walk(node: dict[str, Any], fraction: float) -> None:
+            kind = node.get("Node Type", "")
+            if kind in _BLOCKING_NODES:
+                fraction = 1.0
+            children = node.get("Plans") or []
+            if kind == "Limit" and children:
+                below = float(children[0].get("Plan Rows") or 0)
+                fraction = fraction * min(1.0, float(node.get("Plan Rows") or 0) / below) if below else fraction
+            if node.get("Relation Name"):
+                relation = f'"{node.get("Schema", "public")}"."{node["Relation Name"]}"'
+                fetched = int(float(node.get("Plan Rows") or 0) * int(node.get("Plan Width") or 0))
+                scans.append((kind, relation, fraction, fetched))
+            for child in children:
+                walk(child, fraction)
+
+        walk(plan, 1.0)
+        sizes: dict[str, int] = {}
+        sequential = sorted({r for kind, r, _, _ in scans if kind in _SEQUENTIAL_SCANS})
+        if sequential:
+            placeholders = ", ".join(f"${i + 1}" for i in range(len(sequential)))
+            found = self._rows(
+                f"SELECT r, pg_relation_size(to_regclass(r)) FROM unnest(ARRAY[{placeholders}]::text[]) AS r",
+                tuple(sequential),
+            )
+            sizes = {str(r): int(size or 0) for r, size in found}
+        scanned = 0
+        for kind, relation, fraction, fetched in scans:
+            whole = sizes.get(relation, 0) if kind in _SEQUENTIAL_SCANS else fetched
+            scanned += int(whole * fraction)
+        return ScanEstimate(
+            rows=int(float(plan.get("Plan Rows") or 0)),
+            bytes_scanned=scanned,
+            row_width=int(plan.get("Plan Width") or 0),
+            relations=sorted({r for _, r, _, _ in scans}),
+        )
+
+    @contextmanager
+    def stream(self, sql: str, *, timeout_s: float) -> Iterator[BatchStream]:
+        with self._connect(timeout_s) as (conn, error):
+            try:
+                cur = conn.cursor()
+                cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
+                cur.execute(sql)
+                reader = cur.fetch_record_batch()
+            except Exception as exc:
+                raise error(exc) from None
+            yield _AdbcStream(reader, error)
+
+
+def _catalog_only(request: ExtractRequest) -> ExtractResult:
+    """A remote table's sync: the source's catalog (columns, row estimate, size); nothing is copied."""
+    try:
+        info = PostgresSource(request.spec, request.env).describe()
+    except RemoteError as exc:
+        raise ExtractError(exc.message) from None
+    return ExtractResult(
+        info.row_estimate or 0,
+        [[c.name, c.type] for c in info.columns],
+        source_size_bytes=info.size_bytes,
+    )
 
 
 CONNECTOR = Connector(
@@ -178,8 +463,9 @@ CONNECTOR = Connector(
         Option("table", "Table", help="schema.table to copy."),
         Option("query", "Query", kind="text", help="A SELECT to materialize instead of a table."),
     ),
-    query_modes=(QueryMode.LOCAL, QueryMode.MATERIALIZED),
+    query_modes=(QueryMode.LOCAL, QueryMode.MATERIALIZED, QueryMode.REMOTE),
     validate_spec=_validate,
     extract=extract,
     check_mode=_check_mode,
+    remote=lambda spec, env: PostgresSource(spec, env),
 )
