@@ -95,6 +95,27 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("AGNES_SYNC_TIMEOUT", 3600, "Longest a table sync job may run, in seconds.", kind="int"),
     Setting(
+        "AGNES_REMOTE_MAX_SCAN_BYTES",
+        10_000_000_000,
+        "Most bytes the source may estimate a query of remote tables reads (EXPLAIN); above it the query"
+        " is refused with 400 remote_scan_too_large. 0 turns the guard off.",
+        kind="int",
+    ),
+    Setting(
+        "AGNES_REMOTE_STATEMENT_TIMEOUT",
+        30,
+        "Longest a query or sample may run at a remote table's source, in seconds.",
+        kind="int",
+        bounds=(1, 3600),
+    ),
+    Setting(
+        "AGNES_REMOTE_SNAPSHOT_TIMEOUT",
+        3600,
+        "Longest the source may take to stream one snapshot of a remote table, in seconds.",
+        kind="int",
+        bounds=(1, 86400),
+    ),
+    Setting(
         "AGNES_DOWNLOAD_BLOCK_KB",
         1024,
         "Block size used when streaming a parquet download without sendfile, in KiB.",

@@ -17,21 +17,19 @@ from dataclasses import dataclass, field
 
 from sqlglot import exp
 
+from agnes.errors import AppError
 
-class RemoteError(RuntimeError):
-    """The source failed or refused a statement. ``message`` is safe to show (no DSN, no secret).
 
-    Attributes:
-        status: the HTTP status a view answers with (502 for an unreachable or failing source,
-            504 for a statement that hit its timeout, 400 for SQL the source rejected).
-        code: the ``error`` code of the JSON answer.
+class RemoteError(AppError):
+    """The source failed or refused a statement; the message is safe to show (no DSN, no secret).
+
+    ``status`` is 502 for an unreachable or failing source, 504 for a statement that hit its
+    timeout, 404 for a relation that is gone and 400 for SQL the source rejected; ``code`` is the
+    ``error`` of the JSON answer.
     """
 
     def __init__(self, message: str, *, status: int = 502, code: str = "remote_source_error") -> None:
-        super().__init__(message)
-        self.message = message
-        self.status = status
-        self.code = code
+        super().__init__(status, code, message, field="sql" if status == 400 else None)
 
 
 @dataclass(frozen=True)

@@ -579,6 +579,14 @@ RULES: dict[str, Rule] = {
         ADMIN, body=lambda w, c: {"documents": [{"path": "matrix/m.yml", "text": f"name: {unique('m')}"}]}
     ),
     "api.data.delete_metric": Rule(ADMIN, values=lambda w, c: {"metric_id": matrix_metric()}),
+    # JSON API: queries and remote tables (a 400 for a table the server holds still passed authorization)
+    "api.remote.run_query": Rule(LOGIN, body=lambda w, c: {"sql": "SELECT 1 AS one"}),
+    "api.remote.table_schema": Rule(
+        LOGIN, values=lambda w, c: {"table_id": matrix_table(w, synced=True, granted=True)}
+    ),
+    "api.remote.sample": Rule(LOGIN, values=lambda w, c: {"table_id": matrix_table(w, synced=True, granted=True)}),
+    "api.remote.scan_estimate": Rule(LOGIN, body=lambda w, c: {"table": matrix_table(w, synced=True, granted=True)}),
+    "api.remote.scan": Rule(LOGIN, body=lambda w, c: {"table": matrix_table(w, synced=True, granted=True)}),
 }
 
 ADD_A_RULE = (

@@ -185,3 +185,33 @@ def register_remote(schema: str, table: str = "orders", env_name: str = "REMOTE_
             **extra,
         }
     )
+
+
+@pytest.fixture
+def pg_statement_log(pg_dsn: str):  # type: ignore[no-untyped-def]
+    """``log_statement = all`` for new sessions of the test database; yields a function returning the
+    server log written since the fixture started (the cluster's log file, from ``pg_lsclusters``)."""
+    import subprocess
+
+    import psycopg
+
+    try:
+        listed = subprocess.run(["pg_lsclusters", "--no-header"], capture_output=True, text=True, check=True).stdout
+        log_path = Path(next(line.split()[-1] for line in listed.splitlines() if " 5432 " in f" {line} "))
+        start = log_path.stat().st_size
+    except (OSError, subprocess.CalledProcessError, StopIteration) as exc:
+        missing(f"the PostgreSQL server log is not readable here ({exc})")
+    name = pg_dsn.rsplit("/", 1)[1]
+    with psycopg.connect(pg_dsn, autocommit=True) as conn:
+        conn.execute(f"ALTER DATABASE \"{name}\" SET log_statement = 'all'")
+
+    def written() -> str:
+        with log_path.open("rb") as fh:
+            fh.seek(start)
+            return fh.read().decode("utf-8", errors="replace")
+
+    try:
+        yield written
+    finally:
+        with psycopg.connect(pg_dsn, autocommit=True) as conn:
+            conn.execute(f'ALTER DATABASE "{name}" RESET log_statement')

@@ -256,7 +256,7 @@ def _plain_type(fld: Any) -> tuple[Any, Any]:
     import pyarrow.compute as pc
 
     meta = fld.metadata or {}
-    if not isinstance(fld.type, pa.ExtensionType):
+    if not isinstance(fld.type, pa.BaseExtensionType):
         return fld, None
     storage = fld.type.storage_type
     pg_type = (meta.get(b"POSTGRESQL:type") or b"").decode()
@@ -296,10 +296,9 @@ class PostgresSource(RemoteSource):
     def _qualified(self) -> str:
         return self.relation().sql(dialect="postgres")
 
-    @contextmanager
-    def _connect(self, timeout_s: float) -> Iterator[Any]:
-        # adbc_driver_postgresql loads libpq and the driver manager: only sources that are used pay.
-        import adbc_driver_postgresql.dbapi as adbc
+    def _conninfo(self, timeout_s: float) -> tuple[str, str | None]:
+        """The DSN with a statement timeout, read-only transactions and our application name;
+        and its password (to scrub from messages). Raises RemoteError."""
         import psycopg
         from psycopg.conninfo import conninfo_to_dict, make_conninfo
 
@@ -313,7 +312,6 @@ class PostgresSource(RemoteSource):
             raise RemoteError(
                 f"PostgreSQL ({self.env_name}): the connection string is malformed (not shown, it may hold a password)"
             ) from None
-        password = parsed.get("password")
         options = " ".join(
             filter(
                 None,
@@ -327,57 +325,43 @@ class PostgresSource(RemoteSource):
         conninfo = make_conninfo(
             self._dsn, options=options, application_name="agnes-remote", connect_timeout=CONNECT_TIMEOUT
         )
-        try:
-            conn = adbc.connect(conninfo)
-        except Exception as exc:
-            raise _adbc_error(exc, self.env_name, self._dsn, password) from None
-        try:
-            yield conn, lambda error: _adbc_error(error, self.env_name, self._dsn, password)
-        finally:
-            try:
-                conn.close()
-            except Exception:  # a connection broken by a timeout may fail to close; nothing to keep
-                pass
+        return conninfo, parsed.get("password")
+
+    def _error(self, password: str | None) -> Any:
+        return lambda exc: _adbc_error(exc, self.env_name, self._dsn, password)
 
     def _rows(self, sql: str, parameters: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-        with self._connect(CATALOG_TIMEOUT) as (conn, error):
-            try:
-                cur = conn.cursor()
-                cur.execute(sql, parameters=parameters or None)
-                return list(cur.fetchall())
-            except RemoteError:
-                raise
-            except Exception as exc:
-                raise error(exc) from None
+        """A catalog or EXPLAIN statement (psycopg: ADBC runs every statement inside COPY, which
+        EXPLAIN cannot be)."""
+        import psycopg
+
+        conninfo, password = self._conninfo(CATALOG_TIMEOUT)
+        try:
+            with psycopg.connect(conninfo) as conn:
+                return list(conn.execute(sql, parameters or None).fetchall())
+        except psycopg.Error as exc:
+            raise self._error(password)(_PsycopgMessage(exc)) from None
 
     def describe(self) -> RelationInfo:
         qualified = self._qualified()
-        with self._connect(CATALOG_TIMEOUT) as (conn, error):
-            try:
-                cur = conn.cursor()
-                cur.execute(
-                    "SELECT c.oid::regclass::text, c.reltuples::bigint, pg_total_relation_size(c.oid)"
-                    " FROM pg_class c WHERE c.oid = to_regclass($1)",
-                    parameters=(qualified,),
-                )
-                found = cur.fetchone()
-                if not found:
-                    raise RemoteError(
-                        f"PostgreSQL ({self.env_name}): no table or view {self.table}",
-                        status=404,
-                        code="remote_not_found",
-                    )
-                cur.execute(
-                    "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull FROM pg_attribute a"
-                    " WHERE a.attrelid = to_regclass($1) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
-                    parameters=(qualified,),
-                )
-                columns = [Column(str(n), str(t), bool(nullable)) for n, t, nullable in cur.fetchall()]
-            except RemoteError:
-                raise
-            except Exception as exc:
-                raise error(exc) from None
-        relation, tuples, size = found
+        found = self._rows(
+            "SELECT c.oid::regclass::text, c.reltuples::bigint, pg_total_relation_size(c.oid)"
+            " FROM pg_class c WHERE c.oid = to_regclass(%s)",
+            (qualified,),
+        )
+        if not found:
+            raise RemoteError(
+                f"PostgreSQL ({self.env_name}): no table or view {self.table}", status=404, code="remote_not_found"
+            )
+        columns = [
+            Column(str(n), str(t), bool(nullable))
+            for n, t, nullable in self._rows(
+                "SELECT a.attname, format_type(a.atttypid, a.atttypmod), NOT a.attnotnull FROM pg_attribute a"
+                " WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped ORDER BY a.attnum",
+                (qualified,),
+            )
+        ]
+        relation, tuples, size = found[0]
         estimate = int(tuples) if tuples is not None and int(tuples) >= 0 else None
         return RelationInfo(str(relation), columns, estimate, int(size or 0))
 
@@ -406,11 +390,7 @@ class PostgresSource(RemoteSource):
         sizes: dict[str, int] = {}
         sequential = sorted({r for kind, r, _, _ in scans if kind in _SEQUENTIAL_SCANS})
         if sequential:
-            placeholders = ", ".join(f"${i + 1}" for i in range(len(sequential)))
-            found = self._rows(
-                f"SELECT r, pg_relation_size(to_regclass(r)) FROM unnest(ARRAY[{placeholders}]::text[]) AS r",
-                tuple(sequential),
-            )
+            found = self._rows("SELECT r, pg_relation_size(to_regclass(r)) FROM unnest(%s::text[]) AS r", (sequential,))
             sizes = {str(r): int(size or 0) for r, size in found}
         scanned = 0
         for kind, relation, fraction, fetched in scans:
@@ -425,7 +405,16 @@ class PostgresSource(RemoteSource):
 
     @contextmanager
     def stream(self, sql: str, *, timeout_s: float) -> Iterator[BatchStream]:
-        with self._connect(timeout_s) as (conn, error):
+        # adbc_driver_postgresql loads libpq and the driver manager: only streams pay for it.
+        import adbc_driver_postgresql.dbapi as adbc
+
+        conninfo, password = self._conninfo(timeout_s)
+        error = self._error(password)
+        try:
+            conn = adbc.connect(conninfo)
+        except Exception as exc:
+            raise error(exc) from None
+        try:
             try:
                 cur = conn.cursor()
                 cur.adbc_statement.set_options(**{"adbc.postgresql.batch_size_hint_bytes": str(BATCH_BYTES)})
@@ -434,6 +423,19 @@ class PostgresSource(RemoteSource):
             except Exception as exc:
                 raise error(exc) from None
             yield _AdbcStream(reader, error)
+        finally:
+            try:
+                conn.close()
+            except Exception:  # a connection broken by a timeout may fail to close; nothing to keep
+                pass
+
+
+class _PsycopgMessage(Exception):
+    """A psycopg error spelled like ADBC's (``ERROR: ... SQLSTATE: xxxxx``) for :func:`_adbc_error`."""
+
+    def __init__(self, exc: Exception) -> None:
+        state = getattr(exc, "sqlstate", None) or ""
+        super().__init__(f"ERROR: {exc}. SQLSTATE: {state}" if state else str(exc))
 
 
 def _catalog_only(request: ExtractRequest) -> ExtractResult:

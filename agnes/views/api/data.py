@@ -22,7 +22,7 @@ from agnes.views.api.body import json_body, json_value
 bp = Blueprint("data", __name__)
 
 
-def _audit_read(status: int, action: str, resource: str, **params: object) -> None:
+def audit_read(status: int, action: str, resource: str, **params: object) -> None:
     """Audit a read (manifest fetch, download) through the batched buffer: no write unit per request."""
     started = g.get("request_started")
     audit_buffer(current_app._get_current_object()).add(  # type: ignore[attr-defined]
@@ -136,7 +136,7 @@ def sync_manifest():  # type: ignore[no-untyped-def]
     body = distribution.manifest(g.principal)
     response = jsonify(body)
     response.headers["Cache-Control"] = "no-store"
-    _audit_read(200, "manifest.fetch", "manifest", tables=len(body["tables"]))
+    audit_read(200, "manifest.fetch", "manifest", tables=len(body["tables"]))
     return response
 
 
@@ -161,7 +161,7 @@ def download_table(table_id: str):  # type: ignore[no-untyped-def]
     if found.sha256:
         headers["X-Content-SHA256"] = found.sha256
     if etag_matches(request.headers.get("If-None-Match"), found.etag):
-        _audit_read(304, "data.download", f"table:{table_id}", not_modified=True)
+        audit_read(304, "data.download", f"table:{table_id}", not_modified=True)
         return Response(status=304, headers=headers)
     if_range = request.headers.get("If-Range")
     byte_range = None
@@ -175,7 +175,7 @@ def download_table(table_id: str):  # type: ignore[no-untyped-def]
     else:
         body = distribution.read_span(found.path, start, length, block)
     status = 206 if byte_range else 200
-    _audit_read(
+    audit_read(
         status, "data.download", f"table:{table_id}", bytes=length, range=f"{start}-{end}" if byte_range else None
     )
     # direct_passthrough hands the file wrapper to the server as is (gunicorn sends it with sendfile).
