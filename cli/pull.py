@@ -386,6 +386,8 @@ def _view_changes(
     if views is None or not workspace.database.is_file() or (workspace.data / STALE_MARKER).exists():
         return [], []
     wanted = {t: (state.get(t) or {}).get("schema") or "" for t in workspace.local_tables()}
+    for name in workspace.load_snapshots():  # views of snapshots stay (agnes snapshot manages them)
+        wanted.setdefault(name, "")
     drop = sorted(set(views) - set(wanted))
     replace = sorted(
         t for t, schema in wanted.items() if t not in views or (t in fetched and (not schema or schema != views[t]))

@@ -7,6 +7,8 @@ Layout (under the workspace, the current directory unless ``--workspace`` or
     data/analytics.duckdb           one view per pulled table (kept up to date by ``agnes pull``)
     data/.pull-state.json           MD5, size and schema fingerprint of each pulled file, and the
                                     views the database holds (per workspace)
+    data/snapshots/<name>.parquet   slices of remote tables (``agnes snapshot``), with
+    data/snapshots/index.json       what each was made from (table, columns, filter, rows, time)
 
 DuckDB is imported only by the methods that open the database, so a pull that changes no view
 never loads it.
@@ -51,6 +53,8 @@ class Workspace:
         self.tables = self.data / "tables"
         self.database = self.data / "analytics.duckdb"
         self.state_path = self.data / ".pull-state.json"
+        self.snapshots = self.data / "snapshots"
+        self.snapshot_index = self.snapshots / "index.json"
 
     def parquet(self, table_id: str) -> Path:
         if not TABLE_ID_RE.match(table_id):
@@ -128,6 +132,35 @@ class Workspace:
         tmp.write_text(json.dumps(document, indent=1, sort_keys=True))
         os.replace(tmp, self.state_path)
 
+    def snapshot_path(self, name: str) -> Path:
+        if not TABLE_ID_RE.match(name):
+            raise ValueError(f"unsafe snapshot name {name!r}")
+        return self.snapshots / f"{name}.parquet"
+
+    def load_snapshots(self) -> dict[str, dict[str, Any]]:
+        """``{name: {"table", "select", "where", "limit", "order_by", "rows", "size_bytes", "created_at"}}``
+        of the snapshots whose file is present ({} before the first)."""
+        try:
+            data = json.loads(self.snapshot_index.read_text())
+        except (FileNotFoundError, ValueError):
+            return {}
+        found = self._table_keys(data)
+        return {k: v for k, v in found.items() if isinstance(v, dict) and self.snapshot_path(k).is_file()}
+
+    def save_snapshots(self, snapshots: dict[str, dict[str, Any]]) -> None:
+        """Write the snapshot index atomically."""
+        self.snapshots.mkdir(parents=True, exist_ok=True)
+        tmp = self.snapshot_index.with_name(f".index.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(snapshots, indent=1, sort_keys=True))
+        os.replace(tmp, self.snapshot_index)
+
+    def view_sources(self) -> dict[str, Path]:
+        """``{view name: parquet}`` the database should hold: pulled tables, then snapshots (a pulled
+        table keeps its name if a snapshot has the same one)."""
+        sources = {name: self.snapshot_path(name) for name in self.load_snapshots()}
+        sources.update({table_id: self.parquet(table_id) for table_id in self.local_tables()})
+        return sources
+
     def local_tables(self) -> list[str]:
         if not self.tables.is_dir():
             return []
@@ -143,7 +176,9 @@ class Workspace:
             OSError: the database cannot be replaced (e.g. open in another program on Windows).
             ViewError: DuckDB failed or is missing.
         """
-        return self._rewrite(lambda con: [t for t in self.local_tables() if self._create_view(con, t)], copy=False)
+        return self._rewrite(
+            lambda con: [t for t in sorted(self.view_sources()) if self._create_view(con, t)], copy=False
+        )
 
     def update_views(self, replace: list[str], drop: list[str]) -> list[str]:
         """Create or replace the views of ``replace`` and drop those of ``drop``; others stay untouched.
@@ -198,9 +233,11 @@ class Workspace:
         return result
 
     def _create_view(self, con: Any, table_id: str) -> bool:
-        """``CREATE OR REPLACE VIEW`` over the table's parquet; False when DuckDB cannot read the file."""
+        """``CREATE OR REPLACE VIEW`` over the table's (or snapshot's) parquet; False when DuckDB cannot
+        read the file."""
         duckdb = _duckdb()
-        path = str(self.parquet(table_id)).replace("'", "''")
+        source = self.view_sources().get(table_id, self.parquet(table_id))
+        path = str(source).replace("'", "''")
         try:
             con.execute(f"CREATE OR REPLACE VIEW \"{table_id}\" AS SELECT * FROM read_parquet('{path}')")
         except duckdb.Error:

@@ -350,6 +350,16 @@ def _write_output(workspace: str | None, sql: str, output: str) -> int:
     return rows
 
 
+def _run_remote(sql: str, limit: int) -> tuple[list[tuple[Any, ...]], list[str]]:
+    """POST /api/query: run on the server (remote tables at their source). Prints a note when cut."""
+    from cli.client import from_config
+
+    answer = from_config().post("/api/query", {"sql": sql, "limit": limit or 1000})
+    if answer.get("truncated"):
+        _echo(f"(showing the first {answer['limit']:,} rows; use --limit, max 100,000)", err=True)
+    return [tuple(row) for row in answer["rows"]], [c["name"] for c in answer["columns"]]
+
+
 @click.command()
 @click.argument("sql")
 @click.option("--format", "-f", "fmt", type=click.Choice(["table", "csv", "json"]), default="table")
@@ -360,15 +370,27 @@ def _write_output(workspace: str | None, sql: str, output: str) -> int:
     type=click.Path(dir_okay=False),
     help="Write every row to FILE instead of printing: .csv, .parquet or .json.",
 )
+@click.option(
+    "--remote",
+    is_flag=True,
+    help="Run on the server: remote tables at their source, others on the server's copy (max 100,000 rows).",
+)
 @click.option("--workspace", type=click.Path(file_okay=False), help=WORKSPACE_HELP)
-def query(sql: str, fmt: str, limit: int, output: str | None, workspace: str | None) -> None:
-    """Run read-only SQL (DuckDB) over the pulled tables.
+def query(sql: str, fmt: str, limit: int, output: str | None, remote: bool, workspace: str | None) -> None:
+    """Run read-only SQL (DuckDB) over the pulled tables and snapshots, or on the server with --remote.
 
     One statement that reads (SELECT, WITH, DESCRIBE, SHOW, SUMMARIZE, EXPLAIN); COPY, ATTACH,
     INSTALL/LOAD, SET and writes are refused (exit 1). Files outside the workspace cannot be read.
+    With --remote the server checks the statement and the tables it names.
     """
     from cli.readonly import refusal
 
+    if remote:
+        if output:
+            raise click.ClickException("--output: not with --remote; fetch a slice with 'agnes snapshot create'")
+        remote_rows, remote_names = _run_remote(sql, limit)
+        _render(remote_rows, remote_names, fmt)
+        return
     reason = refusal(sql)
     if reason:
         raise click.ClickException(reason)
@@ -448,15 +470,30 @@ def _columns(table: str, workspace: str | None) -> list[tuple[str, str]]:
     return [(r[0], r[1]) for r in rows]
 
 
+def _server_schema(table: str, workspace: str | None) -> dict[str, Any] | None:
+    """The server's catalog data for a table not in the workspace (remote tables): no scan. None
+    when the table is pulled or a snapshot here."""
+    from cli.client import from_config
+    from cli.workspace import Workspace
+
+    ws = Workspace(workspace)
+    if table in ws.local_tables() or table in ws.load_snapshots():
+        return None
+    from urllib.parse import quote
+
+    return from_config().get(f"/api/v2/schema/{quote(table, safe='')}")
+
+
 @click.command()
 @click.argument("table")
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--workspace", type=click.Path(file_okay=False), help=WORKSPACE_HELP)
 def schema(table: str, as_json: bool, workspace: str | None) -> None:
-    """Columns and types of a pulled table."""
+    """Columns and types of a pulled table or snapshot, or (from the server's catalog) a remote table."""
     from cli.output import print_json, print_table
 
-    columns = _columns(table, workspace)
+    server = _server_schema(table, workspace)
+    columns = [(c["name"], c["type"]) for c in server["columns"]] if server else _columns(table, workspace)
     if as_json:
         print_json([{"name": n, "type": t} for n, t in columns])
         return
@@ -469,7 +506,28 @@ def schema(table: str, as_json: bool, workspace: str | None) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 @click.option("--workspace", type=click.Path(file_okay=False), help=WORKSPACE_HELP)
 def describe(table: str, count: int, as_json: bool, workspace: str | None) -> None:
-    """Columns, row count and a few sample rows of a pulled table."""
+    """Columns, row count and a few sample rows of a pulled table; for a remote table the source's
+    catalog (row estimate, size) and a sample read at the source (at most 100 rows)."""
+    server = _server_schema(table, workspace)
+    if server is not None:
+        from urllib.parse import quote
+
+        from cli.client import from_config
+
+        sampled = from_config().get(f"/api/v2/sample/{quote(table, safe='')}", n=max(1, min(count, 100)))
+        if as_json:
+            from cli.output import print_json
+
+            print_json({**server, "sample": sampled["rows"], "sample_columns": sampled["columns"]})
+            return
+        about = "about " if server.get("rows_estimated") else ""
+        size = _size(server.get("size_bytes") or 0)
+        _echo(f"{table}: {about}{server.get('rows') or 0:,} rows, {size} at the source ({server['query_mode']})")
+        for column in server["columns"]:
+            _echo(f"  {column['name']}  {column['type']}")
+        _echo("")
+        _render([tuple(r) for r in sampled["rows"]], [c["name"] for c in sampled["columns"]], "table")
+        return
     columns = _columns(table, workspace)
     total = _run_sql(workspace, f'SELECT count(*) FROM "{table}"', None)[0][0][0]
     rows, names, _ = _run_sql(workspace, f'SELECT * FROM "{table}" LIMIT {max(0, count)}', None)

@@ -267,3 +267,55 @@ def test_scan_estimate_and_stream_match_the_source(app, auth, analyst, remote):
     assert str(table.schema.field("amount").type) == "decimal128(10, 2)"
     assert post(auth, analyst, "/api/v2/scan", {**spec, "table": "customers"}).status_code == 403
     assert post(auth, analyst, "/api/v2/scan", {**spec, "select": "nope"}).get_json()["field"] == "select"
+
+
+# -- the CLI: query --remote, schema/describe/sample, snapshots, disk-info ----------------------------
+
+
+def test_cli_snapshot_lifecycle(app, live_server, auth, remote, tmp_path):
+    import json
+
+    import psycopg
+
+    from agnes import people
+    from tests.conftest import cli_env, run_cli
+
+    dsn, schema, _ = remote
+    grant = people.create_grant("everyone", "table", "orders", actor_id=None)
+    env = {**cli_env(live_server.url, auth.token("analyst@example.com"), tmp_path / "home")}
+    env["AGNES_WORKSPACE"] = str(tmp_path / "ws")
+    remote_query = run_cli(["query", "--remote", "--limit", "3", "SELECT id FROM orders ORDER BY id"], env)
+    assert remote_query.returncode == 0 and "(3 rows)" in remote_query.stdout and "first 3 rows" in remote_query.stderr
+    columns = json.loads(run_cli(["schema", "orders", "--json"], env).stdout)
+    assert {"name": "placed", "type": "timestamp with time zone"} in columns
+    described = run_cli(["describe", "orders", "-n", "3"], env)
+    assert "about 1,000 rows" in described.stdout and "(3 rows)" in described.stdout
+    where = "customer_id = 7 AND placed >= '2025-01-10'"
+    estimate = run_cli(["snapshot", "create", "orders", "--where", where, "--estimate"], env)
+    assert estimate.returncode == 0 and "rows (estimate):" in estimate.stdout
+    assert not (tmp_path / "ws" / "data" / "snapshots").exists()
+    created = run_cli(["snapshot", "create", "orders", "--select", "id,amount", "--where", where, "--as", "o7"], env)
+    assert created.returncode == 0, created.stderr
+    assert "snapshot o7:" in created.stdout  # progress (plain lines: not a terminal) and the summary
+    with psycopg.connect(dsn) as conn:
+        truth = conn.execute(f'SELECT id, amount FROM "{schema}".orders WHERE {where} ORDER BY id').fetchall()
+    local = run_cli(["query", "-f", "json", "SELECT id, amount FROM o7 ORDER BY id"], env)
+    assert [(r["id"], str(r["amount"])) for r in json.loads(local.stdout)] == [(i, str(a)) for i, a in truth]
+    listed = json.loads(run_cli(["snapshot", "list", "--json"], env).stdout)
+    assert listed[0]["name"] == "o7" and listed[0]["rows"] == len(truth) and listed[0]["orphaned"] is False
+    assert run_cli(["snapshot", "create", "orders", "--where", where, "--as", "o7"], env).returncode == 1
+    # A pull keeps the snapshot's view.
+    assert run_cli(["pull", "--quiet"], env).returncode == 0
+    assert run_cli(["query", "SELECT count(*) FROM o7"], env).returncode == 0
+    people.delete_grant(grant.id)
+    refused = run_cli(["snapshot", "refresh", "o7"], env)
+    assert refused.returncode == 1 and "orphaned" in refused.stderr
+    assert json.loads(run_cli(["snapshot", "list", "--json"], env).stdout)[0]["orphaned"] is True
+    info = json.loads(run_cli(["disk-info", "--json"], env).stdout)
+    assert info["snapshots"]["count"] == 1 and info["snapshots"]["bytes"] > 0
+    dry = run_cli(["snapshot", "prune", "--older-than", "0s", "--dry-run"], env)
+    assert "would drop o7" in dry.stdout and (tmp_path / "ws" / "data" / "snapshots" / "o7.parquet").is_file()
+    assert run_cli(["snapshot", "prune", "--larger-than", "1GB"], env).stdout.startswith("0 snapshot(s)")
+    assert run_cli(["snapshot", "drop", "o7"], env).returncode == 0
+    gone = run_cli(["query", "SELECT count(*) FROM o7"], env)
+    assert gone.returncode == 1
