@@ -251,7 +251,7 @@ def create(
     if not quiet:
         _echo(
             f"snapshot {name}: {entry['rows']:,} rows, {_size(entry['size_bytes'])} in"
-            f" {time.monotonic() - started:.1f}s -> agnes query \"SELECT ... FROM {name}\""
+            f' {time.monotonic() - started:.1f}s -> agnes query "SELECT ... FROM {name}"'
         )
 
 
