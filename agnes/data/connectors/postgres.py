@@ -186,6 +186,8 @@ def _check_mode(spec: Any, mode: QueryMode) -> None:
 
 # Bytes of Arrow data ADBC decodes per record batch (one parquet row group of a snapshot).
 BATCH_BYTES = 16 << 20
+# Decoded batches waiting for the consumer (memory: PREFETCH + 2 batches of BATCH_BYTES).
+PREFETCH = 2
 # Seconds the catalog and EXPLAIN statements may run.
 CATALOG_TIMEOUT = 15.0
 # Plan nodes that read all of their input before returning a row: a LIMIT above them does not
@@ -212,28 +214,67 @@ def _adbc_error(exc: Exception, env_name: str, dsn: str, password: str | None) -
 
 
 class _AdbcStream(BatchStream):
+    """Record batches of a running statement, decoded on a reader thread one batch ahead of the
+    consumer, so fetching from the source overlaps with what the consumer does (encoding parquet):
+    both run in C++ without the GIL. At most :data:`PREFETCH` batches wait in between."""
+
     def __init__(self, reader: Any, on_error: Any) -> None:
+        import pyarrow as pa
+
         self._reader = reader
         self._on_error = on_error
         self._plan = [_plain_type(f) for f in reader.schema]
-        import pyarrow as pa
-
         self.schema = pa.schema([f for f, _ in self._plan])
 
-    def __iter__(self) -> Iterator[Any]:
+    def _convert(self, batch: Any) -> Any:
         import pyarrow as pa
 
+        arrays = []
+        for index, (_field, convert) in enumerate(self._plan):
+            column = batch.column(index)
+            arrays.append(convert(column) if convert else column)
+        return pa.RecordBatch.from_arrays(arrays, schema=self.schema)
+
+    def __iter__(self) -> Iterator[Any]:
+        import queue
+        import threading
+
+        handoff: queue.Queue[Any] = queue.Queue(maxsize=PREFETCH)
+        stop = threading.Event()
+        finished = object()
+
+        def offer(item: Any) -> bool:
+            while not stop.is_set():
+                try:
+                    handoff.put(item, timeout=0.2)
+                    return True
+                except queue.Full:
+                    continue
+            return False
+
+        def read() -> None:
+            try:
+                for batch in self._reader:
+                    if not offer(self._convert(batch)):
+                        return
+                offer(finished)
+            except Exception as exc:  # handed to the consumer, raised there as RemoteError
+                offer(exc)
+
+        reader = threading.Thread(target=read, name="agnes-remote-read", daemon=True)
+        reader.start()
         try:
-            for batch in self._reader:
-                arrays = []
-                for index, (_field, convert) in enumerate(self._plan):
-                    column = batch.column(index)
-                    arrays.append(convert(column) if convert else column)
-                yield pa.RecordBatch.from_arrays(arrays, schema=self.schema)
-        except Exception as exc:
-            if isinstance(exc, RemoteError):
-                raise
-            raise self._on_error(exc) from None
+            while True:
+                item = handoff.get()
+                if item is finished:
+                    return
+                if isinstance(item, Exception):
+                    raise item if isinstance(item, RemoteError) else self._on_error(item)
+                yield item
+        finally:
+            stop.set()
+            # The connection closes after this: let the reader finish the batch it is decoding first.
+            reader.join()
 
 
 def _numeric_type(typmod: int) -> Any:
