@@ -40,7 +40,7 @@ from agnes.data import data_dir, extracts, locations, orchestrator, secrets_env,
 from agnes.data.connectors import connectors
 from agnes.data.modes import QueryMode
 from agnes.data.sources import RemoteSource, ScanEstimate
-from agnes.errors import Forbidden, Invalid, NotFound
+from agnes.errors import AppError, Forbidden, Invalid, NotFound
 from agnes.models.tables import TableEntry
 
 # Rows an answer holds by default and at most (``limit``).
@@ -800,3 +800,48 @@ def stream_scan(scan: Scan) -> Iterator[bytes]:
             context.__exit__(None, None, None)
 
     return pieces()
+
+
+def snapshot_command(table_id: str) -> str:
+    """The ``agnes snapshot create`` line a page offers to copy for a remote table: an estimate of a
+    recent slice when the table has a date or time column, else of the rows where the first column is set."""
+    columns = table_index.current().states.get(table_id)
+    listed = columns.columns if columns else []
+    timed = next((c[0] for c in listed if any(k in c[1].lower() for k in ("timestamp", "date"))), None)
+    since = (dt.date.today() - dt.timedelta(days=30)).isoformat()
+    if timed:
+        where = f"{timed} >= '{since}'"
+    elif listed:
+        where = f"{listed[0][0]} IS NOT NULL"
+    else:
+        where = "..."
+    return f'agnes snapshot create {table_id} --where "{where}" --estimate'
+
+
+def remote_overview(
+    table_id: str, *, with_sample: bool = True, sample_rows: int = SAMPLE_ROWS
+) -> dict[str, Any] | None:
+    """What a table page shows for a table kept at its source (None for other tables):
+    ``{relation, dialect, rows_estimate, size_bytes, snapshot_command, sample, sample_error}``; the
+    sample (an :class:`Answer` dict) is read at the source, and a failure is reported in
+    ``sample_error`` instead of raising, so the page still renders."""
+    entry = table_index.current().tables.get(table_id)
+    source = remote_source(entry) if entry else None
+    if source is None:
+        return None
+    state = table_index.current().states.get(table_id)
+    overview: dict[str, Any] = {
+        "relation": str(entry.source_spec.get("table") or ""),
+        "dialect": source.dialect,
+        "rows_estimate": state.rows if state else None,
+        "size_bytes": state.size_bytes if state else None,
+        "snapshot_command": snapshot_command(table_id),
+        "sample": None,
+        "sample_error": None,
+    }
+    if with_sample and state is not None and state.last_success is not None:
+        try:
+            overview["sample"] = sample(table_id, sample_rows).to_dict()
+        except AppError as exc:
+            overview["sample_error"] = exc.message
+    return overview

@@ -319,3 +319,17 @@ def test_cli_snapshot_lifecycle(app, live_server, auth, remote, tmp_path):
     assert run_cli(["snapshot", "drop", "o7"], env).returncode == 0
     gone = run_cli(["query", "SELECT count(*) FROM o7"], env)
     assert gone.returncode == 1
+
+
+def test_admin_table_page_shows_the_estimate_the_snapshot_line_and_a_sample(app, auth, remote):
+    from bs4 import BeautifulSoup
+
+    auth.login("admin@example.com", admin=True)
+    page = auth.client.get("/admin/tables/orders")
+    assert page.status_code == 200
+    card = BeautifulSoup(page.data, "html.parser").select_one("#table-remote")
+    assert "about 1,000 rows" in card.get_text()
+    assert card.select_one("pre").get_text().startswith('agnes snapshot create orders --where "placed >= ')
+    assert len(card.select("#remote-sample tbody tr")) == 10
+    twin = auth.client.get("/api/admin/registry/orders").get_json()["remote"]
+    assert twin["rows_estimate"] == 1000 and len(twin["sample"]["rows"]) == 10

@@ -106,6 +106,7 @@ def table_data(table_id: str, **extra: Any) -> dict[str, Any]:
         "errors": {},
         "job": page.job,
         "refresh_on": page.refresh_on,
+        "remote": page.remote,
         **extra,
     }
 
