@@ -60,7 +60,7 @@ def ensure_table(base: str, rows: int) -> str:
             "CREATE TABLE events AS SELECT g::bigint AS id, (g %% 10000)::int AS user_id,"
             " timestamptz '2025-01-01 00:00+00' + g * interval '3 seconds' AS created_at,"
             " (ARRAY['view','click','buy','scroll'])[1 + g %% 4] AS kind,"
-            " ((g * 7919) %% 100000 / 100.0)::numeric(12,2) AS amount,"
+            " ((g::bigint * 7919) %% 100000 / 100.0)::numeric(12,2) AS amount,"
             " md5(g::text) AS payload FROM generate_series(1, %s) g",
             [rows],
         )
