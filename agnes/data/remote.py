@@ -168,6 +168,8 @@ def _check_nodes(tree: exp.Expression, field: str) -> None:
         if isinstance(node, _REFUSED_NODES):
             kind = node.key.upper()
             raise refused(f"Only one read-only SELECT statement is allowed ({kind} is not).", field)
+        if isinstance(node, exp.Dot) and isinstance(node.expression, exp.Func):
+            raise refused(f"Call functions without a schema ({node.sql()[:80]}).", field)
         if isinstance(node, exp.Func):
             name = _function_name(node)
             if name in DENIED_FUNCTIONS or name.startswith(DENIED_PREFIXES):
