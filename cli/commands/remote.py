@@ -97,11 +97,14 @@ class _Progress:
     """Bytes received against the server's estimate: a rich bar on a terminal, else a line at the
     first bytes and every :data:`PLAIN_EVERY` seconds."""
 
-    def __init__(self, name: str, expected: int, quiet: bool) -> None:
+    def __init__(self, name: str, expected: int, quiet: bool, rows: int = 0) -> None:
         self.name, self.expected, self.quiet = name, expected, quiet
         self.received = 0
         self.started = self.last = time.monotonic()
         self.bar: Any = None
+        if not quiet and not sys.stdout.isatty():
+            about = f": about {rows:,} rows, {_size(expected)} expected" if expected else ""
+            _echo(f"snapshot {name}: the source is running the query{about}")
         if not quiet and sys.stdout.isatty():
             from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
 
@@ -169,9 +172,10 @@ def fetch_snapshot(ws: Any, name: str, spec: dict[str, Any], *, quiet: bool = Fa
     if raw.status >= 400:
         raise error_from(ApiResponse(raw.status, {}, raw.read()))
     expected = int(raw.getheader("X-Agnes-Estimated-Bytes") or 0)
+    estimated_rows = int(raw.getheader("X-Agnes-Estimated-Rows") or 0)
     ws.snapshots.mkdir(parents=True, exist_ok=True)
     part = ws.snapshots / f".{name}.{os.getpid()}.part"
-    progress = _Progress(name, expected, quiet)
+    progress = _Progress(name, expected, quiet, estimated_rows)
     try:
         with part.open("wb") as fh:
             while block := raw.read(1 << 20):
