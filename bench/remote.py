@@ -112,24 +112,28 @@ def psql_value(dsn: str, sql: str) -> str:
     return subprocess.run(["psql", dsn, "-qtAc", sql], capture_output=True, text=True, check=True).stdout.strip()
 
 
-def snapshot(env: dict[str, str], workspace: Path, where: str, name: str) -> tuple[float, float, str]:
-    """``(seconds, seconds to the first progress line, output)`` of one ``agnes snapshot create``."""
+def snapshot(env: dict[str, str], workspace: Path, where: str, name: str) -> tuple[float, float, float]:
+    """``(seconds, seconds to the first progress line, to the first line counting bytes)`` of one
+    ``agnes snapshot create``."""
     command = [sys.executable, "-m", "cli.main", "snapshot", "create", "events", "--where", where]
     command += ["--as", name, "--force", "--workspace", str(workspace)]
     started = time.perf_counter()
-    first = None
+    first = first_bytes = None
     lines = []
     with subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) as p:
         assert p.stdout is not None
         for line in p.stdout:
-            if first is None and line.startswith(f"snapshot {name}:"):
-                first = time.perf_counter() - started
+            if line.startswith(f"snapshot {name}:"):
+                now = time.perf_counter() - started
+                first = now if first is None else first
+                if first_bytes is None and "/s" in line:
+                    first_bytes = now
             lines.append(line)
         code = p.wait()
     elapsed = time.perf_counter() - started
     if code != 0:
         raise SystemExit("snapshot failed:\n" + "".join(lines))
-    return elapsed, first if first is not None else elapsed, "".join(lines)
+    return elapsed, first if first is not None else elapsed, first_bytes if first_bytes is not None else elapsed
 
 
 def worker_peak_mb(master: int) -> float:
@@ -202,12 +206,12 @@ def main() -> None:
             print(f"\n{label}: WHERE {where} ({rows:,} rows)")
             for round_no in range(1, args.rounds + 1):
                 floor = psql_floor(dsn, f"SELECT * FROM events WHERE {where}")
-                seconds, first, _ = snapshot(cli_env, workspace, where, "s")
+                seconds, first, first_bytes = snapshot(cli_env, workspace, where, "s")
                 size = (workspace / "data" / "snapshots" / "s.parquet").stat().st_size
                 print(
                     f"  round {round_no}: snapshot {seconds:.2f}s = {rows / seconds:,.0f} rows/s,"
                     f" {size / 1e6 / seconds:.1f} MB/s parquet ({size / 1e6:.1f} MB); first progress line"
-                    f" after {first:.2f}s | psql COPY {floor:.2f}s = {rows / floor:,.0f} rows/s"
+                    f" after {first:.2f}s, first bytes {first_bytes:.2f}s | psql COPY {floor:.2f}s = {rows / floor:,.0f} rows/s"
                     f" | {floor / seconds:.2f}x the floor",
                     flush=True,
                 )
