@@ -211,7 +211,8 @@ def main() -> None:
                 print(
                     f"  round {round_no}: snapshot {seconds:.2f}s = {rows / seconds:,.0f} rows/s,"
                     f" {size / 1e6 / seconds:.1f} MB/s parquet ({size / 1e6:.1f} MB); first progress line"
-                    f" after {first:.2f}s, first bytes {first_bytes:.2f}s | psql COPY {floor:.2f}s = {rows / floor:,.0f} rows/s"
+                    f" after {first:.2f}s, first bytes {first_bytes:.2f}s"
+                    f" | psql COPY {floor:.2f}s = {rows / floor:,.0f} rows/s"
                     f" | {floor / seconds:.2f}x the floor",
                     flush=True,
                 )
