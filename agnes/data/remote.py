@@ -348,11 +348,15 @@ def _collect(source: RemoteSource, sql: str, *, max_rows: int, timeout_s: float)
     batches = []
     count = 0
     with source.stream(sql, timeout_s=timeout_s) as stream:
-        for batch in stream:
-            batches.append(batch)
-            count += batch.num_rows
-            if count > max_rows:
-                break
+        reading = iter(stream)
+        try:
+            for batch in reading:
+                batches.append(batch)
+                count += batch.num_rows
+                if count > max_rows:
+                    break
+        finally:
+            reading.close()  # stops the reader before the connection closes
         return pa.Table.from_batches(batches, schema=stream.schema)
 
 
@@ -792,13 +796,15 @@ def stream_scan(scan: Scan) -> Iterator[bytes]:
 
     def pieces() -> Iterator[bytes]:
         sink = _Sink()
+        reading = iter(stream)
         try:
             with pq.ParquetWriter(pa.PythonFile(sink, mode="w"), stream.schema, compression="zstd") as writer:
-                for batch in stream:
+                for batch in reading:
                     writer.write_batch(batch)
                     yield sink.take()
             yield sink.take()
         finally:
+            reading.close()  # a client that went away: stop the reader, then close the connection
             context.__exit__(None, None, None)
 
     return pieces()

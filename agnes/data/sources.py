@@ -11,7 +11,7 @@ result of one as Arrow record batches. Adding a source (BigQuery, MySQL, ...) is
 from __future__ import annotations
 
 import abc
-from collections.abc import Iterator
+from collections.abc import Generator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 
@@ -112,9 +112,13 @@ class RemoteSource(abc.ABC):
 
 
 class BatchStream(abc.ABC):
-    """A running statement: its Arrow ``schema`` and an iterator of record batches (constant memory)."""
+    """A running statement: its Arrow ``schema`` and a generator of record batches (constant memory).
+
+    Consumers that stop early close the generator before leaving the stream's context, so any
+    reader behind it stops before the connection closes.
+    """
 
     schema: object
 
     @abc.abstractmethod
-    def __iter__(self) -> Iterator[object]: ...
+    def __iter__(self) -> Generator[object, None, None]: ...
