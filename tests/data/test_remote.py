@@ -265,6 +265,8 @@ def test_scan_estimate_and_stream_match_the_source(app, auth, analyst, remote):
     table = pq.read_table(io.BytesIO(streamed.data)).sort_by("id")
     assert [(r["id"], r["amount"], r["placed"]) for r in table.to_pylist()] == truth
     assert str(table.schema.field("amount").type) == "decimal128(10, 2)"
+    empty = pq.read_table(io.BytesIO(post(auth, analyst, "/api/v2/scan", {**spec, "where": "id < 0"}).data))
+    assert empty.num_rows == 0 and empty.column_names == ["id", "amount", "placed"]
     assert post(auth, analyst, "/api/v2/scan", {**spec, "table": "customers"}).status_code == 403
     assert post(auth, analyst, "/api/v2/scan", {**spec, "select": "nope"}).get_json()["field"] == "select"
 

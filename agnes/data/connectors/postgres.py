@@ -184,10 +184,12 @@ def _check_mode(spec: Any, mode: QueryMode) -> None:
 
 # -- remote tables ------------------------------------------------------------------------------
 
-# Bytes of Arrow data ADBC decodes per record batch (one parquet row group of a snapshot).
-BATCH_BYTES = 16 << 20
+# Bytes of Arrow data ADBC decodes per record batch (one parquet row group of a snapshot). bench/remote.py:
+# 16 MB batches with 2 waiting peaked the web worker at 366 MB; 4 MB with 1 waiting at about 270 MB,
+# no slower.
+BATCH_BYTES = 4 << 20
 # Decoded batches waiting for the consumer (memory: PREFETCH + 2 batches of BATCH_BYTES).
-PREFETCH = 2
+PREFETCH = 1
 # Seconds the catalog and EXPLAIN statements may run.
 CATALOG_TIMEOUT = 15.0
 # Plan nodes that read all of their input before returning a row: a LIMIT above them does not
@@ -303,7 +305,8 @@ def _plain_type(fld: Any) -> tuple[Any, Any]:
     pg_type = (meta.get(b"POSTGRESQL:type") or b"").decode()
     if pg_type == "numeric":
         target = _numeric_type(int((meta.get(b"POSTGRESQL:typmod") or b"-1").decode() or -1))
-        return pa.field(fld.name, target, fld.nullable, meta), lambda a: pc.cast(a.storage, target)
+        pool = pa.system_memory_pool()  # returns freed memory at once (mimalloc keeps it)
+        return pa.field(fld.name, target, fld.nullable, meta), lambda a: pc.cast(a.storage, target, memory_pool=pool)
     if pg_type == "uuid":
 
         def as_text(array: Any) -> Any:
