@@ -263,10 +263,24 @@ def _open(workspace: str | None):  # type: ignore[no-untyped-def]
         raise click.ClickException(str(exc)) from None
 
 
-def _sql_error(exc: Exception) -> click.ClickException:
+def _sql_error(exc: Exception, workspace: str | None) -> click.ClickException:
+    """The DuckDB error's first line; a missing table gets a hint (remote tables: query --remote or a snapshot)."""
+    import re
+
+    from cli.workspace import Workspace
+
     message = str(exc).splitlines()[0]
     if "does not exist" in message:
-        message += " (tables you can query: 'agnes catalog'; pull them with 'agnes pull')"
+        named = re.search(r"with name (\w+) does not exist", message)
+        remote = Workspace(workspace).load_remote()
+        if named and named.group(1).lower() in remote:
+            table = named.group(1).lower()
+            message += (
+                f" ({table} is a remote table: run the query on the server with 'agnes query --remote',"
+                f" or fetch a slice with 'agnes snapshot create {table} --where ...')"
+            )
+        else:
+            message += " (tables you can query: 'agnes catalog'; pull them with 'agnes pull')"
     return click.ClickException(message)
 
 
@@ -288,7 +302,7 @@ def _run_sql(workspace: str | None, sql: str, limit: int | None) -> tuple[list[t
             total += len(more)
         return rows[:limit], names, total
     except duckdb.Error as exc:
-        raise _sql_error(exc) from None
+        raise _sql_error(exc, workspace) from None
     finally:
         con.close()
 
@@ -343,7 +357,7 @@ def _write_output(workspace: str | None, sql: str, output: str) -> int:
                 out.write("\n]\n")
         os.replace(tmp, target)
     except duckdb.Error as exc:
-        raise _sql_error(exc) from None
+        raise _sql_error(exc, workspace) from None
     finally:
         tmp.unlink(missing_ok=True)
         con.close()

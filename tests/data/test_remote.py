@@ -306,9 +306,11 @@ def test_cli_snapshot_lifecycle(app, live_server, auth, remote, tmp_path):
     listed = json.loads(run_cli(["snapshot", "list", "--json"], env).stdout)
     assert listed[0]["name"] == "o7" and listed[0]["rows"] == len(truth) and listed[0]["orphaned"] is False
     assert run_cli(["snapshot", "create", "orders", "--where", where, "--as", "o7"], env).returncode == 1
-    # A pull keeps the snapshot's view.
+    # A pull keeps the snapshot's view; a remote table not snapshotted gets a hint.
     assert run_cli(["pull", "--quiet"], env).returncode == 0
     assert run_cli(["query", "SELECT count(*) FROM o7"], env).returncode == 0
+    hinted = run_cli(["query", "SELECT count(*) FROM orders"], env)
+    assert hinted.returncode == 1 and "agnes query --remote" in hinted.stderr
     people.delete_grant(grant.id)
     refused = run_cli(["snapshot", "refresh", "o7"], env)
     assert refused.returncode == 1 and "orphaned" in refused.stderr
