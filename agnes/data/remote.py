@@ -54,6 +54,8 @@ JOIN_FETCH_MAX = 1_000_000
 # Parquet (zstd) bytes per byte of the source's row width; measured by bench/remote.py on mixed
 # integer, timestamp, numeric and text columns (0.38), rounded up: the estimate should not surprise.
 PARQUET_RATIO = 0.45
+# The first bytes of every parquet file.
+PARQUET_MAGIC = b"PAR1"
 # sqlglot dialect of statements sent to /api/query unless the body names another.
 QUERY_DIALECT = "duckdb"
 
@@ -755,16 +757,21 @@ def scan_estimate(scan: Scan) -> dict[str, Any]:
 class _Sink:
     """A write-only file for ``pyarrow.parquet.ParquetWriter`` whose bytes are taken as they come."""
 
-    def __init__(self) -> None:
+    def __init__(self, already_sent: int = 0) -> None:
         self.parts: list[bytes] = []
         self.position = 0
         self.closed = False
+        self._skip = already_sent  # leading bytes the caller sent itself (the parquet magic)
 
     def write(self, data: Any) -> int:
         chunk = bytes(data)
+        size = len(chunk)
+        if self._skip:
+            dropped = min(self._skip, size)
+            chunk, self._skip = chunk[dropped:], self._skip - dropped
         self.parts.append(chunk)
-        self.position += len(chunk)
-        return len(chunk)
+        self.position += size
+        return size
 
     def tell(self) -> int:
         return self.position
@@ -811,10 +818,13 @@ def stream_scan(scan: Scan) -> Iterator[bytes]:
     stream = context.__enter__()
 
     def pieces() -> Iterator[bytes]:
-        sink = _Sink()
+        # The magic goes out at once, so the response (and the client's first progress line) starts
+        # while the source is still producing the first batch; the writer's own copy is dropped.
+        sink = _Sink(already_sent=len(PARQUET_MAGIC))
         reading = iter(stream)
         writer = None
         try:
+            yield PARQUET_MAGIC
             for batch in reading:
                 if writer is None:
                     writer = pq.ParquetWriter(
