@@ -26,7 +26,7 @@ import datetime as dt
 import decimal
 import math
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -803,7 +803,7 @@ def dictionary_columns(batch: Any, sample_rows: int = 10_000) -> list[str]:
     return chosen
 
 
-def stream_scan(scan: Scan) -> Iterator[bytes]:
+def stream_scan(scan: Scan) -> Iterable[bytes]:
     """Run the scan at the source and yield a parquet file (zstd) in pieces, one row group per
     record batch, so memory stays constant whatever the size (about 80 MB over the process's own
     on bench/remote.py: Arrow's system allocator returns freed batches at once). The statement
@@ -842,9 +842,34 @@ def stream_scan(scan: Scan) -> Iterator[bytes]:
             yield sink.take()
         finally:
             reading.close()  # a client that went away: stop the reader, then close the connection
+            release()
+
+    released = []
+
+    def release() -> None:
+        if not released:
+            released.append(True)
             context.__exit__(None, None, None)
 
-    return pieces()
+    return _Body(pieces(), release)
+
+
+class _Body:
+    """A response body whose ``close()`` (called by the WSGI server, even before the first piece
+    was asked for) ends the statement at the source."""
+
+    def __init__(self, pieces: Iterator[bytes], release: Any) -> None:
+        self._pieces = pieces
+        self._release = release
+
+    def __iter__(self) -> Iterator[bytes]:
+        return self._pieces
+
+    def close(self) -> None:
+        try:
+            self._pieces.close()  # type: ignore[attr-defined]
+        finally:
+            self._release()
 
 
 def snapshot_command(table_id: str) -> str:
