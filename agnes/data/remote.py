@@ -223,6 +223,8 @@ def named_tables(tree: exp.Expression) -> dict[str, TableRef]:
             raise refused(f"Name tables by their Agnes id, without a schema ({node.sql()}).")
         if name in ctes:
             continue
+        if not extracts.TABLE_ID_RE.match(name):
+            raise refused(f"{node.name!r} is not a table id (files and paths cannot be read).")
         found.setdefault(name, TableRef(name)).nodes.append(node)
     return found
 

@@ -178,6 +178,9 @@ def test_refused_statements_never_reach_the_source(app, auth, analyst, pg_statem
         f"SELECT * FROM information_schema.tables WHERE table_name = '{marker}'",
         f"SELECT * INTO {marker} FROM orders",
         f"SELECT * FROM orders FOR UPDATE -- {marker}",
+        f"SELECT * FROM '/tmp/{marker}.parquet'",
+        f"SELECT * FROM read_parquet('/tmp/{marker}.parquet')",
+        f"SELECT pg_catalog.pg_sleep(1), '{marker}' FROM orders",
     ]
     for sql in attempts:
         answer = post(auth, analyst, "/api/query", {"sql": sql})
