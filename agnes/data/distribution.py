@@ -23,6 +23,7 @@ from agnes.access import Principal, ResourceType, can_access
 from agnes.data import data_dir, orchestrator, table_index
 from agnes.data.extracts import TABLE_ID_RE, extracts_root, parquet_path
 from agnes.data.modes import QueryMode
+from agnes.data.remote import snapshot_command
 from agnes.errors import AppError, NotFound
 from agnes.models import utcnow
 
@@ -67,7 +68,9 @@ def manifest(principal: Principal) -> dict[str, Any]:
 
 
 def catalog(principal: Principal) -> list[dict[str, Any]]:
-    """The caller's tables (granted, or all for admins) with figures and columns, for ``agnes catalog``."""
+    """The caller's tables (granted, or all for admins) with figures and columns, for ``agnes catalog``;
+    ``fetch_via`` is how to get rows locally (``agnes pull``, or for a remote table the
+    ``agnes snapshot create`` line with an estimate)."""
     index = table_index.current()
     listed = []
     for table_id, entry in sorted(index.tables.items()):
@@ -88,6 +91,7 @@ def catalog(principal: Principal) -> list[dict[str, Any]]:
                 "schedule": entry.schedule,
                 "primary_key": entry.primary_key,
                 "columns": [{"name": c[0], "type": c[1]} for c in (state.columns if state else [])],
+                "fetch_via": snapshot_command(table_id) if entry.query_mode == QueryMode.REMOTE else "agnes pull",
             }
         )
     return listed

@@ -246,6 +246,8 @@ def test_sample_reads_a_few_rows_at_the_source(app, auth, analyst):
     schema = auth.client.get("/api/v2/schema/orders", headers=analyst).get_json()
     assert schema["dialect"] == "postgres" and schema["rows"] == 1000 and schema["rows_estimated"] is True
     assert {"name": "amount", "type": "numeric(10,2)"} in schema["columns"]
+    listed = auth.client.get("/api/catalog", headers=analyst).get_json()["tables"]
+    assert listed[0]["fetch_via"].startswith("agnes snapshot create orders --where")
 
 
 def test_scan_estimate_and_stream_match_the_source(app, auth, analyst, remote):
