@@ -5,7 +5,9 @@ run a connector (:mod:`agnes.data.connectors`) to write the table under the
 ``extract.duckdb`` contract (:mod:`agnes.data.extracts`), and the orchestrator
 (:mod:`agnes.data.orchestrator`) rebuilds the master views. Analysts fetch the parquet files
 they are granted with ``agnes pull`` (:mod:`agnes.data.distribution`, answered from the
-per-process :mod:`agnes.data.table_index`).
+per-process :mod:`agnes.data.table_index`). Tables too big to pull stay at their source
+(:mod:`agnes.data.sources`): :mod:`agnes.data.remote` checks analysts' SQL with sqlglot and runs
+it there, samples them, estimates and streams snapshots.
 """
 
 from __future__ import annotations
