@@ -282,7 +282,8 @@ def latest_runs(con: DuckDBPyConnection) -> dict[str, SyncRun]:
     """The newest sync history row of every table that has one."""
     rows = con.execute(
         "SELECT id, table_id, started_at, finished_at, status, rows, size_bytes, duration_ms, error, triggered_by,"
-        " warning FROM sync_history QUALIFY row_number() OVER (PARTITION BY table_id ORDER BY started_at DESC, id DESC) = 1"
+        " warning FROM sync_history"
+        " QUALIFY row_number() OVER (PARTITION BY table_id ORDER BY started_at DESC, id DESC) = 1"
     ).fetchall()
     return {r[1]: SyncRun(*r) for r in rows}
 
