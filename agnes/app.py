@@ -20,7 +20,7 @@ from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from agnes import audit, cli_server, data, jobs, marketplace, telemetry, templating
+from agnes import audit, claude_code, cli_server, data, jobs, marketplace, telemetry, templating
 from agnes.auth import bearer_token, load_principal
 from agnes.auth import cache as principal_cache
 from agnes.config import load_settings
@@ -39,7 +39,7 @@ from agnes.views.errors import register_error_handlers
 _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
 # Feature areas: each module's init_app(app) registers its resource types and signal receivers.
-DOMAINS: tuple[ModuleType, ...] = (marketplace, data, telemetry)
+DOMAINS: tuple[ModuleType, ...] = (marketplace, data, telemetry, claude_code)
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "

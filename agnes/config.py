@@ -246,6 +246,34 @@ SETTINGS: tuple[Setting, ...] = (
         kind="int",
     ),
     Setting(
+        "AGNES_OTEL_HEADERS_HELPER",
+        "agnes otel-headers",
+        "Command Claude Code runs (otelHeadersHelper in the managed settings) to get the OTLP Authorization"
+        " header from the agnes CLI's stored token; use a full path when agnes is not on PATH.",
+    ),
+    Setting(
+        "AGNES_OTLP_MAX_KB",
+        4096,
+        "Largest OTLP request body accepted on /v1/logs and /v1/metrics, in KiB, counted after gzip is undone.",
+        kind="int",
+        bounds=(1, 1024 * 1024),
+    ),
+    Setting(
+        "AGNES_OTLP_MAX_EVENTS",
+        2000,
+        "Most log records plus metric points one OTLP request may carry (Claude Code sends at most 512).",
+        kind="int",
+        bounds=(1, 1_000_000),
+    ),
+    Setting(
+        "AGNES_OTLP_RATE",
+        1000,
+        "Events per second one access token may send to the OTLP intake (bursts of 30 seconds' worth);"
+        " above it the answer is 429 with Retry-After.",
+        kind="int",
+        bounds=(1, 10_000_000),
+    ),
+    Setting(
         "AGNES_GOOGLE_USERINFO_URL",
         "https://openidconnect.googleapis.com/v1/userinfo",
         "OpenID Connect userinfo endpoint.",

@@ -18,6 +18,7 @@ COMMANDS = {
     "admin": "cli.commands.admin:admin",
     "marketplace": "cli.commands.marketplace:marketplace",
     "git-credential": "cli.commands.marketplace:git_credential",
+    "otel-headers": "cli.commands.claude_code:otel_headers",
     "pull": "cli.commands.data:pull",
     "query": "cli.commands.data:query",
     "catalog": "cli.commands.data:catalog",

@@ -84,6 +84,12 @@ def compute(con: DuckDBPyConnection, user_id: str, group_ids: list[str], data_di
     return _served_set(served.served_plugin_rows(con, user_id, list(group_ids)), data_dir)
 
 
+def system_set(con: DuckDBPyConnection, data_dir: Path) -> ServedSet:
+    """The system plugins alone, named as a served marketplace names them (every user is served
+    these; a user served an earlier plugin of the same name sees the prefixed name instead)."""
+    return _served_set(served.system_plugin_rows(con), data_dir)
+
+
 def _served_set(rows: list[tuple[Any, ...]], data_dir: Path) -> ServedSet:
     """Build a set from ordered plugin rows; later same-named plugins get their prefixed name."""
     plugins: list[ServedPlugin] = []

@@ -66,6 +66,19 @@ def all_served_plugin_rows(con: DuckDBPyConnection) -> dict[str, list[tuple[Any,
     return by_user
 
 
+_SYSTEM_SQL = f"""
+SELECT {_PLUGIN_COLUMNS}
+FROM marketplace_plugins p JOIN marketplace_registry m ON m.id = p.marketplace_id
+WHERE p.is_system AND p.available AND p.content_dir IS NOT NULL
+ORDER BY m.registered_at, m.id, p.name
+"""
+
+
+def system_plugin_rows(con: DuckDBPyConnection) -> list[tuple[Any, ...]]:
+    """The served rows of the system plugins (every user's served marketplace has them), in serving order."""
+    return con.execute(_SYSTEM_SQL).fetchall()
+
+
 def count_active_users(con: DuckDBPyConnection) -> int:
     row = con.execute("SELECT count(*) FROM users WHERE active").fetchone()
     return int(row[0]) if row else 0

@@ -9,6 +9,7 @@ from agnes.views import auth, data_browse, health, home, jobs, marketplace_brows
 from agnes.views.admin import access as admin_access
 from agnes.views.admin import activity as admin_activity
 from agnes.views.admin import feedback as admin_feedback
+from agnes.views.admin import claude_code as admin_claude_code
 from agnes.views.admin import groups as admin_groups
 from agnes.views.admin import marketplaces as admin_marketplaces
 from agnes.views.admin import sessions as admin_sessions
@@ -34,6 +35,7 @@ BLUEPRINTS = (
     admin_feedback.bp,
     admin_sessions.bp,
     admin_usage.bp,
+    admin_claude_code.bp,
     serve.bp,
     marketplace_browse.bp,
     data_browse.bp,

@@ -15,6 +15,7 @@ ADMIN_COMMANDS: dict[str, str] = {
     "access": "cli.commands.admin_access:access",
     "activity": "cli.commands.admin_activity:activity",
     "sessions": "cli.commands.admin_sessions:sessions",
+    "claude-code": "cli.commands.claude_code:claude_code",
     "marketplace": "cli.commands.admin_marketplace:marketplace",
     "register-table": "cli.commands.admin_data:register_table",
     "update-table": "cli.commands.admin_data:update_table",

@@ -12,8 +12,15 @@ from cli.output import print_json
 @click.command()
 @click.option("--server", envvar="AGNES_URL", help="Agnes server URL, e.g. https://agnes.example.com.")
 @click.option("--token", help="Personal access token (prompted for, hidden, when omitted).")
-def login(server: str | None, token: str | None) -> None:
-    """Store the server URL and a personal access token (checked before saving)."""
+@click.option(
+    "--git-helper/--no-git-helper",
+    default=True,
+    show_default=True,
+    help="Install 'agnes git-credential' as git's credential helper for this server (in ~/.gitconfig).",
+)
+def login(server: str | None, token: str | None, git_helper: bool) -> None:
+    """Store the server URL and a personal access token (checked before saving), and let git use
+    it for this server's marketplace."""
     try:
         current = config.load()
     except ConfigError:  # a damaged config file is what login replaces
@@ -32,6 +39,15 @@ def login(server: str | None, token: str | None) -> None:
         raise click.ClickException(f"login failed, nothing saved: {server} is not an Agnes server")
     path = config.save(server, token)
     click.echo(f"Logged in to {server} as {me['user']['email']} (saved to {path}).")
+    if git_helper:
+        from cli.commands.marketplace import install_credential_helper
+
+        try:
+            install_credential_helper(server)
+        except click.ClickException as exc:
+            click.echo(f"note: the git credential helper was not installed: {exc.format_message()}", err=True)
+        else:
+            click.echo(f"git now gets your token for {server} from 'agnes git-credential'.")
 
 
 @click.command()

@@ -115,6 +115,33 @@ def helper_command() -> str:
     return f"!{shlex.quote(sys.executable)} -P -m cli.main git-credential"
 
 
+def credential_helper_commands(server: str) -> list[list[str]]:
+    """The git commands that make ``agnes git-credential`` the only credential helper for ``server``."""
+    key = f"credential.{credential_scope(server)}.helper"
+    return [
+        ["git", "config", "--global", "--unset-all", key],
+        # An empty helper first resets helpers configured elsewhere for this host, then ours.
+        ["git", "config", "--global", "--add", key, ""],
+        ["git", "config", "--global", "--add", key, helper_command()],
+    ]
+
+
+def install_credential_helper(server: str) -> None:
+    """Configure git (``~/.gitconfig``) to ask ``agnes git-credential`` for ``server``'s password.
+
+    Raises:
+        click.ClickException: git is missing or ``git config`` failed.
+    """
+    if shutil.which("git") is None:
+        raise click.ClickException("git is not installed; Claude Code needs it to fetch marketplaces")
+    unset, *adds = credential_helper_commands(server)
+    subprocess.run(unset, capture_output=True)  # exit 5 when nothing was set: fine
+    for command in adds:
+        done = subprocess.run(command, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise click.ClickException(f"git config failed: {done.stderr.strip() or done.returncode}")
+
+
 @marketplace.command("setup")
 @click.option("--print", "print_only", is_flag=True, help="Show the commands instead of running them.")
 @click.option(
@@ -128,29 +155,14 @@ def helper_command() -> str:
 def setup(print_only: bool, claude_bin: str) -> None:
     """Register Agnes in Claude Code, keeping the token in a git credential helper."""
     client = from_config()
-    scope = credential_scope(client.server)
-    key = f"credential.{scope}.helper"
     git_url = client.server + "/marketplace.git"
-    commands = [
-        ["git", "config", "--global", "--unset-all", key],
-        # An empty helper first resets helpers configured elsewhere for this host, then ours.
-        ["git", "config", "--global", "--add", key, ""],
-        ["git", "config", "--global", "--add", key, helper_command()],
-        [claude_bin, "plugin", "marketplace", "add", git_url],
-    ]
+    claude_add = [claude_bin, "plugin", "marketplace", "add", git_url]
     if print_only:
-        for command in commands:
+        for command in [*credential_helper_commands(client.server), claude_add]:
             click.echo(shlex.join(command))
         click.echo(f"# then: claude plugin install <plugin>@{MARKETPLACE_NAME}")
         return
-    if shutil.which("git") is None:
-        raise click.ClickException("git is not installed; Claude Code needs it to fetch marketplaces")
-    unset, *adds, claude_add = commands
-    subprocess.run(unset, capture_output=True)  # exit 5 when nothing was set: fine
-    for command in adds:
-        done = subprocess.run(command, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise click.ClickException(f"git config failed: {done.stderr.strip() or done.returncode}")
+    install_credential_helper(client.server)
     if shutil.which(claude_bin) is None and not os.path.isfile(claude_bin):
         raise click.ClickException(
             f"Claude Code ('{claude_bin}') was not found. The credential helper is set up; after installing"

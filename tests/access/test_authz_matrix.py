@@ -440,6 +440,8 @@ RULES: dict[str, Rule] = {
     "admin_marketplaces.system_confirm": Rule(ADMIN, values=_plugin),
     "admin_marketplaces.system_post": Rule(ADMIN, values=_plugin, body=lambda w, c: {"system": "0"}),
     "admin_marketplaces.delete_post": Rule(ADMIN, values=_fresh_marketplace),
+    "admin_claude_code.show_claude_code": Rule(ADMIN, query={"group": "everyone", "strict": "1"}),
+    "admin_claude_code.download_settings": Rule(ADMIN, query={"group": "everyone"}),
     # the served marketplace (Claude Code, the CLI)
     "serve.marketplace_zip": Rule(LOGIN, expect=_SERVED),
     "serve.marketplace_info": Rule(LOGIN, expect=_SERVED),
@@ -507,6 +509,8 @@ RULES: dict[str, Rule] = {
     "api.access.get_access": Rule(ADMIN, values=lambda w, c: {"group": w.group_id}),
     "api.access.resource_access": Rule(ADMIN, values=lambda w, c: _plugin_ref(w)),
     "api.access.google_sync": Rule(ADMIN),
+    "api.claude_code.get_claude_code": Rule(ADMIN, query={"group": "everyone"}),
+    "api.claude_code.get_managed_settings": Rule(ADMIN, query={"group": "everyone", "strict": "0"}),
     "api.admin_users.list_users": Rule(ADMIN, query={"method": "never", "page": "1"}),
     "api.admin_users.create_user": Rule(ADMIN, body=_new_email),
     "api.admin_users.get_user": Rule(ADMIN, values=lambda w, c: {"user_ref": ANALYST_EMAIL}),

@@ -12,6 +12,7 @@ from agnes.views.api import (
     access,
     activity,
     admin_users,
+    claude_code,
     data,
     feedback,
     jobs,
@@ -42,6 +43,7 @@ CHILDREN = (
     sessions.bp,
     sessions_admin.bp,
     usage.bp,
+    claude_code.bp,
 )
 for _child in CHILDREN:
     bp.register_blueprint(_child)

@@ -1,0 +1,71 @@
+"""Page data of ``/admin/claude-code`` (JSON twin ``/api/admin/claude-code``): a group's managed
+settings with the diff against its previous download and where the file goes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from agnes import people
+from agnes.claude_code import managed
+from agnes.claude_code.managed import ManagedSettings
+from agnes.errors import Invalid
+from agnes.models.claude_code import SettingsDownload
+from agnes.models.groups import EVERYONE_GROUP_ID, Group
+
+# Query values read as "on" and "off" for the strict checkbox (a form sends "1" or nothing).
+TRUE_VALUES = frozenset({"1", "true", "on", "yes"})
+FALSE_VALUES = frozenset({"", "0", "false", "off", "no"})
+
+
+def parse_strict(value: str | None) -> bool:
+    """The ``strict`` query value as a bool. Raises Invalid (``invalid_strict``, field ``strict``)."""
+    text = (value or "").strip().lower()
+    if text in TRUE_VALUES:
+        return True
+    if text in FALSE_VALUES:
+        return False
+    raise Invalid("invalid_strict", "strict must be 1 or 0.", field="strict")
+
+
+@dataclass(frozen=True)
+class ClaudeCodePage:
+    groups: list[Group]
+    managed: ManagedSettings
+    previous: SettingsDownload | None
+    diff: list[str]
+
+    @property
+    def locations(self) -> tuple[tuple[str, str], ...]:
+        return managed.LOCATIONS
+
+    @property
+    def mdm_locations(self) -> tuple[tuple[str, str], ...]:
+        return managed.MDM_LOCATIONS
+
+    def to_dict(self) -> dict[str, Any]:
+        previous = self.previous
+        return {
+            "groups": [{"id": g.id, "name": g.name} for g in self.groups],
+            "managed_settings": self.managed.to_dict(),
+            "previous_download": (
+                {
+                    "downloaded_at": previous.downloaded_at.isoformat(),
+                    "strict": previous.strict,
+                    "sha256": previous.sha256,
+                }
+                if previous
+                else None
+            ),
+            "changed_since_download": previous is not None and previous.content != self.managed.text,
+            "diff": self.diff,
+            "locations": [{"system": s, "path": p} for s, p in managed.LOCATIONS],
+            "mdm": [{"system": s, "how": h} for s, h in managed.MDM_LOCATIONS],
+        }
+
+
+def claude_code_page(group_id: str = "", strict: bool = False) -> ClaudeCodePage:
+    """The page for ``group_id`` (Everyone when empty). Raises NotFound (``group_not_found``)."""
+    current = managed.managed_settings(group_id or EVERYONE_GROUP_ID, strict=strict)
+    previous = managed.last_download(current.group.id)
+    return ClaudeCodePage(people.list_groups(), current, previous, managed.diff(previous, current))

@@ -1,0 +1,39 @@
+"""``/admin/claude-code``: the managed settings Agnes writes for a group's Claude Code (preview,
+diff against the previous download, where the file goes) and the download itself.
+
+Page data: :mod:`agnes.pages.admin_claude_code` (shared with ``/api/admin/claude-code``).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, g, request
+
+from agnes.access import admin_required
+from agnes.claude_code import managed
+from agnes.htmx import render
+from agnes.pages.admin_claude_code import claude_code_page, parse_strict
+
+bp = Blueprint("admin_claude_code", __name__)
+
+
+@bp.get("/admin/claude-code")
+@admin_required
+def show_claude_code():  # type: ignore[no-untyped-def]
+    """The selected group's file (``?group=<id>``, Everyone by default; ``strict=1`` adds
+    ``strictKnownMarketplaces``)."""
+    page = claude_code_page(request.args.get("group", ""), parse_strict(request.args.get("strict")))
+    return render("admin/claude_code/index.html", "admin/claude_code/_settings.html", page=page)
+
+
+@bp.get("/admin/claude-code/managed-settings.json")
+@admin_required
+def download_settings():  # type: ignore[no-untyped-def]
+    """The file as an attachment, recorded as the group's latest download."""
+    current = managed.download(
+        request.args.get("group", ""), strict=parse_strict(request.args.get("strict")), actor_id=g.principal.user.id
+    )
+    return Response(
+        current.text,
+        mimetype="application/json",
+        headers={"Content-Disposition": 'attachment; filename="managed-settings.json"'},
+    )
