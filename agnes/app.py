@@ -38,6 +38,9 @@ from agnes.views.errors import register_error_handlers
 # A request id from a client is echoed only if it looks like one (no header injection).
 _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.:")
 
+# The OTLP intake (/v1/logs, /v1/metrics): authenticated by access token only.
+OTLP_PREFIX = "/v1/"
+
 # Feature areas: each module's init_app(app) registers its resource types and signal receivers.
 DOMAINS: tuple[ModuleType, ...] = (marketplace, data, telemetry, claude_code)
 
@@ -128,6 +131,8 @@ def _register_request_hooks(app: Flask) -> None:
         if request.endpoint == "static":
             return
         load_principal()
+        if request.path.startswith(OTLP_PREFIX):
+            return  # access tokens only (agnes.views.otlp): no cookie, so no CSRF to check
         api = request.path.startswith("/api/")
         if request.method in ("POST", "PUT", "PATCH", "DELETE") and not bearer_token():
             if api and g.principal is None:

@@ -120,8 +120,12 @@ class Forbidden(AppError):
         super().__init__(403, code, message)
 
 
+# Paths answered in JSON whatever the Accept header: the API and the OTLP intake (``/v1/logs``).
+JSON_PREFIXES = ("/api/", "/v1/")
+
+
 def _wants_json() -> bool:
-    if request.path.startswith("/api/"):
+    if request.path.startswith(JSON_PREFIXES):
         return True
     best = request.accept_mimetypes.best_match(["text/html", "application/json"])
     return best == "application/json" and not request.accept_mimetypes["text/html"]

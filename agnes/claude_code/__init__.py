@@ -2,7 +2,12 @@
 
 * :mod:`~agnes.claude_code.managed` — a group's ``managed-settings.json`` (the ``agnes``
   marketplace with auto-update, the plugins the group must have, optional strict marketplaces,
-  OpenTelemetry export to this server) and the diff against its previous download.
+  OpenTelemetry export to this server) and the diff against its previous download;
+* :mod:`~agnes.claude_code.otlp` — OTLP/HTTP payloads (protobuf, JSON, gzip) decoded with
+  ``opentelemetry-proto`` and mapped to events; :mod:`~agnes.claude_code.intake` — limits,
+  attribution to served plugins and storage (``otel_events``, source ``otel``);
+* :mod:`~agnes.claude_code.fleet` — who runs the served version of each plugin, who is behind and
+  since when, who never connected, hook failures, and the fleet pulse.
 """
 
 from __future__ import annotations
@@ -11,4 +16,4 @@ from flask import Flask
 
 
 def init_app(app: Flask) -> None:
-    """Nothing to register yet beyond the blueprints (the user page section comes with fleet health)."""
+    """Nothing to register: the blueprints add the pages and the user page's section."""

@@ -82,9 +82,12 @@ class ManagedSettings:
         }
 
 
-def otel_env(server: str) -> dict[str, str]:
-    """The ``env`` block that turns on OpenTelemetry export to ``server`` (no credentials)."""
+def settings_env(server: str) -> dict[str, str]:
+    """The ``env`` block: plugin auto-update kept on, OpenTelemetry export to ``server`` (no credentials)."""
     return {
+        # DISABLE_AUTOUPDATER (common where IT manages Claude Code's own updates) also stops plugin
+        # auto-update, silently; this keeps plugins updating whatever it is set to.
+        "FORCE_AUTOUPDATE_PLUGINS": "1",
         "CLAUDE_CODE_ENABLE_TELEMETRY": "1",
         "OTEL_LOGS_EXPORTER": "otlp",
         "OTEL_METRICS_EXPORTER": "otlp",
@@ -113,7 +116,7 @@ def build(con: DuckDBPyConnection, group: Group, *, strict: bool, server: str, d
     if strict:
         settings["strictKnownMarketplaces"] = [{"source": "hostPattern", "hostPattern": host_pattern(server)}]
     settings["otelHeadersHelper"] = current_app.config["AGNES_OTEL_HEADERS_HELPER"]
-    settings["env"] = otel_env(server)
+    settings["env"] = settings_env(server)
     plugins = [
         {
             "id": f"{p.marketplace_id}/{p.name}",

@@ -90,6 +90,12 @@ def system_set(con: DuckDBPyConnection, data_dir: Path) -> ServedSet:
     return _served_set(served.system_plugin_rows(con), data_dir)
 
 
+def served_set_of(rows: list[tuple[Any, ...]], data_dir: Path) -> ServedSet:
+    """A served set from rows of :mod:`agnes.models.served` (e.g. one user's from
+    ``all_served_plugin_rows``), named as the served marketplace names them."""
+    return _served_set(rows, data_dir)
+
+
 def _served_set(rows: list[tuple[Any, ...]], data_dir: Path) -> ServedSet:
     """Build a set from ordered plugin rows; later same-named plugins get their prefixed name."""
     plugins: list[ServedPlugin] = []

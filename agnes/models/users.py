@@ -146,3 +146,8 @@ def ids_by_email(con: DuckDBPyConnection, emails: list[str]) -> dict[str, str]:
         return {}
     rows = con.execute("SELECT email, id FROM users WHERE list_contains(?, email)", [emails]).fetchall()
     return {r[0]: r[1] for r in rows}
+
+
+def active_emails(con: DuckDBPyConnection) -> dict[str, str]:
+    """``{user id: email}`` of every active user."""
+    return {r[0]: r[1] for r in con.execute("SELECT id, email FROM users WHERE active").fetchall()}

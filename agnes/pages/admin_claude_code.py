@@ -1,5 +1,6 @@
 """Page data of ``/admin/claude-code`` (JSON twin ``/api/admin/claude-code``): a group's managed
-settings with the diff against its previous download and where the file goes."""
+settings with the diff against its previous download and where the file goes, and fleet health
+(who runs the served version of each plugin)."""
 
 from __future__ import annotations
 
@@ -7,11 +8,16 @@ from dataclasses import dataclass
 from typing import Any
 
 from agnes import people
-from agnes.claude_code import managed
+from agnes.claude_code import fleet, managed
+from agnes.claude_code.fleet import FleetReport
 from agnes.claude_code.managed import ManagedSettings
 from agnes.errors import Invalid
+from agnes.models import groups
 from agnes.models.claude_code import SettingsDownload
 from agnes.models.groups import EVERYONE_GROUP_ID, Group
+from agnes.models.users import User
+from agnes.pages.admin_users import UserSection
+from agnes.state import state_store
 
 # Query values read as "on" and "off" for the strict checkbox (a form sends "1" or nothing).
 TRUE_VALUES = frozenset({"1", "true", "on", "yes"})
@@ -34,6 +40,7 @@ class ClaudeCodePage:
     managed: ManagedSettings
     previous: SettingsDownload | None
     diff: list[str]
+    fleet: FleetReport
 
     @property
     def locations(self) -> tuple[tuple[str, str], ...]:
@@ -61,6 +68,7 @@ class ClaudeCodePage:
             "diff": self.diff,
             "locations": [{"system": s, "path": p} for s, p in managed.LOCATIONS],
             "mdm": [{"system": s, "how": h} for s, h in managed.MDM_LOCATIONS],
+            "fleet": self.fleet.to_dict(),
         }
 
 
@@ -68,4 +76,18 @@ def claude_code_page(group_id: str = "", strict: bool = False) -> ClaudeCodePage
     """The page for ``group_id`` (Everyone when empty). Raises NotFound (``group_not_found``)."""
     current = managed.managed_settings(group_id or EVERYONE_GROUP_ID, strict=strict)
     previous = managed.last_download(current.group.id)
-    return ClaudeCodePage(people.list_groups(), current, previous, managed.diff(previous, current))
+    return ClaudeCodePage(
+        people.list_groups(), current, previous, managed.diff(previous, current), fleet.fleet_report()
+    )
+
+
+def user_section_data(user: User) -> dict[str, Any]:
+    """The admin user page's "Claude Code" section: what their Claude Code loaded from Agnes,
+    against what Agnes serves them now."""
+    with state_store().read() as con:
+        group_ids = groups.list_user_group_ids(con, user.id)
+    return {"loads": fleet.user_loads(user.id, group_ids)}
+
+
+# Registered on the admin user page by agnes.views.admin.claude_code.
+USER_SECTION = UserSection("claude_code", "Claude Code", "admin/users/_claude_code.html", user_section_data)

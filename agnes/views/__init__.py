@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Flask
 
 from agnes.auth.google import make_google_blueprint
-from agnes.views import auth, data_browse, health, home, jobs, marketplace_browse, me, serve
+from agnes.views import auth, data_browse, health, home, jobs, marketplace_browse, me, otlp, serve
 from agnes.views.admin import access as admin_access
 from agnes.views.admin import activity as admin_activity
 from agnes.views.admin import feedback as admin_feedback
@@ -37,6 +37,7 @@ BLUEPRINTS = (
     admin_usage.bp,
     admin_claude_code.bp,
     serve.bp,
+    otlp.bp,
     marketplace_browse.bp,
     data_browse.bp,
     api_bp,

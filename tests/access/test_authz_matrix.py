@@ -446,6 +446,11 @@ RULES: dict[str, Rule] = {
     "serve.marketplace_zip": Rule(LOGIN, expect=_SERVED),
     "serve.marketplace_info": Rule(LOGIN, expect=_SERVED),
     "serve.marketplace_git_json": Rule(LOGIN, expect=_SERVED),
+    # OTLP intake: access tokens only (a browser session is 401 too); an empty body is a 400 past auth.
+    "otlp.ingest_logs": Rule(LOGIN, expect={**_SERVED, "analyst_session": UNAUTHORIZED, "admin_session": UNAUTHORIZED}),
+    "otlp.ingest_metrics": Rule(
+        LOGIN, expect={**_SERVED, "analyst_session": UNAUTHORIZED, "admin_session": UNAUTHORIZED}
+    ),
     # JSON API: the caller's own things
     "api.me.whoami": Rule(LOGIN),
     # Telemetry: anyone signed in uploads and marks their own sessions (an empty body is a 422).

@@ -11,9 +11,16 @@ from flask import Blueprint, Response, g, request
 from agnes.access import admin_required
 from agnes.claude_code import managed
 from agnes.htmx import render
-from agnes.pages.admin_claude_code import claude_code_page, parse_strict
+from agnes.pages.admin_claude_code import USER_SECTION, claude_code_page, parse_strict
+from agnes.pages.admin_users import register_user_section
 
 bp = Blueprint("admin_claude_code", __name__)
+
+
+@bp.record_once
+def _add_user_section(state) -> None:  # type: ignore[no-untyped-def]
+    """The admin user page shows what the user's Claude Code loaded (a section of that page)."""
+    register_user_section(USER_SECTION)
 
 
 @bp.get("/admin/claude-code")

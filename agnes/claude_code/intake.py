@@ -1,0 +1,172 @@
+"""The OpenTelemetry intake: limits, attribution and storage of one OTLP request.
+
+Each request is checked whole before anything is written: content type (415), size after
+decompression (``AGNES_OTLP_MAX_KB``, 413 ``body_too_large``), well-formed OTLP (400
+``malformed_otlp``), events per request (``AGNES_OTLP_MAX_EVENTS``, 413 ``too_many_events``) and
+the token's rate (``AGNES_OTLP_RATE`` events per second, 429 with ``Retry-After``). Then every
+event is stored in one write unit under the token's owner (``source = 'otel'``), attributed to
+the served plugin it names the way transcripts are: the user's served set maps a served name
+(``<name>@agnes``, or the ``<plugin>:`` prefix of a skill) to its marketplace and plugin.
+"""
+
+from __future__ import annotations
+
+import math
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+
+from agnes.access import Principal
+from agnes.claude_code import otlp
+from agnes.claude_code.otlp import Event
+from agnes.errors import AppError, Invalid
+from agnes.marketplace import resolver
+from agnes.models import otel_events, utcnow
+from agnes.models.otel_events import EVENT_COLUMNS, PluginLoad
+from agnes.state import state_store
+
+# Seconds of the per-token rate a burst may use at once.
+BURST_SECONDS = 30
+# Token buckets kept per process before the oldest are forgotten (forgetting one refills it).
+MAX_BUCKETS = 10_000
+
+
+class RateLimited(AppError):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(
+            429,
+            "rate_limited",
+            f"This token sends more OpenTelemetry events than allowed; retry in {retry_after} s.",
+            headers={"Retry-After": str(retry_after)},
+        )
+
+
+class RateLimiter:
+    """Token buckets per access token: ``rate`` events per second, ``rate × BURST_SECONDS`` at once.
+
+    Per process: with several web processes each allows the rate (the limit protects the
+    state store from one runaway exporter, it is not a quota).
+    """
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.buckets: dict[str, tuple[float, float]] = {}  # key -> (tokens, monotonic time)
+
+    def take(self, key: str, events: int, rate: int) -> int:
+        """Take ``events`` from ``key``'s bucket; 0 when allowed, else the seconds to wait."""
+        capacity = float(rate * BURST_SECONDS)
+        now = time.monotonic()
+        with self.lock:
+            tokens, then = self.buckets.get(key, (capacity, now))
+            tokens = min(capacity, tokens + (now - then) * rate)
+            if events > tokens:
+                self.buckets[key] = (tokens, now)
+                return max(1, math.ceil((events - tokens) / rate))
+            if len(self.buckets) >= MAX_BUCKETS and key not in self.buckets:
+                self.buckets.clear()
+            self.buckets[key] = (tokens - events, now)
+            return 0
+
+
+@dataclass(frozen=True)
+class IngestResult:
+    """``received``: events in the request; ``stored``: new rows (a resent batch stores 0)."""
+
+    received: int
+    stored: int
+
+    def to_dict(self) -> dict[str, int]:
+        return {"received": self.received, "stored": self.stored}
+
+
+def _limiter() -> RateLimiter:
+    return current_app.extensions.setdefault("agnes_otlp_rate", RateLimiter())
+
+
+def _attribute(events: list[Event], served: resolver.ServedSet) -> None:
+    """Fill ``ref_marketplace``/``ref_plugin`` from the served plugin each event names."""
+    by_name = {p.served_name: p for p in served.plugins}
+    for event in events:
+        plugin = None
+        if event.plugin_name and event.marketplace_name == resolver.MARKETPLACE_NAME:
+            plugin = by_name.get(event.plugin_name)
+        elif event.skill_name and ":" in event.skill_name:
+            plugin = by_name.get(event.skill_name.split(":", 1)[0])
+        if plugin is not None:
+            event.ref_marketplace, event.ref_plugin = plugin.marketplace_id, plugin.name
+
+
+def _columns(events: list[Event], user_id: str, received_at: Any) -> dict[str, list[Any]]:
+    columns: dict[str, list[Any]] = {name: [] for name, _ in EVENT_COLUMNS}
+    for event in events:
+        for name, values in columns.items():
+            if name == "user_id":
+                values.append(user_id)
+            elif name == "received_at":
+                values.append(received_at)
+            else:
+                values.append(getattr(event, name))
+    return columns
+
+
+def _loads(events: list[Event], user_id: str) -> list[PluginLoad]:
+    """The newest plugin_loaded per installation and plugin in the batch."""
+    newest: dict[tuple[str, str, str], Event] = {}
+    for event in events:
+        if event.event_name != "plugin_loaded" or not event.plugin_name or not event.marketplace_name:
+            continue
+        key = (event.installation or "", event.marketplace_name, event.plugin_name)
+        if key not in newest or newest[key].occurred_at <= event.occurred_at:
+            newest[key] = event
+    return [
+        PluginLoad(user_id, inst, mp, name, e.plugin_version, e.host, e.enabled_via, e.occurred_at, e.occurred_at)
+        for (inst, mp, name), e in newest.items()
+    ]
+
+
+def ingest(signal: str, body: bytes, *, content_type: str, content_encoding: str, principal: Principal) -> IngestResult:
+    """Check, decode, attribute and store one OTLP request of ``signal`` (``logs`` or ``metrics``).
+
+    Raises:
+        AppError: 415 ``unsupported_media_type``; 413 ``body_too_large`` or ``too_many_events``;
+            400 ``malformed_otlp``; 429 ``rate_limited`` (with ``Retry-After``). Nothing is
+            written in any of these cases.
+    """
+    config = current_app.config
+    kind = content_type.split(";", 1)[0].strip().lower()
+    if kind not in (otlp.PROTOBUF, otlp.JSON):
+        raise AppError(
+            415, "unsupported_media_type", f"Send OTLP as {otlp.PROTOBUF} or {otlp.JSON}.", field="Content-Type"
+        )
+    limit = int(config["AGNES_OTLP_MAX_KB"]) * 1024
+    try:
+        raw = otlp.inflate(body, content_encoding, limit)
+        message = otlp.decode(signal, raw, kind)
+    except otlp.TooLarge:
+        raise AppError(413, "body_too_large", f"The request is larger than {limit // 1024} KiB.") from None
+    except otlp.Malformed as exc:
+        raise Invalid("malformed_otlp", str(exc)) from None
+    received = otlp.count(signal, message)
+    most = int(config["AGNES_OTLP_MAX_EVENTS"])
+    if received > most:
+        raise AppError(413, "too_many_events", f"The request carries {received} events; at most {most} are accepted.")
+    key = principal.token_id or principal.user.id
+    wait = _limiter().take(key, received, int(config["AGNES_OTLP_RATE"]))
+    if wait:
+        raise RateLimited(wait)
+    user_id = principal.user.id
+    now = utcnow()
+    events = otlp.events(signal, message, user_id, now)
+    if not events:
+        return IngestResult(received, 0)
+    _attribute(events, resolver.resolve(user_id, principal.group_ids))
+    loads = _loads(events, user_id)
+    with state_store().write() as con:
+        stored = otel_events.insert_events(con, _columns(events, user_id, now))
+        if loads:
+            otel_events.upsert_plugin_loads(con, loads)
+            otel_events.record_served_versions(con, now)
+    return IngestResult(received, stored)

@@ -1,0 +1,177 @@
+"""``otel_events``, ``claude_code_plugin_loads`` and ``claude_code_served_versions``.
+
+Events arrive in batches (one OTLP request) and go in as one Arrow table per batch; an event
+whose key is already stored (an exporter's retry) is skipped. ``plugin_loaded`` events also
+move the per-installation row of what Claude Code runs now.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import pyarrow as pa
+from duckdb import DuckDBPyConnection
+
+from agnes.models import Record
+
+# Columns of otel_events in table order (``source`` keeps its default, 'otel').
+EVENT_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
+    ("event_key", pa.string()),
+    ("user_id", pa.string()),
+    ("session_id", pa.string()),
+    ("prompt_id", pa.string()),
+    ("event_name", pa.string()),
+    ("occurred_at", pa.timestamp("us")),
+    ("received_at", pa.timestamp("us")),
+    ("installation", pa.string()),
+    ("host", pa.string()),
+    ("app_version", pa.string()),
+    ("skill_name", pa.string()),
+    ("invocation_trigger", pa.string()),
+    ("tool_name", pa.string()),
+    ("tool_use_id", pa.string()),
+    ("success", pa.bool_()),
+    ("duration_ms", pa.float64()),
+    ("error", pa.string()),
+    ("plugin_name", pa.string()),
+    ("plugin_version", pa.string()),
+    ("marketplace_name", pa.string()),
+    ("ref_marketplace", pa.string()),
+    ("ref_plugin", pa.string()),
+    ("hook_event", pa.string()),
+    ("hook_failures", pa.int32()),
+    ("model", pa.string()),
+    ("status_code", pa.string()),
+    ("cost_usd", pa.float64()),
+    ("tokens", pa.int64()),
+    ("token_type", pa.string()),
+    ("attributes", pa.string()),
+)
+_SCHEMA = pa.schema(list(EVENT_COLUMNS))
+_NAMES = ", ".join(name for name, _ in EVENT_COLUMNS)
+
+
+def insert_events(con: DuckDBPyConnection, rows: dict[str, list[Any]]) -> int:
+    """Insert a batch given as columns (``{column: values}``, every column of :data:`EVENT_COLUMNS`).
+
+    Returns the number of new rows (events already stored under the same key are skipped).
+    """
+    table = pa.Table.from_pydict(rows, schema=_SCHEMA)
+    con.register("incoming_otel_events", table)
+    try:
+        inserted = con.execute(
+            f"INSERT INTO otel_events ({_NAMES}) SELECT {_NAMES} FROM incoming_otel_events"
+            " ON CONFLICT DO NOTHING RETURNING 1"
+        ).fetchall()
+    finally:
+        con.unregister("incoming_otel_events")
+    return len(inserted)
+
+
+@dataclass(frozen=True)
+class PluginLoad(Record):
+    """What one Claude Code installation of a user loaded last for one plugin."""
+
+    user_id: str
+    installation: str
+    marketplace_name: str
+    plugin_name: str
+    version: str | None
+    host: str | None
+    enabled_via: str | None
+    version_since: datetime
+    last_loaded_at: datetime
+
+
+_LOAD_COLUMNS = (
+    "user_id, installation, marketplace_name, plugin_name, version, host, enabled_via, version_since, last_loaded_at"
+)
+
+
+def upsert_plugin_loads(con: DuckDBPyConnection, loads: list[PluginLoad]) -> None:
+    """Record loads (at most one per user, installation, marketplace and plugin). A load older
+    than the stored one changes nothing; a new version restarts ``version_since``."""
+    if not loads:
+        return
+    con.executemany(
+        f"""INSERT INTO claude_code_plugin_loads AS t ({_LOAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+        ON CONFLICT (user_id, installation, marketplace_name, plugin_name) DO UPDATE SET
+            version_since = CASE WHEN t.version IS NOT DISTINCT FROM excluded.version
+                                 THEN t.version_since ELSE excluded.version_since END,
+            version = excluded.version,
+            host = coalesce(excluded.host, t.host),
+            enabled_via = excluded.enabled_via,
+            last_loaded_at = excluded.last_loaded_at
+        WHERE excluded.last_loaded_at >= t.last_loaded_at""",
+        [
+            [
+                x.user_id,
+                x.installation,
+                x.marketplace_name,
+                x.plugin_name,
+                x.version,
+                x.host,
+                x.enabled_via,
+                x.version_since,
+                x.last_loaded_at,
+            ]
+            for x in loads
+        ],
+    )
+
+
+def list_plugin_loads(
+    con: DuckDBPyConnection, *, marketplace_name: str, user_id: str | None = None
+) -> list[PluginLoad]:
+    """Load rows of one marketplace (``agnes``), for one user or everyone, newest first."""
+    sql = f"SELECT {_LOAD_COLUMNS} FROM claude_code_plugin_loads WHERE marketplace_name = ?"
+    params: list[Any] = [marketplace_name]
+    if user_id is not None:
+        sql += " AND user_id = ?"
+        params.append(user_id)
+    return [PluginLoad(*row) for row in con.execute(sql + " ORDER BY last_loaded_at DESC", params).fetchall()]
+
+
+def record_served_versions(con: DuckDBPyConnection, now: datetime) -> None:
+    """Note ``now`` as the first time each plugin's current version is served (kept when known)."""
+    con.execute(
+        "INSERT INTO claude_code_served_versions (marketplace_id, plugin_name, version, first_served_at)"
+        " SELECT marketplace_id, name, coalesce(version, ''), ? FROM marketplace_plugins"
+        " ON CONFLICT DO NOTHING",
+        [now],
+    )
+
+
+def served_since(con: DuckDBPyConnection) -> dict[tuple[str, str, str], datetime]:
+    """``{(marketplace_id, plugin_name, version): first served}`` (version '' when unversioned)."""
+    rows = con.execute(
+        "SELECT marketplace_id, plugin_name, version, first_served_at FROM claude_code_served_versions"
+    ).fetchall()
+    return {(r[0], r[1], r[2]): r[3] for r in rows}
+
+
+def hook_failures_by_plugin(con: DuckDBPyConnection, since: datetime) -> dict[tuple[str, str], tuple[int, int]]:
+    """``{(ref_marketplace, ref_plugin): (failed hook runs, hook runs)}`` since ``since``."""
+    rows = con.execute(
+        "SELECT ref_marketplace, ref_plugin, sum(CASE WHEN hook_failures > 0 THEN 1 ELSE 0 END), count(*)"
+        " FROM otel_events WHERE event_name = 'hook_execution_complete' AND ref_plugin IS NOT NULL"
+        " AND occurred_at >= ? GROUP BY 1, 2",
+        [since],
+    ).fetchall()
+    return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
+
+
+def skill_triggers(con: DuckDBPyConnection, since: datetime) -> dict[tuple[str, str, str], dict[str, int]]:
+    """``{(ref_marketplace, ref_plugin, skill): {invocation_trigger: count}}`` of skill_activated since ``since``."""
+    rows = con.execute(
+        "SELECT ref_marketplace, ref_plugin, skill_name, coalesce(invocation_trigger, 'unknown'), count(*)"
+        " FROM otel_events WHERE event_name = 'skill_activated' AND ref_plugin IS NOT NULL AND occurred_at >= ?"
+        " GROUP BY 1, 2, 3, 4",
+        [since],
+    ).fetchall()
+    found: dict[tuple[str, str, str], dict[str, int]] = {}
+    for mp, plugin, skill, trigger, n in rows:
+        found.setdefault((mp, plugin, skill), {})[trigger] = int(n)
+    return found

@@ -1,0 +1,68 @@
+"""Fleet health from plugin_loaded events: on the served version, behind and since when, never
+connected, hook failures, the pulse; the admin page, its JSON twin and the user page section."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from bs4 import BeautifulSoup
+
+from tests.claude_code.conftest import log_request, skill_events, synced_marketplace
+from tests.conftest import bearer
+
+PROTOBUF = {"Content-Type": "application/x-protobuf"}
+
+
+def _report(**kwargs):  # type: ignore[no-untyped-def]
+    from agnes.claude_code.fleet import fleet_report
+
+    return fleet_report(**kwargs)
+
+
+def _alpha(report):  # type: ignore[no-untyped-def]
+    return next(p for p in report.plugins if p.plugin_id == "acme/alpha")
+
+
+def test_current_behind_since_never_connected_and_the_pulse(app, client, auth, fleet) -> None:  # type: ignore[no-untyped-def]
+    token = auth.token("ana@example.com")
+    auth.user("bo@example.com")  # granted (system plugin), never connected
+    body = log_request(skill_events()).SerializeToString()
+    sent = client.post("/v1/logs", data=body, headers={**PROTOBUF, **bearer(token)})
+    assert sent.status_code == 200
+    with app.app_context():
+        report = _report()
+        alpha = _alpha(report)
+        assert alpha.required and alpha.version == "1.0.0" and alpha.current == ["ana@example.com"]
+        assert "bo@example.com" in alpha.not_loaded and alpha.behind == []
+        assert (alpha.hook_failures, alpha.hook_runs) == (1, 1)
+        assert "bo@example.com" in report.never_connected and "ana@example.com" not in report.never_connected
+        assert report.pulse.status == "green"
+
+    # A new version is served: Ana is behind from now on; a day later the pulse turns yellow.
+    synced_marketplace(client, fleet["admin_token"], fleet["repo"], version="1.1.0")
+    with app.app_context():
+        alpha = _alpha(_report())
+        assert alpha.version == "1.1.0" and alpha.current == []
+        [lagging] = alpha.behind
+        assert (lagging.email, lagging.loaded_version) == ("ana@example.com", "1.0.0")
+        assert lagging.behind_since is not None
+        assert _report().pulse.status == "green"  # behind for less than a day
+        later = _report(now=lagging.behind_since + timedelta(days=1, hours=1))
+        assert later.pulse.status == "yellow" and later.pulse.stale_users == 1 and later.pulse.active_users == 1
+        ana_only = _report(user_id=auth.user("ana@example.com"))
+        assert [p.plugin_id for p in ana_only.plugins] == ["acme/alpha"] and ana_only.never_connected == []
+
+    auth.login("admin@example.com", admin=True)
+    page = BeautifulSoup(client.get("/admin/claude-code").data, "html.parser")
+    row = page.select_one('#fleet-plugins tr[data-plugin-id="acme/alpha"]')
+    assert row.select_one('[data-count="behind"]').text == "1" and row.select_one('[data-count="current"]').text == "0"
+    assert page.select_one('.fleet-behind li[data-email="ana@example.com"]') is not None
+    assert page.select_one("#fleet")["data-pulse"] == "green"
+    api = client.get("/api/admin/claude-code").get_json()["fleet"]
+    assert api["plugins"][0]["behind"][0]["loaded_version"] == "1.0.0"
+
+    user_page = BeautifulSoup(client.get(f"/admin/users/{auth.user('ana@example.com')}").data, "html.parser")
+    loaded = user_page.select_one('#user-plugin-loads tr[data-plugin="alpha"]')
+    assert loaded["data-status"] == "behind" and "1.1.0" in loaded.text
+    bo = BeautifulSoup(client.get(f"/admin/users/{auth.user('bo@example.com')}").data, "html.parser")
+    assert "has not reported" in bo.select_one("#user-plugin-loads").text
