@@ -55,6 +55,7 @@ class Lagging:
 
 @dataclass
 class PluginHealth:
+    served: resolver.ServedPlugin  # as first met in someone's served set
     plugin_id: str  # <marketplace>/<plugin>
     served_name: str
     version: str | None
@@ -149,7 +150,7 @@ def fleet_report(*, user_id: str | None = None, now: datetime | None = None) -> 
             health = plugins.get(key)
             if health is None:
                 health = plugins[key] = PluginHealth(
-                    f"{plugin.marketplace_id}/{plugin.name}", plugin.served_name, plugin.version, key in system
+                    plugin, f"{plugin.marketplace_id}/{plugin.name}", plugin.served_name, plugin.version, key in system
                 )
                 health.hook_failures, health.hook_runs = hooks.get(key, (0, 0))
             health.served_to += 1

@@ -163,15 +163,25 @@ def hook_failures_by_plugin(con: DuckDBPyConnection, since: datetime) -> dict[tu
     return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
 
 
-def skill_triggers(con: DuckDBPyConnection, since: datetime) -> dict[tuple[str, str, str], dict[str, int]]:
-    """``{(ref_marketplace, ref_plugin, skill): {invocation_trigger: count}}`` of skill_activated since ``since``."""
-    rows = con.execute(
-        "SELECT ref_marketplace, ref_plugin, skill_name, coalesce(invocation_trigger, 'unknown'), count(*)"
+# The skill's own name: the part after "<plugin>:" (Claude Code names plugin skills so).
+_SKILL_PART = "substr(skill_name, strpos(skill_name, ':') + 1)"
+
+
+def skill_triggers(
+    con: DuckDBPyConnection, since: datetime, *, marketplace_id: str | None = None, plugin: str | None = None
+) -> dict[tuple[str, str, str], dict[str, int]]:
+    """``{(ref_marketplace, ref_plugin, skill): {invocation_trigger: count}}`` of attributed
+    skill_activated events since ``since`` (``skill`` without its ``<plugin>:`` prefix), for one
+    plugin or all."""
+    sql = (
+        f"SELECT ref_marketplace, ref_plugin, {_SKILL_PART}, coalesce(invocation_trigger, 'unknown'), count(*)"
         " FROM otel_events WHERE event_name = 'skill_activated' AND ref_plugin IS NOT NULL AND occurred_at >= ?"
-        " GROUP BY 1, 2, 3, 4",
-        [since],
-    ).fetchall()
+    )
+    params: list[Any] = [since]
+    if marketplace_id is not None and plugin is not None:
+        sql += " AND ref_marketplace = ? AND ref_plugin = ?"
+        params += [marketplace_id, plugin]
     found: dict[tuple[str, str, str], dict[str, int]] = {}
-    for mp, plugin, skill, trigger, n in rows:
-        found.setdefault((mp, plugin, skill), {})[trigger] = int(n)
+    for mp, name, skill, trigger, n in con.execute(sql + " GROUP BY 1, 2, 3, 4", params).fetchall():
+        found.setdefault((mp, name, skill), {})[trigger] = int(n)
     return found

@@ -8,9 +8,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from agnes import people
-from agnes.claude_code import fleet, managed
+from agnes.claude_code import fleet, managed, skills
 from agnes.claude_code.fleet import FleetReport
 from agnes.claude_code.managed import ManagedSettings
+from agnes.claude_code.skills import SkillHealth
 from agnes.errors import Invalid
 from agnes.models import groups
 from agnes.models.claude_code import SettingsDownload
@@ -41,6 +42,7 @@ class ClaudeCodePage:
     previous: SettingsDownload | None
     diff: list[str]
     fleet: FleetReport
+    skills: list[SkillHealth]
 
     @property
     def locations(self) -> tuple[tuple[str, str], ...]:
@@ -69,6 +71,7 @@ class ClaudeCodePage:
             "locations": [{"system": s, "path": p} for s, p in managed.LOCATIONS],
             "mdm": [{"system": s, "how": h} for s, h in managed.MDM_LOCATIONS],
             "fleet": self.fleet.to_dict(),
+            "skills": [s.to_dict() for s in self.skills],
         }
 
 
@@ -76,8 +79,9 @@ def claude_code_page(group_id: str = "", strict: bool = False) -> ClaudeCodePage
     """The page for ``group_id`` (Everyone when empty). Raises NotFound (``group_not_found``)."""
     current = managed.managed_settings(group_id or EVERYONE_GROUP_ID, strict=strict)
     previous = managed.last_download(current.group.id)
+    report = fleet.fleet_report()
     return ClaudeCodePage(
-        people.list_groups(), current, previous, managed.diff(previous, current), fleet.fleet_report()
+        people.list_groups(), current, previous, managed.diff(previous, current), report, skills.skill_health(report)
     )
 
 

@@ -16,6 +16,7 @@ from typing import Any
 from flask import current_app
 
 from agnes.access import Principal, ResourceType, is_granted
+from agnes.claude_code.skills import SkillUsage, skill_usage
 from agnes.errors import NotFound
 from agnes.marketplace.cards import Card, PluginFiles, cards_and_viewer
 from agnes.marketplace.stack import REFRESH_COMMAND
@@ -130,6 +131,7 @@ class ItemPage:
     state: PluginState
     document: ItemDocument
     usage: Usage = ZERO
+    invocations: SkillUsage | None = None  # skills: by Claude vs typed (OpenTelemetry)
 
     def to_dict(self) -> dict[str, Any]:
         d = self.document
@@ -145,6 +147,7 @@ class ItemPage:
             "files": [{"path": f.relpath, "size": f.size} for f in d.files],
             "truncated": d.truncated,
             "usage": self.usage.to_dict(),
+            "invocations": self.invocations.to_dict() if self.invocations is not None else None,
         }
 
 
@@ -162,7 +165,8 @@ def item_page(principal: Principal, slug: str, name: str, kind: str, item_id: st
     document = item_document(plugin_dir, state.files.content_hash, item) if item is not None and plugin_dir else None
     if document is None:
         raise NotFound(f"{kind}_not_found", f"The plugin '{slug}/{name}' has no {kind} '{item_id}'.")
-    return ItemPage(state=state, document=document, usage=item_usage(state.card.id, item))
+    invocations = skill_usage(slug, name, item_id) if kind == "skill" else None
+    return ItemPage(state=state, document=document, usage=item_usage(state.card.id, item), invocations=invocations)
 
 
 def item_usage(parent: str, item: Item) -> Usage:

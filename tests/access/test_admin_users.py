@@ -79,6 +79,7 @@ def test_user_page_sections_and_changes(admin: FlaskClient, auth) -> None:  # ty
         "user-stack",
         "user-sessions",
         "user-audit",
+        "user-claude-code",  # registered by the Claude Code area (agnes.views.admin.claude_code)
         "user-status",
     ]
     google_row = page.select_one(f'#user-groups tr[data-group-id="{workspace.id}"]')

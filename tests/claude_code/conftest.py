@@ -57,12 +57,17 @@ def _any(value: Any) -> Any:
     return AnyValue(string_value=str(value))
 
 
-def log_request(events: list[dict[str, Any]], *, host: str = "laptop-1", version: str = "2.1.197") -> Any:
+def log_request(
+    events: list[dict[str, Any]], *, host: str = "laptop-1", version: str = "2.1.197", start: Any = None
+) -> Any:
     """An ``ExportLogsServiceRequest`` with one record per ``{"event.name": ..., attrs...}``.
 
     Common attributes Claude Code adds (session.id, user.id, event.sequence, event.timestamp,
-    user.email) are filled in unless given.
+    user.email) are filled in unless given; event ``i`` happens ``i`` seconds after ``start``
+    (default: an hour ago, so the last-30-days windows see it).
     """
+    from datetime import UTC, datetime, timedelta
+
     from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
     from opentelemetry.proto.common.v1.common_pb2 import KeyValue
 
@@ -72,17 +77,19 @@ def log_request(events: list[dict[str, Any]], *, host: str = "laptop-1", version
         resource_logs.resource.attributes.append(KeyValue(key=key, value=_any(value)))
     scope = resource_logs.scope_logs.add()
     scope.scope.name = "com.anthropic.claude_code.events"
+    start = start or datetime.now(UTC).replace(microsecond=0) - timedelta(hours=1)
     for sequence, event in enumerate(events):
+        when = start + timedelta(seconds=sequence)
         attrs = {
             "session.id": SESSION,
             "user.id": INSTALLATION,
             "user.email": "someone-else@example.com",
             "event.sequence": sequence,
-            "event.timestamp": f"2026-12-06T10:00:{sequence % 60:02d}.000Z",
+            "event.timestamp": when.strftime("%Y-%m-%dT%H:%M:%S.000Z"),
             **event,
         }
         record = scope.log_records.add()
-        record.time_unix_nano = 1_796_551_200_000_000_000 + sequence
+        record.time_unix_nano = int(when.timestamp()) * 1_000_000_000
         record.body.string_value = f"claude_code.{attrs['event.name']}"
         for key, value in attrs.items():
             record.attributes.append(KeyValue(key=key, value=_any(value)))

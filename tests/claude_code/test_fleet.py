@@ -3,7 +3,7 @@ connected, hook failures, the pulse; the admin page, its JSON twin and the user 
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from bs4 import BeautifulSoup
 
@@ -66,3 +66,47 @@ def test_current_behind_since_never_connected_and_the_pulse(app, client, auth, f
     assert loaded["data-status"] == "behind" and "1.1.0" in loaded.text
     bo = BeautifulSoup(client.get(f"/admin/users/{auth.user('bo@example.com')}").data, "html.parser")
     assert "has not reported" in bo.select_one("#user-plugin-loads").text
+
+
+def test_skill_health_by_claude_or_typed_and_the_flag(app, client, auth, fleet, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from agnes.claude_code import skills
+
+    token = auth.token("ana@example.com")
+    typed = log_request([{**skill_events()[1], "invocation_trigger": "user-slash"}])
+    by_claude = log_request(skill_events()[1:2], start=datetime.now(UTC) - timedelta(minutes=5))
+    for request in (typed, typed, by_claude):  # the typed batch is resent: it counts once
+        body = request.SerializeToString()
+        assert client.post("/v1/logs", data=body, headers={**PROTOBUF, **bearer(token)}).status_code == 200
+    auth.login("ana@example.com")
+    item = client.get("/api/marketplace/curated/acme/alpha/skill/alpha-skill").get_json()
+    assert item["invocations"] == {"by_claude": 1, "typed": 1, "other": 0, "days": 30}
+    page = BeautifulSoup(client.get("/marketplace/curated/acme/alpha/skill/alpha-skill").data, "html.parser")
+    stat = page.select_one("#item-invocations")
+    assert (stat["data-by-claude"], stat["data-typed"]) == ("1", "1")
+
+    auth.login("admin@example.com", admin=True)
+    rows = client.get("/api/admin/claude-code").get_json()["skills"]
+    assert rows == [
+        {
+            "plugin": "acme/alpha",
+            "skill": "alpha-skill",
+            "served_to": 2,
+            "by_claude": 1,
+            "typed": 1,
+            "other": 0,
+            "days": 30,
+            "flag": None,
+        }
+    ]
+    # Served widely (here: to 2 people, admin and Ana) and never chosen by Claude: flagged on its row.
+    monkeypatch.setattr(skills, "WIDE_USERS", 2)
+    with app.app_context():
+        from agnes.state import state_store
+
+        with state_store().write() as con:
+            con.execute("DELETE FROM otel_events WHERE invocation_trigger = 'claude-proactive'")
+    page = BeautifulSoup(client.get("/admin/claude-code").data, "html.parser")
+    row = page.select_one('#skill-rows tr[data-skill="acme/alpha:alpha-skill"]')
+    assert "flagged" in row["class"] and row.select_one(".skill-flag") is not None
+    flagged = client.get("/api/admin/claude-code").get_json()["skills"][0]
+    assert flagged["flag"].startswith("Installed widely but never invoked by Claude itself")

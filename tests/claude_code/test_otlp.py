@@ -97,13 +97,13 @@ def test_a_newer_version_restarts_version_since_and_an_older_load_changes_nothin
     headers = {**PROTOBUF, **bearer(analyst["token"])}
     first = skill_events()[:1]
     client.post("/v1/logs", data=log_request(first).SerializeToString(), headers=headers)
-    newer = [{**first[0], "plugin.version": "1.1.0", "event.timestamp": "2026-12-07T09:00:00.000Z"}]
+    newer = [{**first[0], "plugin.version": "1.1.0", "event.timestamp": "2030-12-07T09:00:00.000Z"}]
     client.post("/v1/logs", data=log_request(newer).SerializeToString(), headers=headers)
     older = [{**first[0], "plugin.version": "0.9.0", "event.timestamp": "2026-12-01T09:00:00.000Z"}]
     client.post("/v1/logs", data=log_request(older).SerializeToString(), headers=headers)
     rows = _rows("SELECT version, version_since, last_loaded_at FROM claude_code_plugin_loads")
     assert len(rows) == 1 and rows[0][0] == "1.1.0"
-    assert rows[0][1].isoformat() == rows[0][2].isoformat() == "2026-12-07T09:00:00"
+    assert rows[0][1].isoformat() == rows[0][2].isoformat() == "2030-12-07T09:00:00"
 
 
 def test_bad_input_gets_its_status_and_writes_nothing(app, client, analyst) -> None:  # type: ignore[no-untyped-def]
