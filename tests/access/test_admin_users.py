@@ -154,7 +154,9 @@ def test_user_api_twins(client: FlaskClient, auth) -> None:  # type: ignore[no-u
     ana = auth.user("ana@example.com")
     finance = people.create_group("Finance", actor_id=None)
     body = client.get("/api/admin/users/ana@example.com", headers=headers).get_json()
-    assert set(body["sections"]) == {"profile", "groups", "tokens", "access", "stack", "sessions", "audit", "status"}
+    sections = {"profile", "groups", "tokens", "access", "stack", "sessions", "audit", "claude_code", "status"}
+    assert set(body["sections"]) == sections
+    assert body["sections"]["claude_code"] == {"loads": []}
     assert client.patch(f"/api/admin/users/{ana}", json={"name": "Ana"}, headers=headers).get_json()["name"] == "Ana"
     bad = client.patch(f"/api/admin/users/{ana}", json={"name": ["x"]}, headers=headers)
     assert bad.status_code == 400 and bad.get_json()["field"] == "name"
