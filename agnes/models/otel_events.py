@@ -53,21 +53,32 @@ _SCHEMA = pa.schema(list(EVENT_COLUMNS))
 _NAMES = ", ".join(name for name, _ in EVENT_COLUMNS)
 
 
-def insert_events(con: DuckDBPyConnection, rows: dict[str, list[Any]]) -> int:
+def insert_events(con: DuckDBPyConnection, rows: dict[str, list[Any]]) -> None:
     """Insert a batch given as columns (``{column: values}``, every column of :data:`EVENT_COLUMNS`).
 
-    Returns the number of new rows (events already stored under the same key are skipped).
+    Events already stored under the same key (an exporter's retry) are skipped: the check reads
+    only the rows in the batch's ``occurred_at`` range (row groups outside it are skipped by
+    their min/max), and a key repeated inside the batch is inserted once.
     """
+    if not rows["event_key"]:
+        return
     table = pa.Table.from_pydict(rows, schema=_SCHEMA)
+    first, last = min(rows["occurred_at"]), max(rows["occurred_at"])
     con.register("incoming_otel_events", table)
     try:
-        inserted = con.execute(
-            f"INSERT INTO otel_events ({_NAMES}) SELECT {_NAMES} FROM incoming_otel_events"
-            " ON CONFLICT DO NOTHING RETURNING 1"
-        ).fetchall()
+        con.execute(
+            f"""INSERT INTO otel_events ({_NAMES})
+            SELECT {_NAMES} FROM (
+                SELECT *, row_number() OVER (PARTITION BY event_key) AS copy FROM incoming_otel_events
+            ) incoming
+            WHERE copy = 1 AND NOT EXISTS (
+                SELECT 1 FROM otel_events stored
+                WHERE stored.event_key = incoming.event_key AND stored.occurred_at BETWEEN ? AND ?
+            )""",
+            [first, last],
+        )
     finally:
         con.unregister("incoming_otel_events")
-    return len(inserted)
 
 
 @dataclass(frozen=True)

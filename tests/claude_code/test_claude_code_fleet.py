@@ -191,5 +191,10 @@ def test_managed_settings_otlp_and_fleet_with_the_real_claude_code(app, client, 
         assert alpha["current"] == 1 and alpha["behind"] == [], alpha
         assert ANALYST in alpha["current_users"]
         assert analyst_token not in policy.read_text()
+
+        # The validation above can fail: a file with a wrong type is reported by Claude Code itself.
+        policy.write_text(json.dumps({**json.loads(policy.read_text()), "enabledPlugins": ["alpha@agnes"]}))
+        broken = claude("-p", "hello", "--output-format", "json")
+        assert INVALID in broken.stdout + broken.stderr and "enabledPlugins" in broken.stdout + broken.stderr
     finally:
         stub.stop()
