@@ -5,6 +5,7 @@ settings with the diff against its previous download and where the file goes, an
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
 from agnes import people
@@ -17,6 +18,7 @@ from agnes.models import groups
 from agnes.models.claude_code import SettingsDownload
 from agnes.models.groups import EVERYONE_GROUP_ID, Group
 from agnes.models.users import User
+from agnes.pages.activity_health import GREEN, YELLOW, HealthField
 from agnes.pages.admin_users import UserSection
 from agnes.state import state_store
 
@@ -95,3 +97,21 @@ def user_section_data(user: User) -> dict[str, Any]:
 
 # Registered on the admin user page by agnes.views.admin.claude_code.
 USER_SECTION = UserSection("claude_code", "Claude Code", "admin/users/_claude_code.html", user_section_data)
+
+
+def fleet_health_fields(now: datetime) -> list[HealthField]:
+    """The health pulse's "Claude Code plugins" field: yellow when more than 20 % of active users
+    run a stale version of a required plugin for over a day (:mod:`agnes.claude_code.fleet`)."""
+    pulse = fleet.fleet_report(now=now).pulse
+    value = f"{pulse.stale_users} of {pulse.active_users} stale" if pulse.active_users else "no reports"
+    return [
+        HealthField(
+            "claude_code_fleet",
+            "Claude Code plugins",
+            YELLOW if pulse.status == "yellow" else GREEN,
+            value,
+            pulse.reason + ".",
+            {"action": "claude_code."},
+            pulse.to_dict(),
+        )
+    ]

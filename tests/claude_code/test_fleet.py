@@ -49,6 +49,16 @@ def test_current_behind_since_never_connected_and_the_pulse(app, client, auth, f
         assert _report().pulse.status == "green"  # behind for less than a day
         later = _report(now=lagging.behind_since + timedelta(days=1, hours=1))
         assert later.pulse.status == "yellow" and later.pulse.stale_users == 1 and later.pulse.active_users == 1
+        from agnes.pages.activity_health import compute_health
+
+        field = next(
+            f
+            for f in compute_health(lagging.behind_since + timedelta(days=2)).fields
+            if f.key == "claude_code_fleet"
+        )
+        assert (field.status, field.value) == ("yellow", "1 of 1 stale")
+        now_field = next(f for f in compute_health().fields if f.key == "claude_code_fleet")
+        assert now_field.status == "green" and now_field.label == "Claude Code plugins"
         ana_only = _report(user_id=auth.user("ana@example.com"))
         assert [p.plugin_id for p in ana_only.plugins] == ["acme/alpha"] and ana_only.never_connected == []
 

@@ -11,16 +11,19 @@ from flask import Blueprint, Response, g, request
 from agnes.access import admin_required
 from agnes.claude_code import managed
 from agnes.htmx import render
-from agnes.pages.admin_claude_code import USER_SECTION, claude_code_page, parse_strict
+from agnes.pages.activity_health import register_health_check
+from agnes.pages.admin_claude_code import USER_SECTION, claude_code_page, fleet_health_fields, parse_strict
 from agnes.pages.admin_users import register_user_section
 
 bp = Blueprint("admin_claude_code", __name__)
 
 
 @bp.record_once
-def _add_user_section(state) -> None:  # type: ignore[no-untyped-def]
-    """The admin user page shows what the user's Claude Code loaded (a section of that page)."""
+def _add_user_section_and_health(state) -> None:  # type: ignore[no-untyped-def]
+    """The admin user page shows what the user's Claude Code loaded (a section of that page), and
+    the health pulse on /admin/activity shows the fleet's stale plugins (a field of it)."""
     register_user_section(USER_SECTION)
+    register_health_check(fleet_health_fields)
 
 
 @bp.get("/admin/claude-code")
