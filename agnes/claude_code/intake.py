@@ -225,17 +225,21 @@ def _columns(events: list[Event], user_id: str, received_at: Any) -> dict[str, l
 
 
 def _loads(events: list[Event], user_id: str) -> list[PluginLoad]:
-    """The newest plugin_loaded per installation and plugin in the batch."""
-    newest: dict[tuple[str, str, str], Event] = {}
-    for event in events:
-        if event.event_name != "plugin_loaded" or not event.plugin_name or not event.marketplace_name:
-            continue
-        key = (event.installation or "", event.marketplace_name, event.plugin_name)
-        if key not in newest or newest[key].occurred_at <= event.occurred_at:
-            newest[key] = event
+    """The batch's plugin_loaded events as load rows (the writer keeps the newest per key)."""
     return [
-        PluginLoad(user_id, inst, mp, name, e.plugin_version, e.host, e.enabled_via, e.occurred_at, e.occurred_at)
-        for (inst, mp, name), e in newest.items()
+        PluginLoad(
+            user_id,
+            e.installation or "",
+            e.marketplace_name,
+            e.plugin_name,
+            e.plugin_version,
+            e.host,
+            e.enabled_via,
+            e.occurred_at,
+            e.occurred_at,
+        )
+        for e in events
+        if e.event_name == "plugin_loaded" and e.plugin_name and e.marketplace_name
     ]
 
 
