@@ -152,6 +152,16 @@ def write_audit(
         )
 
 
+def skip_request_audit() -> None:
+    """Leave the current request out of the per-request audit row.
+
+    Only for high-frequency ingestion whose stored rows are themselves the record (an accepted or
+    rate-limited OTLP export from Claude Code, every few seconds per session); never for a change
+    an administrator or user makes.
+    """
+    g.audit_skipped = True
+
+
 def describe(action: str, resource: str | None = None, /, **params: Any) -> None:
     """Name the audited action of the current request (e.g. ``marketplace.sync``, ``marketplace:<id>``),
     for requests whose effect is not a state-store change of their own (see :func:`record`).
@@ -191,7 +201,7 @@ def _request_resource() -> str:
 def _after_request(response: Response) -> Response:
     if request.method not in UNSAFE_METHODS or request.endpoint in (None, "static"):
         return response
-    if g.get("audit_written"):  # the change wrote its row in its own unit
+    if g.get("audit_written") or g.get("audit_skipped"):  # wrote its row in its own unit, or exempt
         return response
     actor = current_actor()
     started = g.get("request_started")

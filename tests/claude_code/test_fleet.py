@@ -52,9 +52,7 @@ def test_current_behind_since_never_connected_and_the_pulse(app, client, auth, f
         from agnes.pages.activity_health import compute_health
 
         field = next(
-            f
-            for f in compute_health(lagging.behind_since + timedelta(days=2)).fields
-            if f.key == "claude_code_fleet"
+            f for f in compute_health(lagging.behind_since + timedelta(days=2)).fields if f.key == "claude_code_fleet"
         )
         assert (field.status, field.value) == ("yellow", "1 of 1 stale")
         now_field = next(f for f in compute_health().fields if f.key == "claude_code_fleet")

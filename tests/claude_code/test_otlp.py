@@ -157,3 +157,19 @@ def test_a_session_cookie_is_not_enough(client, auth, fleet) -> None:  # type: i
     auth.login("ana@example.com")
     answer = client.post("/v1/logs", data=log_request(skill_events()).SerializeToString(), headers=PROTOBUF)
     assert answer.status_code == 401 and _count() == 0
+
+
+def test_accepted_exports_write_no_audit_row_and_refusals_do(client, analyst) -> None:  # type: ignore[no-untyped-def]
+    from agnes.state import state_store
+
+    def audited() -> list[str]:
+        with state_store().read() as con:
+            return [
+                r[0] for r in con.execute("SELECT result FROM audit_log WHERE action LIKE 'http.otlp.%'").fetchall()
+            ]
+
+    body = log_request(skill_events()).SerializeToString()
+    assert client.post("/v1/logs", data=body, headers={**PROTOBUF, **bearer(analyst["token"])}).status_code == 200
+    assert audited() == []  # the events are the record
+    refused = client.post("/v1/logs", data=b"\xff\xff", headers={**PROTOBUF, **bearer(analyst["token"])})
+    assert refused.status_code == 400 and audited() == ["400"]
