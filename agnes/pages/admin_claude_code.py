@@ -14,11 +14,11 @@ from agnes.claude_code.fleet import FleetReport
 from agnes.claude_code.managed import ManagedSettings
 from agnes.claude_code.skills import SkillHealth
 from agnes.errors import Invalid
+from agnes.jobs.health import GREEN, YELLOW, HealthField
 from agnes.models import groups
 from agnes.models.claude_code import SettingsDownload
 from agnes.models.groups import EVERYONE_GROUP_ID, Group
 from agnes.models.users import User
-from agnes.pages.activity_health import GREEN, YELLOW, HealthField
 from agnes.pages.admin_users import UserSection
 from agnes.state import state_store
 

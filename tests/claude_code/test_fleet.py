@@ -49,7 +49,7 @@ def test_current_behind_since_never_connected_and_the_pulse(app, client, auth, f
         assert _report().pulse.status == "green"  # behind for less than a day
         later = _report(now=lagging.behind_since + timedelta(days=1, hours=1))
         assert later.pulse.status == "yellow" and later.pulse.stale_users == 1 and later.pulse.active_users == 1
-        from agnes.pages.activity_health import compute_health
+        from agnes.jobs.health import compute_health
 
         field = next(
             f for f in compute_health(lagging.behind_since + timedelta(days=2)).fields if f.key == "claude_code_fleet"

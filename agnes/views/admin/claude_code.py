@@ -11,7 +11,7 @@ from flask import Blueprint, Response, g, request
 from agnes.access import admin_required
 from agnes.claude_code import managed
 from agnes.htmx import render
-from agnes.pages.activity_health import register_health_check
+from agnes.jobs.health import register_health_check
 from agnes.pages.admin_claude_code import USER_SECTION, claude_code_page, fleet_health_fields, parse_strict
 from agnes.pages.admin_users import register_user_section
 
