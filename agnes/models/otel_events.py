@@ -58,7 +58,8 @@ def insert_events(con: DuckDBPyConnection, rows: dict[str, list[Any]]) -> None:
 
     Events already stored under the same key (an exporter's retry) are skipped: the check reads
     only the rows in the batch's ``occurred_at`` range (row groups outside it are skipped by
-    their min/max), and a key repeated inside the batch is inserted once.
+    their min/max), and a key repeated inside the batch is inserted once. Events of a session its
+    owner marked private (``private_sessions``, ``agnes mark-private``) are dropped.
     """
     if not rows["event_key"]:
         return
@@ -74,6 +75,9 @@ def insert_events(con: DuckDBPyConnection, rows: dict[str, list[Any]]) -> None:
             WHERE copy = 1 AND NOT EXISTS (
                 SELECT 1 FROM otel_events stored
                 WHERE stored.event_key = incoming.event_key AND stored.occurred_at BETWEEN ? AND ?
+            ) AND NOT EXISTS (
+                SELECT 1 FROM private_sessions private
+                WHERE private.user_id = incoming.user_id AND private.session_id = incoming.session_id
             )""",
             [first, last],
         )

@@ -173,3 +173,21 @@ def test_accepted_exports_write_no_audit_row_and_refusals_do(client, analyst) ->
     assert audited() == []  # the events are the record
     refused = client.post("/v1/logs", data=b"\xff\xff", headers={**PROTOBUF, **bearer(analyst["token"])})
     assert refused.status_code == 400 and audited() == ["400"]
+
+
+def test_a_private_session_is_dropped_on_arrival(client, analyst) -> None:  # type: ignore[no-untyped-def]
+    from agnes.models import utcnow
+    from agnes.state import state_store
+    from tests.claude_code.conftest import SESSION
+
+    with state_store().write() as con:
+        con.execute(
+            "INSERT INTO private_sessions (user_id, session_id, marked_at) VALUES (?, ?, ?)",
+            [analyst["id"], SESSION, utcnow()],
+        )
+    body = log_request(skill_events()).SerializeToString()
+    answer = client.post("/v1/logs", data=body, headers={**PROTOBUF, **bearer(analyst["token"])})
+    assert answer.status_code == 200 and _count() == 0
+    other = log_request([{**e, "session.id": "another-session"} for e in skill_events()])
+    client.post("/v1/logs", data=other.SerializeToString(), headers={**PROTOBUF, **bearer(analyst["token"])})
+    assert _count() == 5
