@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextvars
 import logging
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
@@ -91,7 +91,15 @@ def current_actor() -> Actor:
 # -- writing rows --------------------------------------------------------------------------------
 
 
-def record(con: DuckDBPyConnection, action: str, resource: str | None = None, /, **params: Any) -> None:
+def record(
+    con: DuckDBPyConnection,
+    action: str,
+    resource: str | None = None,
+    /,
+    *,
+    params_before: Mapping[str, Any] | None = None,
+    **params: Any,
+) -> None:
     """Write the audit row of a change inside the change's own write unit ``con``.
 
     ``action`` and ``resource`` are positional-only, so a client's body may be passed as
@@ -99,6 +107,11 @@ def record(con: DuckDBPyConnection, action: str, resource: str | None = None, /,
     unit then rolls back: no change without its row). In a request, the ``after_request`` hook
     writes no second row once the unit committed, unless the row was written under
     :func:`acting_as` (a side row, such as a token's first use from a new address).
+
+    ``params_before`` makes the row a registry change shown on the Changes tab of
+    ``/admin/activity``: the previous values of the fields the change sets, under the same names
+    as in ``params`` (``{}``: the thing did not exist; for a removal, the removed thing's fields).
+    It is redacted like ``params``: secrets are never stored, environment-variable names are.
     """
     actor = current_actor()
     started = g.get("request_started") if has_request_context() else None
@@ -108,6 +121,7 @@ def record(con: DuckDBPyConnection, action: str, resource: str | None = None, /,
         user_id=actor.user_id,
         resource=storable(resource) if resource is not None else None,
         params=redact(params),
+        params_before=redact(dict(params_before)) if params_before is not None else None,
         result="ok",
         duration_ms=round((time.perf_counter() - started) * 1000, 2) if started else None,
         client_ip=actor.client_ip,

@@ -49,6 +49,9 @@ SECRET_VALUE_RE = re.compile(
 URL_RE = re.compile(r"\b(?:https?|git|ssh)://[^\s'\"<>]+")
 # UTF-16 surrogate code points: a JSON body can carry them (``"\ud800"``), UTF-8 cannot.
 SURROGATE_RE = re.compile(r"[\ud800-\udfff]")
+# The name of an environment variable (``AGNES_MARKETPLACE_ACME_TOKEN``): what the database stores
+# instead of a secret. Kept under a key ending ``_env`` (``token_env``), where a value would be masked.
+ENV_NAME_RE = re.compile(r"[A-Z][A-Z0-9_]{0,127}")
 REDACTED = "[redacted]"
 # Longest string kept in audit params (characters); longer values are cut.
 MAX_VALUE = 2000
@@ -60,9 +63,12 @@ def storable(text: str) -> str:
 
 
 def redact(value: Any, *, key: str = "") -> Any:
-    """Copy of ``value`` with secret-looking keys and values replaced by ``[redacted]`` and every
-    string made storable (:func:`storable`) and cut at :data:`MAX_VALUE` characters."""
+    """Copy of ``value`` with secret-looking keys and values replaced by ``[redacted]`` (a key
+    ending ``_env`` keeps an environment variable's name, :data:`ENV_NAME_RE`) and every string
+    made storable (:func:`storable`) and cut at :data:`MAX_VALUE` characters."""
     if key and SECRET_KEY_RE.search(key):
+        if key.endswith("_env") and (value is None or (isinstance(value, str) and ENV_NAME_RE.fullmatch(value))):
+            return value if value is None else redact_text(value)  # a variable's name, not its value
         return REDACTED
     if isinstance(value, dict):
         return {storable(str(k)): redact(v, key=str(k)) for k, v in value.items()}

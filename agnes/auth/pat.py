@@ -42,7 +42,15 @@ def create_pat(user_id: str, name: str, expires_days: int | None) -> tuple[Acces
         raise Invalid("name_too_long", f"Token names are at most {NAME_MAX} characters.", field="name")
     with state_store().write() as con:
         record, raw = tokens.create_token(con, user_id, name, expires_days=expires_days)
-        audit.record(con, "token.create", f"token:{record.id}", name=record.name, expires_days=expires_days)
+        audit.record(
+            con,
+            "token.create",
+            f"token:{record.id}",
+            params_before={},  # metadata only: the token itself is never recorded
+            name=record.name,
+            expires_days=expires_days,
+            expires_at=record.expires_at,
+        )
     return record, raw
 
 
@@ -63,10 +71,15 @@ def revoke_pat(token_id: str, *, owner_id: str | None, by_admin: bool = False) -
             raise NotFound("token_not_found", "No such token.")
         tokens.revoke_token(con, token_id)
         signals.credentials_changed.send(None, con=con, user_id=token.user_id)
-        if owner_id is None or by_admin:
-            audit.record(con, "token.admin_revoke", f"token:{token_id}", owner=token.user_email, name=token.name)
-        else:
-            audit.record(con, "token.revoke", f"token:{token_id}", name=token.name)
         updated = tokens.get_token(con, token_id)
-    assert updated is not None
+        assert updated is not None
+        # Metadata only (name, expiry, revocation): the token itself is never recorded.
+        before = {"name": token.name, "expires_at": token.expires_at, "revoked_at": token.revoked_at}
+        after = {"name": updated.name, "expires_at": updated.expires_at, "revoked_at": updated.revoked_at}
+        if owner_id is None or by_admin:
+            audit.record(
+                con, "token.admin_revoke", f"token:{token_id}", params_before=before, owner=token.user_email, **after
+            )
+        else:
+            audit.record(con, "token.revoke", f"token:{token_id}", params_before=before, **after)
     return updated

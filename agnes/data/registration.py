@@ -67,6 +67,10 @@ def _text(fields: Mapping[str, Any], key: str) -> str:
     return value.strip()
 
 
+# What a removal's audit row keeps of a table.
+REGISTRY_FIELDS = ("name", "description", "source_type", "source_name", "source_spec", "query_mode", "schedule")
+
+
 def _common(fields: Mapping[str, Any]) -> dict[str, Any]:
     name = _text(fields, "name")
     if not name:
@@ -138,6 +142,7 @@ def register_table(fields: Mapping[str, Any], *, owner_id: str | None) -> TableE
             con,
             "table.register",
             f"table:{table_id}",
+            params_before={},
             name=entry.name,
             source_type=entry.source_type,
             source_spec=entry.source_spec,
@@ -170,12 +175,20 @@ def update_table(table_id: str, fields: Mapping[str, Any]) -> TableEntry:
                 "immutable_field", f"{fixed} cannot change; unregister the table and register it again.", field=fixed
             )
     with state_store().write() as con:
-        if tables.get_table(con, table_id) is None:
+        previous = tables.get_table(con, table_id)
+        if previous is None:
             raise NotFound("table_not_found", f"No table '{table_id}'.")
         tables.update_table(con, table_id, source_spec=spec, query_mode=mode.value, **common)
         updated = tables.get_table(con, table_id)
         markers.TABLES.bump()
-        audit.record(con, "table.update", f"table:{table_id}", source_spec=spec, query_mode=mode.value, **common)
+        after = {"source_spec": spec, "query_mode": mode.value, **common}
+        audit.record(
+            con,
+            "table.update",
+            f"table:{table_id}",
+            params_before={field: getattr(previous, field) for field in after},
+            **after,
+        )
     assert updated is not None
     return updated
 
@@ -195,7 +208,13 @@ def unregister_table(table_id: str) -> TableEntry:
                 )
         tables.delete_table(con, table_id)
         markers.TABLES.bump()
-        audit.record(con, "table.unregister", f"table:{table_id}", name=entry.name)
+        audit.record(
+            con,
+            "table.unregister",
+            f"table:{table_id}",
+            params_before={field: getattr(entry, field) for field in REGISTRY_FIELDS},
+            name=entry.name,
+        )
     extracts.unpublish(data_dir(), entry.source_name, table_id)
     orchestrator.rebuild(data_dir(), source=entry.source_name)
     return entry

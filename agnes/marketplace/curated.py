@@ -269,6 +269,7 @@ def create_marketplace(
             con,
             "marketplace.create",
             f"marketplace:{slug}",
+            params_before={},
             name=name,
             url=url,
             branch=branch,
@@ -276,10 +277,16 @@ def create_marketplace(
             curator_name=curator_name,
             curator_email=curator_email,
             token="set" if token else None,
+            token_env=token_env,  # the variable's name; its value never reaches the log
         )
         if token_env:
             overlay.write_secret(token_env, token)
     return created
+
+
+def _registry_fields(market: Marketplace) -> dict[str, Any]:
+    """What a removal's audit row keeps of a marketplace (its token as the variable's name)."""
+    return {field: getattr(market, field) for field in marketplaces.UPDATABLE}
 
 
 def update_marketplace(marketplace_id: str, data: dict[str, Any]) -> Marketplace:
@@ -319,7 +326,8 @@ def update_marketplace(marketplace_id: str, data: dict[str, Any]) -> Marketplace
             con,
             "marketplace.update",
             f"marketplace:{marketplace_id}",
-            **{k: v for k, v in changes.items() if k != "token_env"},
+            params_before={field: getattr(current, field) for field in changes},
+            **changes,
             token=None if token is None else ("cleared" if not token else "rotated"),
         )
         if token is not None:
@@ -341,7 +349,14 @@ def delete_marketplace(marketplace_id: str, *, purge: bool = False) -> dict[str,
             raise NotFound("marketplace_not_found", f"No marketplace '{marketplace_id}'.")
         counts = marketplaces.delete_marketplace(con, marketplace_id)
         markers.MARKETPLACE.bump()
-        audit.record(con, "marketplace.delete", f"marketplace:{marketplace_id}", purge=purge, **counts)
+        audit.record(
+            con,
+            "marketplace.delete",
+            f"marketplace:{marketplace_id}",
+            params_before=_registry_fields(current),
+            purge=purge,
+            **counts,
+        )
     overlay.write_secret(overlay.token_env_name(marketplace_id), None)
     if purge:
         shutil.rmtree(working_dir(marketplace_id), ignore_errors=True)

@@ -113,6 +113,7 @@ def set_system(
     rtype = ResourceType.MARKETPLACE_PLUGIN.value
     with state_store().write() as con:
         plugin = _plugin(con, marketplace_id, name)
+        was_system = name in system_plugins.marked_names(con, marketplace_id)
         changed_groups = changed_users = 0
         if is_system:
             system_plugins.mark(con, marketplace_id, name, marked_by=actor_id)
@@ -131,6 +132,8 @@ def set_system(
             con,
             "marketplace.plugin." + ("mark_system" if is_system else "unmark_system"),
             f"plugin:{plugin.resource_id}",
+            params_before={"is_system": was_system},
+            is_system=is_system,
             groups=changed_groups,
             users=changed_users,
             revoke_fanout=revoke_fanout if not is_system else None,

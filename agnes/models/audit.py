@@ -27,16 +27,18 @@ class AuditEntry(Record):
     client_kind: str | None
     correlation_id: str | None
     user_name: str | None = None
+    params_before: dict[str, Any] | None = None  # a registry change's previous values ({}: created)
 
 
 _ENTRY_COLUMNS = (
     "a.id, a.timestamp, a.user_id, u.email, a.action, a.resource, a.params, a.result,"
-    " a.duration_ms, a.client_ip, a.client_kind, a.correlation_id, u.name"
+    " a.duration_ms, a.client_ip, a.client_kind, a.correlation_id, u.name, a.params_before"
 )
 
 
 def _entry(row: tuple[Any, ...]) -> AuditEntry:
-    return AuditEntry(*row[:6], json.loads(row[6]) if row[6] else None, *row[7:])  # type: ignore[misc]
+    before = json.loads(row[13]) if row[13] is not None else None
+    return AuditEntry(*row[:6], json.loads(row[6]) if row[6] else None, *row[7:13], before)  # type: ignore[misc]
 
 
 def insert_audit(
@@ -51,12 +53,14 @@ def insert_audit(
     client_ip: str | None = None,
     client_kind: str | None = None,
     correlation_id: str | None = None,
+    params_before: dict[str, Any] | None = None,
 ) -> str:
-    """Insert one audit row. ``params`` must already be free of secrets (see agnes.audit)."""
+    """Insert one audit row. ``params`` and ``params_before`` (a registry change's previous
+    values) must already be free of secrets (see agnes.audit)."""
     entry_id = new_id()
     con.execute(
         "INSERT INTO audit_log (id, user_id, action, resource, params, result, duration_ms,"
-        " client_ip, client_kind, correlation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        " client_ip, client_kind, correlation_id, params_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         [
             entry_id,
             user_id,
@@ -68,6 +72,7 @@ def insert_audit(
             client_ip,
             client_kind,
             correlation_id,
+            json.dumps(params_before, default=str, sort_keys=True) if params_before is not None else None,
         ],
     )
     return entry_id
@@ -144,10 +149,8 @@ def query_audit(
         clauses.append("a.timestamp < ?")
         params.append(query.until)
     if query.user:
-        # An email is resolved first: one equality on user_id keeps the scan's filter simple.
-        found = con.execute("SELECT id FROM users WHERE email = ?", [query.user.strip().lower()]).fetchone()
         clauses.append("a.user_id = ?")
-        params.append(found[0] if found else query.user)
+        params.append(resolve_user(con, query.user))
     if query.action_prefix:
         clauses.append("starts_with(a.action, ?)")
         params.append(query.action_prefix)
@@ -172,6 +175,62 @@ def query_audit(
     # The page is chosen first (top-N over the filtered rows), then joined to its users.
     rows = con.execute(
         f"SELECT {_ENTRY_COLUMNS} FROM (SELECT * FROM audit_log a{where}"
+        " ORDER BY a.timestamp DESC, a.id DESC LIMIT ?) a LEFT JOIN users u ON u.id = a.user_id"
+        " ORDER BY a.timestamp DESC, a.id DESC",
+        [*params, limit],
+    ).fetchall()
+    return [_entry(r) for r in rows]
+
+
+def resolve_user(con: DuckDBPyConnection, user: str) -> str:
+    """The id of the user whose email is ``user`` (case-insensitive), else ``user`` itself (an id).
+    Resolving first keeps a filter one equality on ``user_id``, which the index serves."""
+    found = con.execute("SELECT id FROM users WHERE email = ?", [user.strip().lower()]).fetchone()
+    return str(found[0]) if found else user
+
+
+def query_changes(
+    con: DuckDBPyConnection,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    user: str = "",
+    prefixes: tuple[str, ...] = (),
+    exclude: tuple[str, ...] = (),
+    before: tuple[datetime, str] | None = None,
+    limit: int = 50,
+) -> list[AuditEntry]:
+    """Registry changes (rows with ``params_before``), newest first by ``(timestamp, id)``.
+
+    Args:
+        since, until: the window, naive UTC (``since`` inclusive, ``until`` exclusive).
+        user: a user id or email.
+        prefixes: actions starting with one of these (none: every change); ``exclude``: minus
+            actions starting with one of these (``group.`` without ``group.member_``).
+        before: the keyset cursor ``(timestamp, id)`` of the previous page's last row.
+        limit: rows returned at most.
+    """
+    clauses, params = ["a.params_before IS NOT NULL"], []
+    if since is not None:
+        clauses.append("a.timestamp >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("a.timestamp < ?")
+        params.append(until)
+    if user:
+        clauses.append("a.user_id = ?")
+        params.append(resolve_user(con, user))
+    if prefixes:
+        clauses.append("(" + " OR ".join("starts_with(a.action, ?)" for _ in prefixes) + ")")
+        params += list(prefixes)
+    for prefix in exclude:
+        clauses.append("NOT starts_with(a.action, ?)")
+        params.append(prefix)
+    if before is not None:
+        clauses.append("(a.timestamp < ? OR (a.timestamp = ? AND a.id < ?))")
+        params += [before[0], before[0], before[1]]
+    rows = con.execute(
+        f"SELECT {_ENTRY_COLUMNS} FROM (SELECT * FROM audit_log a WHERE {' AND '.join(clauses)}"
         " ORDER BY a.timestamp DESC, a.id DESC LIMIT ?) a LEFT JOIN users u ON u.id = a.user_id"
         " ORDER BY a.timestamp DESC, a.id DESC",
         [*params, limit],

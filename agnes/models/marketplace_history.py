@@ -120,13 +120,55 @@ def _record(row: tuple[Any, ...]) -> SyncRecord:
     return SyncRecord(*values)
 
 
+_COLUMNS = (
+    "h.id, h.marketplace_id, h.started_at, h.finished_at, h.status, h.commit_sha, h.plugin_count, h.added,"
+    " h.removed, h.changed, h.unavailable, h.error, h.warnings, h.skipped"
+)
+# A successful sync that added, removed or re-versioned a plugin.
+_CHANGED = (
+    "h.status = 'ok' AND (coalesce(json_array_length(h.added), 0) + coalesce(json_array_length(h.removed), 0)"
+    " + coalesce(json_array_length(h.changed), 0)) > 0"
+)
+
+
 def latest_changes(con: DuckDBPyConnection) -> dict[str, SyncRecord]:
     """Per marketplace, its newest successful sync that added, removed or re-versioned a plugin."""
     rows = con.execute(
-        "SELECT id, marketplace_id, started_at, finished_at, status, commit_sha, plugin_count, added, removed,"
-        " changed, unavailable, error, warnings, skipped FROM marketplace_sync_history"
-        " WHERE status = 'ok' AND (coalesce(json_array_length(added), 0) + coalesce(json_array_length(removed), 0)"
-        " + coalesce(json_array_length(changed), 0)) > 0"
-        " QUALIFY row_number() OVER (PARTITION BY marketplace_id ORDER BY finished_at DESC, id DESC) = 1"
+        f"SELECT {_COLUMNS} FROM marketplace_sync_history h WHERE {_CHANGED}"
+        " QUALIFY row_number() OVER (PARTITION BY h.marketplace_id ORDER BY h.finished_at DESC, h.id DESC) = 1"
     ).fetchall()
     return {r[1]: _record(r) for r in rows}
+
+
+def list_changes(
+    con: DuckDBPyConnection,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    before: tuple[datetime, str] | None = None,
+    limit: int = 50,
+) -> list[tuple[SyncRecord, str | None]]:
+    """Every successful sync that added, removed or re-versioned a plugin, with its marketplace's
+    name (None once unregistered), newest first by ``(finished_at, id)``.
+
+    Args:
+        since, until: the window on ``finished_at``, naive UTC (``until`` exclusive).
+        before: the keyset cursor ``(finished_at, id)`` of the previous page's last row.
+    """
+    clauses, params = [_CHANGED], []
+    if since is not None:
+        clauses.append("h.finished_at >= ?")
+        params.append(since)
+    if until is not None:
+        clauses.append("h.finished_at < ?")
+        params.append(until)
+    if before is not None:
+        clauses.append("(h.finished_at < ? OR (h.finished_at = ? AND h.id < ?))")
+        params += [before[0], before[0], before[1]]
+    rows = con.execute(
+        f"SELECT {_COLUMNS}, m.name FROM marketplace_sync_history h"
+        f" LEFT JOIN marketplace_registry m ON m.id = h.marketplace_id WHERE {' AND '.join(clauses)}"
+        " ORDER BY h.finished_at DESC, h.id DESC LIMIT ?",
+        [*params, limit],
+    ).fetchall()
+    return [(_record(r[:-1]), r[-1]) for r in rows]

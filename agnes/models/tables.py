@@ -288,6 +288,56 @@ def latest_runs(con: DuckDBPyConnection) -> dict[str, SyncRun]:
     return {r[1]: SyncRun(*r) for r in rows}
 
 
+@dataclass(frozen=True)
+class RowCountChange(Record):
+    """A successful table sync whose row count differs from the table's previous successful sync."""
+
+    id: str  # the sync_history row
+    table_id: str
+    table_name: str | None  # None once unregistered
+    finished_at: datetime
+    rows: int | None
+    previous_rows: int | None  # None: the table's first successful sync
+    triggered_by: str | None
+
+
+def list_row_count_changes(
+    con: DuckDBPyConnection,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    triggered_by: str | None = None,
+    before: tuple[datetime, str] | None = None,
+    limit: int = 50,
+) -> list[RowCountChange]:
+    """Successful syncs that changed a table's row count (or were its first), newest first by
+    ``(finished_at, id)``; ``before`` is the keyset cursor of the previous page's last row."""
+    outer, params = ["(prev IS NULL OR s.rows IS DISTINCT FROM prev)"], []
+    inner = "WHERE status = 'ok'"
+    inner_params: list[Any] = []
+    if until is not None:  # later syncs never change an earlier one's previous count
+        inner += " AND finished_at < ?"
+        inner_params.append(until)
+    if since is not None:
+        outer.append("s.finished_at >= ?")
+        params.append(since)
+    if triggered_by:
+        outer.append("s.triggered_by = ?")
+        params.append(triggered_by)
+    if before is not None:
+        outer.append("(s.finished_at < ? OR (s.finished_at = ? AND s.id < ?))")
+        params += [before[0], before[0], before[1]]
+    rows = con.execute(
+        "SELECT s.id, s.table_id, t.name, s.finished_at, s.rows, s.prev, s.triggered_by FROM ("
+        " SELECT id, table_id, finished_at, rows, triggered_by,"
+        f" lag(rows) OVER (PARTITION BY table_id ORDER BY finished_at, id) AS prev FROM sync_history {inner}) s"
+        f" LEFT JOIN table_registry t ON t.id = s.table_id WHERE {' AND '.join(outer)}"
+        " ORDER BY s.finished_at DESC, s.id DESC LIMIT ?",
+        [*inner_params, *params, limit],
+    ).fetchall()
+    return [RowCountChange(*r) for r in rows]
+
+
 def count_syncs_since(con: DuckDBPyConnection, since: datetime) -> dict[str, int]:
     """Table syncs that started at or after ``since``, by status: ``{"ok": n, "failed": n}``."""
     counts = {"ok": 0, "failed": 0}

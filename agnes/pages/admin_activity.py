@@ -101,7 +101,12 @@ def parse_time(text: str, field: str, now: datetime) -> datetime:
 
 
 def encode_cursor(entry: AuditEntry) -> str:
-    raw = f"{entry.timestamp.isoformat()}|{entry.id}".encode()
+    return keyset_cursor(entry.timestamp, entry.id)
+
+
+def keyset_cursor(timestamp: datetime, row_id: str) -> str:
+    """The opaque cursor naming a page's last row ``(timestamp, id)`` (see :func:`decode_cursor`)."""
+    raw = f"{timestamp.isoformat()}|{row_id}".encode()
     return base64.urlsafe_b64encode(raw).decode().rstrip("=")
 
 
@@ -235,6 +240,7 @@ class TimelineRow:
         return {
             **self.entry.to_dict(),
             "params": self.params,
+            "params_before": mask_value(self.entry.params_before, limit=None),
             "links": [{"label": label, "url": url} for label, url in self.links],
             "operation_url": self.operation_url,
         }
@@ -278,16 +284,19 @@ class TimelinePage:
         }
 
 
-def record_read(filters: ActivityFilters, actor_id: str | None) -> bool:
-    """Write ``activity.read`` unless this actor read this filter in the last 60 s; True if written."""
+def record_read(filters: ActivityFilters | Any, actor_id: str | None, *, tab: str = "timeline") -> bool:
+    """Write ``activity.read`` unless this actor read this filter (of this ``tab``: ``timeline``,
+    ``changes``) in the last 60 s; True if written. ``filters`` has ``dedup_key``, ``args`` and
+    ``window_start`` (:class:`ActivityFilters`, or the Changes tab's filters)."""
     if not shared_cache().claim(filters.dedup_key(actor_id), READ_DEDUP_SECONDS):
         return False
     actor = current_actor()
+    params = {"filter": filters.args(limit=DEFAULT_LIMIT, cursor=""), "window_start": filters.window_start}
     write_audit(
         "activity.read",
         user_id=actor_id,
         resource="audit_log",
-        params={"filter": filters.args(limit=DEFAULT_LIMIT, cursor=""), "window_start": filters.window_start},
+        params=params if tab == "timeline" else {**params, "tab": tab},
         client_ip=actor.client_ip,
         client_kind=actor.client_kind,
         correlation_id=actor.correlation_id,

@@ -77,7 +77,15 @@ def ensure_seed_admin(email: str) -> User:
             audit.record(con, "user.create", f"user:{user.id}", email=user.email, via="AGNES_SEED_ADMIN_EMAIL")
         if groups.add_member(con, ADMIN_GROUP_ID, user.id, source=MembershipSource.SYSTEM_SEED, added_by="system:seed"):
             signals.membership_changed.send(None, con=con, user_id=user.id, group_id=ADMIN_GROUP_ID)
-            audit.record(con, "group.member_add", f"group:{ADMIN_GROUP_ID}", user_id=user.id, source="system_seed")
+            audit.record(
+                con,
+                "group.member_add",
+                f"group:{ADMIN_GROUP_ID}",
+                params_before={},
+                user_id=user.id,
+                email=user.email,
+                source="system_seed",
+            )
         if not user.active:
             users.set_user_active(con, user.id, True)
             audit.record(con, "user.activate", f"user:{user.id}", via="AGNES_SEED_ADMIN_EMAIL")
@@ -125,7 +133,15 @@ def revoke_all_tokens(user_id: str) -> int:
         user = user_or_404(con, user_id)
         revoked = tokens.revoke_user_tokens(con, user_id)
         signals.credentials_changed.send(None, con=con, user_id=user_id)
-        audit.record(con, "token.admin_revoke_all", f"user:{user_id}", email=user.email, revoked=revoked)
+        audit.record(
+            con,
+            "token.admin_revoke_all",
+            f"user:{user_id}",
+            params_before={"active_tokens": revoked},
+            email=user.email,
+            revoked=revoked,
+            active_tokens=0,
+        )
     return revoked
 
 

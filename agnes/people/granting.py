@@ -33,7 +33,13 @@ def create_grant(group_ref: str, resource_type: str, resource_id: str, *, actor_
             raise Conflict("grant_exists", f"{group.name} already has {rtype.value} '{resource_id}'.") from None
         signals.grant_created.send(None, con=con, group_id=group.id, resource_type=rtype, resource_id=resource_id)
         audit.record(
-            con, "grant.create", f"grant:{grant.id}", group_id=group.id, resource_type=rtype, resource_id=resource_id
+            con,
+            "grant.create",
+            f"grant:{grant.id}",
+            params_before={},
+            group_id=group.id,
+            resource_type=rtype,
+            resource_id=resource_id,
         )
     return grant
 
@@ -55,6 +61,11 @@ def delete_grant(grant_id: str) -> Grant:
             con,
             "grant.delete",
             f"grant:{grant_id}",
+            params_before={
+                "group_id": grant.group_id,
+                "resource_type": grant.resource_type,
+                "resource_id": grant.resource_id,
+            },
             group_id=grant.group_id,
             resource_type=grant.resource_type,
             resource_id=grant.resource_id,
@@ -91,6 +102,8 @@ def set_grants(
             con,
             "grant.bulk_create" if granted else "grant.bulk_delete",
             f"group:{group_id}",
+            # Granting: the ids were not granted before; revoking: they were.
+            params_before={} if granted else {"resource_type": rtype, "resource_ids": changed},
             resource_type=rtype,
             resource_ids=changed,
             count=len(changed),

@@ -112,7 +112,9 @@ def create_group(name: str, description: str | None = "", *, actor_id: str | Non
             raise Conflict("group_exists", f"A group named '{name}' already exists.", field="name")
         group = groups.create_group(con, name, description or "", created_by=actor_id)
         signals.group_created.send(None, con=con, group_id=group.id)
-        audit.record(con, "group.create", f"group:{group.id}", name=group.name, description=group.description)
+        audit.record(
+            con, "group.create", f"group:{group.id}", params_before={}, name=group.name, description=group.description
+        )
     return group
 
 
@@ -136,7 +138,9 @@ def update_group(group_id: str, *, name: str | None = None, description: str | N
             else:
                 name = None
         groups.update_group(con, group_id, name=name, description=description)
-        audit.record(con, "group.update", f"group:{group_id}", name=name, description=description)
+        touched = (("name", group.name, name), ("description", group.description, description))
+        before = {field: old for field, old, new in touched if new is not None}
+        audit.record(con, "group.update", f"group:{group_id}", params_before=before, name=name, description=description)
         updated = groups.get_group(con, group_id, counts=True)
     assert updated is not None
     return updated
@@ -166,7 +170,13 @@ def delete_group(group_id: str) -> Group:
         groups.delete_group(con, group_id)
         for member in members:
             signals.membership_changed.send(None, con=con, user_id=member.user_id, group_id=group_id)
-        audit.record(con, "group.delete", f"group:{group_id}", name=group.name)
+        audit.record(
+            con,
+            "group.delete",
+            f"group:{group_id}",
+            params_before={"name": group.name, "description": group.description, "members": len(members)},
+            name=group.name,
+        )
     return group
 
 
@@ -212,7 +222,15 @@ def _add_member(
         raise Conflict("already_member", f"{user.email} is already a member of {group.name}.", field=field)
     groups.add_member(con, group_id, user.id, source=MembershipSource.ADMIN, added_by=actor_id)
     signals.membership_changed.send(None, con=con, user_id=user.id, group_id=group_id)
-    audit.record(con, "group.member_add", f"group:{group_id}", user_id=user.id, email=user.email)
+    audit.record(
+        con,
+        "group.member_add",
+        f"group:{group_id}",
+        params_before={},
+        user_id=user.id,
+        email=user.email,
+        source="admin",
+    )
     return group
 
 
@@ -245,4 +263,11 @@ def remove_member(group_id: str, user_id: str) -> None:
         if removed == 0:
             raise Conflict("managed_membership", "This membership comes from Google Workspace; change it there.")
         signals.membership_changed.send(None, con=con, user_id=user_id, group_id=group_id)
-        audit.record(con, "group.member_remove", f"group:{group_id}", user_id=user_id, email=user.email)
+        audit.record(
+            con,
+            "group.member_remove",
+            f"group:{group_id}",
+            params_before={"user_id": user_id, "email": user.email, "group": group.name},
+            user_id=user_id,
+            email=user.email,
+        )

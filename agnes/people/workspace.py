@@ -97,7 +97,9 @@ def _linked_groups(con: DuckDBPyConnection, found: dict[str, str], admin_group: 
             )
             groups.set_google_email(con, group.id, email)
             signals.group_created.send(None, con=con, group_id=group.id)
-            audit.record(con, "group.create", f"group:{group.id}", name=group.name, google_email=email)
+            audit.record(
+                con, "group.create", f"group:{group.id}", params_before={}, name=group.name, google_email=email
+            )
         linked[email] = group.id
     return linked
 

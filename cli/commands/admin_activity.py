@@ -29,7 +29,7 @@ MARKS = {"green": "ok ", "yellow": "?? ", "red": "!! "}
 @click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
 @click.pass_context
 def activity(ctx: click.Context, limit: int, as_json: bool, **filters: Any) -> None:
-    """The audit timeline, newest first (subcommand: health)."""
+    """The audit timeline, newest first (subcommands: health, sync, changes)."""
     if ctx.invoked_subcommand is not None:
         return
     client = from_config()
@@ -119,3 +119,67 @@ def sync(as_json: bool) -> None:
         ],
         ["MARKETPLACE", "LAST SYNC (UTC)", "PLUGINS", "LAST CHANGE", "JOB", "LAST ERROR"],
     )
+
+
+@activity.command("changes")
+@click.option("--since", default="7d", show_default=True, help="Start: 30m, 24h, 7d or an ISO 8601 date/time (UTC).")
+@click.option("--until", default=None, help="End (exclusive), same forms as --since.")
+@click.option("--user", "-u", default=None, help="Changes made by this user (email or id).")
+@click.option(
+    "--type",
+    "type_",
+    default=None,
+    type=click.Choice(["group", "member", "grant", "system", "marketplace", "table", "token"]),
+    help="Only changes of this kind of thing.",
+)
+@click.option("--limit", default=50, show_default=True, type=click.IntRange(1, 100_000), help="Rows to print.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON rows.")
+def changes(since: str, until: str | None, user: str | None, type_: str | None, limit: int, as_json: bool) -> None:
+    """What changed in the registries: fields before and after, plugins a marketplace sync
+    changed, table row counts."""
+    client = from_config()
+    params = {k: v for k, v in {"since": since, "until": until, "user": user, "type": type_}.items() if v}
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    while len(rows) < limit:
+        page = client.get("/api/admin/activity/changes", **params, limit=min(PAGE, limit - len(rows)), cursor=cursor)
+        rows.extend(page["rows"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    if as_json:
+        print_json(rows)
+        return
+    print_table(
+        [
+            (
+                r["timestamp"][:19].replace("T", " "),
+                r["user_email"] or r["user_id"] or "system",
+                r["action"],
+                r["subject"],
+                _what_changed(r),
+            )
+            for r in rows
+        ],
+        ["TIME (UTC)", "USER", "ACTION", "SUBJECT", "CHANGE"],
+    )
+    if cursor:
+        click.echo(f"(more rows: raise --limit, now {limit})", err=True)
+
+
+def _what_changed(row: dict[str, Any]) -> str:
+    """One line: ``name: a -> b; ...``, ``+added -removed x 1.0->1.1``, ``rows 10 -> 12``."""
+    if row["rows"] is not None:
+        counts = row["rows"]
+        return f"rows {counts['before'] if counts['before'] is not None else '-'} -> {counts['after']}"
+    if row["plugins"] is not None:
+        plugins = row["plugins"]
+        parts = [f"+{n}" for n in plugins["added"]] + [f"-{n}" for n in plugins["removed"]]
+        parts += [f"{c.get('name')} {c.get('from')}->{c.get('to')}" for c in plugins["changed"]]
+        return " ".join(parts)
+    shown = [f"{f['field']}: {_short(f['before'])} -> {_short(f['after'])}" for f in row["fields"]]
+    return "; ".join(shown)[:160]
+
+
+def _short(value: Any) -> str:
+    return "-" if value is None else str(value)[:40]

@@ -541,6 +541,8 @@ RULES: dict[str, Rule] = {
     "admin_activity.show_activity": Rule(ADMIN, query={"since": "24h", "action": "group."}),
     "admin_activity.health_fragment": Rule(ADMIN),
     "admin_activity.show_syncs": Rule(ADMIN),
+    "admin_activity.show_changes": Rule(ADMIN, query={"since": "24h", "type": "group"}),
+    "api.activity.list_changes": Rule(ADMIN, query={"limit": "5"}),
     "api.activity.syncs": Rule(ADMIN),
     "api.activity.list_activity": Rule(ADMIN, query={"limit": "5"}),
     "api.activity.health": Rule(ADMIN),

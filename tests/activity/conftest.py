@@ -21,13 +21,14 @@ def seed_audit(
     client_kind: str = "web",
     correlation_id: str | None = None,
     entry_id: str | None = None,
+    params_before: dict[str, Any] | None = None,
 ) -> str:
     """One audit row written at ``timestamp`` (the model's insert always stamps now)."""
     entry_id = entry_id or new_id()
     with state_store().write() as con:
         con.execute(
             "INSERT INTO audit_log (id, timestamp, user_id, action, resource, params, result, client_kind,"
-            " correlation_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " correlation_id, params_before) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             [
                 entry_id,
                 timestamp,
@@ -38,6 +39,7 @@ def seed_audit(
                 result,
                 client_kind,
                 correlation_id,
+                json.dumps(params_before) if params_before is not None else None,
             ],
         )
     return entry_id

@@ -1,5 +1,5 @@
 """/admin/activity in headless Chromium (Playwright driving /usr/bin/chromium): filter the
-timeline, load more rows in place, open a row's drawer."""
+timeline, load more rows in place, open a row's drawer; filter the Changes tab."""
 
 from __future__ import annotations
 
@@ -18,6 +18,13 @@ def test_filter_load_more_and_open_a_drawer(live_server, browser, auth, client) 
     now = utcnow()
     for n in range(60):
         seed_audit(now - timedelta(minutes=n + 1), "table.sync", resource=f"table:t{n}", params={"n": n})
+    seed_audit(
+        now - timedelta(seconds=40),
+        "group.update",
+        resource="group:g1",
+        params={"name": "Finance EU"},
+        params_before={"name": "Finance"},
+    )
     seed_audit(
         now - timedelta(seconds=30),
         "query.remote",
@@ -60,5 +67,13 @@ def test_filter_load_more_and_open_a_drawer(live_server, browser, auth, client) 
     row.locator(".operation-link").click()
     page.wait_for_url("**correlation_id=op-1**")
     assert page.locator(".timeline-row").count() == 1
+
+    page.click('#activity-tabs a:text("Changes")')
+    page.wait_for_url("**/admin/activity/changes")
+    page.select_option("#f-type", "group")
+    page.click("#changes-filters button[type=submit]")
+    page.wait_for_url("**/admin/activity/changes?*type=group*")
+    change = page.locator('.change-row[data-action="group.update"] tr[data-field="name"]')
+    assert change.locator(".before").inner_text() == "Finance" and change.locator(".after").inner_text() == "Finance EU"
     log.assert_clean(page)
     context.close()

@@ -6,6 +6,7 @@ from flask import Blueprint, g, jsonify, request, url_for
 
 from agnes.access import admin_required
 from agnes.jobs.health import health_pulse
+from agnes.pages.activity_changes import ChangesFilters, changes_page
 from agnes.pages.activity_syncs import syncs_page
 from agnes.pages.admin_activity import ActivityFilters, timeline_page
 
@@ -40,3 +41,15 @@ def syncs():  # type: ignore[no-untyped-def]
     """``{tables: [...], marketplaces: [...]}``: last sync, status, rows, duration, next due and last
     error of each table; last sync, plugins and last change of each marketplace; running jobs."""
     return jsonify(syncs_page().to_dict())
+
+
+@bp.get("/changes")
+@admin_required
+def list_changes():  # type: ignore[no-untyped-def]
+    """``{rows, next_cursor, filter}``: registry changes (fields before and after), marketplace syncs
+    that changed plugins and table syncs that changed a row count, newest first. Filters: ``since``,
+    ``until`` (as the timeline), ``user`` (id or email), ``type`` (group, member, grant, system,
+    marketplace, table, token), ``cursor``, ``limit`` (1-200, default 50). A bad value answers 400
+    naming the field."""
+    filters = ChangesFilters.from_args(request.args)
+    return jsonify(changes_page(filters, actor_id=g.principal.user.id).to_dict())
