@@ -7,6 +7,7 @@ signed-in admin; server time without the network) p50/p95 of:
 * ``/admin/activity``: the first page (50 rows of the last 7 days) with the health pulse (cached:
   the pulse is computed once per 30 s for all requests, so the page's cost is the timeline's);
 * a filtered page: one user's ``job.`` rows over 90 days;
+* the Changes tab's first page (the ``group.*`` rows, a tenth, carry ``params_before``);
 * ``/api/admin/activity/health`` served from the cache, and the pulse computed uncached;
 
 and the failure scan's throughput (lines per CPU second) over the telemetry bench's generated
@@ -65,7 +66,7 @@ def seed(app, rows: int) -> str:  # type: ignore[no-untyped-def]
         con.execute(
             f"""
             INSERT INTO audit_log (id, timestamp, user_id, action, resource, params, result, duration_ms,
-                                   client_ip, client_kind, correlation_id)
+                                   client_ip, client_kind, correlation_id, params_before)
             SELECT printf('%016x', i),
                    now()::TIMESTAMP - to_microseconds(CAST(i * (90 * 86400 * 1e6 / {rows}) AS BIGINT)),
                    'u' || (i % 200),
@@ -76,7 +77,8 @@ def seed(app, rows: int) -> str:  # type: ignore[no-untyped-def]
                    (i % 1000) / 10.0,
                    '10.0.0.' || (i % 250),
                    CASE WHEN i % 3 = 0 THEN 'job' ELSE 'web' END,
-                   'corr' || (i // 3)
+                   'corr' || (i // 3),
+                   CASE WHEN i % {len(ACTIONS)} < 4 THEN '{{"name": "before ' || i || '"}}' END
             FROM range({rows}) t(i)
             """
         )
@@ -153,6 +155,7 @@ def main() -> int:
                     f"/admin/activity?user={user}&action=job.&since=90d",
                     PAGE_TARGET_MS,
                 ),
+                ("/admin/activity/changes (first page, health)", "/admin/activity/changes", PAGE_TARGET_MS),
                 ("/api/admin/activity/health (cached)", "/api/admin/activity/health", HEALTH_TARGET_MS),
             ):
                 client.get(url)  # warm: templates, the health cache
