@@ -54,6 +54,11 @@ def test_syncs_show_tables_and_marketplaces(app: Flask, client, auth, folder: Pa
     assert acme["changed"] == [{"name": "docs", "from": "1.0", "to": "1.1"}] and acme["added"] == []
 
     auth.login("admin@example.com", admin=True)
+    # The sync's row on the timeline opens its details: the job's status page and the table's page.
+    rows = client.get("/api/admin/activity?action=job.run_sync_table&resource=job:sync-table:penguins").get_json()
+    links = [link["url"] for link in rows["rows"][0]["links"]]
+    assert links == ["/jobs/sync-table:penguins", "/admin/tables/penguins"]
+    assert [client.get(url).status_code for url in links] == [200, 200]
     page = BeautifulSoup(client.get("/admin/activity/syncs").data, "html.parser")
     assert page.select_one('#activity-tabs a[aria-current="page"]').get_text() == "Syncs"
     assert page.select_one('#table-syncs tr[data-table="broken"]')["data-status"] == "failed"

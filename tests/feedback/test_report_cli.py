@@ -96,6 +96,7 @@ def test_agnes_report_sends_a_report_seen_by_admins(
     timeline = BeautifulSoup(client.get("/admin/activity?action=feedback.").data, "html.parser")
     row = timeline.select_one('.timeline-row[data-action="feedback.create"]')
     assert [a["href"] for a in row.select(".detail-link")] == [f"/admin/feedback/{report_id}"]
+    assert client.get(row.select_one(".detail-link")["href"]).status_code == 200  # the row opens its report
 
     # A session marked private in the workspace is not bundled; --no-session sends none either.
     (workspace / ".claude").mkdir()
