@@ -63,12 +63,14 @@ def storable(text: str) -> str:
 
 
 def redact(value: Any, *, key: str = "") -> Any:
-    """Copy of ``value`` with secret-looking keys and values replaced by ``[redacted]`` (a key
-    ending ``_env`` keeps an environment variable's name, :data:`ENV_NAME_RE`) and every string
+    """Copy of ``value`` with secret-looking keys and values replaced by ``[redacted]`` (``None``
+    stays ``None``; a key ending ``_env`` keeps an environment variable's name, :data:`ENV_NAME_RE`) and every string
     made storable (:func:`storable`) and cut at :data:`MAX_VALUE` characters."""
     if key and SECRET_KEY_RE.search(key):
-        if key.endswith("_env") and (value is None or (isinstance(value, str) and ENV_NAME_RE.fullmatch(value))):
-            return value if value is None else redact_text(value)  # a variable's name, not its value
+        if value is None:  # nothing to hide: "no token" stays visible as such
+            return None
+        if key.endswith("_env") and isinstance(value, str) and ENV_NAME_RE.fullmatch(value):
+            return redact_text(value)  # a variable's name, not its value
         return REDACTED
     if isinstance(value, dict):
         return {storable(str(k)): redact(v, key=str(k)) for k, v in value.items()}

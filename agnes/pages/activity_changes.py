@@ -287,7 +287,7 @@ def _plugin_change(record: history_model.SyncRecord, name: str | None) -> Change
         action="marketplace.sync",
         resource=resource,
         subject=name or record.marketplace_id,
-        context={"commit": record.commit_sha, "plugins": record.plugin_count},
+        context={k: v for k, v in (("commit", record.commit_sha), ("plugins", record.plugin_count)) if v is not None},
         plugins={"added": record.added, "removed": record.removed, "changed": record.changed},
         links=_detail_links(resource),
     )

@@ -1,6 +1,6 @@
 """Hostile bodies to every mutating JSON endpoint (issue 10): wrong types, lone surrogates, NUL,
-1 MB strings, deep nesting and broken JSON never answer 5xx, and every accepted change writes
-exactly one audit row, in the change's own unit of work."""
+1 MB strings, deep nesting and broken JSON never answer 5xx, every accepted change writes
+exactly one audit row, in the change's own unit of work, and every row reads back on the timeline."""
 
 from __future__ import annotations
 
@@ -83,6 +83,25 @@ def test_hostile_bodies_never_answer_5xx_and_accepted_changes_audit_once(app: Fl
             response.close()
     assert sent > 500
     assert failures == [], "\n".join(failures[:40])
+    # Every row those requests wrote (accepted or refused) reads back on the timeline API, and the
+    # Changes tab reads their registry changes: no stored value breaks either.
+    admin = {"Authorization": f"Bearer {callers['admin_pat'].token}"}
+    with state_store().read() as con:
+        stored = {r[0] for r in con.execute("SELECT id FROM audit_log WHERE action <> 'activity.read'").fetchall()}
+    for path in ("/api/admin/activity", "/api/admin/activity/changes"):
+        shown, cursor = set(), None
+        while True:
+            query = {"since": "1h", "limit": 200, **({"cursor": cursor} if cursor else {})}
+            answer = app.test_client().get(path, query_string=query, headers=admin)
+            assert answer.status_code == 200, (path, answer.data[:300])
+            shown |= {row["id"] for row in answer.get_json()["rows"]}
+            cursor = answer.get_json()["next_cursor"]
+            if not cursor:
+                break
+        if path == "/api/admin/activity":
+            assert stored - shown == set()
+        else:
+            assert len(shown) > 10  # the accepted creations, updates and removals of the registries
 
 
 def test_deep_json_is_a_400_naming_the_rule(client, auth) -> None:  # type: ignore[no-untyped-def]

@@ -276,3 +276,26 @@ def test_changes_from_the_cli(app: Flask, live_server: LiveServer, auth, tmp_pat
     assert "resource_id: - -> orders" in table.stdout
     found = run_cli(["admin", "activity", "changes", "--json", "--type", "grant"], env)
     assert [r["action"] for r in json.loads(found.stdout)] == ["grant.create"]
+
+
+def test_redaction_keeps_a_variable_name_and_masks_anything_else_under_a_secret_key() -> None:
+    from agnes.redaction import REDACTED, redact
+
+    shown = redact(
+        {
+            "token_env": "AGNES_MARKETPLACE_ACME_TOKEN",  # a variable's name: kept
+            "other_token_env": SECRET,  # a token where a name belongs: masked
+            "aws_token_env": "AKIAIOSFODNN7EXAMPLE",  # upper case, but a known key prefix: masked
+            "password_env": "not a name",
+            "token": "rotated",
+            "secret": None,  # nothing to hide
+        }
+    )
+    assert shown == {
+        "token_env": "AGNES_MARKETPLACE_ACME_TOKEN",
+        "other_token_env": REDACTED,
+        "aws_token_env": REDACTED,
+        "password_env": REDACTED,
+        "token": REDACTED,
+        "secret": None,
+    }
