@@ -235,6 +235,7 @@ class TimelineRow:
     drawer: Any  # masked and cut at 128 characters (the page)
     links: list[tuple[str, str]]  # (label, URL) of detail pages
     operation_url: str | None  # the whole operation (same correlation id)
+    drawer_before: Any = None  # a registry change's previous values, masked and cut (the page)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -265,7 +266,14 @@ def timeline_row(entry: AuditEntry) -> TimelineRow:
     operation = None
     if entry.correlation_id:
         operation = url_for("admin_activity.show_activity", correlation_id=entry.correlation_id, since="90d")
-    return TimelineRow(entry, mask_value(entry.params, limit=None), mask_value(entry.params), links, operation)
+    return TimelineRow(
+        entry,
+        mask_value(entry.params, limit=None),
+        mask_value(entry.params),
+        links,
+        operation,
+        mask_value(entry.params_before),
+    )
 
 
 @dataclass(frozen=True)

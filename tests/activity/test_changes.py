@@ -236,6 +236,10 @@ def test_pages_filters_fragment_and_the_audited_read(app: Flask, client, auth) -
         ).fetchone()
     assert json.loads(params)["tab"] == "changes"
     assert len(_changes(client, {}, since="30d", type="group")) == 6
+    # The timeline's drawer shows a change's previous values too.
+    timeline = BeautifulSoup(client.get("/admin/activity?action=group.update").data, "html.parser")
+    befores = [json.loads(pre.get_text()) for pre in timeline.select("pre.params-before")]
+    assert {"name": "n0"} in befores and len(befores) == 5
 
 
 def test_bad_input_answers_400_naming_the_field_and_writes_nothing(app: Flask, client, auth) -> None:  # type: ignore[no-untyped-def]
