@@ -326,7 +326,8 @@ def update_marketplace(marketplace_id: str, data: dict[str, Any]) -> Marketplace
             con,
             "marketplace.update",
             f"marketplace:{marketplace_id}",
-            params_before={field: getattr(current, field) for field in changes},
+            # Nothing set (an empty edit): not a registry change.
+            params_before={field: getattr(current, field) for field in changes} or None,
             **changes,
             token=None if token is None else ("cleared" if not token else "rotated"),
         )

@@ -139,7 +139,7 @@ def update_group(group_id: str, *, name: str | None = None, description: str | N
                 name = None
         groups.update_group(con, group_id, name=name, description=description)
         touched = (("name", group.name, name), ("description", group.description, description))
-        before = {field: old for field, old, new in touched if new is not None}
+        before = {field: old for field, old, new in touched if new is not None} or None  # None: an empty edit
         audit.record(con, "group.update", f"group:{group_id}", params_before=before, name=name, description=description)
         updated = groups.get_group(con, group_id, counts=True)
     assert updated is not None

@@ -55,6 +55,7 @@ def test_people_and_token_changes_show_before_and_after(app: Flask, client, auth
     bo = client.post("/api/admin/users", json={"email": "bo@example.com"}, headers=admin).get_json()
     group = client.post("/api/admin/groups", json={"name": "Finance", "description": "money"}, headers=admin)
     group_id = group.get_json()["id"]
+    assert client.patch(f"/api/admin/groups/{group_id}", json={}, headers=admin).status_code == 200  # not a change
     client.patch(f"/api/admin/groups/{group_id}", json={"name": "Finance EU", "description": "money"}, headers=admin)
     client.post(f"/api/admin/groups/{group_id}/members", json={"email": "bo@example.com"}, headers=admin)
     client.delete(f"/api/admin/groups/{group_id}/members/{bo['id']}", headers=admin)
