@@ -231,10 +231,31 @@ def record_sync(
     run = SyncRun(
         new_id(), table_id, started_at, finished, status, rows, size_bytes, duration, error, triggered_by, warning
     )
+    # The previous successful count, kept with the run (the Changes tab lists row-count changes).
+    previous = (
+        con.execute(
+            "SELECT rows FROM sync_state WHERE table_id = ? AND last_success IS NOT NULL", [table_id]
+        ).fetchone()
+        if status == "ok"
+        else None
+    )
     con.execute(
         "INSERT INTO sync_history (id, table_id, started_at, finished_at, status, rows, size_bytes, duration_ms,"
-        " error, triggered_by, warning) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        [run.id, table_id, started_at, finished, status, rows, size_bytes, duration, error, triggered_by, warning],
+        " error, triggered_by, warning, previous_rows) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        [
+            run.id,
+            table_id,
+            started_at,
+            finished,
+            status,
+            rows,
+            size_bytes,
+            duration,
+            error,
+            triggered_by,
+            warning,
+            previous[0] if previous else None,
+        ],
     )
     if status == "ok":
         con.execute(
@@ -312,28 +333,24 @@ def list_row_count_changes(
 ) -> list[RowCountChange]:
     """Successful syncs that changed a table's row count (or were its first), newest first by
     ``(finished_at, id)``; ``before`` is the keyset cursor of the previous page's last row."""
-    outer, params = ["(prev IS NULL OR s.rows IS DISTINCT FROM prev)"], []
-    inner = "WHERE status = 'ok'"
-    inner_params: list[Any] = []
-    if until is not None:  # later syncs never change an earlier one's previous count
-        inner += " AND finished_at < ?"
-        inner_params.append(until)
-    if since is not None:
-        outer.append("s.finished_at >= ?")
-        params.append(since)
-    if triggered_by:
-        outer.append("s.triggered_by = ?")
-        params.append(triggered_by)
+    clauses = ["s.status = 'ok'", "s.rows IS NOT NULL", "s.rows IS DISTINCT FROM s.previous_rows"]
+    params: list[Any] = []
+    for clause, value in (
+        ("s.finished_at >= ?", since),
+        ("s.finished_at < ?", until),
+        ("s.triggered_by = ?", triggered_by),
+    ):
+        if value is not None:
+            clauses.append(clause)
+            params.append(value)
     if before is not None:
-        outer.append("(s.finished_at < ? OR (s.finished_at = ? AND s.id < ?))")
+        clauses.append("(s.finished_at < ? OR (s.finished_at = ? AND s.id < ?))")
         params += [before[0], before[0], before[1]]
     rows = con.execute(
-        "SELECT s.id, s.table_id, t.name, s.finished_at, s.rows, s.prev, s.triggered_by FROM ("
-        " SELECT id, table_id, finished_at, rows, triggered_by,"
-        f" lag(rows) OVER (PARTITION BY table_id ORDER BY finished_at, id) AS prev FROM sync_history {inner}) s"
-        f" LEFT JOIN table_registry t ON t.id = s.table_id WHERE {' AND '.join(outer)}"
-        " ORDER BY s.finished_at DESC, s.id DESC LIMIT ?",
-        [*inner_params, *params, limit],
+        "SELECT s.id, s.table_id, t.name, s.finished_at, s.rows, s.previous_rows, s.triggered_by FROM ("
+        f" SELECT * FROM sync_history s WHERE {' AND '.join(clauses)} ORDER BY s.finished_at DESC, s.id DESC LIMIT ?)"
+        " s LEFT JOIN table_registry t ON t.id = s.table_id ORDER BY s.finished_at DESC, s.id DESC",
+        [*params, limit],
     ).fetchall()
     return [RowCountChange(*r) for r in rows]
 

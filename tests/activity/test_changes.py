@@ -12,6 +12,7 @@ from bs4 import BeautifulSoup
 from flask import Flask
 
 from agnes.auth.pat import create_pat, revoke_pat
+from agnes.models import tables as tables_model
 from agnes.models import utcnow
 from agnes.state import state_store
 from tests.activity.conftest import audit_count, seed_audit
@@ -304,3 +305,29 @@ def test_redaction_keeps_a_variable_name_and_masks_anything_else_under_a_secret_
         "token": REDACTED,
         "secret": None,
     }
+
+
+def test_migration_0062_fills_in_the_previous_row_counts_of_existing_syncs(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    from agnes.models import db
+
+    shipped = db.available_migrations()
+    store = db.StateStore(tmp_path / "system.duckdb")
+    monkeypatch.setattr(db, "available_migrations", lambda: [m for m in shipped if m[0] < 62])
+    store.migrate()
+    start = utcnow() - timedelta(days=1)
+    runs = [("a", 0, "ok", 10), ("a", 1, "failed", None), ("a", 2, "ok", 12), ("b", 3, "ok", 5), ("a", 4, "ok", 12)]
+    with store.write() as con:
+        for n, (table, minutes, status, rows) in enumerate(runs):
+            at = start + timedelta(minutes=minutes)
+            con.execute(
+                "INSERT INTO sync_history (id, table_id, started_at, finished_at, status, rows)"
+                " VALUES (?, ?, ?, ?, ?, ?)",
+                [f"r{n}", table, at, at, status, rows],
+            )
+    monkeypatch.setattr(db, "available_migrations", lambda: shipped)
+    assert 62 in store.migrate()
+    with store.read() as con:
+        found = dict(con.execute("SELECT id, previous_rows FROM sync_history").fetchall())
+        changes = tables_model.list_row_count_changes(con)
+    assert found == {"r0": None, "r1": None, "r2": 10, "r3": None, "r4": 12}
+    assert [(c.id, c.previous_rows, c.rows) for c in changes] == [("r3", None, 5), ("r2", 10, 12), ("r0", None, 10)]
