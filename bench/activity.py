@@ -7,7 +7,8 @@ signed-in admin; server time without the network) p50/p95 of:
 * ``/admin/activity``: the first page (50 rows of the last 7 days) with the health pulse (cached:
   the pulse is computed once per 30 s for all requests, so the page's cost is the timeline's);
 * a filtered page: one user's ``job.`` rows over 90 days;
-* the Changes tab's first page (the ``group.*`` rows, a tenth, carry ``params_before``);
+* the Changes tab's first page (the ``group.*`` rows, a tenth, carry ``params_before``; a tenth as
+  many table syncs, some changing a row count);
 * ``/api/admin/activity/health`` served from the cache, and the pulse computed uncached;
 
 and the failure scan's throughput (lines per CPU second) over the telemetry bench's generated
@@ -80,6 +81,19 @@ def seed(app, rows: int) -> str:  # type: ignore[no-untyped-def]
                    'corr' || (i // 3),
                    CASE WHEN i % {len(ACTIONS)} < 4 THEN '{{"name": "before ' || i || '"}}' END
             FROM range({rows}) t(i)
+            """
+        )
+        # Table syncs for the Changes tab: 100 tables, one sync per table every ~15 minutes over
+        # 90 days (a tenth of the audit rows' count), the row count changing every tenth sync.
+        syncs = rows // 10
+        con.execute(
+            f"""
+            INSERT INTO sync_history (id, table_id, started_at, finished_at, status, rows, previous_rows)
+            SELECT printf('s%015x', i), 't' || (i % 100),
+                   now()::TIMESTAMP - to_microseconds(CAST(i * (90 * 86400 * 1e6 / {syncs}) AS BIGINT)),
+                   now()::TIMESTAMP - to_microseconds(CAST(i * (90 * 86400 * 1e6 / {syncs}) AS BIGINT)),
+                   'ok', 1000 + i // 1000, 1000 + (i + 100) // 1000
+            FROM range({syncs}) t(i)
             """
         )
     return "u7"
