@@ -178,6 +178,90 @@ def hook_failures_by_plugin(con: DuckDBPyConnection, since: datetime) -> dict[tu
     return {(r[0], r[1]): (int(r[2]), int(r[3])) for r in rows}
 
 
+# -- one use, not two -------------------------------------------------------------------------------
+
+# OTLP skill_activated events that no transcript use matches, as usage_events-shaped rows
+# (user_id, session_id, occurred_at, source, item_type, parent, parent_name, name, is_error).
+# A transcript use matches when user, session and skill (a Skill tool use, or a typed
+# ``/<skill>`` command) agree and it is the same occurrence: the n-th of that skill in the same
+# prompt, or, when either side has no prompt id, the n-th in the session. So each occurrence
+# counts once whichever channel arrived first, and max(transcript, OTLP) when they disagree.
+# Parameters: the same lower bound on occurred_at twice (ordinals are taken from it on).
+_UNMATCHED_SKILLS = """
+SELECT o.user_id, o.session_id, o.occurred_at,
+       CASE WHEN o.ref_plugin IS NOT NULL THEN 'curated'
+            WHEN strpos(o.skill_name, ':') > 0 THEN 'unattributed' ELSE 'builtin' END AS source,
+       'skill' AS item_type,
+       CASE WHEN o.ref_plugin IS NOT NULL THEN o.ref_marketplace || '/' || o.ref_plugin ELSE '' END AS parent,
+       coalesce(o.ref_plugin, CASE WHEN strpos(o.skill_name, ':') > 0
+                                   THEN split_part(o.skill_name, ':', 1) ELSE '' END) AS parent_name,
+       o.skill_name AS name, FALSE AS is_error
+FROM (
+    SELECT user_id, session_id, prompt_id, skill_name, occurred_at, ref_marketplace, ref_plugin,
+           row_number() OVER (PARTITION BY user_id, session_id, prompt_id, skill_name
+                              ORDER BY occurred_at, event_key) AS n,
+           row_number() OVER (PARTITION BY user_id, session_id, skill_name ORDER BY occurred_at, event_key) AS m
+    FROM otel_events
+    WHERE event_name = 'skill_activated' AND skill_name IS NOT NULL AND occurred_at >= ?
+) o
+WHERE NOT EXISTS (
+    SELECT 1 FROM (
+        SELECT user_id, session_id, prompt_id, ltrim(name, '/') AS skill,
+               row_number() OVER (PARTITION BY user_id, session_id, prompt_id, ltrim(name, '/')
+                                  ORDER BY occurred_at, line_no) AS n,
+               row_number() OVER (PARTITION BY user_id, session_id, ltrim(name, '/')
+                                  ORDER BY occurred_at, line_no) AS m
+        FROM usage_events{s}
+        WHERE event_type IN ('skill', 'slash_command') AND (occurred_at >= ? OR occurred_at IS NULL)
+    ) t
+    WHERE t.user_id = o.user_id AND t.session_id IS NOT DISTINCT FROM o.session_id AND t.skill = o.skill_name
+      AND ((t.prompt_id = o.prompt_id AND t.n = o.n)
+           OR ((t.prompt_id IS NULL OR o.prompt_id IS NULL) AND t.m = o.m))
+)
+"""
+
+
+def unmatched_skills_sql(suffix: str = "") -> str:
+    """SQL of the OTLP skill uses no transcript use matches (see :data:`_UNMATCHED_SKILLS`),
+    against ``usage_events{suffix}``; takes a lower bound on ``occurred_at`` twice."""
+    return _UNMATCHED_SKILLS.format(s=suffix)
+
+
+def skill_days_received(con: DuckDBPyConnection, after: datetime) -> tuple[list[Any], datetime | None]:
+    """Days (``date``) of skill_activated events received after ``after``, and the newest
+    ``received_at`` among them (None when there are none): the days whose rollups they change."""
+    rows = con.execute(
+        "SELECT DISTINCT CAST(occurred_at AS DATE), max(received_at) OVER () FROM otel_events"
+        " WHERE event_name = 'skill_activated' AND received_at > ?",
+        [after],
+    ).fetchall()
+    return [r[0] for r in rows], (rows[0][1] if rows else None)
+
+
+def skill_days(con: DuckDBPyConnection) -> list[Any]:
+    """Every day (``date``) with a skill_activated event."""
+    rows = con.execute(
+        "SELECT DISTINCT CAST(occurred_at AS DATE) FROM otel_events WHERE event_name = 'skill_activated'"
+    ).fetchall()
+    return [r[0] for r in rows]
+
+
+def delete_session_events(con: DuckDBPyConnection, user_id: str, session_id: str) -> tuple[int, list[Any]]:
+    """Delete one session's OTLP events (``agnes mark-private``); returns (rows deleted, days of
+    its skill uses, whose rollups change). Plugin load rows are per installation, not per
+    session, and stay."""
+    days = [
+        r[0]
+        for r in con.execute(
+            "SELECT DISTINCT CAST(occurred_at AS DATE) FROM otel_events"
+            " WHERE user_id = ? AND session_id = ? AND event_name = 'skill_activated'",
+            [user_id, session_id],
+        ).fetchall()
+    ]
+    row = con.execute("DELETE FROM otel_events WHERE user_id = ? AND session_id = ?", [user_id, session_id]).fetchone()
+    return (int(row[0]) if row else 0), days
+
+
 # The skill's own name: the part after "<plugin>:" (Claude Code names plugin skills so).
 _SKILL_PART = "substr(skill_name, strpos(skill_name, ':') + 1)"
 
