@@ -27,7 +27,13 @@ def transcript(uses: list[tuple[str, str, bool]]) -> bytes:
         when = (START + timedelta(seconds=10 * i)).strftime("%Y-%m-%dT%H:%M:%S.000Z")
         common = {"sessionId": SESSION, "timestamp": when, "version": "2.1.197", "isSidechain": False}
         lines += [
-            {**common, "type": "user", "promptId": prompt, "uuid": f"u{i}", "message": {"role": "user", "content": "Check it"}},
+            {
+                **common,
+                "type": "user",
+                "promptId": prompt,
+                "uuid": f"u{i}",
+                "message": {"role": "user", "content": "Check it"},
+            },
             {
                 **common,
                 "type": "assistant",
