@@ -12,6 +12,7 @@ from datetime import datetime
 from typing import Any
 
 import pyarrow as pa
+import pyarrow.compute as pc
 from duckdb import DuckDBPyConnection
 
 from agnes.models import Record
@@ -49,22 +50,22 @@ EVENT_COLUMNS: tuple[tuple[str, pa.DataType], ...] = (
     ("token_type", pa.string()),
     ("attributes", pa.string()),
 )
-_SCHEMA = pa.schema(list(EVENT_COLUMNS))
+EVENT_SCHEMA = pa.schema(list(EVENT_COLUMNS))
 _NAMES = ", ".join(name for name, _ in EVENT_COLUMNS)
 
 
-def insert_events(con: DuckDBPyConnection, rows: dict[str, list[Any]]) -> None:
-    """Insert a batch given as columns (``{column: values}``, every column of :data:`EVENT_COLUMNS`).
+def insert_events(con: DuckDBPyConnection, table: pa.Table) -> None:
+    """Insert a batch of events (an Arrow table of :data:`EVENT_SCHEMA`).
 
-    Events already stored under the same key (an exporter's retry) are skipped: the check reads
-    only the rows in the batch's ``occurred_at`` range (row groups outside it are skipped by
-    their min/max), and a key repeated inside the batch is inserted once. Events of a session its
-    owner marked private (``private_sessions``, ``agnes mark-private``) are dropped.
+    Events already stored under the same key (an exporter's retry, a spool file committed
+    twice) are skipped: the check reads only the rows in the batch's ``occurred_at`` range (row
+    groups outside it are skipped by their min/max), and a key repeated inside the batch is
+    inserted once. Events of a session its owner marked private (``private_sessions``,
+    ``agnes mark-private``) are dropped.
     """
-    if not rows["event_key"]:
+    if not table.num_rows:
         return
-    table = pa.Table.from_pydict(rows, schema=_SCHEMA)
-    first, last = min(rows["occurred_at"]), max(rows["occurred_at"])
+    first, last = pc.min(table["occurred_at"]).as_py(), pc.max(table["occurred_at"]).as_py()
     con.register("incoming_otel_events", table)
     try:
         con.execute(
@@ -106,35 +107,29 @@ _LOAD_COLUMNS = (
 
 
 def upsert_plugin_loads(con: DuckDBPyConnection, loads: list[PluginLoad]) -> None:
-    """Record loads (at most one per user, installation, marketplace and plugin). A load older
-    than the stored one changes nothing; a new version restarts ``version_since``."""
+    """Record loads (at most one per user, installation, marketplace and plugin) in one
+    statement. A load older than the stored one changes nothing; a new version restarts
+    ``version_since``."""
     if not loads:
         return
-    con.executemany(
-        f"""INSERT INTO claude_code_plugin_loads AS t ({_LOAD_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-        ON CONFLICT (user_id, installation, marketplace_name, plugin_name) DO UPDATE SET
-            version_since = CASE WHEN t.version IS NOT DISTINCT FROM excluded.version
-                                 THEN t.version_since ELSE excluded.version_since END,
-            version = excluded.version,
-            host = coalesce(excluded.host, t.host),
-            enabled_via = excluded.enabled_via,
-            last_loaded_at = excluded.last_loaded_at
-        WHERE excluded.last_loaded_at >= t.last_loaded_at""",
-        [
-            [
-                x.user_id,
-                x.installation,
-                x.marketplace_name,
-                x.plugin_name,
-                x.version,
-                x.host,
-                x.enabled_via,
-                x.version_since,
-                x.last_loaded_at,
-            ]
-            for x in loads
-        ],
-    )
+    names = _LOAD_COLUMNS.split(", ")
+    table = pa.table({name: [getattr(x, name) for x in loads] for name in names})
+    con.register("incoming_plugin_loads", table)
+    try:
+        con.execute(
+            f"""INSERT INTO claude_code_plugin_loads AS t ({_LOAD_COLUMNS})
+            SELECT {_LOAD_COLUMNS} FROM incoming_plugin_loads
+            ON CONFLICT (user_id, installation, marketplace_name, plugin_name) DO UPDATE SET
+                version_since = CASE WHEN t.version IS NOT DISTINCT FROM excluded.version
+                                     THEN t.version_since ELSE excluded.version_since END,
+                version = excluded.version,
+                host = coalesce(excluded.host, t.host),
+                enabled_via = excluded.enabled_via,
+                last_loaded_at = excluded.last_loaded_at
+            WHERE excluded.last_loaded_at >= t.last_loaded_at"""
+        )
+    finally:
+        con.unregister("incoming_plugin_loads")
 
 
 def list_plugin_loads(
