@@ -206,7 +206,7 @@ def _drain_loop(ref: weakref.ReferenceType[Spool]) -> None:
         time.sleep(interval)  # let requests gather: one commit for all of them
         wake.clear()
         spool = ref()
-        if spool is None:
+        if spool is None or not spool.dir.is_dir():  # gone with its app, or its data directory
             return
         if woken or spool.waiting():
             try:
