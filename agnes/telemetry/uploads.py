@@ -291,7 +291,13 @@ def mark_private(user_id: str, session_id: str) -> dict[str, Any]:
             telemetry.refresh_windows(con, utcnow())
             markers.USAGE.bump()
         signals.session_removed.send(None, con=con, user_id=user_id, session_id=session_id)
-        audit.record(con, "session.mark_private", f"session:{session_id}", files=removed["files"])
+        audit.record(
+            con,
+            "session.mark_private",
+            f"session:{session_id}",
+            files=removed["files"],
+            otel_events=removed["otel_events"],
+        )
     discard_telemetry_database()  # the private session must not stay in ask's copy
     user_dir = sessions_dir() / user_id
     shutil.rmtree(user_dir / session_id, ignore_errors=True)
