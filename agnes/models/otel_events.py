@@ -175,14 +175,18 @@ def hook_failures_by_plugin(con: DuckDBPyConnection, since: datetime) -> dict[tu
 
 # -- one use, not two -------------------------------------------------------------------------------
 
-# OTLP skill_activated events that no transcript use matches, as usage_events-shaped rows
-# (user_id, session_id, occurred_at, source, item_type, parent, parent_name, name, is_error).
-# A transcript use matches when user, session and skill (a Skill tool use, or a typed
-# ``/<skill>`` command) agree and it is the same occurrence: the n-th of that skill in the same
-# prompt, or, when either side has no prompt id, the n-th in the session. So each occurrence
-# counts once whichever channel arrived first, and max(transcript, OTLP) when they disagree.
-# Parameters: the same lower bound on occurred_at twice (ordinals are taken from it on).
-_UNMATCHED_SKILLS = """
+# OTLP uses that no transcript use matches, as usage_events-shaped rows (user_id, session_id,
+# occurred_at, source, item_type, parent, parent_name, name, is_error), so each occurrence counts
+# once whichever channel arrived first:
+# * skill_activated: a transcript use matches when user, session and skill (a Skill tool use, or a
+#   typed ``/<skill>`` command) agree and it is the same occurrence: the n-th of that skill in the
+#   same prompt, or, when either side has no prompt id, the n-th in the session (so
+#   max(transcript, OTLP) when they disagree, never the sum);
+# * tool_result of a built-in tool: the transcript's tool use with the same ``tool_use_id``. Skill
+#   and subagent tools are left out (skill_activated and the transcript count those), and so are
+#   MCP tools (OTLP names them all ``mcp_tool``).
+# Parameters: the same lower bound on occurred_at three times (ordinals are taken from it on).
+_UNMATCHED_USES = """
 SELECT o.user_id, o.session_id, o.occurred_at,
        CASE WHEN o.ref_plugin IS NOT NULL THEN 'curated'
             WHEN strpos(o.skill_name, ':') > 0 THEN 'unattributed' ELSE 'builtin' END AS source,
@@ -213,43 +217,55 @@ WHERE NOT EXISTS (
       AND ((t.prompt_id = o.prompt_id AND t.n = o.n)
            OR ((t.prompt_id IS NULL OR o.prompt_id IS NULL) AND t.m = o.m))
 )
+UNION ALL
+SELECT o.user_id, o.session_id, o.occurred_at, 'builtin', 'tool', '', '', o.tool_name, coalesce(NOT o.success, FALSE)
+FROM otel_events o
+WHERE o.event_name = 'tool_result' AND o.tool_name IS NOT NULL AND o.tool_use_id IS NOT NULL
+  AND o.tool_name NOT IN ('Skill', 'Task', 'Agent', 'mcp_tool') AND NOT starts_with(o.tool_name, 'mcp__')
+  AND o.occurred_at >= ?
+  AND NOT EXISTS (
+      SELECT 1 FROM usage_events{s} t
+      WHERE t.user_id = o.user_id AND t.session_id IS NOT DISTINCT FROM o.session_id AND t.tool_use_id = o.tool_use_id
+  )
 """
 
 
-def unmatched_skills_sql(suffix: str = "") -> str:
-    """SQL of the OTLP skill uses no transcript use matches (see :data:`_UNMATCHED_SKILLS`),
-    against ``usage_events{suffix}``; takes a lower bound on ``occurred_at`` twice."""
-    return _UNMATCHED_SKILLS.format(s=suffix)
+def unmatched_uses_sql(suffix: str = "") -> str:
+    """SQL of the OTLP uses no transcript use matches (see :data:`_UNMATCHED_USES`), against
+    ``usage_events{suffix}``; takes a lower bound on ``occurred_at`` three times."""
+    return _UNMATCHED_USES.format(s=suffix)
 
 
-def skill_days_received(con: DuckDBPyConnection, after: datetime) -> tuple[list[Any], datetime | None]:
-    """Days (``date``) of skill_activated events received after ``after``, and the newest
-    ``received_at`` among them (None when there are none): the days whose rollups they change."""
+# The OTLP events that count as uses (see _UNMATCHED_USES).
+USE_EVENTS = "event_name IN ('skill_activated', 'tool_result')"
+
+
+def use_days_received(con: DuckDBPyConnection, after: datetime) -> tuple[list[Any], datetime | None]:
+    """Days (``date``) of OTLP uses received after ``after``, and the newest ``received_at``
+    among them (None when there are none): the days whose rollups they change."""
     rows = con.execute(
         "SELECT DISTINCT CAST(occurred_at AS DATE), max(received_at) OVER () FROM otel_events"
-        " WHERE event_name = 'skill_activated' AND received_at > ?",
+        f" WHERE {USE_EVENTS} AND received_at > ?",
         [after],
     ).fetchall()
     return [r[0] for r in rows], (rows[0][1] if rows else None)
 
 
-def skill_days(con: DuckDBPyConnection) -> list[Any]:
-    """Every day (``date``) with a skill_activated event."""
-    rows = con.execute(
-        "SELECT DISTINCT CAST(occurred_at AS DATE) FROM otel_events WHERE event_name = 'skill_activated'"
-    ).fetchall()
+def use_days(con: DuckDBPyConnection) -> list[Any]:
+    """Every day (``date``) with an OTLP use."""
+    rows = con.execute(f"SELECT DISTINCT CAST(occurred_at AS DATE) FROM otel_events WHERE {USE_EVENTS}").fetchall()
     return [r[0] for r in rows]
 
 
 def delete_session_events(con: DuckDBPyConnection, user_id: str, session_id: str) -> tuple[int, list[Any]]:
     """Delete one session's OTLP events (``agnes mark-private``); returns (rows deleted, days of
-    its skill uses, whose rollups change). Plugin load rows are per installation, not per
+    its uses, whose rollups change). Plugin load rows are per installation, not per
     session, and stay."""
     days = [
         r[0]
         for r in con.execute(
             "SELECT DISTINCT CAST(occurred_at AS DATE) FROM otel_events"
-            " WHERE user_id = ? AND session_id = ? AND event_name = 'skill_activated'",
+            f" WHERE user_id = ? AND session_id = ? AND {USE_EVENTS}",
             [user_id, session_id],
         ).fetchall()
     ]

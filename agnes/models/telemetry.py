@@ -355,8 +355,8 @@ def delete_events_before(con: DuckDBPyConnection, cutoff: datetime) -> dict[str,
 
 # -- rollups -------------------------------------------------------------------------------------
 
-# Every use counted once: the transcripts' uses, and the OTLP skill uses no transcript reported
-# (otel_events.unmatched_skills_sql). Parameters: the OTLP lower bound twice.
+# Every use counted once: the transcripts' uses, and the OTLP uses no transcript reported
+# (otel_events.unmatched_uses_sql). Parameters: the OTLP lower bound three times.
 _USES = """
 uses AS (
     SELECT user_id, occurred_at, source, item_type, parent, parent_name, name, is_error
@@ -367,7 +367,7 @@ uses AS (
 
 
 def _uses(suffix: str) -> str:
-    return _USES.format(s=suffix, otel=otel_events.unmatched_skills_sql(suffix))
+    return _USES.format(s=suffix, otel=otel_events.unmatched_uses_sql(suffix))
 
 
 _DAILY_SQL = """
@@ -392,12 +392,12 @@ def refresh_daily(con: DuckDBPyConnection, days: list[date], *, suffix: str = ""
         return
     con.execute(f"DELETE FROM usage_item_daily{suffix} WHERE day IN (SELECT unnest(?))", [days])
     bound = datetime.combine(min(days), datetime.min.time()) - timedelta(days=1)
-    con.execute(_DAILY_SQL.format(s=suffix, uses=_uses(suffix)), [bound, bound, days])
+    con.execute(_DAILY_SQL.format(s=suffix, uses=_uses(suffix)), [bound, bound, bound, days])
 
 
 def all_event_days(con: DuckDBPyConnection, *, suffix: str = "") -> list[date]:
-    """Every day with a use (of a transcript, or an OTLP skill use)."""
-    return sorted(set(_event_days(con, "TRUE", [], suffix)) | set(otel_events.skill_days(con)))
+    """Every day with a use (of a transcript, or an OTLP one)."""
+    return sorted(set(_event_days(con, "TRUE", [], suffix)) | set(otel_events.use_days(con)))
 
 
 _WINDOW_SQL = """
@@ -423,7 +423,7 @@ def refresh_windows(con: DuckDBPyConnection, now: datetime, *, suffix: str = "")
     since7 = now - timedelta(days=WINDOWS["last_7d"])
     since30 = now - timedelta(days=WINDOWS["last_30d"])
     bound = since30 - timedelta(days=1)
-    con.execute(_WINDOW_SQL.format(s=suffix, uses=_uses(suffix)), [bound, bound, since7, since30, now, now])
+    con.execute(_WINDOW_SQL.format(s=suffix, uses=_uses(suffix)), [bound, bound, bound, since7, since30, now, now])
     if suffix:
         return
 

@@ -11,10 +11,10 @@ One run (:func:`process_sessions`, job ``run_process_sessions``):
    the batch touched;
 4. ``usage_item_window`` is rebuilt when anything changed (or hourly, as windows slide).
 
-Figures count each use once: a skill use Claude Code also exported over OpenTelemetry
-(``otel_events``) is matched to the transcript's on session, prompt and skill name
-(``otel_events.unmatched_skills_sql``), so the rollups see it once whichever arrived first; the
-days of OTLP skill uses that arrived since the last run are rolled up by the next run.
+Figures count each use once: a use Claude Code also exported over OpenTelemetry
+(``otel_events``) is matched to the transcript's on session, prompt and skill name, or tool use id
+(``otel_events.unmatched_uses_sql``), so the rollups see it once whichever arrived first; the
+days of OTLP uses that arrived since the last run are rolled up by the next run.
 
 A file that cannot be read or parsed keeps its error in its checkpoint and is tried again next
 run; after :data:`MAX_ATTEMPTS` failures with the same bytes it is parked (shown on
@@ -57,7 +57,7 @@ BATCH_FILES = 200
 BATCH_EVENTS = 100_000
 # Windows are rebuilt at least this often even when no file changed (they slide with time).
 WINDOW_REFRESH = timedelta(hours=1)
-# telemetry_meta key: the newest received_at of the OTLP skill uses already rolled up; the next
+# telemetry_meta key: the newest received_at of the OTLP uses already rolled up; the next
 # run rolls up the days of those received after it (less a margin: a request stamps received_at
 # before its commit, so a slow commit may land behind the mark).
 OTEL_MARK = "otel_rolled_up_at"
@@ -275,14 +275,14 @@ def process_sessions(progress: Progress = no_progress) -> RunStats:
             attributor = attribution.load(con, Path(current_app.config["AGNES_DATA_DIR"])) if pending else None
             rolled = telemetry.get_meta(con, OTEL_MARK)
             after = datetime.fromisoformat(rolled) - OTEL_MARGIN if rolled else datetime.min
-            otel_days, otel_newest = otel_events.skill_days_received(con, after)
+            otel_days, otel_newest = otel_events.use_days_received(con, after)
         if pending:
             _work(pending, attributor, stats, progress, "")
         now = utcnow()
         stale = refreshed is None or now - datetime.fromisoformat(refreshed) >= WINDOW_REFRESH
         if stats.files or stale or otel_days:
             with state_store().write() as con:
-                if otel_days:  # OTLP skill uses that arrived since the last run count too
+                if otel_days:  # OTLP uses that arrived since the last run count too
                     telemetry.refresh_daily(con, otel_days)
                     telemetry.set_meta(con, OTEL_MARK, (otel_newest or now).isoformat(), now)
                 telemetry.refresh_windows(con, now)

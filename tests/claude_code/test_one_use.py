@@ -137,6 +137,37 @@ def test_transcript_first_then_otlp_counts_once_and_an_unreported_use_adds_one(a
     assert triggers() == {"by_claude": 3, "typed": 0, "other": 0, "days": 30}
 
 
+def test_a_tool_use_counts_once_by_its_tool_use_id(app, client, analyst) -> None:  # type: ignore[no-untyped-def]
+    from agnes.state import state_store
+    from agnes.telemetry.processor import process_sessions
+
+    def tool(name: str, use_id: str, success: str) -> dict[str, Any]:
+        return {
+            "event.name": "tool_result",
+            "tool_name": name,
+            "tool_use_id": use_id,
+            "success": success,
+            "prompt.id": "p-1",
+        }
+
+    results = [tool("Bash", "toolu_b1", "true"), tool("Read", "toolu_r1", "false"), tool("Skill", "toolu_01", "true")]
+    _otlp(client, analyst, log_request(results, start=START).SerializeToString())
+    lines = transcript([("p-1", "toolu_01", False)]).decode().splitlines()
+    bash = json.loads(lines[1])
+    bash["uuid"], bash["message"]["id"] = "a-bash", "msg_bash"
+    bash["message"]["content"] = [{"type": "tool_use", "id": "toolu_b1", "name": "Bash", "input": {"command": "ls"}}]
+    upload(client, analyst["token"], SESSION, ("\n".join([*lines, json.dumps(bash)]) + "\n").encode())
+    process_sessions()
+    with state_store().read() as con:
+        tools = con.execute(
+            "SELECT name, calls, errors FROM usage_item_window WHERE period = 'last_30d' AND item_type = 'tool'"
+            " ORDER BY name"
+        ).fetchall()
+    # Bash: once (transcript and OTLP); Read: OTLP alone, failed; the Skill tool counts as the skill.
+    assert tools == [("Bash", 1, 0), ("Read", 1, 1)]
+    assert figures()[0] == 1
+
+
 def test_marking_the_session_private_deletes_its_otlp_rows(app, client, analyst) -> None:  # type: ignore[no-untyped-def]
     from agnes.state import state_store
 
