@@ -185,8 +185,36 @@ def hook_failures_by_plugin(con: DuckDBPyConnection, since: datetime) -> dict[tu
 # * tool_result of a built-in tool: the transcript's tool use with the same ``tool_use_id``. Skill
 #   and subagent tools are left out (skill_activated and the transcript count those), and so are
 #   MCP tools (OTLP names them all ``mcp_tool``).
-# Parameters: the same lower bound on occurred_at three times (ordinals are taken from it on).
+# Only the transcripts of sessions with OTLP uses are read. Parameters: the same lower bound on
+# occurred_at three times (ordinals are taken from it on).
 _UNMATCHED_USES = """
+WITH o_skills AS (
+    SELECT user_id, session_id, prompt_id, skill_name, occurred_at, ref_marketplace, ref_plugin,
+           row_number() OVER (PARTITION BY user_id, session_id, prompt_id, skill_name
+                              ORDER BY occurred_at, event_key) AS n,
+           row_number() OVER (PARTITION BY user_id, session_id, skill_name ORDER BY occurred_at, event_key) AS m
+    FROM otel_events
+    WHERE event_name = 'skill_activated' AND skill_name IS NOT NULL AND occurred_at >= ?
+), o_tools AS (
+    SELECT user_id, session_id, occurred_at, tool_name, tool_use_id, success
+    FROM otel_events
+    WHERE event_name = 'tool_result' AND tool_name IS NOT NULL AND tool_use_id IS NOT NULL
+      AND tool_name NOT IN ('Skill', 'Task', 'Agent', 'mcp_tool') AND NOT starts_with(tool_name, 'mcp__')
+      AND occurred_at >= ?
+), o_sessions AS (
+    SELECT DISTINCT user_id, session_id FROM o_skills
+    UNION SELECT DISTINCT user_id, session_id FROM o_tools
+), t AS (  -- the transcripts' uses of those sessions only
+    SELECT e.user_id, e.session_id, e.prompt_id, e.tool_use_id, e.event_type, e.occurred_at, e.line_no, e.name
+    FROM usage_events{s} e JOIN o_sessions USING (user_id, session_id)
+    WHERE e.occurred_at >= ? OR e.occurred_at IS NULL
+), t_skills AS (
+    SELECT user_id, session_id, prompt_id, ltrim(name, '/') AS skill,
+           row_number() OVER (PARTITION BY user_id, session_id, prompt_id, ltrim(name, '/')
+                              ORDER BY occurred_at, line_no) AS n,
+           row_number() OVER (PARTITION BY user_id, session_id, ltrim(name, '/') ORDER BY occurred_at, line_no) AS m
+    FROM t WHERE event_type IN ('skill', 'slash_command')
+)
 SELECT o.user_id, o.session_id, o.occurred_at,
        CASE WHEN o.ref_plugin IS NOT NULL THEN 'curated'
             WHEN strpos(o.skill_name, ':') > 0 THEN 'unattributed' ELSE 'builtin' END AS source,
@@ -195,38 +223,23 @@ SELECT o.user_id, o.session_id, o.occurred_at,
        coalesce(o.ref_plugin, CASE WHEN strpos(o.skill_name, ':') > 0
                                    THEN split_part(o.skill_name, ':', 1) ELSE '' END) AS parent_name,
        o.skill_name AS name, FALSE AS is_error
-FROM (
-    SELECT user_id, session_id, prompt_id, skill_name, occurred_at, ref_marketplace, ref_plugin,
-           row_number() OVER (PARTITION BY user_id, session_id, prompt_id, skill_name
-                              ORDER BY occurred_at, event_key) AS n,
-           row_number() OVER (PARTITION BY user_id, session_id, skill_name ORDER BY occurred_at, event_key) AS m
-    FROM otel_events
-    WHERE event_name = 'skill_activated' AND skill_name IS NOT NULL AND occurred_at >= ?
-) o
-WHERE NOT EXISTS (
-    SELECT 1 FROM (
-        SELECT user_id, session_id, prompt_id, ltrim(name, '/') AS skill,
-               row_number() OVER (PARTITION BY user_id, session_id, prompt_id, ltrim(name, '/')
-                                  ORDER BY occurred_at, line_no) AS n,
-               row_number() OVER (PARTITION BY user_id, session_id, ltrim(name, '/')
-                                  ORDER BY occurred_at, line_no) AS m
-        FROM usage_events{s}
-        WHERE event_type IN ('skill', 'slash_command') AND (occurred_at >= ? OR occurred_at IS NULL)
-    ) t
-    WHERE t.user_id = o.user_id AND t.session_id IS NOT DISTINCT FROM o.session_id AND t.skill = o.skill_name
-      AND ((t.prompt_id = o.prompt_id AND t.n = o.n)
-           OR ((t.prompt_id IS NULL OR o.prompt_id IS NULL) AND t.m = o.m))
+FROM o_skills o
+WHERE NOT EXISTS (  -- two equi-joins rather than one with an OR (which would compare all pairs)
+    SELECT 1 FROM t_skills t
+    WHERE t.user_id = o.user_id AND t.session_id = o.session_id AND t.skill = o.skill_name
+      AND t.prompt_id = o.prompt_id AND t.n = o.n
+) AND NOT EXISTS (
+    SELECT 1 FROM t_skills t
+    WHERE t.user_id = o.user_id AND t.session_id = o.session_id AND t.skill = o.skill_name AND t.m = o.m
+      AND (t.prompt_id IS NULL OR o.prompt_id IS NULL)
 )
 UNION ALL
 SELECT o.user_id, o.session_id, o.occurred_at, 'builtin', 'tool', '', '', o.tool_name, coalesce(NOT o.success, FALSE)
-FROM otel_events o
-WHERE o.event_name = 'tool_result' AND o.tool_name IS NOT NULL AND o.tool_use_id IS NOT NULL
-  AND o.tool_name NOT IN ('Skill', 'Task', 'Agent', 'mcp_tool') AND NOT starts_with(o.tool_name, 'mcp__')
-  AND o.occurred_at >= ?
-  AND NOT EXISTS (
-      SELECT 1 FROM usage_events{s} t
-      WHERE t.user_id = o.user_id AND t.session_id IS NOT DISTINCT FROM o.session_id AND t.tool_use_id = o.tool_use_id
-  )
+FROM o_tools o
+WHERE NOT EXISTS (
+    SELECT 1 FROM t
+    WHERE t.user_id = o.user_id AND t.session_id = o.session_id AND t.tool_use_id = o.tool_use_id
+)
 """
 
 
@@ -240,15 +253,23 @@ def unmatched_uses_sql(suffix: str = "") -> str:
 USE_EVENTS = "event_name IN ('skill_activated', 'tool_result')"
 
 
-def use_days_received(con: DuckDBPyConnection, after: datetime) -> tuple[list[Any], datetime | None]:
-    """Days (``date``) of OTLP uses received after ``after``, and the newest ``received_at``
-    among them (None when there are none): the days whose rollups they change."""
+def has_uses_since(con: DuckDBPyConnection, since: datetime) -> bool:
+    """True when an OTLP use (see :data:`USE_EVENTS`) happened at or after ``since``."""
+    return (
+        con.execute(f"SELECT 1 FROM otel_events WHERE {USE_EVENTS} AND occurred_at >= ? LIMIT 1", [since]).fetchone()
+        is not None
+    )
+
+
+def use_days_received(con: DuckDBPyConnection, after: datetime) -> tuple[list[Any], datetime | None, int]:
+    """OTLP uses received after ``after``: the days (``date``) they happened on (whose rollups
+    they change), the newest ``received_at`` (None when there are none) and how many there are."""
     rows = con.execute(
-        "SELECT DISTINCT CAST(occurred_at AS DATE), max(received_at) OVER () FROM otel_events"
+        "SELECT DISTINCT CAST(occurred_at AS DATE), max(received_at) OVER (), count(*) OVER () FROM otel_events"
         f" WHERE {USE_EVENTS} AND received_at > ?",
         [after],
     ).fetchall()
-    return [r[0] for r in rows], (rows[0][1] if rows else None)
+    return [r[0] for r in rows], (rows[0][1] if rows else None), (int(rows[0][2]) if rows else 0)
 
 
 def use_days(con: DuckDBPyConnection) -> list[Any]:

@@ -8,6 +8,8 @@ from the events, so its distinct-user counts are true window counts, not sums of
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -356,32 +358,46 @@ def delete_events_before(con: DuckDBPyConnection, cutoff: datetime) -> dict[str,
 # -- rollups -------------------------------------------------------------------------------------
 
 # Every use counted once: the transcripts' uses, and the OTLP uses no transcript reported
-# (otel_events.unmatched_uses_sql). Parameters: the OTLP lower bound three times.
-_USES = """
-uses AS (
-    SELECT user_id, occurred_at, source, item_type, parent, parent_name, name, is_error
-    FROM usage_events{s} WHERE occurred_at IS NOT NULL
-    UNION ALL
-    SELECT user_id, occurred_at, source, item_type, parent, parent_name, name, is_error FROM ({otel}) otel_only
-)"""
+# (otel_events.unmatched_uses_sql), staged first in a temporary table of the unit's connection
+# (small: OTLP-only uses). Without any, the rollups read usage_events alone.
+_OTEL_ONLY = "agnes_otel_only_uses"
+_USE_COLUMNS = "user_id, occurred_at, source, item_type, parent, parent_name, name, is_error"
 
 
-def _uses(suffix: str) -> str:
-    return _USES.format(s=suffix, otel=otel_events.unmatched_uses_sql(suffix))
+@contextmanager
+def _uses(con: DuckDBPyConnection, suffix: str, since: datetime) -> Iterator[str]:
+    """The relation the rollups read (a table name or a parenthesized query) for uses from ``since``."""
+    if not otel_events.has_uses_since(con, since):
+        yield f"usage_events{suffix}"
+        return
+    sql = otel_events.unmatched_uses_sql(suffix)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {_OTEL_ONLY} AS {sql}", [since] * sql.count("?"))
+    try:
+        row = con.execute(f"SELECT count(*) FROM {_OTEL_ONLY}").fetchone()
+        if not row or not row[0]:
+            yield f"usage_events{suffix}"
+        else:
+            yield (
+                f"(SELECT {_USE_COLUMNS} FROM usage_events{suffix}"
+                f" UNION ALL SELECT {_USE_COLUMNS} FROM temp.{_OTEL_ONLY})"
+            )
+    finally:
+        con.execute(f"DROP TABLE IF EXISTS temp.{_OTEL_ONLY}")
 
 
 _DAILY_SQL = """
 INSERT INTO usage_item_daily{s} (day, source, item_type, parent, name, calls, errors, users)
-WITH {uses}, day_uses AS (SELECT * FROM uses WHERE CAST(occurred_at AS DATE) IN (SELECT unnest(?)))
 SELECT CAST(occurred_at AS DATE), source, item_type, parent, name,
        count(*), count(*) FILTER (WHERE is_error), count(DISTINCT user_id)
-FROM day_uses
+FROM {uses} e
+WHERE occurred_at IS NOT NULL AND CAST(occurred_at AS DATE) IN (SELECT unnest(?))
 GROUP BY ALL
 UNION ALL
 SELECT CAST(occurred_at AS DATE), source, 'plugin', parent, any_value(parent_name),
        count(*), count(*) FILTER (WHERE is_error), count(DISTINCT user_id)
-FROM day_uses
-WHERE parent <> '' AND item_type IN ('skill', 'agent', 'command', 'mcp')
+FROM {uses} e
+WHERE occurred_at IS NOT NULL AND CAST(occurred_at AS DATE) IN (SELECT unnest(?))
+  AND parent <> '' AND item_type IN ('skill', 'agent', 'command', 'mcp')
 GROUP BY CAST(occurred_at AS DATE), source, parent
 """
 
@@ -392,7 +408,8 @@ def refresh_daily(con: DuckDBPyConnection, days: list[date], *, suffix: str = ""
         return
     con.execute(f"DELETE FROM usage_item_daily{suffix} WHERE day IN (SELECT unnest(?))", [days])
     bound = datetime.combine(min(days), datetime.min.time()) - timedelta(days=1)
-    con.execute(_DAILY_SQL.format(s=suffix, uses=_uses(suffix)), [bound, bound, bound, days])
+    with _uses(con, suffix, bound) as uses:
+        con.execute(_DAILY_SQL.format(s=suffix, uses=uses), [days, days])
 
 
 def all_event_days(con: DuckDBPyConnection, *, suffix: str = "") -> list[date]:
@@ -403,15 +420,15 @@ def all_event_days(con: DuckDBPyConnection, *, suffix: str = "") -> list[date]:
 _WINDOW_SQL = """
 INSERT INTO usage_item_window{s}
     (period, source, item_type, parent, name, calls, errors, users, active_days, last_used_at, refreshed_at)
-WITH {uses}, w(period, since) AS (SELECT * FROM (VALUES ('last_7d', ?::TIMESTAMP), ('last_30d', ?::TIMESTAMP)))
+WITH w(period, since) AS (SELECT * FROM (VALUES ('last_7d', ?::TIMESTAMP), ('last_30d', ?::TIMESTAMP)))
 SELECT w.period, e.source, e.item_type, e.parent, e.name, count(*), count(*) FILTER (WHERE e.is_error),
        count(DISTINCT e.user_id), count(DISTINCT CAST(e.occurred_at AS DATE)), max(e.occurred_at), ?
-FROM uses e JOIN w ON e.occurred_at >= w.since
+FROM {uses} e JOIN w ON e.occurred_at >= w.since
 GROUP BY ALL
 UNION ALL
 SELECT w.period, e.source, 'plugin', e.parent, any_value(e.parent_name), count(*), count(*) FILTER (WHERE e.is_error),
        count(DISTINCT e.user_id), count(DISTINCT CAST(e.occurred_at AS DATE)), max(e.occurred_at), ?
-FROM uses e JOIN w ON e.occurred_at >= w.since
+FROM {uses} e JOIN w ON e.occurred_at >= w.since
 WHERE e.parent <> '' AND e.item_type IN ('skill', 'agent', 'command', 'mcp')
 GROUP BY w.period, e.source, e.parent
 """
@@ -422,8 +439,8 @@ def refresh_windows(con: DuckDBPyConnection, now: datetime, *, suffix: str = "")
     con.execute(f"DELETE FROM usage_item_window{suffix}")
     since7 = now - timedelta(days=WINDOWS["last_7d"])
     since30 = now - timedelta(days=WINDOWS["last_30d"])
-    bound = since30 - timedelta(days=1)
-    con.execute(_WINDOW_SQL.format(s=suffix, uses=_uses(suffix)), [bound, bound, bound, since7, since30, now, now])
+    with _uses(con, suffix, since30 - timedelta(days=1)) as uses:
+        con.execute(_WINDOW_SQL.format(s=suffix, uses=uses), [since7, since30, now, now])
     if suffix:
         return
 

@@ -26,6 +26,7 @@ reprocess never work at once.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -57,9 +58,10 @@ BATCH_FILES = 200
 BATCH_EVENTS = 100_000
 # Windows are rebuilt at least this often even when no file changed (they slide with time).
 WINDOW_REFRESH = timedelta(hours=1)
-# telemetry_meta key: the newest received_at of the OTLP uses already rolled up; the next
-# run rolls up the days of those received after it (less a margin: a request stamps received_at
-# before its commit, so a slow commit may land behind the mark).
+# telemetry_meta key: the newest received_at of the OTLP uses already rolled up and how many were
+# received in the margin before it (JSON). The next run rolls up the days of those received after
+# it less the margin (a request stamps received_at before the spool is committed, so a late
+# commit may land behind the mark), unless that is exactly what it saw last time.
 OTEL_MARK = "otel_rolled_up_at"
 OTEL_MARGIN = timedelta(minutes=1)
 
@@ -273,18 +275,25 @@ def process_sessions(progress: Progress = no_progress) -> RunStats:
             pending = telemetry.pending_files(con, PROCESSOR_VERSION)
             refreshed = telemetry.get_meta(con, "windows_refreshed_at")
             attributor = attribution.load(con, Path(current_app.config["AGNES_DATA_DIR"])) if pending else None
-            rolled = telemetry.get_meta(con, OTEL_MARK)
-            after = datetime.fromisoformat(rolled) - OTEL_MARGIN if rolled else datetime.min
-            otel_days, otel_newest = otel_events.use_days_received(con, after)
+            mark = json.loads(telemetry.get_meta(con, OTEL_MARK) or "null")
+            after = datetime.fromisoformat(mark["newest"]) - OTEL_MARGIN if mark else datetime.min
+            seen = otel_events.use_days_received(con, after)
+            # Unless exactly what the last run saw, OTLP uses arrived since: their days roll up.
+            otel_changed = bool(seen[0]) and not (
+                mark and seen[2] == mark["count"] and seen[1] is not None and seen[1].isoformat() == mark["newest"]
+            )
         if pending:
             _work(pending, attributor, stats, progress, "")
         now = utcnow()
         stale = refreshed is None or now - datetime.fromisoformat(refreshed) >= WINDOW_REFRESH
-        if stats.files or stale or otel_days:
+        if stats.files or stale or otel_changed:
             with state_store().write() as con:
-                if otel_days:  # OTLP uses that arrived since the last run count too
-                    telemetry.refresh_daily(con, otel_days)
-                    telemetry.set_meta(con, OTEL_MARK, (otel_newest or now).isoformat(), now)
+                if otel_changed:  # read again inside the unit: nothing lands between days and mark
+                    days, newest, _ = otel_events.use_days_received(con, after)
+                    telemetry.refresh_daily(con, days)
+                    newest = newest or now
+                    count = otel_events.use_days_received(con, newest - OTEL_MARGIN)[2]
+                    telemetry.set_meta(con, OTEL_MARK, json.dumps({"newest": newest.isoformat(), "count": count}), now)
                 telemetry.refresh_windows(con, now)
                 markers.USAGE.bump()
     stats.seconds = time.perf_counter() - started

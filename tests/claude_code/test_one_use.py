@@ -112,14 +112,21 @@ def _otlp(client, analyst, body: bytes) -> None:  # type: ignore[no-untyped-def]
 
 
 def test_otlp_first_then_the_transcript_counts_once(app, client, analyst) -> None:  # type: ignore[no-untyped-def]
+    from agnes.models import telemetry
+    from agnes.state import state_store
+    from agnes.telemetry.processor import process_sessions
+
     _otlp(client, analyst, activations(["p-1"]))
     assert figures() == (1, 0, 1)  # OTLP alone already counts (real-time channel)
+    with state_store().read() as con:
+        rolled = telemetry.get_meta(con, "windows_refreshed_at")
+    process_sessions()  # nothing arrived since: no rollup again
+    with state_store().read() as con:
+        assert telemetry.get_meta(con, "windows_refreshed_at") == rolled
     # The transcript arrives: the same occurrence, which failed (only the transcript knows).
     assert upload(client, analyst["token"], SESSION, transcript([("p-1", "toolu_01", True)])).status_code in (200, 201)
     assert figures() == (1, 1, 1)
     assert triggers()["by_claude"] == 1
-    from agnes.state import state_store
-
     with state_store().read() as con:
         stored = con.execute("SELECT prompt_id, tool_use_id FROM usage_events WHERE event_type = 'skill'").fetchall()
     assert stored == [("p-1", "toolu_01")]
