@@ -185,8 +185,7 @@ def hook_failures_by_plugin(con: DuckDBPyConnection, since: datetime) -> dict[tu
 # * tool_result of a built-in tool: the transcript's tool use with the same ``tool_use_id``. Skill
 #   and subagent tools are left out (skill_activated and the transcript count those), and so are
 #   MCP tools (OTLP names them all ``mcp_tool``).
-# Only the transcripts of sessions with OTLP uses are read. Parameters: the same lower bound on
-# occurred_at three times (ordinals are taken from it on).
+# Only the transcripts of sessions with OTLP uses are read; ``{keys}`` limits the sessions.
 _UNMATCHED_USES = """
 WITH o_skills AS (
     SELECT user_id, session_id, prompt_id, skill_name, occurred_at, ref_marketplace, ref_plugin,
@@ -194,20 +193,18 @@ WITH o_skills AS (
                               ORDER BY occurred_at, event_key) AS n,
            row_number() OVER (PARTITION BY user_id, session_id, skill_name ORDER BY occurred_at, event_key) AS m
     FROM otel_events
-    WHERE event_name = 'skill_activated' AND skill_name IS NOT NULL AND occurred_at >= ?
+    WHERE event_name = 'skill_activated' AND skill_name IS NOT NULL {keys}
 ), o_tools AS (
     SELECT user_id, session_id, occurred_at, tool_name, tool_use_id, success
     FROM otel_events
     WHERE event_name = 'tool_result' AND tool_name IS NOT NULL AND tool_use_id IS NOT NULL
-      AND tool_name NOT IN ('Skill', 'Task', 'Agent', 'mcp_tool') AND NOT starts_with(tool_name, 'mcp__')
-      AND occurred_at >= ?
+      AND tool_name NOT IN ('Skill', 'Task', 'Agent', 'mcp_tool') AND NOT starts_with(tool_name, 'mcp__') {keys}
 ), o_sessions AS (
     SELECT DISTINCT user_id, session_id FROM o_skills
     UNION SELECT DISTINCT user_id, session_id FROM o_tools
 ), t AS (  -- the transcripts' uses of those sessions only
     SELECT e.user_id, e.session_id, e.prompt_id, e.tool_use_id, e.event_type, e.occurred_at, e.line_no, e.name
     FROM usage_events{s} e JOIN o_sessions USING (user_id, session_id)
-    WHERE e.occurred_at >= ? OR e.occurred_at IS NULL
 ), t_skills AS (
     SELECT user_id, session_id, prompt_id, ltrim(name, '/') AS skill,
            row_number() OVER (PARTITION BY user_id, session_id, prompt_id, ltrim(name, '/')
@@ -243,39 +240,66 @@ WHERE NOT EXISTS (
 """
 
 
-def unmatched_uses_sql(suffix: str = "") -> str:
+# The sessions whose OTLP-only uses are rebuilt: a registered table of (user_id, session_id).
+_KEYS = "AND (user_id, session_id) IN (SELECT (user_id, session_id) FROM agnes_otel_sessions)"
+
+
+def unmatched_uses_sql(suffix: str = "", *, all_sessions: bool = False) -> str:
     """SQL of the OTLP uses no transcript use matches (see :data:`_UNMATCHED_USES`), against
-    ``usage_events{suffix}``; takes a lower bound on ``occurred_at`` three times."""
-    return _UNMATCHED_USES.format(s=suffix)
+    ``usage_events{suffix}``: of every session, or of those in the registered relation
+    ``agnes_otel_sessions`` (columns user_id, session_id)."""
+    return _UNMATCHED_USES.format(s=suffix, keys="" if all_sessions else _KEYS)
+
+
+def refresh_otel_only(
+    con: DuckDBPyConnection, sessions: list[tuple[str, str]] | None, *, suffix: str = ""
+) -> list[Any]:
+    """Rebuild ``usage_otel_only{suffix}`` for ``sessions`` (``[(user_id, session_id)]``), or
+    for every session with ``None``; returns the days (``date``) of the rows removed or added
+    (their rollups change; not computed for ``None``, which rebuilds everything)."""
+    if sessions is None:
+        con.execute(f"DELETE FROM usage_otel_only{suffix}")
+        con.execute(f"INSERT INTO usage_otel_only{suffix} {unmatched_uses_sql(suffix, all_sessions=True)}")
+        return []
+    if not sessions:
+        return []
+    keys = pa.table({"user_id": [u for u, _ in sessions], "session_id": [s for _, s in sessions]})
+    mine = " WHERE (user_id, session_id) IN (SELECT (user_id, session_id) FROM agnes_otel_sessions)"
+    days_sql = f"SELECT DISTINCT CAST(occurred_at AS DATE) FROM usage_otel_only{suffix}{mine}"
+    con.register("agnes_otel_sessions", keys)
+    try:
+        days = {r[0] for r in con.execute(days_sql).fetchall()}
+        con.execute(f"DELETE FROM usage_otel_only{suffix}{mine}")
+        con.execute(f"INSERT INTO usage_otel_only{suffix} {unmatched_uses_sql(suffix)}")
+        days |= {r[0] for r in con.execute(days_sql).fetchall()}
+    finally:
+        con.unregister("agnes_otel_sessions")
+    return sorted(days)
 
 
 # The OTLP events that count as uses (see _UNMATCHED_USES).
 USE_EVENTS = "event_name IN ('skill_activated', 'tool_result')"
 
 
-def has_uses_since(con: DuckDBPyConnection, since: datetime) -> bool:
-    """True when an OTLP use (see :data:`USE_EVENTS`) happened at or after ``since``."""
-    return (
-        con.execute(f"SELECT 1 FROM otel_events WHERE {USE_EVENTS} AND occurred_at >= ? LIMIT 1", [since]).fetchone()
-        is not None
-    )
-
-
-def use_days_received(con: DuckDBPyConnection, after: datetime) -> tuple[list[Any], datetime | None, int]:
-    """OTLP uses received after ``after``: the days (``date``) they happened on (whose rollups
-    they change), the newest ``received_at`` (None when there are none) and how many there are."""
-    rows = con.execute(
-        "SELECT DISTINCT CAST(occurred_at AS DATE), max(received_at) OVER (), count(*) OVER () FROM otel_events"
-        f" WHERE {USE_EVENTS} AND received_at > ?",
-        [after],
-    ).fetchall()
-    return [r[0] for r in rows], (rows[0][1] if rows else None), (int(rows[0][2]) if rows else 0)
-
-
-def use_days(con: DuckDBPyConnection) -> list[Any]:
-    """Every day (``date``) with an OTLP use."""
-    rows = con.execute(f"SELECT DISTINCT CAST(occurred_at AS DATE) FROM otel_events WHERE {USE_EVENTS}").fetchall()
-    return [r[0] for r in rows]
+def uses_received(
+    con: DuckDBPyConnection, after: datetime
+) -> tuple[list[Any], list[tuple[str, str]], datetime | None, int]:
+    """OTLP uses received after ``after``: the days (``date``) they happened on and their
+    sessions (``(user_id, session_id)``), whose figures they change, the newest ``received_at``
+    (None when there are none) and how many there are."""
+    where = f"WHERE {USE_EVENTS} AND received_at > ?"
+    row = con.execute(f"SELECT max(received_at), count(*) FROM otel_events {where}", [after]).fetchone()
+    if not row or not row[1]:
+        return [], [], None, 0
+    days = [
+        r[0]
+        for r in con.execute(f"SELECT DISTINCT CAST(occurred_at AS DATE) FROM otel_events {where}", [after]).fetchall()
+    ]
+    sessions = [
+        (r[0], r[1])
+        for r in con.execute(f"SELECT DISTINCT user_id, session_id FROM otel_events {where}", [after]).fetchall()
+    ]
+    return days, sessions, row[0], int(row[1])
 
 
 def delete_session_events(con: DuckDBPyConnection, user_id: str, session_id: str) -> tuple[int, list[Any]]:
@@ -291,6 +315,7 @@ def delete_session_events(con: DuckDBPyConnection, user_id: str, session_id: str
         ).fetchall()
     ]
     row = con.execute("DELETE FROM otel_events WHERE user_id = ? AND session_id = ?", [user_id, session_id]).fetchone()
+    con.execute("DELETE FROM usage_otel_only WHERE user_id = ? AND session_id = ?", [user_id, session_id])
     return (int(row[0]) if row else 0), days
 
 

@@ -8,8 +8,6 @@ from the events, so its distinct-user counts are true window counts, not sums of
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -352,37 +350,22 @@ def replace_file_rows(
 def delete_events_before(con: DuckDBPyConnection, cutoff: datetime) -> dict[str, Any]:
     """Delete events older than ``cutoff`` (prune); rollups stay. Returns the count."""
     row = con.execute("DELETE FROM usage_events WHERE occurred_at < ?", [cutoff]).fetchone()
+    con.execute("DELETE FROM usage_otel_only WHERE occurred_at < ?", [cutoff])
     return {"events": int(row[0]) if row else 0}
 
 
 # -- rollups -------------------------------------------------------------------------------------
 
 # Every use counted once: the transcripts' uses, and the OTLP uses no transcript reported
-# (otel_events.unmatched_uses_sql), staged first in a temporary table of the unit's connection
-# (small: OTLP-only uses). Without any, the rollups read usage_events alone.
-_OTEL_ONLY = "agnes_otel_only_uses"
+# (``usage_otel_only``, rebuilt per session by the processor: otel_events.refresh_otel_only).
 _USE_COLUMNS = "user_id, occurred_at, source, item_type, parent, parent_name, name, is_error"
 
 
-@contextmanager
-def _uses(con: DuckDBPyConnection, suffix: str, since: datetime) -> Iterator[str]:
-    """The relation the rollups read (a table name or a parenthesized query) for uses from ``since``."""
-    if not otel_events.has_uses_since(con, since):
-        yield f"usage_events{suffix}"
-        return
-    sql = otel_events.unmatched_uses_sql(suffix)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE {_OTEL_ONLY} AS {sql}", [since] * sql.count("?"))
-    try:
-        row = con.execute(f"SELECT count(*) FROM {_OTEL_ONLY}").fetchone()
-        if not row or not row[0]:
-            yield f"usage_events{suffix}"
-        else:
-            yield (
-                f"(SELECT {_USE_COLUMNS} FROM usage_events{suffix}"
-                f" UNION ALL SELECT {_USE_COLUMNS} FROM temp.{_OTEL_ONLY})"
-            )
-    finally:
-        con.execute(f"DROP TABLE IF EXISTS temp.{_OTEL_ONLY}")
+def _uses(suffix: str) -> str:
+    return (
+        f"(SELECT {_USE_COLUMNS} FROM usage_events{suffix}"
+        f" UNION ALL SELECT {_USE_COLUMNS} FROM usage_otel_only{suffix})"
+    )
 
 
 _DAILY_SQL = """
@@ -407,14 +390,13 @@ def refresh_daily(con: DuckDBPyConnection, days: list[date], *, suffix: str = ""
     if not days:
         return
     con.execute(f"DELETE FROM usage_item_daily{suffix} WHERE day IN (SELECT unnest(?))", [days])
-    bound = datetime.combine(min(days), datetime.min.time()) - timedelta(days=1)
-    with _uses(con, suffix, bound) as uses:
-        con.execute(_DAILY_SQL.format(s=suffix, uses=uses), [days, days])
+    con.execute(_DAILY_SQL.format(s=suffix, uses=_uses(suffix)), [days, days])
 
 
 def all_event_days(con: DuckDBPyConnection, *, suffix: str = "") -> list[date]:
     """Every day with a use (of a transcript, or an OTLP one)."""
-    return sorted(set(_event_days(con, "TRUE", [], suffix)) | set(otel_events.use_days(con)))
+    otel = con.execute(f"SELECT DISTINCT CAST(occurred_at AS DATE) FROM usage_otel_only{suffix}").fetchall()
+    return sorted(set(_event_days(con, "TRUE", [], suffix)) | {r[0] for r in otel})
 
 
 _WINDOW_SQL = """
@@ -439,8 +421,7 @@ def refresh_windows(con: DuckDBPyConnection, now: datetime, *, suffix: str = "")
     con.execute(f"DELETE FROM usage_item_window{suffix}")
     since7 = now - timedelta(days=WINDOWS["last_7d"])
     since30 = now - timedelta(days=WINDOWS["last_30d"])
-    with _uses(con, suffix, since30 - timedelta(days=1)) as uses:
-        con.execute(_WINDOW_SQL.format(s=suffix, uses=uses), [since7, since30, now, now])
+    con.execute(_WINDOW_SQL.format(s=suffix, uses=_uses(suffix)), [since7, since30, now, now])
     if suffix:
         return
 
@@ -615,6 +596,7 @@ def top_window_items(
 REPROCESSED_TABLES = (
     "usage_file_state",
     "usage_events",
+    "usage_otel_only",
     "usage_session_summary",
     "usage_item_daily",
     "usage_item_window",

@@ -210,8 +210,11 @@ def _read(root: Path, pending: telemetry.PendingFile) -> tuple[bytes, str]:
 
 def _commit(batch: _Batch, suffix: str) -> None:
     events, summaries = batch.tables()
+    sessions = sorted(set(zip(batch.summaries["user_id"], batch.summaries["session_id"], strict=True)))
     with state_store().write() as con:
         days = telemetry.replace_file_rows(con, batch.paths, events, summaries, suffix=suffix)
+        # the OTLP uses of these sessions that the transcripts now match, or no longer match
+        days = sorted(set(days) | set(otel_events.refresh_otel_only(con, sessions, suffix=suffix)))
         telemetry.put_file_states(con, batch.states + batch.failures, suffix=suffix)
         if not suffix:  # a reprocess builds its daily rollup once, at the end
             telemetry.refresh_daily(con, days)
@@ -277,10 +280,11 @@ def process_sessions(progress: Progress = no_progress) -> RunStats:
             attributor = attribution.load(con, Path(current_app.config["AGNES_DATA_DIR"])) if pending else None
             mark = json.loads(telemetry.get_meta(con, OTEL_MARK) or "null")
             after = datetime.fromisoformat(mark["newest"]) - OTEL_MARGIN if mark else datetime.min
-            seen = otel_events.use_days_received(con, after)
-            # Unless exactly what the last run saw, OTLP uses arrived since: their days roll up.
-            otel_changed = bool(seen[0]) and not (
-                mark and seen[2] == mark["count"] and seen[1] is not None and seen[1].isoformat() == mark["newest"]
+            _, _, newest, count = otel_events.uses_received(con, after)
+            # Unless exactly what the last run saw, OTLP uses arrived since: their sessions and
+            # days roll up again.
+            otel_changed = bool(count) and not (
+                mark and count == mark["count"] and newest is not None and newest.isoformat() == mark["newest"]
             )
         if pending:
             _work(pending, attributor, stats, progress, "")
@@ -289,10 +293,11 @@ def process_sessions(progress: Progress = no_progress) -> RunStats:
         if stats.files or stale or otel_changed:
             with state_store().write() as con:
                 if otel_changed:  # read again inside the unit: nothing lands between days and mark
-                    days, newest, _ = otel_events.use_days_received(con, after)
-                    telemetry.refresh_daily(con, days)
+                    days, sessions, newest, _ = otel_events.uses_received(con, after)
+                    days = set(days) | set(otel_events.refresh_otel_only(con, sessions))
+                    telemetry.refresh_daily(con, sorted(days))
                     newest = newest or now
-                    count = otel_events.use_days_received(con, newest - OTEL_MARGIN)[2]
+                    count = otel_events.uses_received(con, newest - OTEL_MARGIN)[3]
                     telemetry.set_meta(con, OTEL_MARK, json.dumps({"newest": newest.isoformat(), "count": count}), now)
                 telemetry.refresh_windows(con, now)
                 markers.USAGE.bump()
@@ -319,6 +324,7 @@ def reprocess_sessions(progress: Progress = no_progress) -> RunStats:
             try:
                 _work(files, attributor, stats, progress, telemetry.SHADOW)
                 with state_store().write() as con:
+                    otel_events.refresh_otel_only(con, None, suffix=telemetry.SHADOW)
                     telemetry.refresh_daily(
                         con, telemetry.all_event_days(con, suffix=telemetry.SHADOW), suffix=telemetry.SHADOW
                     )
