@@ -274,6 +274,15 @@ SETTINGS: tuple[Setting, ...] = (
         bounds=(1, 10_000_000),
     ),
     Setting(
+        "AGNES_OTLP_FLUSH_MS",
+        1000,
+        "Milliseconds the OTLP intake gathers spooled events before committing them to the state store"
+        " in one write unit (a request is answered once its events are on disk); 0 commits each request"
+        " before answering it.",
+        kind="int",
+        bounds=(0, 60_000),
+    ),
+    Setting(
         "AGNES_GOOGLE_USERINFO_URL",
         "https://openidconnect.googleapis.com/v1/userinfo",
         "OpenID Connect userinfo endpoint.",

@@ -48,6 +48,7 @@ def app_config(tmp_path: Path) -> dict[str, object]:
         "AGNES_BASE_URL": "http://localhost",
         "REDIS_URL": "",
         "AGNES_LOG_LEVEL": "WARNING",
+        "AGNES_OTLP_FLUSH_MS": 0,  # the OTLP intake commits before answering: tests read at once
         # The table fixtures (tests/data/conftest.py ``folder``) live here; nothing else is readable.
         "AGNES_DATA_SOURCE_DIRS": [str(tmp_path / "files")],
     }

@@ -5,7 +5,8 @@
   OpenTelemetry export to this server) and the diff against its previous download;
 * :mod:`~agnes.claude_code.otlp` — OTLP/HTTP payloads (protobuf, JSON, gzip) decoded with
   ``opentelemetry-proto`` and mapped to events; :mod:`~agnes.claude_code.intake` — limits,
-  attribution to served plugins and storage (``otel_events``, source ``otel``);
+  attribution to served plugins and storage (``otel_events``, source ``otel``), through
+  :mod:`~agnes.claude_code.spool` (on disk at once, committed in one write unit a second);
 * :mod:`~agnes.claude_code.fleet` — who runs the served version of each plugin, who is behind and
   since when, who never connected, hook failures, and the fleet pulse.
 """

@@ -6,39 +6,36 @@ decompression (``AGNES_OTLP_MAX_KB``, 413 ``body_too_large``), well-formed OTLP 
 the token's rate (``AGNES_OTLP_RATE`` events per second, 429 with ``Retry-After``). Then every
 event is stored under the token's owner (``source = 'otel'``), attributed to the served plugin
 it names the way transcripts are: the user's served set maps a served name (``<name>@agnes``,
-or the ``<plugin>:`` prefix of a skill) to its marketplace and plugin. Requests are committed
-together (:class:`EventWriter`): one write unit per batch of concurrent requests, each request
-answered once its own events are committed.
+or the ``<plugin>:`` prefix of a skill) to its marketplace and plugin. A request is answered once
+its events are on disk in the spool (:mod:`agnes.claude_code.spool`), which is committed to the
+state store in one write unit for all the requests of the last ``AGNES_OTLP_FLUSH_MS``.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import os
 import threading
 import time
-import weakref
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
-from flask import Flask, current_app
+import pyarrow as pa
+from flask import current_app
 
 from agnes.access import Principal
 from agnes.claude_code import otlp
 from agnes.claude_code.otlp import Event
+from agnes.claude_code.spool import spool
 from agnes.errors import AppError, Invalid
 from agnes.marketplace import resolver
 from agnes.models import otel_events, utcnow
 from agnes.models.otel_events import EVENT_COLUMNS, PluginLoad
-from agnes.state import state_store
 
 # Seconds of the per-token rate a burst may use at once.
 BURST_SECONDS = 30
 # Token buckets kept per process before the oldest are forgotten (forgetting one refills it).
 MAX_BUCKETS = 10_000
-# Longest a request waits for its events to be committed before it answers 503 (seconds).
-COMMIT_WAIT = 30.0
 
 log = logging.getLogger(__name__)
 
@@ -90,110 +87,6 @@ class IngestResult:
         return {"received": self.received}
 
 
-@dataclass
-class _Pending:
-    """One request's events waiting for the writer."""
-
-    columns: dict[str, list[Any]]
-    loads: list[PluginLoad]
-    done: threading.Event = field(default_factory=threading.Event)
-    error: BaseException | None = None
-
-
-class EventWriter:
-    """Group commit: requests hand their events to one writer thread per process and wait; the
-    writer commits everything that queued up meanwhile in one write unit, then wakes them all.
-
-    A request answers only after its events are committed (an acknowledged batch is stored), and
-    under load one state-store write serves many requests instead of one each.
-    """
-
-    def __init__(self, app: Flask) -> None:
-        self.app = app
-        self.lock = threading.Lock()
-        self.queue: list[_Pending] = []
-        self.wake = threading.Event()
-        self.thread: threading.Thread | None = None
-        self.pid = 0
-
-    def submit(self, columns: dict[str, list[Any]], loads: list[PluginLoad]) -> None:
-        """Queue a request's rows and wait until they are committed.
-
-        Raises:
-            AppError: 503 ``intake_unavailable`` (with ``Retry-After``) when the write failed or
-                did not finish within :data:`COMMIT_WAIT` seconds.
-        """
-        pending = _Pending(columns, loads)
-        with self.lock:
-            self.queue.append(pending)
-            if self.thread is None or self.pid != os.getpid() or not self.thread.is_alive():
-                self.pid = os.getpid()  # after a fork the parent's thread is not ours
-                self.thread = threading.Thread(
-                    target=_writer_loop, args=(weakref.ref(self),), name="agnes-otlp-writer", daemon=True
-                )
-                self.thread.start()
-        self.wake.set()
-        if not pending.done.wait(COMMIT_WAIT) or pending.error is not None:
-            raise AppError(
-                503,
-                "intake_unavailable",
-                "The events could not be stored right now; send them again.",
-                headers={"Retry-After": "5"},
-            )
-
-    def flush(self) -> int:
-        """Commit everything queued in one write unit; returns how many requests it served."""
-        with self.lock:
-            batch, self.queue = self.queue, []
-        if not batch:
-            return 0
-        error: BaseException | None = None
-        try:
-            columns = {name: [v for p in batch for v in p.columns[name]] for name, _ in EVENT_COLUMNS}
-            newest: dict[tuple[str, str, str, str], PluginLoad] = {}
-            for load in (x for p in batch for x in p.loads):
-                key = (load.user_id, load.installation, load.marketplace_name, load.plugin_name)
-                if key not in newest or newest[key].last_loaded_at <= load.last_loaded_at:
-                    newest[key] = load
-            with self.app.app_context(), state_store().write() as con:
-                otel_events.insert_events(con, columns)
-                if newest:
-                    otel_events.upsert_plugin_loads(con, list(newest.values()))
-        except Exception as exc:  # every waiting request answers 503; the exporters retry
-            log.exception("could not store %d OTLP requests", len(batch))
-            error = exc
-        for pending in batch:
-            pending.error = error
-            pending.done.set()
-        return len(batch)
-
-
-def _writer_loop(ref: weakref.ReferenceType[EventWriter]) -> None:
-    """Commit whatever is queued, as soon as it is queued, while the writer exists."""
-    while True:
-        writer = ref()
-        if writer is None:
-            return
-        wake = writer.wake
-        del writer
-        wake.wait(1.0)
-        wake.clear()
-        writer = ref()
-        if writer is None:
-            return
-        while writer.flush():
-            pass
-        del writer
-
-
-def _writer() -> EventWriter:
-    app = current_app._get_current_object()  # type: ignore[attr-defined]
-    writer = app.extensions.get("agnes_otlp_writer")
-    if writer is None:
-        writer = app.extensions["agnes_otlp_writer"] = EventWriter(app)
-    return writer
-
-
 def _limiter() -> RateLimiter:
     return current_app.extensions.setdefault("agnes_otlp_rate", RateLimiter())
 
@@ -211,17 +104,17 @@ def _attribute(events: list[Event], served: resolver.ServedSet) -> None:
             event.ref_marketplace, event.ref_plugin = plugin.marketplace_id, plugin.name
 
 
-def _columns(events: list[Event], user_id: str, received_at: Any) -> dict[str, list[Any]]:
-    columns: dict[str, list[Any]] = {name: [] for name, _ in EVENT_COLUMNS}
-    for event in events:
-        for name, values in columns.items():
-            if name == "user_id":
-                values.append(user_id)
-            elif name == "received_at":
-                values.append(received_at)
-            else:
-                values.append(getattr(event, name))
-    return columns
+def _table(events: list[Event], user_id: str, received_at: Any) -> pa.Table:
+    """The events as one Arrow table in ``otel_events`` column order."""
+    columns: dict[str, list[Any]] = {}
+    for name, _ in EVENT_COLUMNS:
+        if name == "user_id":
+            columns[name] = [user_id] * len(events)
+        elif name == "received_at":
+            columns[name] = [received_at] * len(events)
+        else:
+            columns[name] = [getattr(event, name) for event in events]
+    return pa.Table.from_pydict(columns, schema=otel_events.EVENT_SCHEMA)
 
 
 def _loads(events: list[Event], user_id: str) -> list[PluginLoad]:
@@ -249,8 +142,8 @@ def ingest(signal: str, body: bytes, *, content_type: str, content_encoding: str
     Raises:
         AppError: 415 ``unsupported_media_type``; 413 ``body_too_large`` or ``too_many_events``;
             400 ``malformed_otlp``; 429 ``rate_limited`` (with ``Retry-After``). Nothing is
-            written in any of these cases. 503 ``intake_unavailable`` when the state store
-            could not take the events (the exporter sends them again).
+            written in any of these cases. 503 ``intake_unavailable`` when the spool could not
+            take the events (the exporter sends them again).
     """
     config = current_app.config
     kind = content_type.split(";", 1)[0].strip().lower()
@@ -279,5 +172,5 @@ def ingest(signal: str, body: bytes, *, content_type: str, content_encoding: str
     events = otlp.events(signal, message, user_id, now)
     if events:
         _attribute(events, resolver.resolve(user_id, principal.group_ids))
-        _writer().submit(_columns(events, user_id, now), _loads(events, user_id))
+        spool().submit(_table(events, user_id, now), _loads(events, user_id))
     return IngestResult(received)

@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from google.protobuf import json_format
 from google.protobuf.message import DecodeError, Message
 from opentelemetry.proto.collector.logs.v1.logs_service_pb2 import ExportLogsServiceRequest
@@ -131,7 +132,11 @@ def _value(value: AnyValue) -> Any:
 
 
 def _attributes(pairs: Any) -> dict[str, Any]:
-    return {kv.key: _value(kv.value) for kv in pairs}  # type: ignore[union-attr]
+    found: dict[str, Any] = {}
+    for kv in pairs:  # the hot path: most values are strings, read without a call
+        value = kv.value
+        found[kv.key] = value.string_value if value.WhichOneof("value") == "string_value" else _value(value)
+    return found
 
 
 def _text(value: Any) -> str | None:
@@ -180,10 +185,10 @@ def _kept(attrs: dict[str, Any]) -> str:
         if isinstance(value, str) and len(value) > MAX_ATTRIBUTE_CHARS:
             value = value[:MAX_ATTRIBUTE_CHARS] + "…"
         kept[key] = value
-    return json.dumps(kept, ensure_ascii=False, separators=(",", ":"), default=str)
+    return orjson.dumps(kept, default=str).decode()
 
 
-@dataclass
+@dataclass(slots=True)
 class Event:
     """One row of ``otel_events`` before attribution (``ref_*`` are filled by the intake)."""
 

@@ -15,7 +15,7 @@ from typing import Any
 import pyarrow as pa
 from duckdb import DuckDBPyConnection
 
-from agnes.models import Record, findings
+from agnes.models import Record, findings, otel_events
 
 # Windows of usage_item_window: name -> days.
 WINDOWS = {"last_7d": 7, "last_30d": 30}
@@ -42,6 +42,8 @@ EVENT_COLUMNS = (
     "is_sidechain",
     "model",
     "processor_version",
+    "prompt_id",
+    "tool_use_id",
 )
 EVENT_SCHEMA = pa.schema(
     [
@@ -64,6 +66,8 @@ EVENT_SCHEMA = pa.schema(
         ("is_sidechain", pa.bool_()),
         ("model", pa.string()),
         ("processor_version", pa.int32()),
+        ("prompt_id", pa.string()),
+        ("tool_use_id", pa.string()),
     ]
 )
 SUMMARY_COLUMNS = (
@@ -168,11 +172,14 @@ def mark_private(con: DuckDBPyConnection, user_id: str, session_id: str, at: dat
 
 
 def delete_session(con: DuckDBPyConnection, user_id: str, session_id: str) -> dict[str, Any]:
-    """Delete every row of one session (files, checkpoints, events, summaries, failure findings).
+    """Delete every row of one session (files, checkpoints, events, summaries, failure findings,
+    and the events Claude Code exported of it over OpenTelemetry).
 
-    Returns ``{"files": n, "events": n, "days": [date, ...]}`` (the days whose rollups changed).
+    Returns ``{"files": n, "events": n, "otel_events": n, "days": [date, ...]}`` (the days whose
+    rollups changed).
     """
     days = _event_days(con, "user_id = ? AND session_id = ?", [user_id, session_id])
+    otel, otel_days = otel_events.delete_session_events(con, user_id, session_id)
     where = "user_id = ? AND session_id = ?"
     events = con.execute(f"DELETE FROM usage_events WHERE {where}", [user_id, session_id]).fetchone()
     con.execute(f"DELETE FROM usage_session_summary WHERE {where}", [user_id, session_id])
@@ -182,7 +189,12 @@ def delete_session(con: DuckDBPyConnection, user_id: str, session_id: str) -> di
     )
     findings.delete_session_findings(con, user_id, session_id)
     files = con.execute(f"DELETE FROM session_files WHERE {where}", [user_id, session_id]).fetchone()
-    return {"files": int(files[0]) if files else 0, "events": int(events[0]) if events else 0, "days": days}
+    return {
+        "files": int(files[0]) if files else 0,
+        "events": int(events[0]) if events else 0,
+        "otel_events": otel,
+        "days": sorted(set(days) | set(otel_days)),
+    }
 
 
 # -- the processor's checkpoints -----------------------------------------------------------------
@@ -338,22 +350,35 @@ def replace_file_rows(
 def delete_events_before(con: DuckDBPyConnection, cutoff: datetime) -> dict[str, Any]:
     """Delete events older than ``cutoff`` (prune); rollups stay. Returns the count."""
     row = con.execute("DELETE FROM usage_events WHERE occurred_at < ?", [cutoff]).fetchone()
+    con.execute("DELETE FROM usage_otel_only WHERE occurred_at < ?", [cutoff])
     return {"events": int(row[0]) if row else 0}
 
 
 # -- rollups -------------------------------------------------------------------------------------
 
+# Every use counted once: the transcripts' uses, and the OTLP uses no transcript reported
+# (``usage_otel_only``, rebuilt per session by the processor: otel_events.refresh_otel_only).
+_USE_COLUMNS = "user_id, occurred_at, source, item_type, parent, parent_name, name, is_error"
+
+
+def _uses(suffix: str) -> str:
+    return (
+        f"(SELECT {_USE_COLUMNS} FROM usage_events{suffix}"
+        f" UNION ALL SELECT {_USE_COLUMNS} FROM usage_otel_only{suffix})"
+    )
+
+
 _DAILY_SQL = """
 INSERT INTO usage_item_daily{s} (day, source, item_type, parent, name, calls, errors, users)
 SELECT CAST(occurred_at AS DATE), source, item_type, parent, name,
        count(*), count(*) FILTER (WHERE is_error), count(DISTINCT user_id)
-FROM usage_events{s}
+FROM {uses} e
 WHERE occurred_at IS NOT NULL AND CAST(occurred_at AS DATE) IN (SELECT unnest(?))
 GROUP BY ALL
 UNION ALL
 SELECT CAST(occurred_at AS DATE), source, 'plugin', parent, any_value(parent_name),
        count(*), count(*) FILTER (WHERE is_error), count(DISTINCT user_id)
-FROM usage_events{s}
+FROM {uses} e
 WHERE occurred_at IS NOT NULL AND CAST(occurred_at AS DATE) IN (SELECT unnest(?))
   AND parent <> '' AND item_type IN ('skill', 'agent', 'command', 'mcp')
 GROUP BY CAST(occurred_at AS DATE), source, parent
@@ -361,15 +386,17 @@ GROUP BY CAST(occurred_at AS DATE), source, parent
 
 
 def refresh_daily(con: DuckDBPyConnection, days: list[date], *, suffix: str = "") -> None:
-    """Rebuild ``usage_item_daily`` for ``days`` from the events."""
+    """Rebuild ``usage_item_daily`` for ``days`` from the uses (transcripts' and unmatched OTLP ones)."""
     if not days:
         return
     con.execute(f"DELETE FROM usage_item_daily{suffix} WHERE day IN (SELECT unnest(?))", [days])
-    con.execute(_DAILY_SQL.format(s=suffix), [days, days])
+    con.execute(_DAILY_SQL.format(s=suffix, uses=_uses(suffix)), [days, days])
 
 
 def all_event_days(con: DuckDBPyConnection, *, suffix: str = "") -> list[date]:
-    return _event_days(con, "TRUE", [], suffix)
+    """Every day with a use (of a transcript, or an OTLP one)."""
+    otel = con.execute(f"SELECT DISTINCT CAST(occurred_at AS DATE) FROM usage_otel_only{suffix}").fetchall()
+    return sorted(set(_event_days(con, "TRUE", [], suffix)) | {r[0] for r in otel})
 
 
 _WINDOW_SQL = """
@@ -378,12 +405,12 @@ INSERT INTO usage_item_window{s}
 WITH w(period, since) AS (SELECT * FROM (VALUES ('last_7d', ?::TIMESTAMP), ('last_30d', ?::TIMESTAMP)))
 SELECT w.period, e.source, e.item_type, e.parent, e.name, count(*), count(*) FILTER (WHERE e.is_error),
        count(DISTINCT e.user_id), count(DISTINCT CAST(e.occurred_at AS DATE)), max(e.occurred_at), ?
-FROM usage_events{s} e JOIN w ON e.occurred_at >= w.since
+FROM {uses} e JOIN w ON e.occurred_at >= w.since
 GROUP BY ALL
 UNION ALL
 SELECT w.period, e.source, 'plugin', e.parent, any_value(e.parent_name), count(*), count(*) FILTER (WHERE e.is_error),
        count(DISTINCT e.user_id), count(DISTINCT CAST(e.occurred_at AS DATE)), max(e.occurred_at), ?
-FROM usage_events{s} e JOIN w ON e.occurred_at >= w.since
+FROM {uses} e JOIN w ON e.occurred_at >= w.since
 WHERE e.parent <> '' AND e.item_type IN ('skill', 'agent', 'command', 'mcp')
 GROUP BY w.period, e.source, e.parent
 """
@@ -394,7 +421,7 @@ def refresh_windows(con: DuckDBPyConnection, now: datetime, *, suffix: str = "")
     con.execute(f"DELETE FROM usage_item_window{suffix}")
     since7 = now - timedelta(days=WINDOWS["last_7d"])
     since30 = now - timedelta(days=WINDOWS["last_30d"])
-    con.execute(_WINDOW_SQL.format(s=suffix), [since7, since30, now, now])
+    con.execute(_WINDOW_SQL.format(s=suffix, uses=_uses(suffix)), [since7, since30, now, now])
     if suffix:
         return
 
@@ -569,6 +596,7 @@ def top_window_items(
 REPROCESSED_TABLES = (
     "usage_file_state",
     "usage_events",
+    "usage_otel_only",
     "usage_session_summary",
     "usage_item_daily",
     "usage_item_window",

@@ -19,6 +19,8 @@ Claude Code versions add (unknown types are counted, never an error). What is re
   1.0.x wrote the name without the leading slash; it is added.
 * **tokens**: ``message.usage`` of assistant lines, once per ``message.id`` (every line of a
   message repeats it; the largest figure of each field wins, as streaming lines grow).
+* **prompts**: ``promptId`` of ``user`` lines; a tool use belongs to the prompt of the last user
+  line before it (assistant lines carry none), a slash command to its own line's.
 * **time**: ``timestamp`` of every line; active seconds add up gaps of at most
   :data:`ACTIVE_GAP_SECONDS` between consecutive timestamps.
 
@@ -37,7 +39,7 @@ from typing import Any
 import orjson
 
 # Bump when what is extracted changes: every file is processed again (agnes/telemetry/processor.py).
-PROCESSOR_VERSION = 1
+PROCESSOR_VERSION = 2
 # A pause longer than this (seconds) between two lines ends an active block (DESIGN.md, "Telemetry").
 ACTIVE_GAP_SECONDS = 600
 # Tools that start a subagent (``Task`` until 2.1.x, ``Agent`` after).
@@ -68,6 +70,8 @@ class Event:
         name: what was used: the tool name, ``plugin:skill``, the subagent type, ``/command``.
         tool_use_id: the call's id ('' for commands), joined with its result for ``is_error``.
         occurred_at: the line's timestamp (naive UTC), None when the line has none.
+        prompt_id: the ``promptId`` of the user prompt the use belongs to ('' when the transcript
+            has none: before Claude Code 2.1); OpenTelemetry events carry the same id (``prompt.id``).
     """
 
     line_no: int
@@ -80,6 +84,7 @@ class Event:
     is_sidechain: bool
     model: str
     is_error: bool = False
+    prompt_id: str = ""
 
     @property
     def item_type(self) -> str:
@@ -198,6 +203,7 @@ def parse_lines(data: bytes) -> Parsed:
     lines = 0
     bad = 0
     line_no = 0
+    prompt = ""  # promptId of the last user line (an assistant's tool uses answer that prompt)
     for raw in data.split(b"\n"):
         line_no += 1
         if not raw or (raw[0] in b" \t\r" and not raw.strip()):
@@ -281,12 +287,15 @@ def parse_lines(data: bytes) -> Parsed:
                     event_type, name = TOOL_USE, tool
                 if not name:
                     event_type, name = TOOL_USE, tool
-                event = Event(line_no, event_type, tool, name, use_id, when, uuid, sidechain, model)
+                event = Event(line_no, event_type, tool, name, use_id, when, uuid, sidechain, model, False, prompt)
                 events.append(event)
                 if use_id:
                     calls[use_id] = event
             continue
         # a user line: tool results (errors), or the user's own text (slash commands)
+        prompt_id = obj.get("promptId")
+        if prompt_id.__class__ is str and prompt_id:
+            prompt = prompt_id
         if content.__class__ is list:
             has_result = False
             for block in content:
@@ -306,7 +315,7 @@ def parse_lines(data: bytes) -> Parsed:
         for match in COMMAND_RE.finditer(text):
             name = command_name(match.group(1))[:MAX_NAME]
             if len(name) > 1:
-                events.append(Event(line_no, SLASH_COMMAND, "", name, "", when, uuid, sidechain, ""))
+                events.append(Event(line_no, SLASH_COMMAND, "", name, "", when, uuid, sidechain, "", False, prompt))
     summary.lines = lines
     summary.bad_lines = bad
     for use_id in errored:

@@ -11,6 +11,11 @@ One run (:func:`process_sessions`, job ``run_process_sessions``):
    the batch touched;
 4. ``usage_item_window`` is rebuilt when anything changed (or hourly, as windows slide).
 
+Figures count each use once: a use Claude Code also exported over OpenTelemetry
+(``otel_events``) is matched to the transcript's on session, prompt and skill name, or tool use id
+(``otel_events.unmatched_uses_sql``), so the rollups see it once whichever arrived first; the
+days of OTLP uses that arrived since the last run are rolled up by the next run.
+
 A file that cannot be read or parsed keeps its error in its checkpoint and is tried again next
 run; after :data:`MAX_ATTEMPTS` failures with the same bytes it is parked (shown on
 ``/admin/usage``) until its bytes change. A failing file never stops the others or the rollups.
@@ -21,6 +26,7 @@ reprocess never work at once.
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
 import time
 from collections.abc import Callable
@@ -36,7 +42,7 @@ from flask import current_app
 from agnes import audit, markers
 from agnes.errors import human_message
 from agnes.files import file_lock
-from agnes.models import telemetry, utcnow
+from agnes.models import otel_events, telemetry, utcnow
 from agnes.progress import Progress, no_progress
 from agnes.state import state_store
 from agnes.telemetry import attribution
@@ -52,6 +58,12 @@ BATCH_FILES = 200
 BATCH_EVENTS = 100_000
 # Windows are rebuilt at least this often even when no file changed (they slide with time).
 WINDOW_REFRESH = timedelta(hours=1)
+# telemetry_meta key: the newest received_at of the OTLP uses already rolled up and how many were
+# received in the margin before it (JSON). The next run rolls up the days of those received after
+# it less the margin (a request stamps received_at before the spool is committed, so a late
+# commit may land behind the mark), unless that is exactly what it saw last time.
+OTEL_MARK = "otel_rolled_up_at"
+OTEL_MARGIN = timedelta(minutes=1)
 
 
 @dataclass
@@ -136,6 +148,8 @@ class _Batch:
             cols["is_sidechain"].append(ev.is_sidechain)
             cols["model"].append(ev.model)
             cols["processor_version"].append(PROCESSOR_VERSION)
+            cols["prompt_id"].append(ev.prompt_id or None)
+            cols["tool_use_id"].append(ev.tool_use_id or None)
         s = parsed.summary
         values = {
             "path": path,
@@ -196,8 +210,11 @@ def _read(root: Path, pending: telemetry.PendingFile) -> tuple[bytes, str]:
 
 def _commit(batch: _Batch, suffix: str) -> None:
     events, summaries = batch.tables()
+    sessions = sorted(set(zip(batch.summaries["user_id"], batch.summaries["session_id"], strict=True)))
     with state_store().write() as con:
         days = telemetry.replace_file_rows(con, batch.paths, events, summaries, suffix=suffix)
+        # the OTLP uses of these sessions that the transcripts now match, or no longer match
+        days = sorted(set(days) | set(otel_events.refresh_otel_only(con, sessions, suffix=suffix)))
         telemetry.put_file_states(con, batch.states + batch.failures, suffix=suffix)
         if not suffix:  # a reprocess builds its daily rollup once, at the end
             telemetry.refresh_daily(con, days)
@@ -261,12 +278,27 @@ def process_sessions(progress: Progress = no_progress) -> RunStats:
             pending = telemetry.pending_files(con, PROCESSOR_VERSION)
             refreshed = telemetry.get_meta(con, "windows_refreshed_at")
             attributor = attribution.load(con, Path(current_app.config["AGNES_DATA_DIR"])) if pending else None
+            mark = json.loads(telemetry.get_meta(con, OTEL_MARK) or "null")
+            after = datetime.fromisoformat(mark["newest"]) - OTEL_MARGIN if mark else datetime.min
+            _, _, newest, count = otel_events.uses_received(con, after)
+            # Unless exactly what the last run saw, OTLP uses arrived since: their sessions and
+            # days roll up again.
+            otel_changed = bool(count) and not (
+                mark and count == mark["count"] and newest is not None and newest.isoformat() == mark["newest"]
+            )
         if pending:
             _work(pending, attributor, stats, progress, "")
         now = utcnow()
         stale = refreshed is None or now - datetime.fromisoformat(refreshed) >= WINDOW_REFRESH
-        if stats.files or stale:
+        if stats.files or stale or otel_changed:
             with state_store().write() as con:
+                if otel_changed:  # read again inside the unit: nothing lands between days and mark
+                    days, sessions, newest, _ = otel_events.uses_received(con, after)
+                    days = set(days) | set(otel_events.refresh_otel_only(con, sessions))
+                    telemetry.refresh_daily(con, sorted(days))
+                    newest = newest or now
+                    count = otel_events.uses_received(con, newest - OTEL_MARGIN)[3]
+                    telemetry.set_meta(con, OTEL_MARK, json.dumps({"newest": newest.isoformat(), "count": count}), now)
                 telemetry.refresh_windows(con, now)
                 markers.USAGE.bump()
     stats.seconds = time.perf_counter() - started
@@ -292,6 +324,7 @@ def reprocess_sessions(progress: Progress = no_progress) -> RunStats:
             try:
                 _work(files, attributor, stats, progress, telemetry.SHADOW)
                 with state_store().write() as con:
+                    otel_events.refresh_otel_only(con, None, suffix=telemetry.SHADOW)
                     telemetry.refresh_daily(
                         con, telemetry.all_event_days(con, suffix=telemetry.SHADOW), suffix=telemetry.SHADOW
                     )

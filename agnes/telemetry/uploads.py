@@ -276,9 +276,10 @@ def _private() -> Conflict:
 
 def mark_private(user_id: str, session_id: str) -> dict[str, Any]:
     """Mark one of ``user_id``'s sessions private and delete what was uploaded of it: files,
-    events, summaries (and, through ``signals.session_removed``, what other areas derived).
+    events, summaries, its OpenTelemetry events (and, through ``signals.session_removed``, what other areas derived).
 
-    Returns ``{"session_id", "marked": bool (False when it already was), "files", "events"}``.
+    Returns ``{"session_id", "marked": bool (False when it already was), "files", "events",
+    "otel_events"}`` (``otel_events``: rows Claude Code exported of it over OpenTelemetry).
     Audited ``session.mark_private``. Raises Invalid (400) for an id that is not a UUID.
     """
     session_id = check_session_id(session_id)
@@ -286,16 +287,28 @@ def mark_private(user_id: str, session_id: str) -> dict[str, Any]:
         marked = telemetry.mark_private(con, user_id, session_id, utcnow())
         removed = telemetry.delete_session(con, user_id, session_id)
         telemetry.refresh_daily(con, removed["days"])
-        if removed["events"]:
+        if removed["events"] or removed["otel_events"]:
             telemetry.refresh_windows(con, utcnow())
             markers.USAGE.bump()
         signals.session_removed.send(None, con=con, user_id=user_id, session_id=session_id)
-        audit.record(con, "session.mark_private", f"session:{session_id}", files=removed["files"])
+        audit.record(
+            con,
+            "session.mark_private",
+            f"session:{session_id}",
+            files=removed["files"],
+            otel_events=removed["otel_events"],
+        )
     discard_telemetry_database()  # the private session must not stay in ask's copy
     user_dir = sessions_dir() / user_id
     shutil.rmtree(user_dir / session_id, ignore_errors=True)
     (user_dir / f"{session_id}.jsonl").unlink(missing_ok=True)
-    return {"session_id": session_id, "marked": marked, "files": removed["files"], "events": removed["events"]}
+    return {
+        "session_id": session_id,
+        "marked": marked,
+        "files": removed["files"],
+        "events": removed["events"],
+        "otel_events": removed["otel_events"],
+    }
 
 
 # -- reading stored sessions back (admin downloads) ------------------------------------------------

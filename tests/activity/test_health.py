@@ -212,14 +212,15 @@ def test_a_job_failing_on_a_real_worker_shows_in_failed_jobs(rq_app: Flask, redi
 
 def test_parked_session_files_turn_session_processing_yellow(app: Flask) -> None:
     from agnes.state import state_store
+    from agnes.telemetry.parser import PROCESSOR_VERSION
 
     assert _status(compute_health(NOW), "usage") == "green"
     with state_store().write() as con:
         con.execute("INSERT INTO session_files VALUES ('u1/s.jsonl', 'u1', 's', 'main', 10, 'abc', ?, ?)", [NOW, NOW])
         con.execute(
             "INSERT INTO usage_file_state (path, sha256, processor_version, processed_at, attempts, last_error, parked)"
-            " VALUES ('u1/s.jsonl', 'abc', 1, ?, 3, 'not a transcript', true)",
-            [NOW],
+            " VALUES ('u1/s.jsonl', 'abc', ?, ?, 3, 'not a transcript', true)",
+            [PROCESSOR_VERSION, NOW],
         )
     usage = _field(compute_health(NOW), "usage")
     assert usage.status == "yellow" and "not a transcript" in usage.detail

@@ -1,7 +1,8 @@
 """End to end with the real Claude Code CLI: managed settings Agnes generated, installed where
 Claude Code reads them (``/etc/claude-code`` inside a private mount namespace, over the real
 ``/etc``, which is never touched), a loopback stub of the Messages API answering with a ``Skill``
-tool use, and Claude Code's OpenTelemetry export arriving at Agnes.
+tool use, Claude Code's OpenTelemetry export arriving at Agnes, and ``agnes push`` uploading the
+transcript of the same session (one use, not two).
 
 Needs Claude Code in ``.tools`` (``scripts/install-test-tools.sh``) and ``unshare`` with overlay
 mounts (root, or user namespaces); skipped otherwise.
@@ -138,6 +139,39 @@ def test_managed_settings_otlp_and_fleet_with_the_real_claude_code(app, client, 
         assert INVALID not in done.stderr + done.stdout  # Claude Code's own validation of the file
         return json.loads(done.stdout)
 
+    def push(session_id: str) -> int:
+        """``agnes push`` of one session as the SessionEnd hook runs it, then a processing run;
+        returns the transcript's skill uses."""
+        from agnes.telemetry.processor import process_sessions
+
+        transcript = next(home.glob(f".claude/projects/*/{session_id}.jsonl"))
+        hook = json.dumps(
+            {"session_id": session_id, "transcript_path": str(transcript), "hook_event_name": "SessionEnd"}
+        )
+        pushed = subprocess.run(
+            [sys.executable, "-m", "cli.main", "push", "--quiet"],
+            env=env,
+            cwd=work,
+            input=hook,
+            capture_output=True,
+            text=True,
+            timeout=60,
+        )
+        assert pushed.returncode == 0, pushed.stdout + pushed.stderr
+        process_sessions()
+        found = _rows("SELECT count(*) FROM usage_events WHERE session_id = ? AND event_type = 'skill'", session_id)
+        return int(found[0][0])
+
+    def skill_figures() -> tuple[int, dict]:  # type: ignore[type-arg]
+        """The skill page's uses over 30 days and its invocations by trigger, as the analyst sees them."""
+        page = client.get(
+            "/api/marketplace/curated/acme/alpha/skill/alpha-skill",
+            headers={"Authorization": f"Bearer {analyst_token}"},
+        )
+        assert page.status_code == 200, page.get_json()
+        data = page.get_json()
+        return data["usage"]["calls_30d"], data["invocations"]
+
     try:
         # Claude Code 2.1 does not register extraKnownMarketplaces in headless mode: one
         # `claude plugin marketplace add` (documented in docs/claude-code.md); it then installs
@@ -161,6 +195,13 @@ def test_managed_settings_otlp_and_fleet_with_the_real_claude_code(app, client, 
             " FROM otel_events WHERE event_name = 'skill_activated'"
         )
         assert skills == [(analyst_id, "alpha:alpha-skill", "claude-proactive", "acme", "alpha", result["session_id"])]
+        # `agnes push` uploads the transcript (as the SessionEnd hook does); once processed, Agnes
+        # shows one use of the skill, not two, with the trigger only OpenTelemetry knows.
+        assert push(result["session_id"]) == 1
+        assert _rows("SELECT prompt_id FROM usage_events WHERE event_type = 'skill'") == _rows(
+            "SELECT prompt_id FROM otel_events WHERE event_name = 'skill_activated'"
+        )
+        assert skill_figures() == (1, {"by_claude": 1, "typed": 0, "other": 0, "days": 30})
         admin = {"Authorization": f"Bearer {admin_token}"}
         fleet = client.get("/api/admin/claude-code", headers=admin).get_json()["fleet"]
         alpha = next(p for p in fleet["plugins"] if p["id"] == "acme/alpha")
@@ -185,12 +226,16 @@ def test_managed_settings_otlp_and_fleet_with_the_real_claude_code(app, client, 
         assert next(p for p in fleet["plugins"] if p["id"] == "acme/alpha")["current"] == 0  # still behind
         plugin_updated = claude("plugin", "update", "alpha@agnes", "--scope", "managed")
         assert plugin_updated.returncode == 0, plugin_updated.stdout + plugin_updated.stderr
-        run_skill()
+        last = run_skill()
         fleet = client.get("/api/admin/claude-code", headers=admin).get_json()["fleet"]
         alpha = next(p for p in fleet["plugins"] if p["id"] == "acme/alpha")
         assert alpha["current"] == 1 and alpha["behind"] == [], alpha
         assert ANALYST in alpha["current_users"]
         assert analyst_token not in policy.read_text()
+        # Three uses so far, two known by OpenTelemetry only: pushing the last session's
+        # transcript makes it three, not four.
+        assert push(last["session_id"]) == 1
+        assert skill_figures() == (3, {"by_claude": 3, "typed": 0, "other": 0, "days": 30})
 
         # The validation above can fail: a file with a wrong type is reported by Claude Code itself.
         policy.write_text(json.dumps({**json.loads(policy.read_text()), "enabledPlugins": ["alpha@agnes"]}))
