@@ -20,7 +20,7 @@ from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from agnes import audit, claude_code, cli_server, data, jobs, marketplace, telemetry, templating
+from agnes import audit, claude_code, cli_server, data, flea, jobs, marketplace, telemetry, templating
 from agnes.auth import bearer_token, load_principal
 from agnes.auth import cache as principal_cache
 from agnes.config import load_settings
@@ -42,7 +42,7 @@ _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 OTLP_PREFIX = "/v1/"
 
 # Feature areas: each module's init_app(app) registers its resource types and signal receivers.
-DOMAINS: tuple[ModuleType, ...] = (marketplace, data, telemetry, claude_code)
+DOMAINS: tuple[ModuleType, ...] = (marketplace, data, telemetry, claude_code, flea)
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
