@@ -17,12 +17,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import anthropic
 from flask import current_app
 
 from agnes.secrets import read_secret
+
+if TYPE_CHECKING:
+    import anthropic
 
 # Bytes of file content sent to the reviewer (the rest is named, not sent).
 MAX_CONTENT = 50 * 1024
@@ -87,6 +89,9 @@ def client() -> anthropic.Anthropic:
     Raises:
         NoReviewer: no key is configured.
     """
+    # The SDK takes over a second to import: loaded by the review job, not by every web process.
+    import anthropic
+
     key = read_secret("ANTHROPIC_API_KEY") or current_app.config.get("ANTHROPIC_API_KEY") or ""
     if not key:
         raise NoReviewer("no reviewer: ANTHROPIC_API_KEY is not configured")
@@ -104,6 +109,8 @@ def review(files: dict[str, bytes]) -> Verdict:
     Raises:
         NoReviewer: no key. ReviewFailed: an API error, a timeout, or an answer that is not the JSON.
     """
+    import anthropic  # already loaded by client(); the exception classes live there
+
     api = client()
     try:
         message = api.messages.create(
