@@ -16,8 +16,9 @@ from flask import Blueprint, g, redirect, request, url_for
 from agnes.access import login_required
 from agnes.errors import AppError, field_errors
 from agnes.flea import service
-from agnes.htmx import fragment_or_redirect, render
+from agnes.htmx import fragment_or_redirect, render, wants_fragment
 from agnes.jobs.flea import start_flea_review
+from agnes.marketplace.stack import REFRESH_COMMAND
 from agnes.pages.flea import entity_page, version_page
 from agnes.pages.flea_detail import (
     KIND_LABELS,
@@ -32,13 +33,21 @@ from agnes.views.api.flea import read_upload
 bp = Blueprint("flea_pages", __name__, url_prefix="/marketplace/flea")
 
 FORM_FIELDS = ("type", "name", "category", "description")
+# Event the status fragment sends when a review ends (the page's other fragments listen for it).
+REVIEWED_EVENT = "flea-reviewed"
 # Statuses a refused form answers with: the refusal's own for quota (429), else 422 at the field.
 _KEEP_STATUS = (429,)
 
 
 @bp.context_processor
 def _labels() -> dict[str, object]:
-    return {"status_labels": STATUS_LABELS, "status_kinds": STATUS_KINDS, "kind_labels": KIND_LABELS}
+    return {
+        "status_labels": STATUS_LABELS,
+        "status_kinds": STATUS_KINDS,
+        "kind_labels": KIND_LABELS,
+        "refresh_command": REFRESH_COMMAND,
+        "reviewed_event": REVIEWED_EVENT,
+    }
 
 
 def _form() -> dict[str, str]:
@@ -111,7 +120,12 @@ def entity_detail_page(entity_id: str):  # type: ignore[no-untyped-def]
 @login_required
 def status_fragment(entity_id: str):  # type: ignore[no-untyped-def]
     """``#flea-status``: polls every second while the newest version is in review."""
-    return render("flea/_status.html", "flea/_status.html", review=review_status(g.principal, entity_id))
+    review = review_status(g.principal, entity_id)
+    response = render("flea/_status.html", "flea/_status.html", review=review)
+    if not review.polling and wants_fragment():
+        # The poll that sees the decision tells the page: its install panel and versions refresh.
+        response.headers["HX-Trigger"] = REVIEWED_EVENT
+    return response
 
 
 def _change_install(entity_id: str, *, add: bool):  # type: ignore[no-untyped-def]

@@ -75,6 +75,9 @@ def test_upload_watch_approval_then_a_rejection_reason_without_reload(  # type: 
     admin.click("#approve-button")
     expect(admin.locator("#version-status")).to_have_text("Approved")
     expect(owner.locator("#flea-status-label")).to_have_text("Approved")
+    # The poll that saw the decision refreshed the install panel and the versions, still without a reload.
+    expect(owner.locator("#plugin-install")).to_have_attribute("data-state", "available")
+    expect(owner.locator("#version-table tr[data-version='1'] .status")).to_have_text("Approved")
     assert owner.evaluate("window.__noReload") == "marker", "the page reloaded instead of polling its fragment"
 
     # 3. Version 2: the administrator rejects it with a reason, which the analyst then sees.

@@ -137,10 +137,13 @@ def test_publish_then_watch_the_review_status_and_the_flea_tab(
     # The fragment the page polls: one root, no <html>; it stops polling once decided.
     fragment = owner.get(f"{url}/status", headers=HX)
     assert b"<html" not in fragment.data and soup(fragment).find().get("id") == "flea-status"
+    assert "HX-Trigger" not in fragment.headers
     with state_store().read() as con:
         version_id = con.execute("SELECT id FROM flea_versions WHERE entity_id = ?", [entity_id]).fetchone()[0]
     assert approve(api, folks.admin, version_id).status_code == 200
-    fragment = soup(owner.get(f"{url}/status", headers=HX)).find(id="flea-status")
+    decided = owner.get(f"{url}/status", headers=HX)
+    assert decided.headers["HX-Trigger"] == "flea-reviewed"  # the install panel and versions refresh on it
+    fragment = soup(decided).find(id="flea-status")
     assert fragment["data-status"] == "approved" and not fragment.has_attr("hx-trigger")
 
     # Approved: the colleague finds it, installs it with htmx, and sees it in My stack.
