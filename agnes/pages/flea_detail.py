@@ -93,11 +93,17 @@ def review_status(viewer: Principal, entity_id: str) -> ReviewStatus:
         return ReviewStatus(entity.id, None, None, None, entity.served_version)
     with state_store().read() as con:
         versions = model.list_versions(con, entity.id)
+    return _status(entity.id, entity.served_version, [v.to_dict() for v in versions[:1]])
+
+
+def _status(entity_id: str, served: int | None, versions: list[dict[str, Any]]) -> ReviewStatus:
+    """The status of the newest of ``versions`` (version dicts, newest first)."""
     if not versions:
-        return ReviewStatus(entity.id, None, None, None, entity.served_version)
+        return ReviewStatus(entity_id, None, None, None, served)
     newest = versions[0]
-    reason = newest.reason or (newest.note if newest.status in ("blocked", "review_error") else None)
-    return ReviewStatus(entity.id, newest.number, newest.status, reason or None, entity.served_version)
+    status = newest.get("status")
+    reason = newest.get("reason") or (newest.get("note") if status in ("blocked", "review_error") else None)
+    return ReviewStatus(entity_id, newest["number"], status, reason or None, served)
 
 
 @dataclass(frozen=True)
@@ -135,7 +141,7 @@ def entity_detail(viewer: Principal, entity_id: str) -> EntityDetail:
         page=page,
         contents=contents,
         shown_version=shown,
-        status=review_status(viewer, entity_id),
+        status=_status(entity.id, entity.served_version, page.versions if page.can_manage else []),
         initials=initials(entity.name),
         hue=hue(entity.id),
     )

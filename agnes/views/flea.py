@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, g, redirect, request, url_for
+from flask import Blueprint, flash, g, redirect, request, url_for
 
 from agnes.access import login_required
 from agnes.errors import AppError, field_errors
@@ -191,3 +191,39 @@ def version_detail(entity_id: str, number: int):  # type: ignore[no-untyped-def]
     administrators decide here."""
     page = version_page(g.principal, entity_id, number)
     return render("flea/version.html", page=page, errors={}, reason="")
+
+
+def _back_to_entry(entity_id: str, action, done: str):  # type: ignore[no-untyped-def]
+    """Run an owner's action; a 409 (e.g. ``version_not_approved``) is shown on the entry's page."""
+    try:
+        action()
+    except AppError as exc:
+        if exc.status not in (400, 409):
+            raise
+        flash(exc.message, "error")
+    else:
+        flash(done, "success")
+    return redirect(url_for("flea_pages.entity_detail_page", entity_id=entity_id), code=303)
+
+
+@bp.post("/<entity_id>/archive")
+@login_required
+def archive_post(entity_id: str):  # type: ignore[no-untyped-def]
+    """Archive (``archived=1``) or unarchive the entry (owner or admin): archived entries keep
+    serving who installed them and refuse new installs."""
+    archived = request.form.get("archived", "1") != "0"
+    done = "Archived: nobody new can install it; who has it keeps it." if archived else "Unarchived."
+    return _back_to_entry(entity_id, lambda: service.set_archived(g.principal, entity_id, archived), done)
+
+
+@bp.post("/<entity_id>/rollback")
+@login_required
+def rollback_post(entity_id: str):  # type: ignore[no-untyped-def]
+    """Serve an earlier approved version again (owner or admin; 409 for one not approved)."""
+    number = request.form.get("version", "")
+    version = int(number) if number.isdigit() else number
+    return _back_to_entry(
+        entity_id,
+        lambda: service.rollback(g.principal, entity_id, version),
+        f"Version {number} is served again; installers get it on their next update.",
+    )

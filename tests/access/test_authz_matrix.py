@@ -605,6 +605,8 @@ RULES: dict[str, Rule] = {
     "flea_pages.remove_entity": Rule(LOGIN, values=_flea),
     "flea_pages.new_version_post": Rule(LOGIN, values=_flea, body=lambda w, c: {}),
     "flea_pages.version_detail": Rule(LOGIN, values=lambda w, c: {**_flea(w, c), "number": 1}),
+    "flea_pages.archive_post": Rule(LOGIN, values=_fresh_flea, body=lambda w, c: {"archived": "1"}),
+    "flea_pages.rollback_post": Rule(LOGIN, values=_flea, body=lambda w, c: {"version": "1"}),
     "admin_flea.queue": Rule(ADMIN, query={"status": "all"}),
     "admin_flea.review_job_fragment": Rule(ADMIN, values=_flea_version_id),
     "admin_flea.approve_post": Rule(ADMIN, values=_flea_version_id),

@@ -203,3 +203,27 @@ def test_a_colleague_cannot_reach_another_owners_version_page(
     assert browsers["colleague"].get(url).status_code == 404
     assert browsers["owner"].get(url).status_code == 200
     assert browsers["colleague"].get(f"/marketplace/flea/{body['entity']['id']}/status").status_code == 404
+
+
+def test_the_owner_archives_and_serves_an_earlier_version_from_the_entry_page(
+    browsers: dict[str, FlaskClient], api: FlaskClient, folks: People
+) -> None:
+    owner = browsers["owner"]
+    body = upload(api, folks.owner, skill_md("rolled"), name="rolled").get_json()
+    entity_id = body["entity"]["id"]
+    assert approve(api, folks.admin, body["version"]["id"]).status_code == 200
+    second = upload(api, folks.owner, skill_md("rolled", "\nv2\n"), name="rolled", entity_id=entity_id).get_json()
+    assert approve(api, folks.admin, second["version"]["id"]).status_code == 200
+    url = f"/marketplace/flea/{entity_id}"
+    page = soup(owner.get(url))
+    token = page.find("input", {"name": "csrf_token"})["value"]
+    assert [b["data-rollback"] for b in page.find_all("button", attrs={"data-rollback": True})] == ["1"]
+    res = owner.post(f"{url}/rollback", data={"csrf_token": token, "version": "1"})
+    assert res.status_code == 303
+    assert "Version 1 is served again" in owner.get(url).get_data(as_text=True)
+    assert soup(owner.get(url)).find("tr", attrs={"data-version": "1"}).find(class_="badge-stack") is not None
+    owner.post(f"{url}/archive", data={"csrf_token": token, "archived": "1"})
+    page = soup(owner.get(url))
+    assert page.find(id="archive-button").text == "Unarchive"
+    assert browsers["colleague"].get("/marketplace?tab=flea&q=rolled").status_code == 200
+    assert page.find(id="plugin-install")["data-state"] == "unavailable"
