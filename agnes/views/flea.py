@@ -9,9 +9,10 @@ message at its field); htmx swaps the status and install fragments in place. Dat
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Callable
+from typing import Any, TypeVar
 
-from flask import Blueprint, flash, g, redirect, request, url_for
+from flask import Blueprint, current_app, flash, g, redirect, request, url_for
 
 from agnes.access import login_required
 from agnes.errors import AppError, field_errors
@@ -28,15 +29,27 @@ from agnes.pages.flea_detail import (
     review_status,
     upload_choices,
 )
-from agnes.views.api.flea import read_upload
+from agnes.views.api.flea import FORM_OVERHEAD, read_upload
 
 bp = Blueprint("flea_pages", __name__, url_prefix="/marketplace/flea")
+F = TypeVar("F", bound=Callable[..., object])
 
 FORM_FIELDS = ("type", "name", "category", "description")
 # Event the status fragment sends when a review ends (the page's other fragments listen for it).
 REVIEWED_EVENT = "flea-reviewed"
 # Statuses a refused form answers with: the refusal's own for quota (429), else 422 at the field.
 _KEEP_STATUS = (429,)
+
+
+def _flea_body_limit() -> int:
+    return int(current_app.config["AGNES_FLEA_MAX_UPLOAD_MB"]) * 1024 * 1024 + FORM_OVERHEAD
+
+
+def upload_body(view: F) -> F:
+    """Refuse a request body past the flea upload limit while it streams, before the CSRF check
+    reads the form (see ``body_limit`` in :mod:`agnes.app`)."""
+    view.body_limit = _flea_body_limit  # type: ignore[attr-defined]
+    return view
 
 
 @bp.context_processor
@@ -82,13 +95,18 @@ def new_entity():  # type: ignore[no-untyped-def]
 
 @bp.post("/new")
 @login_required
+@upload_body
 def new_entity_post():  # type: ignore[no-untyped-def]
     """``action=preview``: check and show what would be published (writes nothing);
     otherwise publish version 1, start its review and go to the entry's page (303)."""
-    form = _form()
     try:
         upload = read_upload()
-        form.update(type=upload.kind or form["type"], name=upload.name, category=upload.category)
+    except AppError as exc:
+        if exc.status >= 500 or exc.status in (401, 403, 404):
+            raise
+        return _refused(exc, _form())
+    form = _form()
+    try:
         if request.form.get("action") == "preview":
             preview = service.preview(upload.data, upload.filename, upload.kind, upload.name, upload.category)
             return render("flea/new.html", form=form, errors={}, findings=[], preview=preview, **upload_choices())
@@ -167,6 +185,7 @@ def remove_entity(entity_id: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/<entity_id>/versions")
 @login_required
+@upload_body
 def new_version_post(entity_id: str):  # type: ignore[no-untyped-def]
     """The owner uploads the next version (409 while one is in review); back to the entry (303)."""
     try:

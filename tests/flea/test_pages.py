@@ -227,3 +227,20 @@ def test_the_owner_archives_and_serves_an_earlier_version_from_the_entry_page(
     assert page.find(id="archive-button").text == "Unarchive"
     assert browsers["colleague"].get("/marketplace?tab=flea&q=rolled").status_code == 200
     assert page.find(id="plugin-install")["data-state"] == "unavailable"
+
+
+def test_an_upload_past_the_limit_is_refused_before_the_form_is_read(
+    flea_app: Flask, browsers: dict[str, FlaskClient], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import gc
+    import warnings
+
+    monkeypatch.setitem(flea_app.config, "AGNES_FLEA_MAX_UPLOAD_MB", 1)
+    before = (_count("flea_entities"), _count("flea_versions"))
+    res = _post_upload(browsers["owner"], skill_md("huge", "x" * (2 * 1024 * 1024)), name="huge")
+    assert res.status_code == 413
+    assert (_count("flea_entities"), _count("flea_versions")) == before
+    with warnings.catch_warnings():  # the test client's spooled body, never read by the refused request
+        warnings.simplefilter("ignore", ResourceWarning)
+        del res
+        gc.collect()
