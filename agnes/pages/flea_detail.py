@@ -12,6 +12,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from agnes.access import Principal
+from agnes.errors import NotFound
 from agnes.flea import store
 from agnes.flea.checks import KINDS
 from agnes.flea.service import CATEGORIES
@@ -19,8 +20,10 @@ from agnes.flea.visibility import sees_all_versions, visible_entity
 from agnes.marketplace.cards import HUES
 from agnes.models import flea as model
 from agnes.pages.flea import EntityPage, TabFilters, entity_page
-from agnes.plugin.contents import PluginContents, plugin_contents
+from agnes.plugin.contents import KINDS as ITEM_KINDS
+from agnes.plugin.contents import ItemDocument, PluginContents, item_document, plugin_contents
 from agnes.state import state_store
+from agnes.telemetry.popularity import ZERO, Usage
 
 # Words for version statuses (the owner's and admins' badges).
 STATUS_LABELS = {
@@ -145,6 +148,50 @@ def entity_detail(viewer: Principal, entity_id: str) -> EntityDetail:
         initials=initials(entity.name),
         hue=hue(entity.id),
     )
+
+
+@dataclass(frozen=True)
+class ItemParent:
+    """What ``marketplace/item.html`` shows of the plugin an item comes with (a flea entry here)."""
+
+    name: str
+    hue: int
+    marketplace_id: str = "flea"
+
+
+@dataclass(frozen=True)
+class ItemParentState:
+    card: ItemParent
+
+
+@dataclass(frozen=True)
+class FleaItemPage:
+    """A skill, agent or command of a flea entry, shaped like the curated item page's data so the
+    same template renders it (``state.card``, ``document``, ``usage``, ``invocations``)."""
+
+    state: ItemParentState
+    document: ItemDocument
+    usage: Usage = ZERO
+    invocations: None = None
+
+
+def item_detail(viewer: Principal, entity_id: str, kind: str, item_id: str) -> FleaItemPage:
+    """One item of the version the entry's page shows (the served one; owner and admins: the
+    newest while nothing is served).
+
+    Raises:
+        NotFound: the entry is hidden or missing, or has no such item (``<kind>_not_found``).
+    """
+    detail = entity_detail(viewer, entity_id)
+    entity = detail.page.entity
+    item = detail.contents.find(kind, item_id) if kind in ITEM_KINDS else None
+    document = None
+    if item is not None and detail.shown_version is not None:
+        sha = next((v.get("sha256") for v in detail.page.versions if v["number"] == detail.shown_version), None)
+        document = item_document(store.version_dir(entity.id, detail.shown_version), sha, item)
+    if document is None:
+        raise NotFound(f"{kind}_not_found", f"'{entity.name}' has no {kind} '{item_id}'.")
+    return FleaItemPage(state=ItemParentState(ItemParent(entity.name, detail.hue)), document=document)
 
 
 # Words for the flea tab's sorts.

@@ -26,6 +26,7 @@ from agnes.pages.flea_detail import (
     STATUS_KINDS,
     STATUS_LABELS,
     entity_detail,
+    item_detail,
     review_status,
     upload_choices,
 )
@@ -132,6 +133,16 @@ def new_entity_post():  # type: ignore[no-untyped-def]
 def entity_detail_page(entity_id: str):  # type: ignore[no-untyped-def]
     """An entry: hero, install panel, review status (owner and admins), contents, versions."""
     return render("flea/entity.html", detail=entity_detail(g.principal, entity_id), version_errors={})
+
+
+@bp.get("/<entity_id>/<any(skill, agent, command):kind>/<path:item>")
+@login_required
+def item_page(entity_id: str, kind: str, item: str):  # type: ignore[no-untyped-def]
+    """A skill, agent or command of the entry, on the curated item page's template."""
+    detail = item_detail(g.principal, entity_id, kind, item)
+    parent_url = url_for("flea_pages.entity_detail_page", entity_id=entity_id)
+    list_url = url_for("marketplace_browse.listing", tab="flea")
+    return render("marketplace/item.html", detail=detail, parent_url=parent_url, parent_list=("Flea market", list_url))
 
 
 @bp.get("/<entity_id>/status")

@@ -605,6 +605,7 @@ RULES: dict[str, Rule] = {
     "flea_pages.remove_entity": Rule(LOGIN, values=_flea),
     "flea_pages.new_version_post": Rule(LOGIN, values=_flea, body=lambda w, c: {}),
     "flea_pages.version_detail": Rule(LOGIN, values=lambda w, c: {**_flea(w, c), "number": 1}),
+    "flea_pages.item_page": Rule(LOGIN, values=lambda w, c: {**_flea(w, c), "kind": "skill", "item": "matrix-shared"}),
     "flea_pages.archive_post": Rule(LOGIN, values=_fresh_flea, body=lambda w, c: {"archived": "1"}),
     "flea_pages.rollback_post": Rule(LOGIN, values=_flea, body=lambda w, c: {"version": "1"}),
     "admin_flea.queue": Rule(ADMIN, query={"status": "all"}),

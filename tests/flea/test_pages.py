@@ -156,6 +156,12 @@ def test_publish_then_watch_the_review_status_and_the_flea_tab(
     stack = soup(colleague.get("/marketplace?tab=my"))
     assert stack.find(id="flea-grid").find("article", attrs={"data-entity": entity_id}) is not None
     assert soup(colleague.get(url)).find(id="install-count").text.startswith("1 ")
+    # Its skill opens on the curated item page's template, with the flea entry as its parent.
+    link = soup(colleague.get(url)).find("a", attrs={"data-item": "skill:watched"})
+    item = soup(colleague.get(link["href"]))
+    assert item.find(id="item-hero")["data-item"] == "watched"
+    assert item.find(id="open-parent")["href"] == url
+    assert "Use this skill when" in item.find(id="body").text
     assert admin.get(url).status_code == 200
 
 
@@ -240,7 +246,9 @@ def test_an_upload_past_the_limit_is_refused_before_the_form_is_read(
     res = _post_upload(browsers["owner"], skill_md("huge", "x" * (2 * 1024 * 1024)), name="huge")
     assert res.status_code == 413
     assert (_count("flea_entities"), _count("flea_versions")) == before
-    with warnings.catch_warnings():  # the test client's spooled body, never read by the refused request
+    # The test client spooled the body to a temporary file the refused request never read: close it here.
+    res.request.environ["wsgi.input"].close()
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", ResourceWarning)
         del res
         gc.collect()
