@@ -99,7 +99,7 @@ def create_report(
     Raises:
         Invalid: 400 ``invalid_message`` (empty or over 5,000 characters), ``invalid_excerpt``,
             ``invalid_session_id``, ``invalid_environment``.
-        AppError: 413 ``excerpt_too_large`` (over 256 KB); 409 ``session_private``.
+        AppError: 413 ``excerpt_too_large`` (over 256 KiB); 409 ``session_private``.
     """
     if not isinstance(message, str) or not message.strip():
         raise Invalid("invalid_message", "message must not be empty.", field="message")

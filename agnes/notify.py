@@ -24,7 +24,6 @@ import logging
 from datetime import datetime, timedelta
 from typing import Any
 
-import httpx
 from duckdb import DuckDBPyConnection
 from flask import current_app
 
@@ -100,6 +99,9 @@ def _send(recipient: str, address: str, events: list[NotificationEvent]) -> None
             for e in events
         ],
     }
+    # httpx costs ~40 ms to import: loaded by the notification job only, not by every web process.
+    import httpx
+
     try:
         answer = httpx.post(address, json=payload, timeout=WEBHOOK_TIMEOUT)
     except httpx.HTTPError as exc:

@@ -5,6 +5,9 @@ domain code that never starts jobs itself."""
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
+import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -132,3 +135,16 @@ def test_domain_code_never_imports_jobs() -> None:
         if target == "agnes.jobs" or target.startswith("agnes.jobs.")
     ]
     assert offenders == []
+
+
+def test_the_app_does_not_load_what_only_a_job_or_a_rare_request_needs() -> None:
+    """Every web, worker and cron process imports the app: SDKs that only one job or one rare request
+    use (the Anthropic SDK alone takes over a second) are imported where they are used."""
+    code = (
+        "import os, sys; os.environ['AGNES_DATA_DIR'] = sys.argv[1]; import agnes.app; "
+        "print(' '.join(m for m in ('anthropic', 'google.auth', 'google.oauth2', 'httpx') if m in sys.modules))"
+    )
+    with tempfile.TemporaryDirectory() as data_dir:
+        result = subprocess.run([sys.executable, "-c", code, data_dir], cwd=ROOT, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == ""

@@ -20,11 +20,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
-import google.auth.exceptions
-import google.auth.transport.requests
-import httpx
 from flask import current_app
-from google.oauth2 import service_account
 
 from agnes.models import utcnow
 from agnes.people import workspace
@@ -64,16 +60,17 @@ def _matches(email: str) -> bool:
     return email == admin or email.startswith(prefix)
 
 
-class _TimedRequest(google.auth.transport.requests.Request):
+def _timed_request(timeout: float) -> Any:
     """google-auth's transport with our timeout (its default is 120 s)."""
+    # google-auth and requests cost ~0.1 s to import: loaded by the group sync only, not by every process.
+    import google.auth.transport.requests
 
-    def __init__(self, timeout: float) -> None:
-        super().__init__()
-        self.timeout = timeout
+    class _TimedRequest(google.auth.transport.requests.Request):
+        def __call__(self, url: str, method: str = "GET", body: Any = None, headers: Any = None, **kwargs: Any) -> Any:
+            kwargs["timeout"] = timeout
+            return super().__call__(url, method=method, body=body, headers=headers, **kwargs)
 
-    def __call__(self, url: str, method: str = "GET", body: Any = None, headers: Any = None, **kwargs: Any) -> Any:
-        kwargs["timeout"] = self.timeout
-        return super().__call__(url, method=method, body=body, headers=headers, **kwargs)
+    return _TimedRequest()
 
 
 class Directory:
@@ -102,6 +99,10 @@ class Directory:
     def _access_token(self) -> str:
         if self._token:
             return self._token
+        # Loaded by the group sync only (see _timed_request).
+        import google.auth.exceptions
+        from google.oauth2 import service_account
+
         raw = read_secret(KEY_SETTING)
         if not raw:
             raise DirectoryError(f"no service account key: set {KEY_SETTING} (see docs/google-groups.md)")
@@ -113,7 +114,7 @@ class Directory:
         except (ValueError, KeyError, TypeError):
             raise DirectoryError(f"{KEY_SETTING} is not a service account JSON key") from None
         try:
-            credentials.refresh(_TimedRequest(self._timeout()))
+            credentials.refresh(_timed_request(self._timeout()))
         except google.auth.exceptions.GoogleAuthError as exc:
             # The message names the failure (e.g. unauthorized_client), never the key.
             raise DirectoryError(f"Google refused the service account: {type(exc).__name__}") from None
@@ -121,6 +122,9 @@ class Directory:
         return self._token
 
     def _pages(self, path: str, params: dict[str, str], key: str) -> list[dict[str, Any]]:
+        # httpx is loaded by the group sync only (see _timed_request).
+        import httpx
+
         found: list[dict[str, Any]] = []
         page_token = ""
         while True:

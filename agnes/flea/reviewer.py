@@ -19,7 +19,6 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-import anthropic
 from flask import current_app
 
 from agnes.secrets import read_secret
@@ -81,12 +80,15 @@ def bundle_prompt(files: dict[str, bytes]) -> str:
     return "\n".join(parts)
 
 
-def client() -> anthropic.Anthropic:
-    """An SDK client for ``ANTHROPIC_BASE_URL`` with the configured key (two retries).
+def client() -> Any:
+    """An ``anthropic.Anthropic`` client for ``ANTHROPIC_BASE_URL`` with the configured key (two retries).
 
     Raises:
         NoReviewer: no key is configured.
     """
+    # The SDK takes over a second to import: loaded when a review runs, not by every web process.
+    import anthropic
+
     key = read_secret("ANTHROPIC_API_KEY") or current_app.config.get("ANTHROPIC_API_KEY") or ""
     if not key:
         raise NoReviewer("no reviewer: ANTHROPIC_API_KEY is not configured")
@@ -104,6 +106,8 @@ def review(files: dict[str, bytes]) -> Verdict:
     Raises:
         NoReviewer: no key. ReviewFailed: an API error, a timeout, or an answer that is not the JSON.
     """
+    import anthropic  # loaded by client() already; named here for its exception classes
+
     api = client()
     try:
         message = api.messages.create(

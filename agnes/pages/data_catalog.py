@@ -14,6 +14,7 @@ from typing import Any
 from agnes.access import Principal, ResourceType, can_access
 from agnes.data import distribution, table_index
 from agnes.data.distribution import Preview
+from agnes.data.remote import remote_overview
 from agnes.errors import NotFound
 from agnes.jobs import JobStatus
 from agnes.jobs.tables import current_sync_job, sync_job_id
@@ -95,12 +96,15 @@ class DataTablePage:
     """``/data/<id>``: facts, schema, the first rows and the commands that use the table.
 
     ``job`` (admins only): the table's sync job if the backend knows it; the page's live region
-    refreshes on ``refresh_on`` (the end of that job).
+    refreshes on ``refresh_on`` (the end of that job). ``remote``: for a table kept at its source,
+    :func:`agnes.data.remote.remote_overview` (relation, estimates, the snapshot line); its
+    sample, read at the source, is the page's preview.
     """
 
     row: DataRow
     preview: Preview
     job: JobStatus | None
+    remote: dict[str, Any] | None = None
 
     @property
     def refresh_on(self) -> str:
@@ -116,8 +120,12 @@ class DataTablePage:
         """How to use the table from a terminal (``agnes pull`` then ``agnes query``), or on the
         server for a remote table."""
         table = self.row.id
-        if self.row.entry.query_mode == "remote":
-            return [f'agnes query "SELECT * FROM {table} LIMIT 10"  # remote: runs on the server']
+        if self.remote is not None:
+            return [
+                f"agnes sample {table} -n 10",
+                f'agnes query --remote "SELECT count(*) FROM {table}"',
+                f"{self.remote['snapshot_command']}",
+            ]
         return [f"agnes pull --table {table}", f'agnes query "SELECT * FROM {table} LIMIT 10"']
 
     def to_dict(self) -> dict[str, Any]:
@@ -131,6 +139,7 @@ class DataTablePage:
             },
             "commands": self.commands,
             "job": self.job.to_dict() if self.job else None,
+            "remote": {k: v for k, v in self.remote.items() if k != "sample"} if self.remote else None,
         }
 
 
@@ -141,4 +150,15 @@ def data_table_page(principal: Principal, table_id: str) -> DataTablePage:
     if entry is None:
         raise NotFound("table_not_found", f"No table '{table_id}'.")
     job = current_sync_job(table_id) if principal.is_admin else None
-    return DataTablePage(DataRow(entry, index.states.get(table_id)), distribution.preview(table_id), job)
+    row = DataRow(entry, index.states.get(table_id))
+    remote = remote_overview(table_id) if entry.query_mode == "remote" else None
+    if remote is None:
+        return DataTablePage(row, distribution.preview(table_id), job)
+    sample = remote["sample"] or {"columns": [], "rows": []}
+    preview = Preview(
+        [(c["name"], c["type"]) for c in sample["columns"]],
+        [[None if v is None else str(v) for v in r] for r in sample["rows"]],
+        {},
+        remote["sample_error"] or (None if remote["sample"] else "not synced yet"),
+    )
+    return DataTablePage(row, preview, job, remote)

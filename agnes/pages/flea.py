@@ -22,7 +22,9 @@ from agnes.flea import store
 from agnes.flea.service import CATEGORIES
 from agnes.flea.visibility import can_see_version, sees_all_versions, visible_entity, visible_version
 from agnes.models import flea as model
-from agnes.models.flea import KINDS, QUEUE_SORTS, SORTS, VERSION_STATUSES, Entity, QueueRow, Version
+from agnes.models import flea_queue
+from agnes.models.flea import KINDS, SORTS, VERSION_STATUSES, Entity, Version
+from agnes.models.flea_queue import QUEUE_SORTS, QueueRow
 from agnes.state import state_store
 
 PER_PAGE = 24
@@ -175,8 +177,9 @@ def entity_page(viewer: Principal, entity_id: str) -> EntityPage:
         NotFound: hidden or missing.
     """
     entity = visible_entity(viewer, entity_id)
-    all_versions = sees_all_versions(viewer, entity)
-    with state_store().read() as con:
+    with state_store().read() as con:  # the entity again, in one unit with its versions (a review may commit between)
+        entity = model.get_entity(con, entity.id) or entity
+        all_versions = sees_all_versions(viewer, entity)
         versions = [v for v in model.list_versions(con, entity.id) if can_see_version(viewer, entity, v)]
         installed = model.is_installed(con, entity.id, viewer.user.id)
     shown = entity.served_version or (versions[0].number if versions and all_versions else None)
@@ -327,8 +330,8 @@ class AdminQueue:
 def admin_queue(filters: QueueFilters) -> AdminQueue:
     """The review queue: counts per status (the chips) and a page of versions (offset paging)."""
     with state_store().read() as con:
-        counts = model.queue_counts(con)
-        rows, total = model.list_queue(
+        counts = flea_queue.queue_counts(con)
+        rows, total = flea_queue.list_queue(
             con,
             status="" if filters.status == "all" else filters.status,
             kind=filters.kind,

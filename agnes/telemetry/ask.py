@@ -25,7 +25,6 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
-import anthropic
 import duckdb
 import sqlglot
 from flask import current_app
@@ -214,6 +213,9 @@ def _reply_json(text: str) -> dict[str, Any]:
 
 
 def _generate(question: str, client: Any | None) -> dict[str, Any]:
+    # The SDK takes over a second to import: loaded on the first question, not by every web process.
+    import anthropic
+
     if client is None:
         key = read_secret("ANTHROPIC_API_KEY") or current_app.config.get("ANTHROPIC_API_KEY") or ""
         if not key:

@@ -122,7 +122,7 @@ def build_index(con: Any, today: date) -> UsageIndex:
         else:
             entry.update(users_7d=users, calls_7d=calls)
     for day, _source, item_type, parent, name, calls, _errors, _users in telemetry.daily_rows(
-        con, ("plugin", *ITEM_TYPES), prior_start
+        con, ("plugin", *ITEM_TYPES), min(first_day, prior_start)
     ):
         if not parent:
             continue

@@ -18,20 +18,12 @@ from typing import Any
 
 import click
 
-from cli.commands.data import WORKSPACE_HELP, _echo, _render
+from cli.commands.data import WORKSPACE_HELP, _echo, _render, _size
 
 SIZE_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([kmgt]?i?b?)\s*$", re.I)
 AGE_RE = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$", re.I)
 # Seconds between plain progress lines (not a terminal).
 PLAIN_EVERY = 2.0
-
-
-def _size(num: float) -> str:
-    for unit in ("B", "kB", "MB", "GB"):
-        if num < 1000 or unit == "GB":
-            return f"{num:.0f} {unit}" if unit == "B" else f"{num:.1f} {unit}"
-        num /= 1000
-    return f"{num:.1f} TB"
 
 
 def parse_size(text: str) -> int:

@@ -342,3 +342,21 @@ def test_admin_table_page_shows_the_estimate_the_snapshot_line_and_a_sample(app,
     assert len(card.select("#remote-sample tbody tr")) == 10
     twin = auth.client.get("/api/admin/registry/orders").get_json()["remote"]
     assert twin["rows_estimate"] == 1000 and len(twin["sample"]["rows"]) == 10
+
+
+def test_analyst_table_page_shows_the_source_a_sample_and_the_commands(app, auth, analyst):
+    from bs4 import BeautifulSoup
+
+    auth.login("analyst@example.com")
+    page = auth.client.get("/data/orders")
+    assert page.status_code == 200
+    soup = BeautifulSoup(page.data, "html.parser")
+    assert "about 1,000 rows" in soup.select_one("#data-remote").get_text()
+    commands = soup.select_one("#data-commands pre").get_text().splitlines()
+    assert commands[0] == "agnes sample orders -n 10"
+    assert commands[2].startswith('agnes snapshot create orders --where "placed >= ')
+    assert commands[2].endswith("--estimate")
+    assert len(soup.select("#data-preview tbody tr")) == 10
+    twin = auth.client.get("/api/data/orders").get_json()
+    assert twin["remote"]["rows_estimate"] == 1000 and len(twin["preview"]["rows"]) == 10
+    assert "sample" not in twin["remote"]

@@ -101,7 +101,7 @@ def test_upload_review_install_block_approve_rollback(rq_app, rq_live_server, wo
     entity_id = res.get_json()["entity"]["id"]
     page = _wait_status(client, folks.owner, entity_id, 1, "approved", log)
     v1_label = page["entity"]["served_label"]
-    assert v1_label.startswith("1-") and all(stub.checks)
+    assert v1_label and v1_label.startswith("1-") and all(stub.checks), page
 
     # a colleague installs it; Claude Code installs kit-by-alice-smith@agnes through /marketplace.git
     assert client.post(f"/api/flea/entities/{entity_id}/install", headers=bearer(folks.colleague)).status_code == 200

@@ -172,3 +172,29 @@ def test_mark_private_needs_a_session(workspace: Path, tmp_path: Path) -> None:
     run = agnes(["mark-private"], env, workspace)
     assert run.returncode == 1 and "no session" in run.stderr
     assert ROOT.exists()
+
+
+def test_a_second_push_while_one_runs_queues_its_session_and_the_next_push_sends_it(
+    live_server, auth, sessions_copy: Path, workspace: Path, tmp_path: Path
+) -> None:  # type: ignore[no-untyped-def]
+    """One push at a time per workspace: a hook firing while another push holds the lock exits 0
+    at once, its session kept in the queue, and nothing is uploaded twice or lost."""
+    from cli.push import Paths, push_lock
+
+    token = auth.token("analyst@example.com")
+    user_id = auth.user("analyst@example.com")
+    env = cli_env(live_server.url, token, tmp_path / "home")
+    transcript = sessions_copy / f"{SID}.jsonl"
+    with push_lock(Paths(workspace)):  # another push is running
+        busy = agnes(["push", "--quiet"], env, workspace, hook_payload(SID, transcript, workspace))
+        assert busy.returncode == 0, busy.stderr
+        assert _files(user_id) == []
+        assert SID in (workspace / ".claude" / "agnes-sessions.txt").read_text()
+        status = json.loads(agnes(["push", "--status", "--json"], env, workspace).stdout)
+        assert "another agnes push is running" in json.dumps(status)
+    after = json.loads(agnes(["push", "--json"], env, workspace).stdout)
+    assert after["uploaded"] == [
+        str(transcript),
+        str(transcript.with_suffix("") / "subagents" / "agent-a7be2f0.jsonl"),
+    ]
+    assert _files(user_id) == [f"{SID}.jsonl", f"{SID}/subagents/agent-a7be2f0.jsonl"]

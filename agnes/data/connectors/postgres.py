@@ -187,7 +187,7 @@ def _check_mode(spec: Any, mode: QueryMode) -> None:
 # Bytes of Arrow data ADBC decodes per record batch (one parquet row group of a snapshot). bench/remote.py:
 # 16 MB batches with 2 waiting peaked the web worker at 366 MB; 4 MB with 1 waiting at about 270 MB,
 # no slower.
-BATCH_BYTES = 4 << 20
+BATCH_BYTES = 16 << 20
 # Decoded batches waiting for the consumer (memory: PREFETCH + 2 batches of BATCH_BYTES).
 PREFETCH = 1
 # Seconds the catalog and EXPLAIN statements may run.

@@ -30,7 +30,7 @@ ACTIONS = {
 def create_feedback():  # type: ignore[no-untyped-def]
     """Send a report: ``{message, session_id?, excerpt?: [turn, ...], environment?: {...},
     ack_preview?}`` → 201 ``{id, status, fingerprint, created_at}``; admins are notified. Errors: 400 (message empty or
-    over 5,000 characters, bad excerpt or session id), 413 (excerpt over 256 KB), 409
+    over 5,000 characters, bad excerpt or session id), 413 (excerpt over 256 KiB), 409
     ``session_private``; nothing is written then."""
     body = json_body()
     report = feedback.create_report(
