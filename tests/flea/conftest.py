@@ -6,7 +6,9 @@ Helpers take arguments, so tests import them: ``from tests.flea.conftest import 
 
 from __future__ import annotations
 
+import gc
 import io
+import warnings
 import zipfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -135,8 +137,18 @@ def folks(flea_app: Flask) -> People:
 
 
 @pytest.fixture
-def api(flea_app: Flask) -> FlaskClient:
-    return flea_app.test_client()
+def api(flea_app: Flask) -> Iterator[FlaskClient]:
+    yield flea_app.test_client()
+    collect_spooled_bodies()
+
+
+def collect_spooled_bodies() -> None:
+    """The test client spools a large multipart body it built to a temporary file, which a request
+    refused before reading it (413, a refused archive) leaves open; collect it now, quietly,
+    rather than let a later test see the ResourceWarning."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ResourceWarning)
+        gc.collect()
 
 
 def wait_jobs(app: Flask) -> None:

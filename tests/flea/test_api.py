@@ -3,9 +3,7 @@ not see), decisions, versions, rollback, archive, install, the admin queue and s
 
 from __future__ import annotations
 
-import gc
 import io
-import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -17,7 +15,7 @@ from flask.testing import FlaskClient
 from agnes.flea import service
 from agnes.state import state_store
 from tests.conftest import bearer
-from tests.flea.conftest import People, approve, plugin_zip, skill_md, upload, wait_jobs
+from tests.flea.conftest import People, approve, collect_spooled_bodies, plugin_zip, skill_md, upload, wait_jobs
 
 
 def _snapshot(app: Flask) -> tuple[Any, ...]:
@@ -134,12 +132,8 @@ def test_file_too_large_is_refused_while_streaming(flea_app: Flask, api: FlaskCl
     assert res.status_code == 413 and res.get_json()["error"] == "file_too_large"
     assert res.get_json()["field"] == "file"
     assert _snapshot(flea_app) == before
-    # the test client spools the multipart body it built to a temporary file the refused request
-    # never read; collect it here rather than in a later test
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        del res
-        gc.collect()
+    del res
+    collect_spooled_bodies()
 
 
 def test_preview_writes_nothing(flea_app: Flask, api: FlaskClient, folks: People):
