@@ -40,10 +40,12 @@ class QueueRow(Record):
     served_version: int | None
 
 
-_QUEUE_SELECT = (
-    "SELECT v.id, v.entity_id, v.number, v.status, v.note, v.decision, v.size_bytes,"
+_QUEUE_COLUMNS = (
+    "v.id, v.entity_id, v.number, v.status, v.note, v.decision, v.size_bytes,"
     " CAST(json_array_length(v.findings) AS INTEGER), v.created_at, e.name, e.kind, e.category, e.state, e.owner_id,"
     " u.email, coalesce(h.handle, ''), e.served_version"
+)
+_QUEUE_FROM = (
     " FROM flea_versions v JOIN flea_entities e ON e.id = v.entity_id"
     " LEFT JOIN users u ON u.id = e.owner_id LEFT JOIN flea_handles h ON h.user_id = e.owner_id"
 )
@@ -75,22 +77,19 @@ def list_queue(
         where.append("e.kind = ?")
         params.append(kind)
     if q:
-        where.append("(e.name ILIKE ? OR u.email ILIKE ? OR h.handle ILIKE ?)")
+        where.append("(e.name ILIKE ? ESCAPE '\\' OR u.email ILIKE ? ESCAPE '\\' OR h.handle ILIKE ? ESCAPE '\\')")
         like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
         params += [like] * 3
     clause = (" WHERE " + " AND ".join(where)) if where else ""
-    if q:
-        total_row = con.execute(
-            "SELECT count(*) FROM flea_versions v JOIN flea_entities e ON e.id = v.entity_id"
-            " LEFT JOIN users u ON u.id = e.owner_id LEFT JOIN flea_handles h ON h.user_id = e.owner_id" + clause,
-            params,
-        ).fetchone()
-    else:
-        total_row = con.execute(
-            "SELECT count(*) FROM flea_versions v JOIN flea_entities e ON e.id = v.entity_id" + clause, params
-        ).fetchone()
+    # One statement: the page and (a window over the matching rows) how many match.
     rows = con.execute(
-        f"{_QUEUE_SELECT}{clause} ORDER BY {QUEUE_SORTS.get(sort, QUEUE_SORTS['oldest'])} LIMIT ? OFFSET ?",
+        f"SELECT {_QUEUE_COLUMNS}, count(*) OVER (){_QUEUE_FROM}{clause}"
+        f" ORDER BY {QUEUE_SORTS.get(sort, QUEUE_SORTS['oldest'])} LIMIT ? OFFSET ?",
         [*params, limit, offset],
     ).fetchall()
-    return [QueueRow(*r) for r in rows], int(total_row[0]) if total_row else 0
+    if rows:
+        return [QueueRow(*r[:-1]) for r in rows], int(rows[0][-1])
+    if not offset:
+        return [], 0
+    total = con.execute(f"SELECT count(*){_QUEUE_FROM}{clause}", params).fetchone()
+    return [], int(total[0]) if total else 0

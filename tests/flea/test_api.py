@@ -15,7 +15,7 @@ from flask.testing import FlaskClient
 from agnes.flea import service
 from agnes.state import state_store
 from tests.conftest import bearer
-from tests.flea.conftest import People, approve, collect_spooled_bodies, plugin_zip, skill_md, upload, wait_jobs
+from tests.flea.conftest import People, approve, plugin_zip, skill_md, upload, wait_jobs
 
 
 def _snapshot(app: Flask) -> tuple[Any, ...]:
@@ -132,8 +132,6 @@ def test_file_too_large_is_refused_while_streaming(flea_app: Flask, api: FlaskCl
     assert res.status_code == 413 and res.get_json()["error"] == "file_too_large"
     assert res.get_json()["field"] == "file"
     assert _snapshot(flea_app) == before
-    del res
-    collect_spooled_bodies()
 
 
 def test_preview_writes_nothing(flea_app: Flask, api: FlaskClient, folks: People):
@@ -259,6 +257,8 @@ def test_handle_is_stored_once(flea_app: Flask, api: FlaskClient, folks: People)
 
 
 def test_admin_queue_counts_filters_and_pages(flea_app: Flask, api: FlaskClient, folks: People):
+    _publish(api, folks, "queued-one")
+    _publish(api, folks, "queued_two".replace("_", "-"))
     assert api.get("/api/admin/flea", headers=bearer(folks.owner)).status_code == 403
     queue = api.get("/api/admin/flea", headers=bearer(folks.admin)).get_json()
     assert set(queue["counts"]) == {"in_review", "approved", "blocked", "review_error"}
@@ -269,6 +269,14 @@ def test_admin_queue_counts_filters_and_pages(flea_app: Flask, api: FlaskClient,
     assert everything["rows"] and all(r["owner_handle"] == "alice-smith" for r in everything["rows"])
     dates = [r["created_at"] for r in everything["rows"]]
     assert dates == sorted(dates, reverse=True)
+    one = api.get("/api/admin/flea?q=queued-one", headers=bearer(folks.admin)).get_json()
+    assert [r["name"] for r in one["rows"]] == ["queued-one"] and one["total"] == 1
+    # a literal underscore or percent in the search is not a wildcard
+    assert api.get("/api/admin/flea?status=all&q=queued_one", headers=bearer(folks.admin)).get_json()["total"] == 0
+    beyond = api.get("/api/admin/flea?status=all&page=999", headers=bearer(folks.admin)).get_json()
+    assert beyond["rows"] == [] and beyond["total"] == everything["counts"]["in_review"] + sum(
+        everything["counts"][s] for s in ("approved", "blocked", "review_error")
+    )
 
 
 def _served(api: FlaskClient, token: str) -> dict[str, dict[str, Any]]:
@@ -293,3 +301,30 @@ def _served(api: FlaskClient, token: str) -> dict[str, dict[str, Any]]:
             "plugin.json": json.loads(zf.read(prefix + ".claude-plugin/plugin.json")),
         }
     return out
+
+
+def test_flea_tab_search_filters_sorts_and_badges(flea_app: Flask, api: FlaskClient, folks: People):
+    popular = _publish(api, folks, "popular-tab")
+    quiet = _publish(api, folks, "quiet-tab")
+    pending = _publish(api, folks, "pending-tab")
+    for body in (popular, quiet):
+        approve(api, folks.admin, body["version"]["id"])
+    for token in (folks.colleague, folks.admin):
+        api.post(f"/api/flea/entities/{popular['entity']['id']}/install", headers=bearer(token))
+
+    def tab(token: str, **args: str) -> dict[str, Any]:
+        res = api.get("/api/flea/entities", query_string=args, headers=bearer(token))
+        assert res.status_code == 200
+        return res.get_json()
+
+    found = tab(folks.colleague, q="-TAB", sort="most_installed")
+    names = [i["name"] for i in found["items"]]
+    assert names[:2] == ["popular-tab", "quiet-tab"] and "pending-tab" not in names
+    assert found["items"][0]["install_count"] == 2 and found["items"][0]["installed"] is True
+    assert "latest_status" not in found["items"][0]  # a colleague is not told about unreviewed uploads
+    mine = {i["name"]: i for i in tab(folks.owner, q="tab", mine="1")["items"]}
+    assert mine["pending-tab"]["under_review"] is True and mine["popular-tab"]["under_review"] is False
+    assert tab(folks.colleague, q="tab", type="agent")["items"] == []
+    assert [i["name"] for i in tab(folks.colleague, q="quiet-tab")["items"]] == ["quiet-tab"]
+    assert tab(folks.colleague, q="tab", sort="nonsense")["filters"]["sort"] == "recent"
+    assert pending["entity"]["id"] in {i["id"] for i in tab(folks.admin, q="tab")["items"]}
