@@ -153,10 +153,14 @@ def test_versions_decisions_rollback_and_serving(flea_app: Flask, api: FlaskClie
     res = approve(api, folks.admin, v1)
     assert res.status_code == 409 and res.get_json()["error"] == "cannot_decide:approved"
     # a colleague installs it (idempotent) and is served it
-    for _ in range(2):
-        res = api.post(f"/api/flea/entities/{eid}/install", headers=bearer(folks.colleague))
-        assert res.status_code == 200
+    res = api.post(f"/api/flea/entities/{eid}/install", headers=bearer(folks.colleague))
+    assert res.get_json()["claude_commands"][-1] == "claude plugin install lifecycle-by-alice-smith@agnes"
+    res = api.post(f"/api/flea/entities/{eid}/install", headers=bearer(folks.colleague))
+    assert res.status_code == 200 and res.get_json()["changed"] is False
     assert res.get_json()["entity"]["install_count"] == 1
+    assert res.get_json()["claude_commands"] == ["claude plugin marketplace update agnes"]  # nothing new
+    stack = api.get("/api/my-stack", headers=bearer(folks.colleague)).get_json()
+    assert [c["plugin_name"] for c in stack["flea"]] == ["lifecycle-by-alice-smith"]
     served = _served(api, folks.colleague)
     assert served["lifecycle-by-alice-smith"]["version"].startswith("1-")
     manifest = served["lifecycle-by-alice-smith"]["plugin.json"]
