@@ -332,3 +332,25 @@ def test_flea_tab_search_filters_sorts_and_badges(flea_app: Flask, api: FlaskCli
     assert [i["name"] for i in tab(folks.colleague, q="quiet-tab")["items"]] == ["quiet-tab"]
     assert tab(folks.colleague, q="tab", sort="nonsense")["filters"]["sort"] == "recent"
     assert pending["entity"]["id"] in {i["id"] for i in tab(folks.admin, q="tab")["items"]}
+
+
+def test_file_paths_cannot_leave_the_version(flea_app: Flask, api: FlaskClient, folks: People):
+    body = _publish(api, folks, "contained")
+    eid = body["entity"]["id"]
+    approve(api, folks.admin, body["version"]["id"])
+    assert (
+        upload(api, folks.owner, skill_md("contained", "secret v2"), name="contained", entity_id=eid).status_code == 201
+    )
+    ok = api.get(
+        f"/api/flea/entities/{eid}/versions/1/files/skills/contained/SKILL.md", headers=bearer(folks.colleague)
+    )
+    assert ok.status_code == 200 and ok.headers["Content-Disposition"].startswith("attachment")
+    for path in (
+        "..%2Fv2%2Fskills%2Fcontained%2FSKILL.md",  # the unreviewed v2 through the served v1
+        "skills/../../v2/skills/contained/SKILL.md",
+        "..%2F..%2F..%2Fstate%2Fsystem.duckdb",
+        "%2Fetc%2Fpasswd",
+    ):
+        for token in (folks.colleague, folks.owner):
+            res = api.get(f"/api/flea/entities/{eid}/versions/1/files/{path}", headers=bearer(token))
+            assert res.status_code in (404, 308) and b"secret v2" not in res.data, path  # 308: slashes merged
