@@ -134,6 +134,11 @@ def _register_request_hooks(app: Flask) -> None:
         if request.path.startswith(OTLP_PREFIX):
             return  # access tokens only (agnes.views.otlp): no cookie, so no CSRF to check
         api = request.path.startswith("/api/")
+        # A view that takes a smaller upload than AGNES_MAX_UPLOAD_MB says so (``view.body_limit``, bytes):
+        # set before the CSRF check reads the form, so a larger body is refused while it streams.
+        body_limit = getattr(app.view_functions.get(request.endpoint or ""), "body_limit", None)
+        if body_limit is not None:
+            request.max_content_length = body_limit()
         if request.method in ("POST", "PUT", "PATCH", "DELETE") and not bearer_token():
             if api and g.principal is None:
                 # Scripts calling the API without credentials need "sign in", not "form expired".

@@ -17,11 +17,14 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from flask import current_app
 
 from agnes.secrets import read_secret
+
+if TYPE_CHECKING:
+    import anthropic
 
 # Bytes of file content sent to the reviewer (the rest is named, not sent).
 MAX_CONTENT = 50 * 1024
@@ -80,13 +83,13 @@ def bundle_prompt(files: dict[str, bytes]) -> str:
     return "\n".join(parts)
 
 
-def client() -> Any:
-    """An ``anthropic.Anthropic`` client for ``ANTHROPIC_BASE_URL`` with the configured key (two retries).
+def client() -> anthropic.Anthropic:
+    """An SDK client for ``ANTHROPIC_BASE_URL`` with the configured key (two retries).
 
     Raises:
         NoReviewer: no key is configured.
     """
-    # The SDK takes over a second to import: loaded when a review runs, not by every web process.
+    # The SDK takes over a second to import: loaded by the review job, not by every web process.
     import anthropic
 
     key = read_secret("ANTHROPIC_API_KEY") or current_app.config.get("ANTHROPIC_API_KEY") or ""
@@ -106,7 +109,7 @@ def review(files: dict[str, bytes]) -> Verdict:
     Raises:
         NoReviewer: no key. ReviewFailed: an API error, a timeout, or an answer that is not the JSON.
     """
-    import anthropic  # loaded by client() already; named here for its exception classes
+    import anthropic  # already loaded by client(); the exception classes live there
 
     api = client()
     try:

@@ -306,6 +306,10 @@ def _flea_version(action: str) -> Factory:
     return values
 
 
+def _flea_version_id(w: World, c: Caller) -> dict[str, Any]:
+    return {"version_id": matrix_entity(w.analyst_id, approved=False)[1]}
+
+
 def _stored_session(w: World, c: Caller) -> dict[str, Any]:
     return {"user_id": w.analyst_id, "session_id": matrix_session_file(w).removesuffix(".jsonl")}
 
@@ -593,6 +597,23 @@ RULES: dict[str, Rule] = {
     "api.flea.admin_queue": Rule(ADMIN, query={"status": "all"}),
     "api.flea.decide": Rule(ADMIN, values=_flea_version("approve")),
     "api.flea.delete_entity": Rule(ADMIN, values=_fresh_flea),
+    "flea_pages.new_entity": Rule(LOGIN),
+    "flea_pages.new_entity_post": Rule(LOGIN, body=lambda w, c: {}),
+    "flea_pages.entity_detail_page": Rule(LOGIN, values=_flea),
+    "flea_pages.status_fragment": Rule(LOGIN, values=_flea),
+    "flea_pages.install_entity": Rule(LOGIN, values=_flea),
+    "flea_pages.remove_entity": Rule(LOGIN, values=_flea),
+    "flea_pages.new_version_post": Rule(LOGIN, values=_flea, body=lambda w, c: {}),
+    "flea_pages.version_detail": Rule(LOGIN, values=lambda w, c: {**_flea(w, c), "number": 1}),
+    "flea_pages.item_page": Rule(LOGIN, values=lambda w, c: {**_flea(w, c), "kind": "skill", "item": "matrix-shared"}),
+    "flea_pages.archive_post": Rule(LOGIN, values=_fresh_flea, body=lambda w, c: {"archived": "1"}),
+    "flea_pages.rollback_post": Rule(LOGIN, values=_flea, body=lambda w, c: {"version": "1"}),
+    "admin_flea.queue": Rule(ADMIN, query={"status": "all"}),
+    "admin_flea.review_job_fragment": Rule(ADMIN, values=_flea_version_id),
+    "admin_flea.approve_post": Rule(ADMIN, values=_flea_version_id),
+    "admin_flea.reject_post": Rule(ADMIN, values=_flea_version_id, body=lambda w, c: {"reason": "no"}),
+    "admin_flea.rerun_post": Rule(ADMIN, values=_flea_version_id),
+    "admin_flea.delete_post": Rule(ADMIN, values=_fresh_flea),
     "api.feedback.triage_feedback": Rule(ADMIN, values=lambda w, c: {**_feedback_report(w, c), "action": "reopen"}),
     "admin_tables.table_options_fragment": Rule(ADMIN, query={"source_type": "postgres"}),
     "admin_tables.register_table_post": Rule(ADMIN, body=lambda w, c: matrix_register_form(w)),
