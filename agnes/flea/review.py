@@ -19,9 +19,9 @@ from typing import Any
 from duckdb import DuckDBPyConnection
 from flask import current_app
 
-from agnes import audit, markers
+from agnes import audit
 from agnes.errors import AppError, Conflict, NotFound
-from agnes.flea import reviewer, store
+from agnes.flea import reviewer, store, visibility
 from agnes.models import flea as model
 from agnes.models import utcnow
 from agnes.models.flea import Version
@@ -82,7 +82,7 @@ def approve(version_id: str, actor_id: str) -> Version:
         if entity.served_version is None or entity.served_version < version.number:
             model.update_entity(con, entity.id, now, served_version=version.number)
         audit.record(con, "flea.approve", f"flea:{entity.id}", version=version.number, previous=version.status)
-        markers.MARKETPLACE.bump()
+        visibility.changed(served=True)
         return _version(con, version_id)
 
 
@@ -115,7 +115,7 @@ def reject(version_id: str, actor_id: str, reason: Any) -> Version:
                 con, entity.id, now, served_version=_served_after_removal(con, entity.id, version.number)
             )
         audit.record(con, "flea.reject", f"flea:{entity.id}", version=version.number, previous=version.status)
-        markers.MARKETPLACE.bump()
+        visibility.changed(served=True)
         return _version(con, version_id)
 
 
@@ -137,6 +137,7 @@ def prepare_rerun(version_id: str) -> Version:
             con, version_id, status="in_review", note="", verdict=None, findings=scan, reviewed_at=utcnow()
         )
         audit.record(con, "flea.rerun", f"flea:{version.entity_id}", version=version.number)
+        visibility.changed(served=False)
         return _version(con, version_id)
 
 
@@ -185,7 +186,7 @@ def record_outcome(version_id: str, status: str, note: str, verdict: reviewer.Ve
             assert entity is not None
             if entity.served_version is None or entity.served_version < version.number:
                 model.update_entity(con, entity.id, now, served_version=version.number)
-            markers.MARKETPLACE.bump()
+        visibility.changed(served=status == "approved")
         audit.record(con, "flea.review", f"flea:{version.entity_id}", version=version.number, status=status, note=note)
     return {"version_id": version_id, "status": status, "note": note}
 
@@ -211,5 +212,6 @@ def purge_blocked() -> int:
         with state_store().write() as con:
             model.update_version(con, version.id, files_deleted_at=utcnow())
             audit.record(con, "flea.purge_blocked", f"flea:{version.entity_id}", version=version.number)
+            visibility.changed(served=False)
         store.remove_version(version.entity_id, version.number)
     return len(due)

@@ -19,10 +19,10 @@ from typing import Any
 
 from duckdb import DuckDBPyConnection
 
-from agnes import audit, markers
+from agnes import audit
 from agnes.access import Principal
 from agnes.errors import AppError, Conflict, Forbidden, Invalid, NotFound
-from agnes.flea import store
+from agnes.flea import store, visibility
 from agnes.flea.checks import Bundle, UploadRefused, check_upload
 from agnes.flea.scan import scan_bundle
 from agnes.flea.visibility import visible_entity
@@ -218,6 +218,7 @@ def publish(
             audit.record(
                 con, "flea.publish", f"flea:{entity_id}", name=name, kind=bundle.kind, version=1, sha256=bundle.sha256
             )
+            visibility.changed(served=False)
             entity = model.get_entity(con, entity_id)
             version = model.get_version(con, version_id)
     except BaseException:
@@ -305,6 +306,7 @@ def publish_version(principal: Principal, entity_id: str, *, data: bytes, filena
             written = True
             model.update_entity(con, entity_id, now)
             audit.record(con, "flea.version", f"flea:{entity_id}", version=number, sha256=bundle.sha256)
+            visibility.changed(served=False)
             fresh = model.get_entity(con, entity_id)
             version = model.get_version(con, version_id)
     except BaseException:
@@ -351,7 +353,7 @@ def rollback(principal: Principal, entity_id: str, number: Any) -> Entity:
             )
         model.update_entity(con, entity_id, utcnow(), served_version=number)
         audit.record(con, "flea.rollback", f"flea:{entity_id}", version=number, previous=entity.served_version)
-        markers.MARKETPLACE.bump()
+        visibility.changed(served=True)
         found = model.get_entity(con, entity_id)
     assert found is not None
     return found
@@ -365,7 +367,7 @@ def set_archived(principal: Principal, entity_id: str, archived: bool) -> Entity
         if entity.state != state:
             model.update_entity(con, entity_id, utcnow(), state=state)
             audit.record(con, "flea.archive" if archived else "flea.unarchive", f"flea:{entity_id}")
-            markers.MARKETPLACE.bump()
+            visibility.changed(served=True)
         found = model.get_entity(con, entity_id)
     assert found is not None
     return found
@@ -381,7 +383,7 @@ def delete(principal: Principal, entity_id: str) -> None:
             raise NotFound("entity_not_found", f"There is no flea-market entry '{entity_id}'.")
         model.delete_entity(con, entity_id)
         audit.record(con, "flea.delete", f"flea:{entity_id}", name=entity.name, owner_id=entity.owner_id)
-        markers.MARKETPLACE.bump()
+        visibility.changed(served=True)
     store.remove_entity(entity_id)
 
 
@@ -404,7 +406,7 @@ def install(principal: Principal, entity_id: str) -> tuple[Entity, bool]:
             raise Conflict("entity_not_approved", f"'{entity.name}' has no approved version yet.")
         model.add_install(con, entity_id, principal.user.id, utcnow())
         audit.record(con, "flea.install", f"flea:{entity_id}")
-        markers.MARKETPLACE.bump()
+        visibility.changed(served=True)
         found = model.get_entity(con, entity_id)
     assert found is not None
     return found, True
@@ -417,7 +419,7 @@ def uninstall(principal: Principal, entity_id: str) -> tuple[Entity, bool]:
         changed = model.remove_install(con, entity_id, principal.user.id)
         if changed:
             audit.record(con, "flea.uninstall", f"flea:{entity_id}")
-            markers.MARKETPLACE.bump()
+            visibility.changed(served=True)
         found = model.get_entity(con, entity_id) or entity
     return found, changed
 

@@ -10,6 +10,7 @@ its existence is not revealed. Unreviewed bytes reach nobody but the owner and a
 
 from __future__ import annotations
 
+from agnes import markers
 from agnes.access import Principal
 from agnes.errors import NotFound
 from agnes.models import flea as model
@@ -62,3 +63,11 @@ def visible_version(principal: Principal, entity: Entity, number: int) -> Versio
     if version is None or not can_see_version(principal, entity, version):
         raise NotFound("version_not_found", f"'{entity.name}' has no version {number}.")
     return version
+
+
+def changed(*, served: bool) -> None:
+    """Inside a write unit: the flea listing changed (and, with ``served``, what installers are
+    served: the served-marketplace caches too)."""
+    markers.FLEA.bump()
+    if served:
+        markers.MARKETPLACE.bump()

@@ -189,13 +189,7 @@ def delete_entity(con: DuckDBPyConnection, entity_id: str) -> None:
 # and archived ones they installed (they keep being served).
 _VISIBLE = """(? OR e.owner_id = ? OR (e.served_version IS NOT NULL AND (e.state = 'active'
     OR EXISTS (SELECT 1 FROM flea_installs i WHERE i.entity_id = e.id AND i.user_id = ?))))"""
-_LISTED = """(e.state = 'active' OR ? OR e.owner_id = ?)"""
-SORTS = {
-    "recent": "e.created_at DESC, e.id",
-    "name": "e.name, e.id",
-    "most_installed": "(SELECT count(*) FROM flea_installs i WHERE i.entity_id = e.id) DESC, e.name, e.id",
-    "updated": "e.updated_at DESC, e.id",
-}
+SORTS = ("recent", "name", "most_installed", "updated")
 
 
 def is_visible(con: DuckDBPyConnection, entity_id: str, viewer_id: str, is_admin: bool) -> bool:
@@ -205,47 +199,33 @@ def is_visible(con: DuckDBPyConnection, entity_id: str, viewer_id: str, is_admin
     return row is not None
 
 
-def list_entities(
-    con: DuckDBPyConnection,
-    *,
-    viewer_id: str,
-    is_admin: bool,
-    q: str = "",
-    kind: str = "",
-    category: str = "",
-    owner_id: str = "",
-    installed_by: str = "",
-    sort: str = "recent",
-    limit: int = 24,
-    offset: int = 0,
-) -> tuple[list[Entity], int]:
-    """A page of the entities the viewer may browse (archived ones only for their owner and
-    admins), and the total. ``q`` matches name, description, category and the owner's handle."""
-    where = [_VISIBLE, _LISTED]
-    params: list[Any] = [is_admin, viewer_id, viewer_id, is_admin, viewer_id]
-    if q:
-        where.append("(e.name ILIKE ? OR e.description ILIKE ? OR e.category ILIKE ? OR h.handle ILIKE ?)")
-        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        params += [like] * 4
-    if kind:
-        where.append("e.kind = ?")
-        params.append(kind)
-    if category:
-        where.append("e.category = ?")
-        params.append(category)
-    if owner_id:
-        where.append("e.owner_id = ?")
-        params.append(owner_id)
-    if installed_by:
-        where.append("EXISTS (SELECT 1 FROM flea_installs i WHERE i.entity_id = e.id AND i.user_id = ?)")
-        params.append(installed_by)
-    clause = " WHERE " + " AND ".join(where)
-    total_row = con.execute(f"SELECT count(*){_ENTITY_FROM}{clause}", params).fetchone()
-    rows = con.execute(
-        f"SELECT {_ENTITY_COLUMNS}{_ENTITY_FROM}{clause} ORDER BY {SORTS.get(sort, SORTS['recent'])} LIMIT ? OFFSET ?",
-        [*params, limit, offset],
-    ).fetchall()
-    return [_entity(r) for r in rows], int(total_row[0]) if total_row else 0
+# Every entity with its install count, newest version and served sha256, in one pass (joins on
+# aggregates, not a subquery per row): the flea tab's catalog is built from this.
+_ALL_SQL = """
+SELECT e.id, e.owner_id, u.email, coalesce(h.handle, ''), e.kind, e.name, e.category, e.description, e.state,
+       e.served_version, e.created_at, e.updated_at, coalesce(ic.n, 0), lv.number, lv.status, sv.sha256
+FROM flea_entities e
+LEFT JOIN users u ON u.id = e.owner_id
+LEFT JOIN flea_handles h ON h.user_id = e.owner_id
+LEFT JOIN (SELECT entity_id, count(*) AS n FROM flea_installs GROUP BY entity_id) ic ON ic.entity_id = e.id
+LEFT JOIN (SELECT entity_id, arg_max(number, number) AS number, arg_max(status, number) AS status
+           FROM flea_versions GROUP BY entity_id) lv ON lv.entity_id = e.id
+LEFT JOIN flea_versions sv ON sv.entity_id = e.id AND sv.number = e.served_version
+ORDER BY e.created_at DESC, e.id
+"""
+
+
+def all_entities(con: DuckDBPyConnection) -> list[Entity]:
+    """Every entity, newest first (the caller filters what a viewer may see)."""
+    return [_entity(r) for r in con.execute(_ALL_SQL).fetchall()]
+
+
+def installs_by_user(con: DuckDBPyConnection) -> dict[str, set[str]]:
+    """``{user_id: {entity ids installed}}``."""
+    found: dict[str, set[str]] = {}
+    for user_id, entity_id in con.execute("SELECT user_id, entity_id FROM flea_installs").fetchall():
+        found.setdefault(user_id, set()).add(entity_id)
+    return found
 
 
 # -- versions --------------------------------------------------------------------------------
@@ -357,93 +337,6 @@ def blocked_with_files(con: DuckDBPyConnection, before: datetime) -> list[Versio
         [before],
     ).fetchall()
     return [_version(r) for r in rows]
-
-
-# -- the admin queue -------------------------------------------------------------------------
-
-QUEUE_SORTS = {
-    "oldest": "v.created_at, v.id",
-    "newest": "v.created_at DESC, v.id DESC",
-    "name": "e.name, v.number DESC, v.id",
-    "size": "v.size_bytes DESC, v.id",
-}
-
-
-@dataclass(frozen=True)
-class QueueRow(Record):
-    version_id: str
-    entity_id: str
-    number: int
-    status: str
-    note: str
-    decision: str | None
-    size_bytes: int
-    finding_count: int
-    created_at: datetime
-    name: str
-    kind: str
-    category: str
-    entity_state: str
-    owner_id: str
-    owner_email: str | None
-    owner_handle: str
-    served_version: int | None
-
-
-_QUEUE_SELECT = (
-    "SELECT v.id, v.entity_id, v.number, v.status, v.note, v.decision, v.size_bytes,"
-    " CAST(json_array_length(v.findings) AS INTEGER), v.created_at, e.name, e.kind, e.category, e.state, e.owner_id,"
-    " u.email, coalesce(h.handle, ''), e.served_version"
-    " FROM flea_versions v JOIN flea_entities e ON e.id = v.entity_id"
-    " LEFT JOIN users u ON u.id = e.owner_id LEFT JOIN flea_handles h ON h.user_id = e.owner_id"
-)
-
-
-def queue_counts(con: DuckDBPyConnection) -> dict[str, int]:
-    """Versions per status (every status present, zero when none)."""
-    found = dict(con.execute("SELECT status, count(*) FROM flea_versions GROUP BY status").fetchall())
-    return {s: int(found.get(s, 0)) for s in VERSION_STATUSES}
-
-
-def list_queue(
-    con: DuckDBPyConnection,
-    *,
-    status: str = "",
-    kind: str = "",
-    q: str = "",
-    sort: str = "oldest",
-    limit: int = 50,
-    offset: int = 0,
-) -> tuple[list[QueueRow], int]:
-    """A page of versions for the admin queue and the number matching."""
-    where: list[str] = []
-    params: list[Any] = []
-    if status:
-        where.append("v.status = ?")
-        params.append(status)
-    if kind:
-        where.append("e.kind = ?")
-        params.append(kind)
-    if q:
-        where.append("(e.name ILIKE ? OR u.email ILIKE ? OR h.handle ILIKE ?)")
-        like = "%" + q.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-        params += [like] * 3
-    clause = (" WHERE " + " AND ".join(where)) if where else ""
-    if q:
-        total_row = con.execute(
-            "SELECT count(*) FROM flea_versions v JOIN flea_entities e ON e.id = v.entity_id"
-            " LEFT JOIN users u ON u.id = e.owner_id LEFT JOIN flea_handles h ON h.user_id = e.owner_id" + clause,
-            params,
-        ).fetchone()
-    else:
-        total_row = con.execute(
-            "SELECT count(*) FROM flea_versions v JOIN flea_entities e ON e.id = v.entity_id" + clause, params
-        ).fetchone()
-    rows = con.execute(
-        f"{_QUEUE_SELECT}{clause} ORDER BY {QUEUE_SORTS.get(sort, QUEUE_SORTS['oldest'])} LIMIT ? OFFSET ?",
-        [*params, limit, offset],
-    ).fetchall()
-    return [QueueRow(*r) for r in rows], int(total_row[0]) if total_row else 0
 
 
 # -- installs --------------------------------------------------------------------------------

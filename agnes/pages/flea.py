@@ -13,16 +13,22 @@ Hidden entities and versions raise 404 (see :mod:`agnes.flea.visibility`).
 from __future__ import annotations
 
 import difflib
-from collections.abc import Mapping
+import threading
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from flask import current_app
+
+from agnes import markers
 from agnes.access import Principal
 from agnes.flea import store
 from agnes.flea.service import CATEGORIES
 from agnes.flea.visibility import can_see_version, sees_all_versions, visible_entity, visible_version
 from agnes.models import flea as model
-from agnes.models.flea import KINDS, QUEUE_SORTS, SORTS, VERSION_STATUSES, Entity, QueueRow, Version
+from agnes.models import flea_queue
+from agnes.models.flea import KINDS, SORTS, VERSION_STATUSES, Entity, Version
+from agnes.models.flea_queue import QUEUE_SORTS, QueueRow
 from agnes.state import state_store
 
 PER_PAGE = 24
@@ -63,10 +69,12 @@ class TabFilters:
         )
 
 
-def card(entity: Entity, viewer: Principal, installed: set[str] | None = None) -> dict[str, Any]:
-    """One card: the entity with the viewer's badges (``under_review`` for the owner's newest
-    upload in review, ``installed``, ``is_owner``)."""
-    data = entity.to_dict()
+def card(
+    entity: Entity, viewer: Principal, installed: set[str] | None = None, base: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """One card: the entity (``base``: its ``to_dict()`` already made) with the viewer's badges
+    (``under_review`` for the owner's newest upload in review, ``installed``, ``is_owner``)."""
+    data = dict(base) if base is not None else entity.to_dict()
     is_owner = entity.owner_id == viewer.user.id
     data.update(
         is_owner=is_owner,
@@ -107,32 +115,94 @@ class FleaTab:
         }
 
 
+class _Catalog:
+    """Every entity (and who installed what), cached per process under :data:`agnes.markers.FLEA`:
+    a few thousand rows filtered, sorted and paged in Python cost less than a query per request."""
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        self.marker: str | None = None
+        self.entities: list[Entity] = []
+        self.installs: dict[str, set[str]] = {}
+        self.dicts: dict[str, dict[str, Any]] = {}
+        self.text: dict[str, str] = {}  # lower-cased name, description, category and handle (search)
+        self.orders: dict[str, list[Entity]] = {}  # the entities in each sort order
+
+    def get(self) -> _Catalog:
+        marker = markers.FLEA.current()  # read before loading: a later change bumps it again
+        with self.lock:
+            if marker == self.marker:
+                return self
+        with state_store().read() as con:
+            entities = model.all_entities(con)
+            installs = model.installs_by_user(con)
+        with self.lock:
+            self.marker, self.entities, self.installs = marker, entities, installs
+            self.dicts = {e.id: e.to_dict() for e in entities}
+            self.text = {e.id: "\n".join((e.name, e.description, e.category, e.owner_handle)).lower() for e in entities}
+            self.orders = {sort: _sorted(entities, sort) for sort in SORTS}
+        return self
+
+
+def _catalog() -> _Catalog:
+    return current_app.extensions.setdefault("agnes_flea_catalog", _Catalog()).get()
+
+
+def _may_see(viewer: Principal, entity: Entity, installed: set[str]) -> bool:
+    """The SQL rule of :func:`agnes.models.flea.is_visible`, over a catalog entry."""
+    if viewer.is_admin or entity.owner_id == viewer.user.id:
+        return True
+    return entity.served_version is not None and (entity.state == "active" or entity.id in installed)
+
+
+def _listed(viewer: Principal, entity: Entity) -> bool:
+    """Archived entries are listed only for their owner and admins (installers keep them in My stack)."""
+    return entity.state == "active" or viewer.is_admin or entity.owner_id == viewer.user.id
+
+
+_SORT_KEYS: dict[str, Callable[[Entity], Any]] = {
+    "name": lambda e: (e.name, e.id),
+    "most_installed": lambda e: (-e.install_count, e.name, e.id),
+}
+
+
+def _sorted(entities: list[Entity], sort: str) -> list[Entity]:
+    if sort == "recent":
+        return entities  # the catalog's order
+    if sort == "updated":
+        return sorted(entities, key=lambda e: (e.updated_at, e.id), reverse=True)
+    return sorted(entities, key=_SORT_KEYS[sort])
+
+
 def flea_tab(viewer: Principal, filters: TabFilters) -> FleaTab:
     """The entries the viewer may browse (approved ones, plus their own; admins all)."""
-    with state_store().read() as con:
-        entities, total = model.list_entities(
-            con,
-            viewer_id=viewer.user.id,
-            is_admin=viewer.is_admin,
-            q=filters.q,
-            kind=filters.kind,
-            category=filters.category,
-            owner_id=viewer.user.id if filters.mine else "",
-            sort=filters.sort,
-            limit=PER_PAGE,
-            offset=(filters.page - 1) * PER_PAGE,
-        )
-        installed = {e.id for e in entities if model.is_installed(con, e.id, viewer.user.id)} if entities else set()
-    return FleaTab(filters, [card(e, viewer, installed) for e in entities], total)
+    catalog = _catalog()
+    installed = catalog.installs.get(viewer.user.id, set())
+    q = filters.q.lower()
+    found = [
+        e
+        for e in catalog.orders[filters.sort]
+        if _may_see(viewer, e, installed)
+        and _listed(viewer, e)
+        and (not filters.kind or e.kind == filters.kind)
+        and (not filters.category or e.category == filters.category)
+        and (not filters.mine or e.owner_id == viewer.user.id)
+        and (not q or q in catalog.text[e.id])
+    ]
+    start = (filters.page - 1) * PER_PAGE
+    cards = [card(e, viewer, installed, catalog.dicts.get(e.id)) for e in found[start : start + PER_PAGE]]
+    return FleaTab(filters, cards, len(found))
 
 
 def my_installs(viewer: Principal) -> list[dict[str, Any]]:
     """Cards of the viewer's flea installs (My stack)."""
-    with state_store().read() as con:
-        entities, _ = model.list_entities(
-            con, viewer_id=viewer.user.id, is_admin=viewer.is_admin, installed_by=viewer.user.id, limit=500
-        )
-    return [card(e, viewer, {e.id for e in entities}) for e in entities]
+    catalog = _catalog()
+    installed = catalog.installs.get(viewer.user.id, set())
+    return [
+        card(e, viewer, installed, catalog.dicts.get(e.id))
+        for e in catalog.entities
+        if e.id in installed and _may_see(viewer, e, installed)
+    ]
 
 
 def _version_summary(version: Version, viewer_sees_all: bool) -> dict[str, Any]:
@@ -175,8 +245,9 @@ def entity_page(viewer: Principal, entity_id: str) -> EntityPage:
         NotFound: hidden or missing.
     """
     entity = visible_entity(viewer, entity_id)
-    all_versions = sees_all_versions(viewer, entity)
-    with state_store().read() as con:
+    with state_store().read() as con:  # the entity again, in one unit with its versions (a review may commit between)
+        entity = model.get_entity(con, entity.id) or entity
+        all_versions = sees_all_versions(viewer, entity)
         versions = [v for v in model.list_versions(con, entity.id) if can_see_version(viewer, entity, v)]
         installed = model.is_installed(con, entity.id, viewer.user.id)
     shown = entity.served_version or (versions[0].number if versions and all_versions else None)
@@ -327,8 +398,8 @@ class AdminQueue:
 def admin_queue(filters: QueueFilters) -> AdminQueue:
     """The review queue: counts per status (the chips) and a page of versions (offset paging)."""
     with state_store().read() as con:
-        counts = model.queue_counts(con)
-        rows, total = model.list_queue(
+        counts = flea_queue.queue_counts(con)
+        rows, total = flea_queue.list_queue(
             con,
             status="" if filters.status == "all" else filters.status,
             kind=filters.kind,

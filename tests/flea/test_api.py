@@ -3,9 +3,7 @@ not see), decisions, versions, rollback, archive, install, the admin queue and s
 
 from __future__ import annotations
 
-import gc
 import io
-import warnings
 import zipfile
 from pathlib import Path
 from typing import Any
@@ -134,12 +132,6 @@ def test_file_too_large_is_refused_while_streaming(flea_app: Flask, api: FlaskCl
     assert res.status_code == 413 and res.get_json()["error"] == "file_too_large"
     assert res.get_json()["field"] == "file"
     assert _snapshot(flea_app) == before
-    # the test client spools the multipart body it built to a temporary file the refused request
-    # never read; collect it here rather than in a later test
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ResourceWarning)
-        del res
-        gc.collect()
 
 
 def test_preview_writes_nothing(flea_app: Flask, api: FlaskClient, folks: People):
@@ -161,10 +153,14 @@ def test_versions_decisions_rollback_and_serving(flea_app: Flask, api: FlaskClie
     res = approve(api, folks.admin, v1)
     assert res.status_code == 409 and res.get_json()["error"] == "cannot_decide:approved"
     # a colleague installs it (idempotent) and is served it
-    for _ in range(2):
-        res = api.post(f"/api/flea/entities/{eid}/install", headers=bearer(folks.colleague))
-        assert res.status_code == 200
+    res = api.post(f"/api/flea/entities/{eid}/install", headers=bearer(folks.colleague))
+    assert res.get_json()["claude_commands"][-1] == "claude plugin install lifecycle-by-alice-smith@agnes"
+    res = api.post(f"/api/flea/entities/{eid}/install", headers=bearer(folks.colleague))
+    assert res.status_code == 200 and res.get_json()["changed"] is False
     assert res.get_json()["entity"]["install_count"] == 1
+    assert res.get_json()["claude_commands"] == ["claude plugin marketplace update agnes"]  # nothing new
+    stack = api.get("/api/my-stack", headers=bearer(folks.colleague)).get_json()
+    assert [c["plugin_name"] for c in stack["flea"]] == ["lifecycle-by-alice-smith"]
     served = _served(api, folks.colleague)
     assert served["lifecycle-by-alice-smith"]["version"].startswith("1-")
     manifest = served["lifecycle-by-alice-smith"]["plugin.json"]
@@ -265,6 +261,8 @@ def test_handle_is_stored_once(flea_app: Flask, api: FlaskClient, folks: People)
 
 
 def test_admin_queue_counts_filters_and_pages(flea_app: Flask, api: FlaskClient, folks: People):
+    _publish(api, folks, "queued-one")
+    _publish(api, folks, "queued_two".replace("_", "-"))
     assert api.get("/api/admin/flea", headers=bearer(folks.owner)).status_code == 403
     queue = api.get("/api/admin/flea", headers=bearer(folks.admin)).get_json()
     assert set(queue["counts"]) == {"in_review", "approved", "blocked", "review_error"}
@@ -275,6 +273,14 @@ def test_admin_queue_counts_filters_and_pages(flea_app: Flask, api: FlaskClient,
     assert everything["rows"] and all(r["owner_handle"] == "alice-smith" for r in everything["rows"])
     dates = [r["created_at"] for r in everything["rows"]]
     assert dates == sorted(dates, reverse=True)
+    one = api.get("/api/admin/flea?q=queued-one", headers=bearer(folks.admin)).get_json()
+    assert [r["name"] for r in one["rows"]] == ["queued-one"] and one["total"] == 1
+    # a literal underscore or percent in the search is not a wildcard
+    assert api.get("/api/admin/flea?status=all&q=queued_one", headers=bearer(folks.admin)).get_json()["total"] == 0
+    beyond = api.get("/api/admin/flea?status=all&page=999", headers=bearer(folks.admin)).get_json()
+    assert beyond["rows"] == [] and beyond["total"] == everything["counts"]["in_review"] + sum(
+        everything["counts"][s] for s in ("approved", "blocked", "review_error")
+    )
 
 
 def _served(api: FlaskClient, token: str) -> dict[str, dict[str, Any]]:
@@ -299,3 +305,52 @@ def _served(api: FlaskClient, token: str) -> dict[str, dict[str, Any]]:
             "plugin.json": json.loads(zf.read(prefix + ".claude-plugin/plugin.json")),
         }
     return out
+
+
+def test_flea_tab_search_filters_sorts_and_badges(flea_app: Flask, api: FlaskClient, folks: People):
+    popular = _publish(api, folks, "popular-tab")
+    quiet = _publish(api, folks, "quiet-tab")
+    pending = _publish(api, folks, "pending-tab")
+    for body in (popular, quiet):
+        approve(api, folks.admin, body["version"]["id"])
+    for token in (folks.colleague, folks.admin):
+        api.post(f"/api/flea/entities/{popular['entity']['id']}/install", headers=bearer(token))
+
+    def tab(token: str, **args: str) -> dict[str, Any]:
+        res = api.get("/api/flea/entities", query_string=args, headers=bearer(token))
+        assert res.status_code == 200
+        return res.get_json()
+
+    found = tab(folks.colleague, q="-TAB", sort="most_installed")
+    names = [i["name"] for i in found["items"]]
+    assert names[:2] == ["popular-tab", "quiet-tab"] and "pending-tab" not in names
+    assert found["items"][0]["install_count"] == 2 and found["items"][0]["installed"] is True
+    assert "latest_status" not in found["items"][0]  # a colleague is not told about unreviewed uploads
+    mine = {i["name"]: i for i in tab(folks.owner, q="tab", mine="1")["items"]}
+    assert mine["pending-tab"]["under_review"] is True and mine["popular-tab"]["under_review"] is False
+    assert tab(folks.colleague, q="tab", type="agent")["items"] == []
+    assert [i["name"] for i in tab(folks.colleague, q="quiet-tab")["items"]] == ["quiet-tab"]
+    assert tab(folks.colleague, q="tab", sort="nonsense")["filters"]["sort"] == "recent"
+    assert pending["entity"]["id"] in {i["id"] for i in tab(folks.admin, q="tab")["items"]}
+
+
+def test_file_paths_cannot_leave_the_version(flea_app: Flask, api: FlaskClient, folks: People):
+    body = _publish(api, folks, "contained")
+    eid = body["entity"]["id"]
+    approve(api, folks.admin, body["version"]["id"])
+    assert (
+        upload(api, folks.owner, skill_md("contained", "secret v2"), name="contained", entity_id=eid).status_code == 201
+    )
+    ok = api.get(
+        f"/api/flea/entities/{eid}/versions/1/files/skills/contained/SKILL.md", headers=bearer(folks.colleague)
+    )
+    assert ok.status_code == 200 and ok.headers["Content-Disposition"].startswith("attachment")
+    for path in (
+        "..%2Fv2%2Fskills%2Fcontained%2FSKILL.md",  # the unreviewed v2 through the served v1
+        "skills/../../v2/skills/contained/SKILL.md",
+        "..%2F..%2F..%2Fstate%2Fsystem.duckdb",
+        "%2Fetc%2Fpasswd",
+    ):
+        for token in (folks.colleague, folks.owner):
+            res = api.get(f"/api/flea/entities/{eid}/versions/1/files/{path}", headers=bearer(token))
+            assert res.status_code in (404, 308) and b"secret v2" not in res.data, path  # 308: slashes merged

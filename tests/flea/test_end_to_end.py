@@ -76,11 +76,9 @@ def _wait_status(client, token: str, entity_id: str, number: int, status: str, l
 
 
 def _installed_version(home: Path) -> str:
-    listed = claude(home, "list", "--json")
-    assert listed.returncode == 0, listed.stderr
-    found = [p for p in json.loads(listed.stdout) if p["id"] == f"{PLUGIN}@agnes"]
-    assert found, listed.stdout
-    return found[0]["version"]
+    """The version Claude Code recorded for the installed plugin (what ``claude plugin list`` shows)."""
+    installed = json.loads((home / ".claude" / "plugins" / "installed_plugins.json").read_text())
+    return installed["plugins"][f"{PLUGIN}@agnes"][0]["version"]
 
 
 def _update(home: Path) -> None:
@@ -101,7 +99,7 @@ def test_upload_review_install_block_approve_rollback(rq_app, rq_live_server, wo
     entity_id = res.get_json()["entity"]["id"]
     page = _wait_status(client, folks.owner, entity_id, 1, "approved", log)
     v1_label = page["entity"]["served_label"]
-    assert v1_label.startswith("1-") and all(stub.checks)
+    assert v1_label and v1_label.startswith("1-") and all(stub.checks), page
 
     # a colleague installs it; Claude Code installs kit-by-alice-smith@agnes through /marketplace.git
     assert client.post(f"/api/flea/entities/{entity_id}/install", headers=bearer(folks.colleague)).status_code == 200
@@ -112,6 +110,8 @@ def test_upload_review_install_block_approve_rollback(rq_app, rq_live_server, wo
     assert added.returncode == 0, added.stdout + added.stderr
     installed = claude(home, "install", f"{PLUGIN}@agnes")
     assert installed.returncode == 0, installed.stdout + installed.stderr
+    listed = claude(home, "list", "--json")
+    assert [p["version"] for p in json.loads(listed.stdout) if p["id"] == f"{PLUGIN}@agnes"] == [v1_label]
     assert _installed_version(home) == v1_label
     cache = home / ".claude" / "plugins" / "cache" / "agnes" / PLUGIN / v1_label
     assert "Revision v1." in (cache / "skills" / "report" / "SKILL.md").read_text()

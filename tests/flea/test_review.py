@@ -199,3 +199,13 @@ def test_stuck_reviews_and_blocked_purge(review_app: Flask, api: FlaskClient, pe
     res = api.post(f"/api/admin/flea/versions/{version['id']}/approve", headers=bearer(people.admin))
     assert res.status_code == 410
     assert review.purge_blocked() == 0
+
+
+def test_prompt_caps_content_at_50_kb_and_names_the_rest():
+    from agnes.flea.reviewer import MAX_CONTENT, bundle_prompt
+
+    files = {"a.md": b"a" * (40 * 1024), "b.md": b"b" * (40 * 1024), "c.md": b"c" * 10}
+    prompt = bundle_prompt(files)
+    assert prompt.count("a") >= 40 * 1024 and prompt.count("b") < 11 * 1024
+    assert '<flea_file path="c.md" omitted="over the review size limit">' in prompt
+    assert len(prompt.encode()) < MAX_CONTENT + 2048

@@ -17,6 +17,7 @@ from agnes.errors import Invalid
 from agnes.flea import review, service
 from agnes.flea.checks import UploadRefused, read_limited
 from agnes.jobs.flea import start_flea_review
+from agnes.marketplace import stack
 from agnes.pages import flea as pages
 from agnes.views.api.body import json_body
 
@@ -181,16 +182,19 @@ def unarchive(entity_id: str):  # type: ignore[no-untyped-def]
 @bp.post("/flea/entities/<entity_id>/install")
 @login_required
 def install(entity_id: str):  # type: ignore[no-untyped-def]
-    """Idempotent; 409 ``entity_not_approved`` / ``entity_archived``."""
+    """Idempotent; 409 ``entity_not_approved`` / ``entity_archived``. ``claude_commands``: what to
+    run in Claude Code next (``claude plugin install <name>-by-<handle>@agnes``)."""
     entity, changed = service.install(g.principal, entity_id)
-    return jsonify(installed=True, changed=changed, entity=entity.to_dict())
+    commands = stack.claude_commands("added" if changed else None, entity.plugin_name)
+    return jsonify(installed=True, changed=changed, entity=entity.to_dict(), claude_commands=commands)
 
 
 @bp.delete("/flea/entities/<entity_id>/install")
 @login_required
 def uninstall(entity_id: str):  # type: ignore[no-untyped-def]
     entity, changed = service.uninstall(g.principal, entity_id)
-    return jsonify(installed=False, changed=changed, entity=entity.to_dict())
+    commands = stack.claude_commands("removed" if changed else None, entity.plugin_name)
+    return jsonify(installed=False, changed=changed, entity=entity.to_dict(), claude_commands=commands)
 
 
 # -- administrators --------------------------------------------------------------------------
