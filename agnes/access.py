@@ -69,6 +69,7 @@ class ResourceType(StrEnum):
 
     MARKETPLACE_PLUGIN = "marketplace_plugin"
     TABLE = "table"
+    FLEA_ENTITY = "flea_entity"
 
 
 @dataclass(frozen=True)
@@ -181,6 +182,14 @@ RESOURCE_TYPES: dict[ResourceType, ResourceTypeSpec] = {
         id_pattern=r"[a-z0-9][a-z0-9_.-]{0,127}",
         not_found_code="table_not_found",
         verb="download",
+    ),
+    ResourceType.FLEA_ENTITY: ResourceTypeSpec(
+        display_name="Flea-market entry",
+        description="A skill or plugin an analyst published; its owner, admins and (once approved) everyone see it.",
+        id_format="<entity-id>",
+        id_pattern=r"[0-9a-f]{16}",
+        not_found_code="entity_not_found",
+        verb="install",
     ),
 }
 

@@ -20,7 +20,7 @@ from flask_wtf.csrf import CSRFProtect
 from htmx_flask import Htmx
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from agnes import audit, claude_code, cli_server, data, jobs, marketplace, telemetry, templating
+from agnes import audit, claude_code, cli_server, data, flea, jobs, marketplace, telemetry, templating
 from agnes.auth import bearer_token, load_principal
 from agnes.auth import cache as principal_cache
 from agnes.config import load_settings
@@ -42,7 +42,7 @@ _REQUEST_ID_OK = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ
 OTLP_PREFIX = "/v1/"
 
 # Feature areas: each module's init_app(app) registers its resource types and signal receivers.
-DOMAINS: tuple[ModuleType, ...] = (marketplace, data, telemetry, claude_code)
+DOMAINS: tuple[ModuleType, ...] = (marketplace, data, telemetry, claude_code, flea)
 
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -134,6 +134,11 @@ def _register_request_hooks(app: Flask) -> None:
         if request.path.startswith(OTLP_PREFIX):
             return  # access tokens only (agnes.views.otlp): no cookie, so no CSRF to check
         api = request.path.startswith("/api/")
+        # A view that takes a smaller upload than AGNES_MAX_UPLOAD_MB says so (``view.body_limit``, bytes):
+        # set before the CSRF check reads the form, so a larger body is refused while it streams.
+        body_limit = getattr(app.view_functions.get(request.endpoint or ""), "body_limit", None)
+        if body_limit is not None:
+            request.max_content_length = body_limit()
         if request.method in ("POST", "PUT", "PATCH", "DELETE") and not bearer_token():
             if api and g.principal is None:
                 # Scripts calling the API without credentials need "sign in", not "form expired".

@@ -204,6 +204,26 @@ SETTINGS: tuple[Setting, ...] = (
     ),
     Setting("ANTHROPIC_BASE_URL", "", "Base URL of the Anthropic API; empty uses Anthropic's (set it for a proxy)."),
     Setting("AGNES_ASK_MODEL", "claude-haiku-4-5", "Model that turns agnes admin ask questions into SQL."),
+    Setting(
+        "AGNES_FLEA_MAX_UPLOAD_MB",
+        20,
+        "Largest flea-market upload (a ZIP or one .md), MB; refused while streaming.",
+        kind="int",
+        bounds=(1, 2048),
+    ),
+    Setting(
+        "AGNES_FLEA_APPROVAL",
+        "auto",
+        "auto: a safe review verdict publishes a flea-market version; admin: it waits for an administrator.",
+    ),
+    Setting("AGNES_FLEA_REVIEW_MODEL", "claude-sonnet-4-5", "Model that reviews flea-market uploads."),
+    Setting(
+        "AGNES_FLEA_REVIEW_TIMEOUT",
+        120,
+        "Seconds one flea-market review request may take (two retries).",
+        kind="int",
+        bounds=(1, 600),
+    ),
     Setting("AGNES_GOOGLE_TOKEN_URL", "https://oauth2.googleapis.com/token", "OAuth token endpoint."),
     Setting(
         "AGNES_GOOGLE_GROUPS",

@@ -75,5 +75,7 @@ MARKETPLACE = ChangeMarker("marketplaces/.generation", "served marketplaces and 
 TABLES = ChangeMarker("analytics/.generation", "the data manifest and table downloads")
 # A usage processing run changed the figures (or a session went private): popularity on the pages.
 USAGE = ChangeMarker("state/usage-generation", "usage figures on the marketplace pages")
+# Flea-market entries, versions, decisions and installs: the flea tab's per-process catalog.
+FLEA = ChangeMarker("flea/.generation", "the flea-market listing")
 # Tokens revoked, users deactivated, memberships changed: cached callers.
 ACCESS = ChangeMarker("state/access-marker", "resolved callers (sessions and tokens)")

@@ -17,6 +17,7 @@ COMMANDS = {
     "whoami": "cli.commands.auth:whoami",
     "admin": "cli.commands.admin:admin",
     "marketplace": "cli.commands.marketplace:marketplace",
+    "flea": "cli.commands.flea:flea",
     "git-credential": "cli.commands.marketplace:git_credential",
     "otel-headers": "cli.commands.claude_code:otel_headers",
     "pull": "cli.commands.data:pull",

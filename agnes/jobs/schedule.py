@@ -48,6 +48,20 @@ class Periodic:
 
 PERIODIC: list[Periodic] = [
     Periodic(
+        "flea-stuck-reviews",
+        "agnes.jobs.flea.run_flea_stuck_reviews",
+        "*/5 * * * *",
+        timeout=300,
+        description="Mark flea-market reviews stuck for 30 minutes as review errors",
+    ),
+    Periodic(
+        "flea-purge-blocked",
+        "agnes.jobs.flea.run_flea_purge_blocked",
+        "23 4 * * *",
+        timeout=1800,
+        description="Delete flea-market bundles blocked for 30 days",
+    ),
+    Periodic(
         "prune-magic-links",
         "agnes.jobs.maintenance.run_prune_magic_links",
         "17 * * * *",

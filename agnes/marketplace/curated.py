@@ -30,7 +30,7 @@ from agnes.state import state_store
 
 SLUG_RE = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
 # Slugs with a meaning of their own (the flea market's sentinel, our served marketplace's name).
-RESERVED_SLUGS = frozenset({"store", "agnes"})
+RESERVED_SLUGS = frozenset({"store", "agnes", "flea"})  # flea: the flea market's served plugins
 BRANCH_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._/-]{0,199}$")
 CURATOR_EMAIL_RE = re.compile(r"^[A-Za-z0-9._%+-]+@[A-Za-z0-9.-]+\.[A-Za-z]{2,}$")
 # Longest display name and description (characters).

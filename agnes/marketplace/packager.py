@@ -37,6 +37,7 @@ from flask import current_app
 from agnes.errors import AppError
 from agnes.marketplace.resolver import MARKETPLACE_NAME, ServedPlugin, ServedSet, all_served_etags
 from agnes.models import new_id
+from agnes.models.flea import MARKETPLACE_ID as FLEA_MARKETPLACE_ID
 from agnes.state import state_store
 
 log = logging.getLogger(__name__)
@@ -102,15 +103,25 @@ def marketplace_json(served: ServedSet, *, git_url: str | None = None) -> dict[s
     }
 
 
-def _plugin_json_renamed(path: str, served_name: str) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            doc = json.load(fh)
-    except (OSError, ValueError):
-        doc = {}
+def _plugin_json_renamed(path: str | None, plugin: ServedPlugin) -> bytes:
+    """The served plugin.json: the plugin's own (or a generated one when ``path`` is None) with
+    the served name; a flea-market plugin also gets its served version ``<n>-<sha8>`` and,
+    when generated, its description and author."""
+    doc: Any = {}
+    if path is not None:
+        try:
+            with open(path, "rb") as fh:
+                doc = json.load(fh)
+        except (OSError, ValueError):
+            doc = {}
     if not isinstance(doc, dict):
         doc = {}
-    doc["name"] = served_name
+    doc["name"] = plugin.served_name
+    if plugin.marketplace_id == FLEA_MARKETPLACE_ID:
+        doc["version"] = plugin.version
+        doc.setdefault("description", plugin.description)
+        if isinstance(plugin.raw.get("author"), dict):
+            doc.setdefault("author", plugin.raw["author"])
     return (json.dumps(doc, indent=2, ensure_ascii=False) + "\n").encode()
 
 
@@ -152,9 +163,12 @@ def iter_files(served: ServedSet) -> Iterator[FileEntry]:
                 mode = 0o100755 if st.st_mode & 0o111 else 0o100644
                 path = f"plugins/{plugin.prefixed_name}/{rel}"
                 if plugin.renamed and rel == ".claude-plugin/plugin.json":
-                    found.append(FileEntry(path, mode, data=_plugin_json_renamed(full, plugin.served_name)))
+                    found.append(FileEntry(path, mode, data=_plugin_json_renamed(full, plugin)))
                 else:
                     found.append(FileEntry(path, mode, source=full))
+        manifest_path = f"plugins/{plugin.prefixed_name}/.claude-plugin/plugin.json"
+        if plugin.marketplace_id == FLEA_MARKETPLACE_ID and not any(f.path == manifest_path for f in found):
+            found.append(FileEntry(manifest_path, 0o100644, data=_plugin_json_renamed(None, plugin)))
         yield from sorted(found, key=lambda f: f.path)
 
 

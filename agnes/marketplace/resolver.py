@@ -27,6 +27,7 @@ from flask import current_app
 
 from agnes import markers
 from agnes.models import served
+from agnes.models.flea import MARKETPLACE_ID as FLEA_MARKETPLACE_ID
 from agnes.state import state_store
 
 # Bump when the served layout changes, so every ETag (and cached artifact) changes with it.
@@ -46,7 +47,9 @@ class ServedPlugin:
         served_name: the name in the merged marketplace.json: the plugin's own plugin.json
             name, or ``prefixed_name`` when an earlier marketplace already serves that name.
         renamed: True when ``served_name`` differs from plugin.json's name (the packager then
-            rewrites the served plugin.json so Claude Code links the two).
+            rewrites the served plugin.json so Claude Code links the two). Always True for a
+            flea-market plugin (``marketplace_id`` ``flea``): its plugin.json is written (or
+            generated, for a single skill, agent or command) with the served name and version.
         content_dir: absolute path of the plugin's files.
     """
 
@@ -116,7 +119,7 @@ def _served_set(rows: list[tuple[Any, ...]], data_dir: Path) -> ServedSet:
                 content_dir=str(data_dir / content_dir),
                 content_hash=content_hash or "",
                 raw=json.loads(raw) if isinstance(raw, str) else (raw or {}),
-                renamed=served_name != manifest_name,
+                renamed=served_name != manifest_name or mp_id == FLEA_MARKETPLACE_ID,
             )
         )
     return ServedSet(etag_of(plugins), tuple(plugins))
@@ -191,9 +194,14 @@ def served_names_by_user(con: DuckDBPyConnection, data_dir: Path) -> dict[str, d
 
     The served name is what Claude Code prefixes a plugin's skills, agents and commands with
     (``<served_name>:<item>``), so telemetry attributes a use to the right marketplace even when
-    two marketplaces have a plugin of the same name (one query for everyone).
+    two marketplaces have a plugin of the same name (one query for everyone). Flea-market
+    plugins are left out: the flea market's own resolver attributes them.
     """
     return {
-        user_id: {p.served_name: (p.marketplace_id, p.name) for p in _served_set(rows, data_dir).plugins}
+        user_id: {
+            p.served_name: (p.marketplace_id, p.name)
+            for p in _served_set(rows, data_dir).plugins
+            if p.marketplace_id != FLEA_MARKETPLACE_ID
+        }
         for user_id, rows in served.all_served_plugin_rows(con).items()
     }

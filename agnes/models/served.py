@@ -1,9 +1,11 @@
-"""The rows of served marketplaces: which curated plugins each user's Claude Code receives.
+"""The rows of served marketplaces: which plugins each user's Claude Code receives.
 
-served = (plugins granted to any of the user's groups ∩ the user's subscriptions) ∪ system plugins,
-available plugins with files only (DESIGN.md, "The served marketplace"). The Admin group has no
-shortcut here. Rows are ``(marketplace_id, name, manifest_name, version, description, content_dir,
-content_hash, raw)`` in serving order (marketplace registration, then slug, then plugin name).
+served = (plugins granted to any of the user's groups ∩ the user's subscriptions) ∪ system plugins
+∪ the user's approved flea-market installs, available plugins with files only (DESIGN.md, "The
+served marketplace"). The Admin group has no shortcut here. Rows are ``(marketplace_id, name,
+manifest_name, version, description, content_dir, content_hash, raw)`` in serving order (curated:
+marketplace registration, then slug, then plugin name; then flea entities by id, marketplace id
+``flea``: :func:`agnes.models.flea.served_rows`).
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any
 
 from duckdb import DuckDBPyConnection
 
+from agnes.models import flea
 from agnes.models.groups import EVERYONE_GROUP_ID
 
 _PLUGIN_COLUMNS = (
@@ -54,7 +57,7 @@ ORDER BY u.id, m.registered_at, m.id, p.name
 
 def served_plugin_rows(con: DuckDBPyConnection, user_id: str, group_ids: list[str]) -> list[tuple[Any, ...]]:
     """One user's served plugin rows (``group_ids`` as resolved for the caller)."""
-    return con.execute(_SERVED_SQL, [user_id, list(group_ids)]).fetchall()
+    return con.execute(_SERVED_SQL, [user_id, list(group_ids)]).fetchall() + flea.served_rows(con, user_id)
 
 
 def all_served_plugin_rows(con: DuckDBPyConnection) -> dict[str, list[tuple[Any, ...]]]:
@@ -63,6 +66,8 @@ def all_served_plugin_rows(con: DuckDBPyConnection) -> dict[str, list[tuple[Any,
     by_user: dict[str, list[tuple[Any, ...]]] = {}
     for row in con.execute(_ALL_SERVED_SQL).fetchall():
         by_user.setdefault(row[0], []).append(row[1:])
+    for user_id, rows in flea.all_served_rows(con).items():
+        by_user.setdefault(user_id, []).extend(rows)
     return by_user
 
 

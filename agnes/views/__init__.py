@@ -5,11 +5,12 @@ from __future__ import annotations
 from flask import Flask
 
 from agnes.auth.google import make_google_blueprint
-from agnes.views import auth, data_browse, health, home, jobs, marketplace_browse, me, otlp, serve
+from agnes.views import auth, data_browse, flea, health, home, jobs, marketplace_browse, me, otlp, serve
 from agnes.views.admin import access as admin_access
 from agnes.views.admin import activity as admin_activity
 from agnes.views.admin import claude_code as admin_claude_code
 from agnes.views.admin import feedback as admin_feedback
+from agnes.views.admin import flea as admin_flea
 from agnes.views.admin import groups as admin_groups
 from agnes.views.admin import marketplaces as admin_marketplaces
 from agnes.views.admin import sessions as admin_sessions
@@ -36,9 +37,11 @@ BLUEPRINTS = (
     admin_sessions.bp,
     admin_usage.bp,
     admin_claude_code.bp,
+    admin_flea.bp,
     serve.bp,
     otlp.bp,
     marketplace_browse.bp,
+    flea.bp,
     data_browse.bp,
     api_bp,
 )

@@ -16,7 +16,17 @@ from agnes.errors import AppError
 from agnes.htmx import fragment_or_redirect, render
 from agnes.marketplace import stack
 from agnes.marketplace.stack import REFRESH_COMMAND, claude_commands, served_name
-from agnes.pages.marketplace_listing import SORT_LABELS, TAB_LABELS, TYPE_LABELS, listing_page, parse_listing_query
+from agnes.pages.flea import TabFilters, flea_tab, my_installs
+from agnes.pages.flea_detail import KIND_LABELS, hue, initials, tab_url
+from agnes.pages.flea_detail import SORT_LABELS as FLEA_SORT_LABELS
+from agnes.pages.marketplace_listing import (
+    SORT_LABELS,
+    TAB_LABELS,
+    TYPE_LABELS,
+    Tab,
+    listing_page,
+    parse_listing_query,
+)
 from agnes.pages.marketplace_plugin import (
     item_page,
     plugin_page,
@@ -34,15 +44,29 @@ def _labels() -> dict[str, object]:
         "sort_labels": {s.value: label for s, label in SORT_LABELS.items()},
         "type_labels": {t.value: label for t, label in TYPE_LABELS.items()},
         "refresh_command": REFRESH_COMMAND,
+        "kind_labels": KIND_LABELS,
+        "flea_sort_labels": FLEA_SORT_LABELS,
+        "flea_initials": initials,
+        "flea_hue": hue,
+        "flea_url": lambda filters, **changes: tab_url(url_for("marketplace_browse.listing"), filters, **changes),
     }
 
 
 @bp.get("/marketplace")
 @login_required
 def listing():  # type: ignore[no-untyped-def]
-    """Curated plugins or the viewer's stack, searchable; the fragment is ``#marketplace-results``."""
+    """Curated plugins, the viewer's stack (flea installs too) or the flea market (``tab=flea``),
+    searchable; the fragment is ``#marketplace-results``."""
+    if request.args.get("tab") == "flea":
+        flea = flea_tab(g.principal, TabFilters.from_args(request.args))
+        response = render("marketplace/flea_listing.html", "marketplace/_flea_results.html", flea=flea)
+        response.headers["HX-Push-Url"] = tab_url(url_for("marketplace_browse.listing"), flea.filters)
+        return response
     page = listing_page(g.principal, parse_listing_query(request.args))
-    response = render("marketplace/listing.html", "marketplace/_results.html", listing=page)
+    flea_installs = my_installs(g.principal) if page.query.tab is Tab.MY else []
+    response = render(
+        "marketplace/listing.html", "marketplace/_results.html", listing=page, flea_installs=flea_installs
+    )
     # The address bar shows the canonical URL (defaults left out), not every field of the form.
     response.headers["HX-Push-Url"] = url_for("marketplace_browse.listing", **page.query.args())
     return response

@@ -61,9 +61,17 @@ def _split(plugin_id: str) -> tuple[str, str]:
 
 
 @marketplace.command("install")
-@click.argument("plugin_id", metavar="MARKETPLACE/PLUGIN")
+@click.argument("plugin_id", metavar="MARKETPLACE/PLUGIN|FLEA-ID")
 def install(plugin_id: str) -> None:
-    """Add a granted plugin to your stack (Claude Code gets it on its next marketplace update)."""
+    """Add a granted plugin, or a flea-market entry by its id, to your stack (Claude Code gets it
+    on its next marketplace update)."""
+    if plugin_id and "/" not in plugin_id:
+        result = from_config().post(f"/api/flea/entities/{plugin_id}/install")
+        entity = result["entity"]
+        click.echo(f"Added {entity['plugin_name']} to your stack. In Claude Code, run:")
+        click.echo(f"  claude plugin marketplace update {MARKETPLACE_NAME}")
+        click.echo(f"  claude plugin install {entity['plugin_name']}@{MARKETPLACE_NAME}")
+        return
     slug, name = _split(plugin_id)
     entry = from_config().post(f"/api/marketplace/curated/{slug}/{name}/install")
     click.echo(f"Added {entry['id']} to your stack. In Claude Code, run:")
@@ -72,9 +80,18 @@ def install(plugin_id: str) -> None:
 
 
 @marketplace.command("uninstall")
-@click.argument("plugin_id", metavar="MARKETPLACE/PLUGIN")
+@click.argument("plugin_id", metavar="MARKETPLACE/PLUGIN|FLEA-ID")
 def uninstall(plugin_id: str) -> None:
-    """Remove a plugin from your stack."""
+    """Remove a plugin (or a flea-market entry, by its id) from your stack."""
+    if plugin_id and "/" not in plugin_id:
+        result = from_config().delete(f"/api/flea/entities/{plugin_id}/install")
+        entity = result["entity"]
+        if not result.get("changed"):
+            click.echo(f"{entity['plugin_name']} was not in your stack.")
+            return
+        click.echo(f"Removed {entity['plugin_name']} from your stack. To remove the installed copy, run:")
+        click.echo(f"  claude plugin uninstall {entity['plugin_name']}@{MARKETPLACE_NAME}")
+        return
     slug, name = _split(plugin_id)
     result = from_config().delete(f"/api/marketplace/curated/{slug}/{name}/install")
     if not result.get("removed"):

@@ -1,7 +1,8 @@
 """``agnes marketplace search|show``: browse the marketplace from a terminal.
 
 The same data as the ``/marketplace`` pages (``GET /api/marketplace/items`` and
-``GET /api/marketplace/curated/<slug>/<plugin>``), so terminal and browser agree.
+``GET /api/marketplace/curated/<slug>/<plugin>``; the flea tab ``GET /api/flea/entities`` and an
+entry ``GET /api/flea/entities/<id>``), so terminal and browser agree.
 """
 
 from __future__ import annotations
@@ -25,21 +26,27 @@ def _stack_label(item: dict) -> str:  # type: ignore[type-arg]
 @click.option("-q", "--query", default="", help="Words to find in name, description, author or category.")
 @click.option(
     "--tab",
-    type=click.Choice(["curated", "my"]),
+    type=click.Choice(["curated", "my", "flea"]),
     default="curated",
     show_default=True,
-    help="curated: plugins granted to you; my: your stack.",
+    help="curated: plugins granted to you; my: your stack; flea: the flea market.",
 )
 @click.option("--category", default="", help="Only this category ('Other' = plugins without one).")
 @click.option(
     "--type",
     "item_type",
-    type=click.Choice(["any", "skill", "agent", "command"]),
+    type=click.Choice(["any", "skill", "agent", "command", "plugin"]),
     default="any",
     show_default=True,
-    help="Only plugins that contain this kind of item.",
+    help="Only plugins that contain this kind of item (flea: entries of this type).",
 )
-@click.option("--sort", type=click.Choice(["recent", "name"]), default="recent", show_default=True)
+@click.option(
+    "--sort",
+    type=click.Choice(["recent", "name", "most_installed", "updated"]),
+    default="recent",
+    show_default=True,
+    help="most_installed and updated: the flea tab only.",
+)
 @click.option("--page", type=click.IntRange(1), default=1, show_default=True)
 @click.option("--limit", type=click.IntRange(1, 100), default=24, show_default=True, help="Plugins per page.")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON answer.")
@@ -56,6 +63,9 @@ def search(
 ) -> None:
     """Search the marketplace (WORDS and --query are combined; every word must match)."""
     q = " ".join([query, *words]).strip()
+    if tab == "flea":
+        _search_flea(q, category, item_type, sort, page, as_json)
+        return
     data = from_config().get(
         "/api/marketplace/items", tab=tab, q=q, category=category, type=item_type, sort=sort, page=page, page_size=limit
     )
@@ -83,11 +93,77 @@ def search(
         click.echo("Nothing is shared with you yet: ask an Agnes administrator to grant one of your groups a plugin.")
 
 
+def _search_flea(q: str, category: str, item_type: str, sort: str, page: int, as_json: bool) -> None:
+    kind = "" if item_type == "any" else item_type
+    data = from_config().get("/api/flea/entities", q=q, category=category, type=kind, sort=sort, page=page)
+    if as_json:
+        print_json(data)
+        return
+    print_table(
+        [
+            (
+                i["id"],
+                i["name"],
+                i["owner_label"],
+                i["kind"],
+                str(i["install_count"]),
+                "under review" if i.get("under_review") else ("yes" if i.get("installed") else ""),
+                (i["description"] or "")[:50],
+            )
+            for i in data["items"]
+        ],
+        ["ID", "NAME", "OWNER", "TYPE", "INSTALLS", "IN STACK", "DESCRIPTION"],
+    )
+    if data["total"] > len(data["items"]):
+        click.echo(
+            f"\n{len(data['items'])} of {data['total']} (page {data['page']} of {data['pages']}; --page to see more)"
+        )
+
+
+def _show_flea(entity_id: str, as_json: bool) -> None:
+    data = from_config().get(f"/api/flea/entities/{entity_id}")
+    if as_json:
+        print_json(data)
+        return
+    entity = data["entity"]
+    click.echo(f"{entity['name']} {entity.get('served_label') or ''}".rstrip())
+    click.echo(entity["description"] or "(no description)")
+    click.echo(
+        f"Flea market · by {entity['owner_label']}    Type: {entity['kind']}    Category: {entity['category']}"
+        f"    Installs: {entity['install_count']}"
+    )
+    if data["installed"]:
+        click.echo(
+            f"Stack: in your stack as {entity['plugin_name']}@agnes"
+            f" (remove with 'agnes marketplace uninstall {entity['id']}')"
+        )
+    elif data["can_install"]:
+        click.echo(
+            f"Stack: not in your stack (add with 'agnes marketplace install {entity['id']}', then run '{REFRESH_HINT}')"
+        )
+    else:
+        click.echo(
+            "Stack: cannot be added "
+            + ("(archived)" if data["install_refusal"] == "entity_archived" else "(not approved yet)")
+        )
+    for version in data["versions"]:
+        status = f" {version['status']}" if version.get("status") else ""
+        reason = f" — {version['reason']}" if version.get("reason") else ""
+        click.echo(f"  version {version['label']}{status}{reason}")
+    if data["files"]:
+        click.echo(f"\nFiles ({len(data['files'])})")
+        for f in data["files"]:
+            click.echo(f"  {f['path']} ({f['size']} bytes)")
+
+
 @click.command("show")
-@click.argument("plugin_id", metavar="MARKETPLACE/PLUGIN")
+@click.argument("plugin_id", metavar="MARKETPLACE/PLUGIN|FLEA-ID")
 @click.option("--json", "as_json", is_flag=True, help="Print the JSON answer.")
 def show(plugin_id: str, as_json: bool) -> None:
-    """A plugin's details: what it contains and whether it is in your stack."""
+    """A plugin's details (or a flea-market entry's, by its id): contents and whether it is in your stack."""
+    if "/" not in plugin_id and plugin_id:
+        _show_flea(plugin_id, as_json)
+        return
     slug, sep, name = plugin_id.partition("/")
     if not sep or not slug or not name:
         raise click.UsageError("name the plugin as <marketplace>/<plugin>, e.g. acme/sql-helper")

@@ -42,6 +42,7 @@ from tests.data.conftest import (
     matrix_table,
     matrix_update_form,
 )
+from tests.flea.conftest import matrix_entity
 from tests.telemetry.conftest import matrix_session_file, matrix_subagent_file
 
 # -- access levels and outcome classes ---------------------------------------------------
@@ -285,6 +286,28 @@ def _feedback_report(w: World, c: Caller) -> dict[str, Any]:
     from agnes import feedback
 
     return {"report_id": feedback.create_report(w.analyst_id, message=unique("report")).id}
+
+
+def _flea(w: World, c: Caller) -> dict[str, Any]:
+    """An approved flea entry of the analyst (shared: the routes using it leave it usable)."""
+    if not getattr(w, "_flea_entity", None):
+        w._flea_entity = matrix_entity(w.analyst_id, name="matrix-shared")[0]  # type: ignore[attr-defined]
+    return {"entity_id": w._flea_entity}  # type: ignore[attr-defined]
+
+
+def _fresh_flea(w: World, c: Caller) -> dict[str, Any]:
+    return {"entity_id": matrix_entity(w.analyst_id)[0]}
+
+
+def _flea_version(action: str) -> Factory:
+    def values(w: World, c: Caller) -> dict[str, Any]:
+        return {"version_id": matrix_entity(w.analyst_id, approved=False)[1], "action": action}
+
+    return values
+
+
+def _flea_version_id(w: World, c: Caller) -> dict[str, Any]:
+    return {"version_id": matrix_entity(w.analyst_id, approved=False)[1]}
 
 
 def _stored_session(w: World, c: Caller) -> dict[str, Any]:
@@ -558,6 +581,41 @@ RULES: dict[str, Rule] = {
     "api.feedback.list_my_feedback": Rule(LOGIN),
     "api.feedback.list_feedback": Rule(ADMIN),
     "api.feedback.get_feedback": Rule(ADMIN, values=_feedback_report),
+    "api.flea.preview": Rule(LOGIN, body=lambda w, c: {}),
+    "api.flea.create_entity": Rule(LOGIN, body=lambda w, c: {}),
+    "api.flea.list_entities": Rule(LOGIN, query={"sort": "most_installed"}),
+    "api.flea.list_categories": Rule(LOGIN),
+    "api.flea.get_entity": Rule(LOGIN, values=_flea),
+    "api.flea.create_version": Rule(LOGIN, values=_flea, body=lambda w, c: {}),
+    "api.flea.get_version": Rule(LOGIN, values=lambda w, c: {**_flea(w, c), "number": 1}),
+    "api.flea.get_file": Rule(
+        LOGIN, values=lambda w, c: {**_flea(w, c), "number": 1, "path": "skills/matrix-shared/SKILL.md"}
+    ),
+    "api.flea.rollback": Rule(LOGIN, values=_flea, body=lambda w, c: {"version": 1}),
+    "api.flea.archive": Rule(LOGIN, values=_fresh_flea),
+    "api.flea.unarchive": Rule(LOGIN, values=_flea),
+    "api.flea.install": Rule(LOGIN, values=_flea),
+    "api.flea.uninstall": Rule(LOGIN, values=_flea),
+    "api.flea.admin_queue": Rule(ADMIN, query={"status": "all"}),
+    "api.flea.decide": Rule(ADMIN, values=_flea_version("approve")),
+    "api.flea.delete_entity": Rule(ADMIN, values=_fresh_flea),
+    "flea_pages.new_entity": Rule(LOGIN),
+    "flea_pages.new_entity_post": Rule(LOGIN, body=lambda w, c: {}),
+    "flea_pages.entity_detail_page": Rule(LOGIN, values=_flea),
+    "flea_pages.status_fragment": Rule(LOGIN, values=_flea),
+    "flea_pages.install_entity": Rule(LOGIN, values=_flea),
+    "flea_pages.remove_entity": Rule(LOGIN, values=_flea),
+    "flea_pages.new_version_post": Rule(LOGIN, values=_flea, body=lambda w, c: {}),
+    "flea_pages.version_detail": Rule(LOGIN, values=lambda w, c: {**_flea(w, c), "number": 1}),
+    "flea_pages.item_page": Rule(LOGIN, values=lambda w, c: {**_flea(w, c), "kind": "skill", "item": "matrix-shared"}),
+    "flea_pages.archive_post": Rule(LOGIN, values=_fresh_flea, body=lambda w, c: {"archived": "1"}),
+    "flea_pages.rollback_post": Rule(LOGIN, values=_flea, body=lambda w, c: {"version": "1"}),
+    "admin_flea.queue": Rule(ADMIN, query={"status": "all"}),
+    "admin_flea.review_job_fragment": Rule(ADMIN, values=_flea_version_id),
+    "admin_flea.approve_post": Rule(ADMIN, values=_flea_version_id),
+    "admin_flea.reject_post": Rule(ADMIN, values=_flea_version_id, body=lambda w, c: {"reason": "no"}),
+    "admin_flea.rerun_post": Rule(ADMIN, values=_flea_version_id),
+    "admin_flea.delete_post": Rule(ADMIN, values=_fresh_flea),
     "api.feedback.triage_feedback": Rule(ADMIN, values=lambda w, c: {**_feedback_report(w, c), "action": "reopen"}),
     "admin_tables.table_options_fragment": Rule(ADMIN, query={"source_type": "postgres"}),
     "admin_tables.register_table_post": Rule(ADMIN, body=lambda w, c: matrix_register_form(w)),

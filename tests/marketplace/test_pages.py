@@ -115,7 +115,7 @@ def test_sort_and_pagination(client, analyst) -> None:  # type: ignore[no-untype
 
 
 def test_invalid_listing_arguments(client, analyst) -> None:  # type: ignore[no-untyped-def]
-    assert client.get("/marketplace?tab=flea").status_code == 400
+    assert client.get("/marketplace?tab=store").status_code == 400  # tab=flea is the flea market (issue 11)
     response = client.get("/api/marketplace/items?sort=popular")
     assert response.status_code == 400
     assert response.get_json()["field"] == "sort"

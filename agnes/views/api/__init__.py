@@ -15,6 +15,7 @@ from agnes.views.api import (
     claude_code,
     data,
     feedback,
+    flea,
     jobs,
     marketplace_browse,
     marketplaces,
@@ -44,6 +45,7 @@ CHILDREN = (
     sessions_admin.bp,
     usage.bp,
     claude_code.bp,
+    flea.bp,
 )
 for _child in CHILDREN:
     bp.register_blueprint(_child)

@@ -8,6 +8,7 @@ from agnes import audit
 from agnes.access import admin_required, login_required
 from agnes.jobs.marketplace import register_marketplace, start_sync, start_sync_all
 from agnes.marketplace import curated, stack, system
+from agnes.pages import flea as flea_pages
 from agnes.pages.admin_marketplaces import MarketplaceRow, marketplace_page, marketplaces_page
 from agnes.views.api.body import json_body
 
@@ -118,8 +119,11 @@ def unmark_system(marketplace_id: str, name: str):  # type: ignore[no-untyped-de
 @bp.get("/my-stack")
 @login_required
 def my_stack():  # type: ignore[no-untyped-def]
-    """Curated plugins granted to the caller, with ``subscribed`` and ``served``."""
-    return jsonify(plugins=[entry.to_dict() for entry in stack.my_stack(g.principal)])
+    """Curated plugins granted to the caller, with ``subscribed`` and ``served``, and ``flea``: the
+    caller's flea-market installs (cards, each its own plugin ``<name>-by-<handle>``)."""
+    return jsonify(
+        plugins=[entry.to_dict() for entry in stack.my_stack(g.principal)], flea=flea_pages.my_installs(g.principal)
+    )
 
 
 @bp.post("/marketplace/curated/<slug>/<plugin>/install")
