@@ -71,8 +71,9 @@ def test_analyst_stack_commands(live_server, client, auth, tmp_path):  # type: i
     uninstalled = run_cli(["marketplace", "uninstall", "acme/alpha"], env)
     assert uninstalled.returncode == 0 and "claude plugin uninstall alpha@agnes" in uninstalled.stdout
     assert json.loads(run_cli(["marketplace", "info", "--json"], env).stdout)["plugins"] == []
-    usage = run_cli(["marketplace", "install", "no-slash"], env)
-    assert usage.returncode == 2
+    # An id without a slash names a flea-market entry: an unknown one is an error, not a usage error.
+    unknown = run_cli(["marketplace", "install", "no-slash"], env)
+    assert unknown.returncode == 1 and "no flea-market entry 'no-slash'" in unknown.stderr
 
 
 def test_setup_print_and_git_credential_helper(live_server, auth, tmp_path):  # type: ignore[no-untyped-def]
@@ -179,4 +180,4 @@ def test_search_and_show(live_server, auth, tmp_path: Path) -> None:  # type: ig
     denied = run_cli(["marketplace", "show", "wshobson/ui-design"], env)
     assert denied.returncode == 1 and "granted" in denied.stderr
     bad = run_cli(["marketplace", "show", "no-slash"], env)
-    assert bad.returncode == 2
+    assert bad.returncode == 1 and "no-slash" in bad.stderr
