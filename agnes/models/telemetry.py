@@ -368,29 +368,41 @@ def _uses(suffix: str) -> str:
     )
 
 
+# Per user and day first (usage_user_daily), then the items' days and the windows from it: a
+# processing run rebuilds the user rows of the days it touched only, and the windows read those
+# small rows instead of a month of events. Parameter: the days.
+_USER_DAILY_SQL = """
+INSERT INTO usage_user_daily{s}
+    (day, source, item_type, parent, name, parent_name, user_id, calls, errors, last_used_at)
+SELECT CAST(occurred_at AS DATE), source, item_type, parent, name, any_value(parent_name), user_id,
+       count(*), count(*) FILTER (WHERE is_error), max(occurred_at)
+FROM {uses} e
+WHERE occurred_at IS NOT NULL AND CAST(occurred_at AS DATE) IN (SELECT unnest(?))
+GROUP BY CAST(occurred_at AS DATE), source, item_type, parent, name, user_id
+"""
+
 _DAILY_SQL = """
 INSERT INTO usage_item_daily{s} (day, source, item_type, parent, name, calls, errors, users)
-SELECT CAST(occurred_at AS DATE), source, item_type, parent, name,
-       count(*), count(*) FILTER (WHERE is_error), count(DISTINCT user_id)
-FROM {uses} e
-WHERE occurred_at IS NOT NULL AND CAST(occurred_at AS DATE) IN (SELECT unnest(?))
+SELECT day, source, item_type, parent, name, sum(calls), sum(errors), count(DISTINCT user_id)
+FROM usage_user_daily{s} WHERE day IN (SELECT unnest(?))
 GROUP BY ALL
 UNION ALL
-SELECT CAST(occurred_at AS DATE), source, 'plugin', parent, any_value(parent_name),
-       count(*), count(*) FILTER (WHERE is_error), count(DISTINCT user_id)
-FROM {uses} e
-WHERE occurred_at IS NOT NULL AND CAST(occurred_at AS DATE) IN (SELECT unnest(?))
-  AND parent <> '' AND item_type IN ('skill', 'agent', 'command', 'mcp')
-GROUP BY CAST(occurred_at AS DATE), source, parent
+SELECT day, source, 'plugin', parent, any_value(parent_name), sum(calls), sum(errors), count(DISTINCT user_id)
+FROM usage_user_daily{s}
+WHERE day IN (SELECT unnest(?)) AND parent <> '' AND item_type IN ('skill', 'agent', 'command', 'mcp')
+GROUP BY day, source, parent
 """
 
 
 def refresh_daily(con: DuckDBPyConnection, days: list[date], *, suffix: str = "") -> None:
-    """Rebuild ``usage_item_daily`` for ``days`` from the uses (transcripts' and unmatched OTLP ones)."""
+    """Rebuild ``usage_user_daily`` and ``usage_item_daily`` for ``days`` from the uses (the
+    transcripts' and the unmatched OTLP ones)."""
     if not days:
         return
-    con.execute(f"DELETE FROM usage_item_daily{suffix} WHERE day IN (SELECT unnest(?))", [days])
-    con.execute(_DAILY_SQL.format(s=suffix, uses=_uses(suffix)), [days, days])
+    for table in ("usage_user_daily", "usage_item_daily"):
+        con.execute(f"DELETE FROM {table}{suffix} WHERE day IN (SELECT unnest(?))", [days])
+    con.execute(_USER_DAILY_SQL.format(s=suffix, uses=_uses(suffix)), [days])
+    con.execute(_DAILY_SQL.format(s=suffix), [days, days])
 
 
 def all_event_days(con: DuckDBPyConnection, *, suffix: str = "") -> list[date]:
@@ -399,29 +411,33 @@ def all_event_days(con: DuckDBPyConnection, *, suffix: str = "") -> list[date]:
     return sorted(set(_event_days(con, "TRUE", [], suffix)) | {r[0] for r in otel})
 
 
+# Windows of whole days ending today: last_7d is today and the 6 days before (the week the trend
+# compares with the 7 days before it). Parameters: the first day of each window, now twice.
 _WINDOW_SQL = """
 INSERT INTO usage_item_window{s}
     (period, source, item_type, parent, name, calls, errors, users, active_days, last_used_at, refreshed_at)
-WITH w(period, since) AS (SELECT * FROM (VALUES ('last_7d', ?::TIMESTAMP), ('last_30d', ?::TIMESTAMP)))
-SELECT w.period, e.source, e.item_type, e.parent, e.name, count(*), count(*) FILTER (WHERE e.is_error),
-       count(DISTINCT e.user_id), count(DISTINCT CAST(e.occurred_at AS DATE)), max(e.occurred_at), ?
-FROM {uses} e JOIN w ON e.occurred_at >= w.since
+WITH w(period, since) AS (SELECT * FROM (VALUES ('last_7d', ?::DATE), ('last_30d', ?::DATE)))
+SELECT w.period, e.source, e.item_type, e.parent, e.name, sum(e.calls), sum(e.errors),
+       count(DISTINCT e.user_id), count(DISTINCT e.day), max(e.last_used_at), ?
+FROM usage_user_daily{s} e JOIN w ON e.day >= w.since
 GROUP BY ALL
 UNION ALL
-SELECT w.period, e.source, 'plugin', e.parent, any_value(e.parent_name), count(*), count(*) FILTER (WHERE e.is_error),
-       count(DISTINCT e.user_id), count(DISTINCT CAST(e.occurred_at AS DATE)), max(e.occurred_at), ?
-FROM {uses} e JOIN w ON e.occurred_at >= w.since
+SELECT w.period, e.source, 'plugin', e.parent, any_value(e.parent_name), sum(e.calls), sum(e.errors),
+       count(DISTINCT e.user_id), count(DISTINCT e.day), max(e.last_used_at), ?
+FROM usage_user_daily{s} e JOIN w ON e.day >= w.since
 WHERE e.parent <> '' AND e.item_type IN ('skill', 'agent', 'command', 'mcp')
 GROUP BY w.period, e.source, e.parent
 """
 
 
 def refresh_windows(con: DuckDBPyConnection, now: datetime, *, suffix: str = "") -> None:
-    """Rebuild ``usage_item_window`` (true distinct users over the last 7 and 30 days before ``now``)."""
+    """Rebuild ``usage_item_window``: true distinct users, calls and active days over the last 7
+    and 30 days (whole days, today included), from ``usage_user_daily``."""
     con.execute(f"DELETE FROM usage_item_window{suffix}")
-    since7 = now - timedelta(days=WINDOWS["last_7d"])
-    since30 = now - timedelta(days=WINDOWS["last_30d"])
-    con.execute(_WINDOW_SQL.format(s=suffix, uses=_uses(suffix)), [since7, since30, now, now])
+    today = now.date()
+    since7 = today - timedelta(days=WINDOWS["last_7d"] - 1)
+    since30 = today - timedelta(days=WINDOWS["last_30d"] - 1)
+    con.execute(_WINDOW_SQL.format(s=suffix), [since7, since30, now, now])
     if suffix:
         return
 
@@ -598,6 +614,7 @@ REPROCESSED_TABLES = (
     "usage_events",
     "usage_otel_only",
     "usage_session_summary",
+    "usage_user_daily",
     "usage_item_daily",
     "usage_item_window",
 )
