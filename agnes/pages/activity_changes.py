@@ -229,7 +229,9 @@ def _flatten(value: Any, prefix: str = "") -> dict[str, Any]:
     return flat
 
 
-def field_changes(action: str, before: dict[str, Any], after: dict[str, Any]) -> tuple[str, list[FieldChange], dict]:
+def field_changes(
+    action: str, before: dict[str, Any], after: dict[str, Any]
+) -> tuple[str, list[FieldChange], dict[str, Any]]:
     """``(kind, fields, context)`` of a registry change: see the module docstring. ``None`` and an
     absent field count as the same (nothing)."""
     old, new = _flatten(before), _flatten(after)
