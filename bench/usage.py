@@ -15,7 +15,10 @@ tool calls, tool results with 3 % errors, ``Skill`` calls of curated plugins, ``
 Issue 13 targets on 2 cores: >= 30,000 events/s files → committed events and rollups (the
 original managed 261), a rollup tick <= 50 ms (original 494 ms), an unchanged pass <= 10 ms.
 
-Usage: ``python bench/usage.py [--users 25] [--sessions 372] [--lines 200000]``.
+With ``--otel`` every skill and tool use is also stored as an OpenTelemetry event before the
+rollup tick (one use, not two: the rollups then read usage_events and usage_otel_only).
+
+Usage: ``python bench/usage.py [--users 25] [--sessions 372] [--lines 200000] [--otel]``.
 """
 
 from __future__ import annotations
@@ -220,6 +223,11 @@ def main() -> None:
     parser.add_argument("--users", type=int, default=25)
     parser.add_argument("--sessions", type=int, default=372)
     parser.add_argument("--lines", type=int, default=200_000)
+    parser.add_argument(
+        "--otel",
+        action="store_true",
+        help="also report every skill and tool use over OpenTelemetry (one use, not two: the rollups match them)",
+    )
     args = parser.parse_args()
 
     tmp = Path(tempfile.mkdtemp(prefix="agnes-bench-usage-"))
@@ -261,6 +269,25 @@ def main() -> None:
                 f" {daily:,} daily rollup rows, {stats.failed} failed files"
             )
 
+            if args.otel:
+                # Claude Code exported every skill and tool use too (OTLP): all match a transcript use.
+                with state_store().write() as con:
+                    con.execute(
+                        """INSERT INTO otel_events (event_key, user_id, session_id, prompt_id, event_name,
+                               occurred_at, received_at, skill_name, tool_name, tool_use_id, success, attributes)
+                        SELECT md5(path || line_no || name), user_id, session_id, prompt_id,
+                               CASE WHEN event_type = 'skill' THEN 'skill_activated' ELSE 'tool_result' END,
+                               occurred_at, occurred_at, CASE WHEN event_type = 'skill' THEN name END,
+                               CASE WHEN event_type = 'tool_use' THEN tool_name END, tool_use_id, TRUE, '{}'
+                        FROM usage_events WHERE event_type IN ('skill', 'tool_use')"""
+                    )
+                    otel = con.execute("SELECT count(*) FROM otel_events").fetchone()[0]
+                t = time.perf_counter()
+                process_sessions()
+                print(
+                    f"OTLP uses matched to transcripts:  {otel:,} in {(time.perf_counter() - t) * 1000:.0f} ms"
+                    " (the run after they arrived: every session's OTLP-only uses rebuilt)"
+                )
             # One changed session: its daily rows and both windows (what a run does after the batch).
             one = rows[0]
             with state_store().read() as con:

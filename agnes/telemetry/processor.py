@@ -12,9 +12,10 @@ One run (:func:`process_sessions`, job ``run_process_sessions``):
 4. ``usage_item_window`` is rebuilt when anything changed (or hourly, as windows slide).
 
 Figures count each use once: a use Claude Code also exported over OpenTelemetry
-(``otel_events``) is matched to the transcript's on session, prompt and skill name, or tool use id
-(``otel_events.unmatched_uses_sql``), so the rollups see it once whichever arrived first; the
-days of OTLP uses that arrived since the last run are rolled up by the next run.
+(``otel_events``) is matched to the transcript's on session, prompt and skill name, or tool use id;
+the unmatched ones are kept in ``usage_otel_only`` (``otel_events.refresh_otel_only``), rebuilt
+for the sessions of each batch and for those with OTLP uses that arrived since the last run, and
+the rollups read both, so a use counts once whichever arrived first.
 
 A file that cannot be read or parsed keeps its error in its checkpoint and is tried again next
 run; after :data:`MAX_ATTEMPTS` failures with the same bytes it is parked (shown on
