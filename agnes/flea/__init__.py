@@ -21,7 +21,7 @@ from flask import Flask
 from agnes.access import ResourceItem, ResourceType, register_resource_type
 from agnes.flea import visibility
 from agnes.models import flea as flea_model
-from agnes.telemetry.attribution import FleaLookup, register_flea_resolver
+from agnes.telemetry.attribution import LEGACY_BUNDLE, FleaLookup, register_flea_resolver
 
 
 def _no_items(con: DuckDBPyConnection) -> list[ResourceItem]:
@@ -30,10 +30,14 @@ def _no_items(con: DuckDBPyConnection) -> list[ResourceItem]:
 
 
 def flea_lookup(con: DuckDBPyConnection) -> FleaLookup:
-    """Telemetry: ``<name>-by-<handle>`` → (entity id, name), read once per processing run."""
+    """Telemetry: ``<name>-by-<handle>:<item>`` → (entity id, name), read once per processing run.
+    The original's single bundle plugin named its items ``agnes-store-bundle:<name>-by-<user>``:
+    those resolve by the item's name."""
     names = flea_model.plugin_names(con)
 
     def lookup(prefix: str, item: str) -> tuple[str, str] | None:
+        if prefix == LEGACY_BUNDLE:
+            return names.get(item)
         return names.get(prefix)
 
     return lookup

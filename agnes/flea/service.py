@@ -21,7 +21,7 @@ from duckdb import DuckDBPyConnection
 
 from agnes import audit
 from agnes.access import Principal
-from agnes.errors import AppError, Conflict, Forbidden, Invalid, NotFound
+from agnes.errors import Conflict, Forbidden, Invalid, NotFound
 from agnes.flea import store, visibility
 from agnes.flea.checks import Bundle, UploadRefused, check_upload
 from agnes.flea.scan import scan_bundle
@@ -422,9 +422,3 @@ def uninstall(principal: Principal, entity_id: str) -> tuple[Entity, bool]:
             visibility.changed(served=True)
         found = model.get_entity(con, entity_id) or entity
     return found, changed
-
-
-def require_text(value: Any, field: str) -> str:
-    if not isinstance(value, str) or not value.strip():
-        raise AppError(400, f"invalid_{field}", f"{field} is required.", field=field)
-    return value.strip()

@@ -38,7 +38,10 @@ _ENTITY_FROM = (
 @dataclass(frozen=True)
 class Entity(Record):
     """One published entity. ``latest_version``/``latest_status``: its newest upload;
-    ``served_sha256``: the sha256 of the served version (None while nothing is approved)."""
+    ``served_sha256``: the sha256 of the served version (None while nothing is approved).
+    ``to_dict`` leaves out the owner's e-mail: colleagues know a publisher by the handle."""
+
+    PRIVATE = frozenset({"owner_email"})
 
     id: str
     owner_id: str

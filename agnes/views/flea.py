@@ -9,10 +9,9 @@ message at its field); htmx swaps the status and install fragments in place. Dat
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any
 
-from flask import Blueprint, current_app, flash, g, redirect, request, url_for
+from flask import Blueprint, flash, g, redirect, request, url_for
 
 from agnes.access import login_required
 from agnes.errors import AppError, field_errors
@@ -30,27 +29,15 @@ from agnes.pages.flea_detail import (
     review_status,
     upload_choices,
 )
-from agnes.views.api.flea import FORM_OVERHEAD, read_upload
+from agnes.views.api.flea import read_upload, upload_body
 
 bp = Blueprint("flea_pages", __name__, url_prefix="/marketplace/flea")
-F = TypeVar("F", bound=Callable[..., object])
 
 FORM_FIELDS = ("type", "name", "category", "description")
 # Event the status fragment sends when a review ends (the page's other fragments listen for it).
 REVIEWED_EVENT = "flea-reviewed"
 # Statuses a refused form answers with: the refusal's own for quota (429), else 422 at the field.
 _KEEP_STATUS = (429,)
-
-
-def _flea_body_limit() -> int:
-    return int(current_app.config["AGNES_FLEA_MAX_UPLOAD_MB"]) * 1024 * 1024 + FORM_OVERHEAD
-
-
-def upload_body(view: F) -> F:
-    """Refuse a request body past the flea upload limit while it streams, before the CSRF check
-    reads the form (see ``body_limit`` in :mod:`agnes.app`)."""
-    view.body_limit = _flea_body_limit  # type: ignore[attr-defined]
-    return view
 
 
 @bp.context_processor

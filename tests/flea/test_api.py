@@ -326,6 +326,7 @@ def test_flea_tab_search_filters_sorts_and_badges(flea_app: Flask, api: FlaskCli
     assert names[:2] == ["popular-tab", "quiet-tab"] and "pending-tab" not in names
     assert found["items"][0]["install_count"] == 2 and found["items"][0]["installed"] is True
     assert "latest_status" not in found["items"][0]  # a colleague is not told about unreviewed uploads
+    assert "alice.smith@example.com" not in str(found)  # publishers are known by their handle
     mine = {i["name"]: i for i in tab(folks.owner, q="tab", mine="1")["items"]}
     assert mine["pending-tab"]["under_review"] is True and mine["popular-tab"]["under_review"] is False
     assert tab(folks.colleague, q="tab", type="agent")["items"] == []

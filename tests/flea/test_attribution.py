@@ -30,3 +30,5 @@ def test_flea_prefix_is_attributed_to_its_entry(flea_app: Flask, api: FlaskClien
             "attributed",
         )
     assert attributor.attribute(folks.colleague_id, "nobody-by-nobody:x").source == "unattributed"
+    legacy = attributor.attribute(folks.colleague_id, "agnes-store-bundle:attributed-by-alice-smith")
+    assert (legacy.source, legacy.parent) == ("flea", entity_id)

@@ -6,8 +6,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 from flask import Blueprint, Response, current_app, g, jsonify, request
 from werkzeug.exceptions import RequestEntityTooLarge
@@ -22,9 +23,22 @@ from agnes.pages import flea as pages
 from agnes.views.api.body import json_body
 
 bp = Blueprint("flea", __name__)
+F = TypeVar("F", bound=Callable[..., Any])
 
 # Multipart overhead allowed above the file limit before the body is refused while streaming.
 FORM_OVERHEAD = 256 * 1024
+
+
+def body_limit() -> int:
+    """Largest upload request body, bytes: ``AGNES_FLEA_MAX_UPLOAD_MB`` plus the form's overhead."""
+    return int(current_app.config["AGNES_FLEA_MAX_UPLOAD_MB"]) * 1024 * 1024 + FORM_OVERHEAD
+
+
+def upload_body(view: F) -> F:
+    """Refuse a request body past the flea upload limit while it streams, before the CSRF check
+    reads the form (``body_limit`` of the view, applied in :mod:`agnes.app`'s before-request)."""
+    view.body_limit = body_limit  # type: ignore[attr-defined]
+    return view
 
 
 @dataclass(frozen=True)
@@ -48,9 +62,9 @@ def read_upload() -> Upload:
     """
     limit = int(current_app.config["AGNES_FLEA_MAX_UPLOAD_MB"]) * 1024 * 1024
     too_large = UploadRefused(413, "file_too_large", f"The file is larger than {limit // (1024 * 1024)} MB.", "file")
-    if request.content_length is not None and request.content_length > limit + FORM_OVERHEAD:
+    if request.content_length is not None and request.content_length > body_limit():
         raise too_large
-    request.max_content_length = limit + FORM_OVERHEAD
+    request.max_content_length = body_limit()
     try:
         upload = request.files.get("file")
         form = request.form
@@ -78,6 +92,7 @@ def _published(result: service.Published) -> tuple[Response, int]:
 
 @bp.post("/flea/preview")
 @login_required
+@upload_body
 def preview():  # type: ignore[no-untyped-def]
     """Check an upload and show what it would publish; writes nothing."""
     upload = read_upload()
@@ -86,6 +101,7 @@ def preview():  # type: ignore[no-untyped-def]
 
 @bp.post("/flea/entities")
 @login_required
+@upload_body
 def create_entity():  # type: ignore[no-untyped-def]
     """Publish version 1 (201 ``{entity, version, job}``); the review job starts after the commit."""
     upload = read_upload()
@@ -123,6 +139,7 @@ def get_entity(entity_id: str):  # type: ignore[no-untyped-def]
 
 @bp.post("/flea/entities/<entity_id>/versions")
 @login_required
+@upload_body
 def create_version(entity_id: str):  # type: ignore[no-untyped-def]
     """Upload the next version (owner); 409 ``version_in_review`` while one is in review."""
     upload = read_upload()
