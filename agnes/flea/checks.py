@@ -41,6 +41,9 @@ NAME_RE = re.compile(r"^[a-z][a-z0-9-]{0,63}$")
 READ_CHUNK = 1024 * 1024
 # Where a plugin declares itself (Claude Code's layout).
 PLUGIN_JSON = ".claude-plugin/plugin.json"
+# Where Claude Code finds a plugin's components when plugin.json does not list them (its default
+# locations): a plugin may leave plugin.json out, the marketplace entry naming it.
+COMPONENT_DIRS = frozenset({"skills", "agents", "commands", "hooks"})
 # Descriptions that are only a placeholder word (compared lowercased, punctuation stripped).
 PLACEHOLDER_WORDS = frozenset(
     {"todo", "tbd", "tba", "fixme", "xxx", "description", "desc", "n/a", "na", "none", "placeholder",
@@ -178,7 +181,7 @@ def _strip_top_folder(files: dict[str, bytes], kind: str) -> dict[str, bytes]:
     if (kind == "plugin" and PLUGIN_JSON in files) or (kind == "skill" and _find_skill_md(files)):
         return files
     tops = {path.split("/", 1)[0] for path in files}
-    if len(tops) != 1:
+    if len(tops) != 1 or (kind == "plugin" and tops <= COMPONENT_DIRS):
         return files
     return {path.split("/", 1)[1]: content for path, content in files.items()}
 
@@ -212,10 +215,32 @@ def _single_file(files: dict[str, bytes], kind: str, name: str) -> tuple[dict[st
     return {f"{folder}/{name}.md": content}, shown, description
 
 
+def _has_components(files: dict[str, bytes]) -> bool:
+    """Whether the archive holds something Claude Code loads from a plugin's default locations."""
+    for path in files:
+        parts = path.split("/")
+        if (
+            (parts[0] == "skills" and len(parts) == 3 and parts[2] == "SKILL.md")
+            or (parts[0] in ("agents", "commands") and len(parts) == 2 and path.endswith(".md"))
+            or path in ("hooks/hooks.json", ".mcp.json")
+        ):
+            return True
+    return False
+
+
 def _plugin(files: dict[str, bytes], kind: str, name: str) -> tuple[dict[str, bytes], str, str]:
     if PLUGIN_JSON not in files:
-        hint = " (the archive has a SKILL.md: choose the type skill)" if _find_skill_md(files) else ""
-        raise _type_refusal("plugin_json_invalid", f"A plugin needs {PLUGIN_JSON}{hint}.")
+        if not _has_components(files):
+            hint = " (the archive has a SKILL.md: choose the type skill)" if _find_skill_md(files) else ""
+            raise _type_refusal(
+                "plugin_json_invalid",
+                f"A plugin needs {PLUGIN_JSON} or components where Claude Code looks for them"
+                f" (skills/<name>/SKILL.md, agents/*.md, commands/*.md, hooks/hooks.json, .mcp.json){hint}.",
+            )
+        # Many marketplaces keep a plugin's manifest in marketplace.json only: Agnes generates
+        # plugin.json when it serves the plugin; the description comes from the upload form.
+        _check_components(files, name)
+        return files, name, ""
     try:
         manifest = json.loads(files[PLUGIN_JSON].decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as exc:
@@ -229,13 +254,18 @@ def _plugin(files: dict[str, bytes], kind: str, name: str) -> tuple[dict[str, by
     if not isinstance(description, str) or not description.strip():
         raise _type_refusal("plugin_json_invalid", f"{PLUGIN_JSON} needs a description saying what the plugin does.")
     _no_placeholder(PLUGIN_JSON, " ".join(description.split()))
+    _check_components(files, name)
+    return files, shown.strip(), " ".join(description.split())
+
+
+def _check_components(files: dict[str, bytes], name: str) -> None:
+    """A plugin's skills and agents need the frontmatter their own uploads need."""
     for path, content in files.items():
         parts = path.split("/")
         if parts[0] == "skills" and parts[-1] == "SKILL.md":
             _main_frontmatter(path, content, "skill", name)
         elif parts[0] == "agents" and len(parts) == 2 and path.endswith(".md"):
             _main_frontmatter(path, content, "agent", name)
-    return files, shown.strip(), " ".join(description.split())
 
 
 def _main_frontmatter(path: str, content: bytes, kind: str, name: str) -> tuple[str, str]:

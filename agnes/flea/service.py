@@ -195,6 +195,13 @@ def publish(
         raise
     entity_id, version_id, now = new_id(), new_id(), utcnow()
     text = (description or "").strip()[:MAX_DESCRIPTION] or bundle.description
+    if not text:  # a plugin without plugin.json says what it does in the form
+        raise UploadRefused(
+            422,
+            "description_required",
+            "This plugin has no .claude-plugin/plugin.json: say in a sentence what it does.",
+            "description",
+        )
     written = False
     try:
         with state_store().write() as con:

@@ -65,6 +65,7 @@ def upload(
     category: str = "Data & Analytics",
     entity_id: str | None = None,
     path: str | None = None,
+    description: str | None = None,
 ) -> Any:
     """POST a multipart upload (v1, or a new version when ``entity_id`` is given)."""
     url = path or (f"/api/flea/entities/{entity_id}/versions" if entity_id else "/api/flea/entities")
@@ -77,6 +78,7 @@ def upload(
                 "type": kind,
                 "name": name,
                 "category": category,
+                **({"description": description} if description is not None else {}),
             }
         )
     )

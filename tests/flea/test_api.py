@@ -355,3 +355,43 @@ def test_file_paths_cannot_leave_the_version(flea_app: Flask, api: FlaskClient, 
         for token in (folks.colleague, folks.owner):
             res = api.get(f"/api/flea/entities/{eid}/versions/1/files/{path}", headers=bearer(token))
             assert res.status_code in (404, 308) and b"secret v2" not in res.data, path  # 308: slashes merged
+
+
+def test_a_plugin_without_plugin_json_needs_a_description_and_is_served_with_a_generated_one(
+    flea_app: Flask, api: FlaskClient, folks: People
+):
+    """A plugin folder as many marketplaces keep it (components, no plugin.json): the form's
+    description stands in for the manifest's, and serving writes plugin.json."""
+    data = zipfile_bytes({"kit/skills/report/SKILL.md": skill_md("report", "\nNo manifest.\n")})
+    res = upload(api, folks.owner, data, filename="kit.zip", kind="plugin", name="bare-kit")
+    assert (res.status_code, res.get_json()["error"], res.get_json()["field"]) == (
+        422,
+        "description_required",
+        "description",
+    )
+    res = upload(
+        api,
+        folks.owner,
+        data,
+        filename="kit.zip",
+        kind="plugin",
+        name="bare-kit",
+        description="Monthly revenue reports, checked.",
+    )
+    assert res.status_code == 201, res.get_json()
+    eid, vid = res.get_json()["entity"]["id"], res.get_json()["version"]["id"]
+    wait_jobs(flea_app)
+    approve(api, folks.admin, vid)
+    api.post(f"/api/flea/entities/{eid}/install", headers=bearer(folks.colleague))
+    served = _served(api, folks.colleague)["bare-kit-by-alice-smith"]
+    assert served["plugin.json"]["name"] == "bare-kit-by-alice-smith"
+    assert served["plugin.json"]["description"] == "Monthly revenue reports, checked."
+    assert "skills/report/SKILL.md" in served["files"]
+
+
+def zipfile_bytes(files: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for path, content in files.items():
+            zf.writestr(path, content)
+    return buf.getvalue()

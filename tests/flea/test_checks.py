@@ -319,3 +319,18 @@ def test_modes_of_regular_files_and_folders_are_fine() -> None:
         info.create_system, info.external_attr = 3, (stat.S_IFREG | 0o644) << 16
         out.writestr(info, SKILL_MD)
     assert list(check_upload(buf.getvalue(), "c.zip", "skill", "churn").files) == ["skills/churn/SKILL.md"]
+
+
+def test_a_plugin_without_plugin_json_is_accepted_by_its_components() -> None:
+    """Marketplaces often keep a plugin's manifest in marketplace.json only (the plugin folder holds
+    just skills/, agents/, commands/): Claude Code loads such a plugin, so the flea market takes it
+    and generates plugin.json when serving."""
+    agent = b"---\nname: reviewer\ndescription: Reviews pull requests for style.\n---\nBe thorough.\n"
+    data = build_zip({"kit/skills/mrr/SKILL.md": SKILL_MD, "kit/agents/reviewer.md": agent})
+    bundle = check_upload(data, "kit.zip", "plugin", "revenue")
+    assert sorted(bundle.files) == ["agents/reviewer.md", "skills/mrr/SKILL.md"]
+    assert (bundle.name, bundle.description) == ("revenue", "")
+    only_skills = check_upload(build_zip({"skills/mrr/SKILL.md": SKILL_MD}), "kit.zip", "plugin", "revenue")
+    assert sorted(only_skills.files) == ["skills/mrr/SKILL.md"]  # the component folder is not stripped
+    nothing = refusal(build_zip({"kit/README.md": b"# kit"}), kind="plugin")
+    assert (nothing.error, nothing.field) == ("plugin_json_invalid", "file")
