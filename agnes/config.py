@@ -26,6 +26,7 @@ class Setting:
         kind: ``str``, ``int``, ``bool`` or ``list`` (comma separated).
         secret: never printed, logged or stored in the database.
         bounds: smallest and largest value an ``int`` may take (None = any).
+        choices: the values a ``str`` may take (None = any text).
     """
 
     name: str
@@ -34,6 +35,7 @@ class Setting:
     kind: str = "str"
     secret: bool = False
     bounds: tuple[int, int] | None = None
+    choices: tuple[str, ...] | None = None
 
 
 SETTINGS: tuple[Setting, ...] = (
@@ -215,6 +217,7 @@ SETTINGS: tuple[Setting, ...] = (
         "AGNES_FLEA_APPROVAL",
         "auto",
         "auto: a safe review verdict publishes a flea-market version; admin: it waits for an administrator.",
+        choices=("auto", "admin"),
     ),
     Setting("AGNES_FLEA_REVIEW_MODEL", "claude-sonnet-4-5", "Model that reviews flea-market uploads."),
     Setting(
@@ -320,6 +323,8 @@ def _coerce(setting: Setting, raw: Any) -> Any:
         if not low <= value <= high:
             raise ValueError(f"{setting.name} must be between {low} and {high}, got {value}")
         return value
+    if setting.choices is not None and raw not in setting.choices:
+        raise ValueError(f"{setting.name} must be one of {', '.join(setting.choices)}, got {raw!r}")
     if not isinstance(raw, str):
         return raw
     if setting.kind == "int":

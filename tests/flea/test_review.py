@@ -209,3 +209,11 @@ def test_prompt_caps_content_at_50_kb_and_names_the_rest():
     assert prompt.count("a") >= 40 * 1024 and prompt.count("b") < 11 * 1024
     assert '<flea_file path="c.md" omitted="over the review size limit">' in prompt
     assert len(prompt.encode()) < MAX_CONTENT + 2048
+
+
+def test_an_approval_mode_agnes_does_not_know_is_refused_at_start(app_config):  # type: ignore[no-untyped-def]
+    """A typo (``AGNES_FLEA_APPROVAL=admins``) must not silently publish every safe verdict."""
+    from agnes import create_app
+
+    with pytest.raises(ValueError, match="AGNES_FLEA_APPROVAL must be one of auto, admin, got 'admins'"):
+        create_app({**app_config, "AGNES_FLEA_APPROVAL": "admins"})
