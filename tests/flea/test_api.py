@@ -20,6 +20,7 @@ from tests.flea.conftest import People, approve, plugin_zip, skill_md, upload, w
 
 def _snapshot(app: Flask) -> tuple[Any, ...]:
     """Rows of the flea tables and the files under flea/ (what a refusal must not change)."""
+    wait_jobs(app)  # jobs of earlier tests (review, marker bumps after commit) end first
     with state_store().read() as con:
         rows = tuple(
             con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]

@@ -15,11 +15,12 @@ from flask.testing import FlaskClient
 
 from agnes.state import state_store
 from tests.flea import hostile
-from tests.flea.conftest import People, upload
+from tests.flea.conftest import People, upload, wait_jobs
 from tests.flea.hostile import SKILL_MD, build_zip
 
 
 def _snapshot(app: Flask) -> tuple[Any, ...]:
+    wait_jobs(app)  # jobs of earlier tests (review, marker bumps after commit) end first
     with state_store().read() as con:
         rows = tuple(
             con.execute(f"SELECT count(*) FROM {table}").fetchone()[0]

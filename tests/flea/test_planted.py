@@ -13,10 +13,11 @@ from flask.testing import FlaskClient
 
 from agnes.state import state_store
 from tests.flea import hostile
-from tests.flea.conftest import People, upload
+from tests.flea.conftest import People, upload, wait_jobs
 
 
 def _state(app: Flask) -> tuple[Any, ...]:
+    wait_jobs(app)  # jobs of earlier tests (review, marker bumps after commit) end first
     with state_store().read() as con:
         rows = tuple(
             tuple(con.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall())
