@@ -19,7 +19,7 @@ from agnes.data import data_dir, extracts, orchestrator
 from agnes.data.connectors import get_connector
 from agnes.data.extracts import SOURCE_RE, TABLE_ID_RE
 from agnes.data.schedules import parse_schedule
-from agnes.errors import Conflict, Invalid, NotFound
+from agnes.errors import AppError, Conflict, FieldErrors, Invalid, NotFound
 from agnes.models import grants, tables
 from agnes.models.tables import SyncState, TableEntry
 from agnes.state import state_store
@@ -71,25 +71,63 @@ def _text(fields: Mapping[str, Any], key: str) -> str:
 REGISTRY_FIELDS = ("name", "description", "source_type", "source_name", "source_spec", "query_mode", "schedule")
 
 
-def _common(fields: Mapping[str, Any]) -> dict[str, Any]:
+def _name(fields: Mapping[str, Any]) -> str:
     name = _text(fields, "name")
     if not name:
         raise Invalid("name_required", "A table name is required.", field="name")
     if len(name) > NAME_MAX:
         raise Invalid("name_too_long", f"Table names are at most {NAME_MAX} characters.", field="name")
+    return name
+
+
+def _description(fields: Mapping[str, Any]) -> str:
     description = _text(fields, "description")
     if len(description) > DESCRIPTION_MAX:
         raise Invalid(
             "description_too_long", f"Descriptions are at most {DESCRIPTION_MAX} characters.", field="description"
         )
-    schedule = parse_schedule(fields.get("schedule"))
-    primary_key = _text(fields, "primary_key") or None
+    return description
+
+
+class _Refusals:
+    """Runs independent field checks and keeps every refusal, so a form shows all its errors at once."""
+
+    def __init__(self) -> None:
+        self.found: list[AppError] = []
+
+    def check(self, fn: Any, *args: Any) -> Any:
+        """``fn(*args)``, or None after recording its refusal."""
+        try:
+            return fn(*args)
+        except AppError as exc:
+            self.found.append(exc)
+            return None
+
+    def raise_any(self) -> None:
+        """Raise the one refusal, or :class:`FieldErrors` with all of them."""
+        if len(self.found) == 1:
+            raise self.found[0]
+        if self.found:
+            raise FieldErrors(self.found)
+
+
+def _common(fields: Mapping[str, Any], refusals: _Refusals) -> dict[str, Any]:
+    schedule = refusals.check(parse_schedule, fields.get("schedule"))
     return {
-        "name": name,
-        "description": description,
+        "name": refusals.check(_name, fields),
+        "description": refusals.check(_description, fields),
         "schedule": schedule.text if schedule else None,
-        "primary_key": primary_key,
+        "primary_key": refusals.check(_text, fields, "primary_key") or None,
     }
+
+
+def _source_name(fields: Mapping[str, Any], default: str) -> str:
+    source_name = _text(fields, "source_name") or default
+    if not SOURCE_RE.match(source_name):
+        raise Invalid(
+            "invalid_source_name", "A source name is lower-case letters, digits, '-' and '_'.", field="source_name"
+        )
+    return source_name
 
 
 def register_table(fields: Mapping[str, Any], *, owner_id: str | None) -> TableEntry:
@@ -101,19 +139,22 @@ def register_table(fields: Mapping[str, Any], *, owner_id: str | None) -> TableE
             options), ``query_mode`` (default: the connector's), ``schedule``, ``primary_key``.
 
     Raises:
-        Invalid: a field is wrong (``field`` names it, ``spec.<option>`` for connector options).
+        Invalid: a field is wrong (``field`` names it, ``spec.<option>`` for connector options);
+            FieldErrors when several are (every refusal, so a form shows them together).
         Conflict: ``table_exists`` (the id is taken) or ``view_name_taken`` (another source owns the name).
     """
-    common = _common(fields)
-    table_id = _validate_id(_text(fields, "id") or table_id_for(common["name"]))
-    connector = get_connector(_text(fields, "source_type"))
-    source_name = _text(fields, "source_name") or connector.type
-    if not SOURCE_RE.match(source_name):
-        raise Invalid(
-            "invalid_source_name", "A source name is lower-case letters, digits, '-' and '_'.", field="source_name"
-        )
-    spec = connector.validate(fields.get("source_spec") or {})
-    mode = connector.validate_mode(spec, fields.get("query_mode"))
+    refusals = _Refusals()
+    common = _common(fields, refusals)
+    given_id = refusals.check(_text, fields, "id")
+    table_id = None
+    if given_id or common["name"]:
+        table_id = refusals.check(_validate_id, given_id or table_id_for(common["name"]))
+    connector = refusals.check(lambda: get_connector(_text(fields, "source_type")))
+    source_name = refusals.check(_source_name, fields, connector.type) if connector else None
+    spec = refusals.check(connector.validate, fields.get("source_spec") or {}) if connector else None
+    mode = refusals.check(connector.validate_mode, spec, fields.get("query_mode")) if spec is not None else None
+    refusals.raise_any()
+    assert table_id is not None and connector is not None and mode is not None  # every check passed
     with state_store().write() as con:
         if tables.get_table(con, table_id):
             raise Conflict("table_exists", f"A table with id '{table_id}' is already registered.", field="id")
@@ -165,7 +206,9 @@ def update_table(table_id: str, fields: Mapping[str, Any]) -> TableEntry:
         "schedule": fields.get("schedule", current.schedule),
         "primary_key": fields.get("primary_key", current.primary_key),
     }
-    common = _common(merged)
+    refusals = _Refusals()
+    common = _common(merged, refusals)
+    refusals.raise_any()
     connector = get_connector(current.source_type)
     spec = connector.validate(fields["source_spec"]) if "source_spec" in fields else current.source_spec
     mode = connector.validate_mode(spec, fields.get("query_mode") or current.query_mode)

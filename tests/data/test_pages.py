@@ -55,6 +55,16 @@ def test_register_from_the_form(client, auth, folder):
     assert form.find("html") is None and form.find(id="table-register")
     assert form.select_one("#f-opt_location-error").text.strip() == "File path or URL is required."
     assert form.select_one("#f-name")["value"] == "penguins"
+    # Several wrong fields: each shows its error at once (not only the first).
+    several = client.post(
+        "/admin/tables",
+        data={"csrf_token": token, "name": "", "source_type": "csv", "opt_location": "", "schedule": "sometimes"},
+        headers=HX,
+    )
+    assert several.status_code == 422
+    shown = soup(several)
+    for field in ("name", "schedule", "opt_location"):
+        assert shown.select_one(f"#f-{field}-error"), field
     good = client.post(
         "/admin/tables",
         data={

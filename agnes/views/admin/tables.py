@@ -10,7 +10,7 @@ from agnes import audit
 from agnes.access import admin_required
 from agnes.data import registration
 from agnes.data.connectors import Connector, connectors
-from agnes.errors import AppError
+from agnes.errors import AppError, field_errors
 from agnes.htmx import hx_redirect, job_started, render
 from agnes.jobs.tables import start_sync
 from agnes.pages.admin_tables import table_page
@@ -127,6 +127,11 @@ def table_options_fragment():  # type: ignore[no-untyped-def]
     return render("admin/tables/tables.html", "admin/tables/_table_options.html", **tables_data(form=form))
 
 
+def _form_errors(exc: AppError) -> dict[str, str]:
+    """Every refused field of the form at its input (connector options are ``opt_<name>``)."""
+    return {key.replace("spec.", "opt_"): message for key, message in field_errors(exc, "name").items()}
+
+
 @bp.post("")
 @admin_required
 def register_table_post():  # type: ignore[no-untyped-def]
@@ -142,12 +147,11 @@ def register_table_post():  # type: ignore[no-untyped-def]
             **fields,
             "spec_values": {k: str(request.form.get(f"opt_{k}", "")) for k in (o.name for o in connector.options)},
         }
-        key = (exc.field or "name").replace("spec.", "opt_")
         return render(
             "admin/tables/tables.html",
             "admin/tables/_table_form.html",
             status=422,
-            **tables_data(form=form, errors={key: exc.message}),
+            **tables_data(form=form, errors=_form_errors(exc)),
         )
     flash(f"Table {entry.id} registered. Grant it to a group, then sync it.", "success")
     target = url_for("admin_tables.show_table", table_id=entry.id)
@@ -174,8 +178,7 @@ def update_table_post(table_id: str):  # type: ignore[no-untyped-def]
     except AppError as exc:
         if exc.status not in (400, 422):
             raise
-        key = (exc.field or "name").replace("spec.", "opt_")
-        return render("admin/tables/table.html", status=422, **table_data(table_id, errors={key: exc.message}))
+        return render("admin/tables/table.html", status=422, **table_data(table_id, errors=_form_errors(exc)))
     flash("Table saved.", "success")
     return redirect(url_for("admin_tables.show_table", table_id=table_id), code=303)
 
