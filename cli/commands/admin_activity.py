@@ -15,6 +15,21 @@ PAGE = 200
 MARKS = {"green": "ok ", "yellow": "?? ", "red": "!! "}
 
 
+def _rows(path: str, params: dict[str, Any], limit: int) -> tuple[list[dict[str, Any]], bool]:
+    """Up to ``limit`` rows of a keyset-paged activity API (``{rows, next_cursor}``), newest first,
+    and whether more rows remain."""
+    client = from_config()
+    rows: list[dict[str, Any]] = []
+    cursor = None
+    while len(rows) < limit:
+        page = client.get(path, **params, limit=min(PAGE, limit - len(rows)), cursor=cursor)
+        rows.extend(page["rows"])
+        cursor = page["next_cursor"]
+        if not cursor:
+            break
+    return rows, bool(cursor)
+
+
 @click.group(invoke_without_command=True)
 @click.option("--since", default="24h", show_default=True, help="Start: 30m, 24h, 7d or an ISO 8601 date/time (UTC).")
 @click.option("--until", default=None, help="End (exclusive), same forms as --since.")
@@ -32,16 +47,7 @@ def activity(ctx: click.Context, limit: int, as_json: bool, **filters: Any) -> N
     """The audit timeline, newest first (subcommands: health, sync, changes)."""
     if ctx.invoked_subcommand is not None:
         return
-    client = from_config()
-    params = {k: v for k, v in filters.items() if v}
-    rows: list[dict[str, Any]] = []
-    cursor = None
-    while len(rows) < limit:
-        page = client.get("/api/admin/activity", **params, limit=min(PAGE, limit - len(rows)), cursor=cursor)
-        rows.extend(page["rows"])
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    rows, more = _rows("/api/admin/activity", {k: v for k, v in filters.items() if v}, limit)
     if as_json:
         print_json(rows)
         return
@@ -59,7 +65,7 @@ def activity(ctx: click.Context, limit: int, as_json: bool, **filters: Any) -> N
         ],
         ["TIME (UTC)", "USER", "ACTION", "RESOURCE", "RESULT", "CLIENT"],
     )
-    if cursor:
+    if more:
         click.echo(f"(more rows: raise --limit, now {limit})", err=True)
 
 
@@ -137,16 +143,8 @@ def sync(as_json: bool) -> None:
 def changes(since: str, until: str | None, user: str | None, type_: str | None, limit: int, as_json: bool) -> None:
     """What changed in the registries: fields before and after, plugins a marketplace sync
     changed, table row counts."""
-    client = from_config()
     params = {k: v for k, v in {"since": since, "until": until, "user": user, "type": type_}.items() if v}
-    rows: list[dict[str, Any]] = []
-    cursor = None
-    while len(rows) < limit:
-        page = client.get("/api/admin/activity/changes", **params, limit=min(PAGE, limit - len(rows)), cursor=cursor)
-        rows.extend(page["rows"])
-        cursor = page["next_cursor"]
-        if not cursor:
-            break
+    rows, more = _rows("/api/admin/activity/changes", params, limit)
     if as_json:
         print_json(rows)
         return
@@ -163,7 +161,7 @@ def changes(since: str, until: str | None, user: str | None, type_: str | None, 
         ],
         ["TIME (UTC)", "USER", "ACTION", "SUBJECT", "CHANGE"],
     )
-    if cursor:
+    if more:
         click.echo(f"(more rows: raise --limit, now {limit})", err=True)
 
 
