@@ -29,6 +29,7 @@ from agnes.models.grants import SYSTEM_FANOUT, Grant
 from agnes.models.groups import ADMIN_GROUP_ID, EVERYONE_GROUP_ID
 from agnes.models.users import User
 from agnes.state import state_store
+from agnes.units import page_count
 
 # Users per page of "who can reach it".
 REACH_PER_PAGE = 50
@@ -215,7 +216,7 @@ class Reach:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // self.per_page))
+        return page_count(self.total, self.per_page)
 
     def to_dict(self) -> dict[str, Any]:
         return {

@@ -26,3 +26,8 @@ def filesize(num: int | float | None) -> str:
 def count(n: int, one: str, many: str | None = None) -> str:
     """``1 row``, ``336,776 rows`` (thousands separated)."""
     return f"{n:,} {one if n == 1 else (many or one + 's')}"
+
+
+def page_count(total: int, per_page: int) -> int:
+    """Pages needed to show ``total`` rows ``per_page`` at a time; at least 1 (an empty list is one page)."""
+    return max(1, -(-total // per_page))

@@ -22,6 +22,7 @@ from agnes.models import groups as groups_model
 from agnes.models import telemetry as telemetry_model
 from agnes.models.feedback import STATUSES, FeedbackReport
 from agnes.state import state_store
+from agnes.units import page_count
 
 # Reports per inbox page.
 PER_PAGE = 50
@@ -69,7 +70,7 @@ class InboxPage:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // PER_PAGE))
+        return page_count(self.total, PER_PAGE)
 
     def to_dict(self) -> dict[str, Any]:
         return {

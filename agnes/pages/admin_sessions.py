@@ -27,6 +27,7 @@ from agnes.state import state_store
 from agnes.telemetry.findings import FINDING_TYPES
 from agnes.telemetry.replay import ReplayEntry, replay
 from agnes.telemetry.uploads import sessions_dir
+from agnes.units import page_count
 
 PER_PAGE = 50
 # Weeks the heatmap shows (the newest last).
@@ -93,7 +94,7 @@ class SessionsPage:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // PER_PAGE))
+        return page_count(self.total, PER_PAGE)
 
     def to_dict(self) -> dict[str, Any]:
         return {

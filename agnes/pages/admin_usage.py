@@ -8,7 +8,6 @@ when this module is imported (the views import it).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from typing import Any
@@ -21,6 +20,7 @@ from agnes.models.users import User
 from agnes.pages.admin_users import UserSection, register_user_section
 from agnes.state import state_store
 from agnes.telemetry.attribution import SOURCES
+from agnes.units import page_count
 
 # Sessions per page of the user page's Sessions section.
 SESSIONS_PER_PAGE = 50
@@ -54,7 +54,7 @@ class UserSessions:
 
     @property
     def page_count(self) -> int:
-        return max(1, math.ceil(self.total / SESSIONS_PER_PAGE))
+        return page_count(self.total, SESSIONS_PER_PAGE)
 
     @property
     def total_bytes(self) -> int:

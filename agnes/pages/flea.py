@@ -30,6 +30,7 @@ from agnes.models import flea_queue
 from agnes.models.flea import KINDS, SORTS, VERSION_STATUSES, Entity, Version
 from agnes.models.flea_queue import QUEUE_SORTS, QueueRow
 from agnes.state import state_store
+from agnes.units import page_count
 
 PER_PAGE = 24
 QUEUE_PER_PAGE = 50
@@ -99,7 +100,7 @@ class FleaTab:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // PER_PAGE))
+        return page_count(self.total, PER_PAGE)
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -380,7 +381,7 @@ class AdminQueue:
 
     @property
     def pages(self) -> int:
-        return max(1, -(-self.total // QUEUE_PER_PAGE))
+        return page_count(self.total, QUEUE_PER_PAGE)
 
     def to_dict(self) -> dict[str, Any]:
         return {

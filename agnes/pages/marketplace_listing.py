@@ -14,7 +14,6 @@ subscribed to, plus system plugins, which everyone keeps.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -27,6 +26,7 @@ from agnes.marketplace.cards import OTHER, Card, cards_and_viewer
 from agnes.models.plugin_cards import list_admin_contacts
 from agnes.state import state_store
 from agnes.telemetry.popularity import ZERO, Usage, UsageIndex, most_popular_order, usage_index
+from agnes.units import page_count
 
 # Cards per page by default, and the most a client may ask for.
 DEFAULT_PAGE_SIZE = 24
@@ -198,7 +198,7 @@ class ListingPage:
 
     @property
     def page_count(self) -> int:
-        return max(1, math.ceil(self.total / self.query.page_size))
+        return page_count(self.total, self.query.page_size)
 
     def to_dict(self) -> dict[str, Any]:
         q = self.query
